@@ -1,0 +1,53 @@
+export {
+  TRACE_ID_PREFIX,
+  TRACE_SCHEMA_VERSION,
+  REQUEST_RESPONSE_PREVIEW_MAX_LENGTH,
+  DEFAULT_EXPERIMENT_ID,
+  DEFAULT_EXPERIMENT_NAME,
+  TraceMetadataKey,
+  TraceTagKey,
+  SPANS_LOCATION_TRACKING_STORE,
+  SpanAttributeKey,
+  TokenUsageKey,
+  MAX_METADATA_KEY_LENGTH,
+  MAX_METADATA_VALUE_LENGTH,
+  MAX_TAG_KEY_LENGTH,
+  MAX_TAG_VALUE_LENGTH,
+} from './keys.js';
+export type { TokenUsage } from './keys.js';
+export { SpanType, SpanStatusCode } from './span.js';
+export type { NanoTime, SpanEventJson, SpanJson, TraceDataJson } from './span.js';
+export { TraceState, TraceLocationType } from './trace-info.js';
+export type { KeyValueJson, TraceInfoJson, TraceInfoV2Json, TraceLocationJson } from './trace-info.js';
+export { LifecycleStage, ViewType } from './experiment.js';
+export type { ExperimentJson } from './experiment.js';
+export { ErrorCode, HTTP_STATUS_OF_ERROR_CODE } from './errors.js';
+export type { ErrorBody } from './errors.js';
+export {
+  ApiPath,
+  API_PREFIXES,
+  TRACE_DATA_FILE_NAME,
+  SEARCH_TRACES_DEFAULT_MAX_RESULTS,
+  SEARCH_TRACES_MAX_RESULTS,
+} from './api.js';
+export type {
+  CreateExperimentRequest,
+  CreateExperimentResponse,
+  GetExperimentResponse,
+  SearchExperimentsRequest,
+  SearchExperimentsResponse,
+  StartTraceV3Request,
+  TraceInfoResponse,
+  TraceWithSpansJson,
+  GetTraceResponse,
+  BatchGetTracesResponse,
+  BatchGetTraceInfosRequest,
+  BatchGetTraceInfosResponse,
+  SearchTracesV3Request,
+  SearchTracesV3Response,
+  SearchTracesV2Response,
+  DeleteTracesRequest,
+  DeleteTracesResponse,
+  SetTraceTagRequest,
+  DeleteTraceTagRequest,
+} from './api.js';

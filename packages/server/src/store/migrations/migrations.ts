@@ -1,0 +1,32 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import * as m001 from './001-initial.js';
+
+/** What a migration may need to know of the database it runs on. */
+export interface MigrationContext {
+  /** Column type of an integer primary key the database numbers by itself. */
+  autoIncrementIdType: 'integer' | 'bigserial';
+}
+
+type VersionedMigration = (db: Kysely<unknown>, ctx: MigrationContext) => Promise<void>;
+
+/** Every migration, in order. Append only: a released migration is never edited. */
+const MIGRATIONS: Record<string, { up: VersionedMigration }> = {
+  '001-initial': m001,
+};
+
+/**
+ * Brings the schema up to date. Safe to run from several server processes at once: Kysely takes a
+ * lock (a table lock on PostgreSQL, a transaction on SQLite) around the whole run.
+ */
+export async function migrateToLatest(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
+  const provider: MigrationProvider = {
+    async getMigrations() {
+      const out: Record<string, Migration> = {};
+      for (const [name, migration] of Object.entries(MIGRATIONS)) out[name] = { up: (d) => migration.up(d, ctx) };
+      return out;
+    },
+  };
+  const migrator = new Migrator({ db, provider, migrationTableName: 'threadline_migrations', migrationLockTableName: 'threadline_migrations_lock' });
+  const { error } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+}

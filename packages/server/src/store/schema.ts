@@ -1,0 +1,122 @@
+import type { Generated } from 'kysely';
+
+/**
+ * The tables of the store (DESIGN.md §4), as Kysely sees them. Times are milliseconds since the
+ * epoch unless the column says `_ns`; nanosecond columns hold bigint-sized integers and are read
+ * as strings so that no digit is lost.
+ */
+export interface Database {
+  experiments: ExperimentsTable;
+  experiment_tags: KeyValueTable & { experiment_id: number };
+  traces: TracesTable;
+  trace_metadata: KeyValueTable & { trace_id: string };
+  trace_tags: KeyValueTable & { trace_id: string };
+  spans: SpansTable;
+  assessments: AssessmentsTable;
+  sessions: SessionsTable;
+  users: UsersTable;
+  session_users: SessionUsersTable;
+}
+
+interface KeyValueTable {
+  key: string;
+  value: string;
+}
+
+export interface ExperimentsTable {
+  experiment_id: Generated<number>;
+  name: string;
+  artifact_location: string;
+  lifecycle_stage: string;
+  creation_time: number;
+  last_update_time: number;
+}
+
+export interface TracesTable {
+  trace_id: string;
+  experiment_id: number;
+  client_request_id: string | null;
+  request_time: number;
+  execution_duration: number | null;
+  state: string;
+  request_preview: string | null;
+  response_preview: string | null;
+  /** The root span's name, mirrored from tag `mlflow.traceName` when it is set. */
+  name: string | null;
+  /** Metadata `mlflow.trace.user` and `mlflow.trace.session`, denormalised for indexed search. */
+  user_id: string | null;
+  session_id: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  total_tokens: number | null;
+  span_count: number;
+}
+
+export interface SpansTable {
+  trace_id: string;
+  /** 16 lowercase hex digits. */
+  span_id: string;
+  parent_span_id: string | null;
+  name: string;
+  type: string | null;
+  /** `OK`, `ERROR` or `UNSET`. */
+  status: string;
+  start_ns: string | bigint;
+  end_ns: string | bigint | null;
+  /** The span as JSON, attributes JSON-encoded (MLflow's stored form). */
+  content: string;
+}
+
+export interface AssessmentsTable {
+  assessment_id: string;
+  trace_id: string;
+  span_id: string | null;
+  name: string;
+  /** `feedback`, `expectation` or `issue`. */
+  kind: string;
+  /** The assessment's value as JSON text. */
+  value: string | null;
+  /** The whole assessment as JSON. */
+  content: string;
+  valid: number;
+  create_time: number;
+  last_update_time: number;
+}
+
+export interface SessionsTable {
+  experiment_id: number;
+  session_id: string;
+  first_time: number;
+  last_time: number;
+  /** Largest request_time + execution_duration: when the last turn ended. */
+  last_end_time: number;
+  trace_count: number;
+  error_count: number;
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+  user_count: number;
+  first_trace_id: string;
+  first_request_preview: string | null;
+  last_trace_id: string;
+  last_response_preview: string | null;
+}
+
+export interface UsersTable {
+  experiment_id: number;
+  user_id: string;
+  first_time: number;
+  last_time: number;
+  trace_count: number;
+  session_count: number;
+  error_count: number;
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+}
+
+export interface SessionUsersTable {
+  experiment_id: number;
+  session_id: string;
+  user_id: string;
+}

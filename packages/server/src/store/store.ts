@@ -1,0 +1,83 @@
+import type { ExperimentJson, ViewType } from '@threadline/protocol';
+import type { SpanRecord, StoredTrace, TraceRecord } from '../trace-model.js';
+
+export interface Experiment {
+  experimentId: string;
+  name: string;
+  artifactLocation: string;
+  lifecycleStage: ExperimentJson['lifecycle_stage'];
+  creationTime: number;
+  lastUpdateTime: number;
+  tags: Record<string, string>;
+}
+
+export interface CreateExperimentInput {
+  name: string;
+  /** Defaults to `mlflow-artifacts:/<id>`. */
+  artifactLocation?: string;
+  tags?: Record<string, string>;
+}
+
+export interface SearchExperimentsInput {
+  viewType: ViewType;
+  maxResults: number;
+  /** Offset into the ordered list, decoded from a page token by the caller. */
+  offset: number;
+  /** Case-sensitive LIKE pattern on the name (the only filter the UI sends). */
+  nameLike?: string;
+}
+
+/** The outcome of logging a trace's info. */
+export type StartTraceResult =
+  | { kind: 'created'; trace: StoredTrace }
+  /** Same trace id and identical metadata: a client's retry, or the info arriving after spans. */
+  | { kind: 'updated'; trace: StoredTrace }
+  /** Same trace id with different metadata: refused, nothing changed. */
+  | { kind: 'metadata-conflict'; trace: StoredTrace; keys: string[] }
+  /** Same trace id in another experiment: refused, nothing changed. */
+  | { kind: 'experiment-conflict'; trace: StoredTrace };
+
+export interface DeleteTracesInput {
+  experimentId: string;
+  traceIds?: string[];
+  maxTimestampMillis?: number;
+  maxTraces?: number;
+}
+
+/** A span as stored, with its JSON exactly as it is served in `traces.json`. */
+export interface StoredSpan {
+  spanId: string;
+  parentSpanId: string | null;
+  /** MLflow span JSON, attributes JSON-encoded, nanosecond integers exact. */
+  contentJson: string;
+}
+
+/**
+ * The one store interface. `createStore(uri)` picks the implementation; nothing above it asks
+ * which database it talks to.
+ */
+export interface TraceStore {
+  createExperiment(input: CreateExperimentInput): Promise<string>;
+  getExperiment(experimentId: string): Promise<Experiment | undefined>;
+  getExperimentByName(name: string): Promise<Experiment | undefined>;
+  searchExperiments(input: SearchExperimentsInput): Promise<Experiment[]>;
+  renameExperiment(experimentId: string, newName: string): Promise<void>;
+  setExperimentLifecycle(experimentId: string, stage: Experiment['lifecycleStage']): Promise<void>;
+  setExperimentTag(experimentId: string, key: string, value: string): Promise<void>;
+  deleteExperimentTag(experimentId: string, key: string): Promise<void>;
+
+  /** Logs a trace's info; metadata is immutable, tags and the rest of the info may be updated. */
+  startTrace(trace: TraceRecord): Promise<StartTraceResult>;
+  /** Stores a trace's spans (replacing any with the same span id) and derives name and tokens. */
+  logSpans(traceId: string, spans: SpanRecord[]): Promise<StoredTrace>;
+  getTrace(traceId: string): Promise<StoredTrace | undefined>;
+  /** The traces among `traceIds` that exist, in the order asked. */
+  getTraces(traceIds: readonly string[]): Promise<StoredTrace[]>;
+  getSpans(traceId: string): Promise<StoredSpan[]>;
+  setTraceTag(traceId: string, key: string, value: string): Promise<void>;
+  /** False when the trace has no such tag. */
+  deleteTraceTag(traceId: string, key: string): Promise<boolean>;
+  deleteTraces(input: DeleteTracesInput): Promise<number>;
+
+  close(): Promise<void>;
+}
