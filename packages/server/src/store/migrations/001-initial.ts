@@ -3,9 +3,10 @@ import type { MigrationContext } from './migrations.js';
 
 /** The first schema: DESIGN.md §4. */
 export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
+  const postgres = ctx.dialect === 'postgres';
   await db.schema
     .createTable('experiments')
-    .addColumn('experiment_id', ctx.autoIncrementIdType, (c) => c.primaryKey())
+    .addColumn('experiment_id', postgres ? 'bigserial' : 'integer', (c) => c.primaryKey())
     .addColumn('name', 'text', (c) => c.notNull().unique())
     .addColumn('artifact_location', 'text', (c) => c.notNull())
     .addColumn('lifecycle_stage', 'text', (c) => c.notNull().defaultTo('active'))
@@ -51,8 +52,13 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
     .addColumn('value', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('trace_metadata_pk', ['trace_id', 'key'])
     .execute();
-  // Metadata values are at most 250 characters, so (key, value) fits a B-tree entry on both databases.
-  await db.schema.createIndex('trace_metadata_key_value').on('trace_metadata').columns(['key', 'value']).execute();
+  // Metadata values may be long (previews are copied into mlflow.traceInputs), past PostgreSQL's
+  // B-tree entry limit; a hash index there serves equality on any length.
+  if (postgres) {
+    await db.schema.createIndex('trace_metadata_value').on('trace_metadata').using('hash').column('value').execute();
+  } else {
+    await db.schema.createIndex('trace_metadata_key_value').on('trace_metadata').columns(['key', 'value']).execute();
+  }
 
   // Tag values reach 4096 characters, past PostgreSQL's B-tree entry limit: no value index.
   await db.schema

@@ -3,8 +3,7 @@ import * as m001 from './001-initial.js';
 
 /** What a migration may need to know of the database it runs on. */
 export interface MigrationContext {
-  /** Column type of an integer primary key the database numbers by itself. */
-  autoIncrementIdType: 'integer' | 'bigserial';
+  dialect: 'sqlite' | 'postgres';
 }
 
 type VersionedMigration = (db: Kysely<unknown>, ctx: MigrationContext) => Promise<void>;

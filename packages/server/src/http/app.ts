@@ -1,0 +1,99 @@
+import { API_PREFIXES, ErrorCode, type ErrorBody } from '@threadline/protocol';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { ApiError } from '../errors.js';
+import { parseJsonBody } from '../ingest/json-body.js';
+import { TraceNotFoundError } from '../store/kysely-store.js';
+import type { TraceStore } from '../store/store.js';
+import { registerArtifactRoutes } from './artifacts.js';
+import { ExperimentCache } from './experiment-cache.js';
+import { registerExperimentRoutes } from './experiments.js';
+import { registerTraceRoutes } from './traces.js';
+
+export interface AppOptions {
+  store: TraceStore;
+  /** Largest request body accepted, in bytes; larger ones get 413. Default 64 MiB. */
+  bodyLimitBytes?: number;
+  /** Fastify's logger option (pino); off by default so that library use stays quiet. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** What every route module receives. */
+export interface RouteContext {
+  store: TraceStore;
+  experiments: ExperimentCache;
+}
+
+const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The tracking server's HTTP application: MLflow's REST API under `/api/` and `/ajax-api/`,
+ * plus `/health`. Errors of every kind leave as MLflow's `{"error_code", "message"}` body.
+ *
+ * @example
+ * const app = await createApp({ store: await createStore('sqlite:///threadline.db') });
+ * await app.listen({ port: 5000 });
+ */
+export async function createApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+    // MLflow clients join tracking URI and path as strings: a trailing slash gives `//`.
+    routerOptions: { ignoreDuplicateSlashes: true },
+  });
+
+  // Every body is read as JSON whatever its content type: the MLflow SDKs send spans as
+  // application/json, Python's artifact upload as octet-stream, and curl users often none.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, (body as string).length === 0 ? undefined : parseJsonBody(body as string));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+
+  app.setErrorHandler((error: FastifyError | ApiError | TraceNotFoundError, request, reply) => {
+    const { status, body } = errorReply(error);
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    void reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({ error_code: 'ENDPOINT_NOT_FOUND', message: `No API endpoint for ${request.method} ${request.url.split('?')[0]}.` });
+  });
+
+  app.get('/health', async (_req, reply) => reply.type('text/plain').send('OK'));
+  app.get('/version', async (_req, reply) => reply.type('text/plain').send(SERVER_VERSION));
+
+  const context: RouteContext = { store: options.store, experiments: new ExperimentCache(options.store) };
+  for (const prefix of API_PREFIXES) {
+    await app.register(
+      async (scope) => {
+        registerExperimentRoutes(scope, context);
+        registerTraceRoutes(scope, context);
+        registerArtifactRoutes(scope, context);
+      },
+      { prefix },
+    );
+  }
+  return app;
+}
+
+export const SERVER_VERSION = '0.1.0';
+
+function errorReply(error: unknown): { status: number; body: ErrorBody } {
+  if (error instanceof ApiError) return { status: error.status, body: error.toBody() };
+  if (error instanceof TraceNotFoundError) return { status: 404, body: { error_code: ErrorCode.RESOURCE_DOES_NOT_EXIST, message: error.message } };
+  const fastifyError = error as FastifyError;
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, body: { error_code: ErrorCode.BAD_REQUEST, message: `Request body is larger than the server's limit: ${fastifyError.message}` } };
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_VALIDATION':
+      return { status: 400, body: { error_code: ErrorCode.INVALID_PARAMETER_VALUE, message: fastifyError.message } };
+  }
+  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    return { status: fastifyError.statusCode, body: { error_code: ErrorCode.BAD_REQUEST, message: fastifyError.message } };
+  }
+  return { status: 500, body: { error_code: ErrorCode.INTERNAL_ERROR, message: 'Internal server error; the server log has the details.' } };
+}

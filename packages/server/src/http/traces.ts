@@ -1,0 +1,142 @@
+import { ApiPath, ErrorCode, MAX_TAG_KEY_LENGTH, type TraceInfoJson } from '@threadline/protocol';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { ApiError, invalidParameter, notFound } from '../errors.js';
+import { parseExperimentId, parseStartTraceRequest, parseStringMap, MAX_TAG_VALUE_CHARS } from '../ingest/mlflow-trace-info.js';
+import type { StoredTrace } from '../trace-model.js';
+import type { RouteContext } from './app.js';
+import { bodyObject, optionalInteger, optionalString, optionalStringList, requiredString } from './fields.js';
+import { storedSpanToOtlpJson } from './otlp-span-json.js';
+import { stringifyJson } from '../json.js';
+import { traceInfoJson, traceInfoV2Json } from './views.js';
+
+/** Trace ids asked for at once by batch reads; MLflow's clients ask for far fewer. */
+const MAX_BATCH_TRACE_IDS = 1000;
+
+/** Traces: log, read, tag, delete (V3 and the legacy V2 paths). */
+export function registerTraceRoutes(app: FastifyInstance, context: RouteContext): void {
+  const { store, experiments } = context;
+
+  const infoJson = async (trace: StoredTrace): Promise<TraceInfoJson> =>
+    traceInfoJson(trace, await experiments.artifactLocation(trace.experimentId));
+
+  const requireTrace = async (traceId: string): Promise<StoredTrace> => {
+    const trace = await store.getTrace(traceId);
+    if (!trace) throw notFound(`Trace with ID '${traceId}' not found.`);
+    return trace;
+  };
+
+  app.post(ApiPath.TRACES_START_V3, async (req) => {
+    const record = parseStartTraceRequest(req.body);
+    await experiments.requireActive(record.experimentId);
+    const result = await store.startTrace(record);
+    switch (result.kind) {
+      case 'created':
+      case 'updated':
+        return { trace: { trace_info: await infoJson(result.trace) } };
+      case 'metadata-conflict':
+        throw invalidParameter(
+          `Trace '${record.traceId}' is already logged and its metadata is immutable; this request would change ` +
+            `${result.keys.map((k) => `'${k}'`).join(', ')}. Nothing was changed. Tags can be changed with the trace tag endpoints.`,
+        );
+      case 'experiment-conflict':
+        throw new ApiError(
+          ErrorCode.RESOURCE_CONFLICT,
+          `Trace '${record.traceId}' is already logged in experiment ${result.trace.experimentId}, not ${record.experimentId}. Nothing was changed.`,
+        );
+    }
+  });
+
+  app.get<{ Params: { trace_id: string } }>(ApiPath.TRACES_GET_INFO_V3.replace('{trace_id}', ':trace_id'), async (req) => ({
+    trace: { trace_info: await infoJson(await requireTrace(req.params.trace_id)) },
+  }));
+
+  const traceWithSpans = async (trace: StoredTrace) => ({
+    trace_info: await infoJson(trace),
+    spans: (await store.getSpans(trace.traceId)).map((s) => storedSpanToOtlpJson(s.contentJson)),
+  });
+  const sendJson = (reply: FastifyReply, value: unknown) => reply.type('application/json').send(stringifyJson(value));
+
+  app.get(ApiPath.TRACES_GET_V3, async (req, reply) => {
+    const trace = await requireTrace(requiredString(bodyObject(req.query), 'trace_id'));
+    return sendJson(reply, { trace: await traceWithSpans(trace) });
+  });
+
+  app.get(ApiPath.TRACES_BATCH_GET_V3, async (req, reply) => {
+    const ids = batchIds(bodyObject(req.query));
+    const traces = await store.getTraces(ids);
+    return sendJson(reply, { traces: await Promise.all(traces.map(traceWithSpans)) });
+  });
+
+  app.post(ApiPath.TRACES_BATCH_GET_INFOS_V3, async (req) => {
+    const traces = await store.getTraces(batchIds(bodyObject(req.body)));
+    return { trace_infos: await Promise.all(traces.map(infoJson)) };
+  });
+
+  app.get<{ Params: { request_id: string } }>(ApiPath.TRACES_GET_INFO_V2.replace('{request_id}', ':request_id'), async (req) => {
+    const trace = await requireTrace(req.params.request_id);
+    return { trace_info: traceInfoV2Json(trace, await experiments.artifactLocation(trace.experimentId)) };
+  });
+
+  for (const path of [ApiPath.TRACES_TAGS_V3.replace('{trace_id}', ':id'), ApiPath.TRACES_TAGS_V2.replace('{request_id}', ':id')]) {
+    app.patch<{ Params: { id: string } }>(path, async (req) => {
+      const body = bodyObject(req.body);
+      const key = requiredString(body, 'key');
+      const value = body.value;
+      if (typeof value !== 'string') throw invalidParameter(`Invalid value ${JSON.stringify(value ?? null)} for parameter 'value': it must be a string.`);
+      parseStringMap({ [key]: value }, 'tag', MAX_TAG_KEY_LENGTH, MAX_TAG_VALUE_CHARS);
+      await requireTrace(req.params.id);
+      await store.setTraceTag(req.params.id, key, value);
+      return {};
+    });
+    app.delete<{ Params: { id: string } }>(path, async (req) => {
+      // MLflow's clients send the key in a JSON body; query-string callers are served too.
+      const key = requiredString({ ...bodyObject(req.query), ...bodyObject(req.body) }, 'key');
+      await requireTrace(req.params.id);
+      if (!(await store.deleteTraceTag(req.params.id, key))) throw notFound(`No tag with key '${key}' on trace '${req.params.id}'.`);
+      return {};
+    });
+  }
+
+  for (const path of [ApiPath.TRACES_DELETE_V3, ApiPath.TRACES_DELETE_V2]) {
+    app.post(path, async (req) => {
+      const body = bodyObject(req.body);
+      const experimentId = parseExperimentId(body.experiment_id, 'experiment_id');
+      const traceIds = optionalStringList(body, 'request_ids') ?? optionalStringList(body, 'trace_ids');
+      const maxTimestampMillis = optionalInteger(body, 'max_timestamp_millis', 0);
+      const maxTraces = optionalInteger(body, 'max_traces', 1);
+      if ((traceIds === undefined) === (maxTimestampMillis === undefined)) {
+        throw invalidParameter('Give exactly one of request_ids or max_timestamp_millis.');
+      }
+      if (maxTraces !== undefined && maxTimestampMillis === undefined) {
+        throw invalidParameter('max_traces can only be given with max_timestamp_millis.');
+      }
+      await experiments.artifactLocation(experimentId);
+      const deleted = await store.deleteTraces({
+        experimentId,
+        ...(traceIds !== undefined ? { traceIds } : {}),
+        ...(maxTimestampMillis !== undefined ? { maxTimestampMillis } : {}),
+        ...(maxTraces !== undefined ? { maxTraces } : {}),
+      });
+      return { traces_deleted: deleted };
+    });
+  }
+
+  app.get(ApiPath.TRACE_ARTIFACT, async (req, reply) => {
+    const trace = await requireTrace(requiredString(bodyObject(req.query), 'request_id'));
+    return reply.type('application/octet-stream').send(await tracesJsonBody(context, trace.traceId));
+  });
+}
+
+function batchIds(params: Record<string, unknown>): string[] {
+  const ids = optionalStringList(params, 'trace_ids') ?? [];
+  if (ids.length === 0) throw invalidParameter(`Missing value for required parameter 'trace_ids'.`);
+  if (ids.length > MAX_BATCH_TRACE_IDS) throw invalidParameter(`At most ${MAX_BATCH_TRACE_IDS} trace_ids at once; got ${ids.length}.`);
+  return ids;
+}
+
+/** The `traces.json` document of a trace, assembled from stored span JSON without re-parsing it. */
+export async function tracesJsonBody({ store }: RouteContext, traceId: string): Promise<string> {
+  const spans = await store.getSpans(traceId);
+  return `{"spans":[${spans.map((s) => s.contentJson).join(',')}]}`;
+}
+

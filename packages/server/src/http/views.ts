@@ -1,0 +1,69 @@
+import {
+  TraceLocationType,
+  TraceTagKey,
+  type ExperimentJson,
+  type KeyValueJson,
+  type TraceInfoJson,
+  type TraceInfoV2Json,
+} from '@threadline/protocol';
+import type { Experiment } from '../store/store.js';
+import type { StoredTrace } from '../trace-model.js';
+
+/** Where MLflow clients find a trace's `traces.json`: under its experiment's artifact location. */
+export function traceArtifactLocation(experimentArtifactLocation: string, traceId: string): string {
+  return `${experimentArtifactLocation.replace(/\/+$/, '')}/traces/${traceId}/artifacts`;
+}
+
+/** TraceInfoV3 JSON, with the `mlflow.artifactLocation` tag the MLflow SDKs need to upload spans. */
+export function traceInfoJson(trace: StoredTrace, experimentArtifactLocation: string): TraceInfoJson {
+  const info: TraceInfoJson = {
+    trace_id: trace.traceId,
+    trace_location: { type: TraceLocationType.MLFLOW_EXPERIMENT, mlflow_experiment: { experiment_id: trace.experimentId } },
+  };
+  if (trace.clientRequestId !== null) info.client_request_id = trace.clientRequestId;
+  if (trace.requestPreview !== null) info.request_preview = trace.requestPreview;
+  if (trace.responsePreview !== null) info.response_preview = trace.responsePreview;
+  info.request_time = new Date(trace.requestTimeMs).toISOString();
+  if (trace.executionDurationMs !== null) info.execution_duration = durationJson(trace.executionDurationMs);
+  info.state = trace.state;
+  info.trace_metadata = trace.metadata;
+  info.tags = { ...trace.tags, [TraceTagKey.ARTIFACT_LOCATION]: traceArtifactLocation(experimentArtifactLocation, trace.traceId) };
+  info.assessments = [];
+  return info;
+}
+
+/** A protobuf Duration in JSON: seconds with 0 or 3 fractional digits, e.g. `"0.002s"`, `"3s"`. */
+export function durationJson(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(3)}s`;
+}
+
+/** Legacy V2 trace info, for the `/api/2.0/mlflow/traces` endpoints. */
+export function traceInfoV2Json(trace: StoredTrace, experimentArtifactLocation: string): TraceInfoV2Json {
+  const tags = { ...trace.tags, [TraceTagKey.ARTIFACT_LOCATION]: traceArtifactLocation(experimentArtifactLocation, trace.traceId) };
+  const info: TraceInfoV2Json = {
+    request_id: trace.traceId,
+    experiment_id: trace.experimentId,
+    timestamp_ms: trace.requestTimeMs,
+    status: trace.state === 'STATE_UNSPECIFIED' ? 'TRACE_STATUS_UNSPECIFIED' : trace.state,
+    request_metadata: keyValueList(trace.metadata),
+    tags: keyValueList(tags),
+  };
+  if (trace.executionDurationMs !== null) info.execution_time_ms = trace.executionDurationMs;
+  return info;
+}
+
+export function keyValueList(map: Record<string, string>): KeyValueJson[] {
+  return Object.entries(map).map(([key, value]) => ({ key, value }));
+}
+
+export function experimentJson(e: Experiment): ExperimentJson {
+  return {
+    experiment_id: e.experimentId,
+    name: e.name,
+    artifact_location: e.artifactLocation,
+    lifecycle_stage: e.lifecycleStage,
+    last_update_time: e.lastUpdateTime,
+    creation_time: e.creationTime,
+    tags: keyValueList(e.tags),
+  };
+}

@@ -1,0 +1,14 @@
+export { createApp, SERVER_VERSION } from './http/app.js';
+export type { AppOptions } from './http/app.js';
+export { startServer, StartupError } from './server.js';
+export type { ServerOptions, RunningServer } from './server.js';
+export { createStore, parseStoreUri, StoreUriError } from './store/create-store.js';
+export type { StoreLocation } from './store/create-store.js';
+export { openSqliteStore } from './store/sqlite/sqlite-store.js';
+export type { SqliteStoreOptions } from './store/sqlite/sqlite-store.js';
+export { openPostgresStore } from './store/postgres/postgres-store.js';
+export type { PostgresStoreOptions } from './store/postgres/postgres-store.js';
+export { KyselyTraceStore, TraceNotFoundError } from './store/kysely-store.js';
+export type { TraceStore, Experiment, StartTraceResult, StoredSpan } from './store/store.js';
+export { ApiError } from './errors.js';
+export type { TraceRecord, StoredTrace, SpanRecord, TokenCounts } from './trace-model.js';

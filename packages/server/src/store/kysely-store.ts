@@ -1,0 +1,426 @@
+import { TraceMetadataKey, TraceState, TraceTagKey, LifecycleStage, SPANS_LOCATION_TRACKING_STORE } from '@threadline/protocol';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { spanToMlflowJson } from '../ingest/span-json.js';
+import { findRootSpan, previewOf, tokenUsageFromMetadata, tokenUsageFromSpans } from '../ingest/trace-derivation.js';
+import type { SpanRecord, StoredTrace, TokenCounts, TraceRecord } from '../trace-model.js';
+import { addToRollups, moveInRollups, recomputeRollups, type RollupContribution } from './rollups.js';
+import type { Database, TracesTable } from './schema.js';
+import type { SqlDialect } from './sql-dialect.js';
+import type {
+  CreateExperimentInput,
+  DeleteTracesInput,
+  Experiment,
+  SearchExperimentsInput,
+  StartTraceResult,
+  StoredSpan,
+  TraceStore,
+} from './store.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+type TraceRow = Selectable<TracesTable>;
+
+/** Metadata keys the server writes itself; a client's retry does not repeat them. */
+const SERVER_METADATA_KEYS = new Set<string>([TraceMetadataKey.INFO_FINALIZED]);
+
+/** Large id lists are read in chunks, well under every database's bound-parameter limit. */
+const ID_CHUNK = 500;
+
+/**
+ * The store on any SQL database Kysely speaks. Dialect quirks come from `dialect`; the
+ * per-database folders only open connections and hand them here.
+ */
+export class KyselyTraceStore implements TraceStore {
+  constructor(
+    readonly db: Kysely<Database>,
+    readonly dialect: SqlDialect,
+  ) {}
+
+  // ---- experiments -------------------------------------------------------------------------
+
+  async createExperiment(input: CreateExperimentInput): Promise<string> {
+    return this.db.transaction().execute(async (trx) => {
+      const now = Date.now();
+      const row = await trx
+        .insertInto('experiments')
+        .values({ name: input.name, artifact_location: input.artifactLocation ?? '', lifecycle_stage: LifecycleStage.ACTIVE, creation_time: now, last_update_time: now })
+        .returning('experiment_id')
+        .executeTakeFirstOrThrow();
+      const id = Number(row.experiment_id);
+      if (input.artifactLocation === undefined) {
+        await trx.updateTable('experiments').set({ artifact_location: `mlflow-artifacts:/${id}` }).where('experiment_id', '=', id).execute();
+      }
+      const tags = Object.entries(input.tags ?? {});
+      if (tags.length > 0) {
+        await trx.insertInto('experiment_tags').values(tags.map(([key, value]) => ({ experiment_id: id, key, value }))).execute();
+      }
+      return String(id);
+    });
+  }
+
+  async getExperiment(experimentId: string): Promise<Experiment | undefined> {
+    const row = await this.db.selectFrom('experiments').selectAll().where('experiment_id', '=', Number(experimentId)).executeTakeFirst();
+    return row && (await this.withExperimentTags([row]))[0];
+  }
+
+  async getExperimentByName(name: string): Promise<Experiment | undefined> {
+    const row = await this.db.selectFrom('experiments').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && (await this.withExperimentTags([row]))[0];
+  }
+
+  async searchExperiments(input: SearchExperimentsInput): Promise<Experiment[]> {
+    let query = this.db.selectFrom('experiments').selectAll();
+    if (input.viewType === 'ACTIVE_ONLY') query = query.where('lifecycle_stage', '=', LifecycleStage.ACTIVE);
+    if (input.viewType === 'DELETED_ONLY') query = query.where('lifecycle_stage', '=', LifecycleStage.DELETED);
+    if (input.nameLike !== undefined) {
+      const pattern = input.nameLike;
+      query = query.where((eb) => this.dialect.like(eb.ref('name'), eb.val(pattern)));
+    }
+    const rows = await query.orderBy('last_update_time', 'desc').orderBy('experiment_id', 'asc').limit(input.maxResults).offset(input.offset).execute();
+    return this.withExperimentTags(rows);
+  }
+
+  async renameExperiment(experimentId: string, newName: string): Promise<void> {
+    await this.db.updateTable('experiments').set({ name: newName, last_update_time: Date.now() }).where('experiment_id', '=', Number(experimentId)).execute();
+  }
+
+  async setExperimentLifecycle(experimentId: string, stage: Experiment['lifecycleStage']): Promise<void> {
+    await this.db.updateTable('experiments').set({ lifecycle_stage: stage, last_update_time: Date.now() }).where('experiment_id', '=', Number(experimentId)).execute();
+  }
+
+  async setExperimentTag(experimentId: string, key: string, value: string): Promise<void> {
+    await this.db
+      .insertInto('experiment_tags')
+      .values({ experiment_id: Number(experimentId), key, value })
+      .onConflict((oc) => oc.columns(['experiment_id', 'key']).doUpdateSet({ value }))
+      .execute();
+  }
+
+  async deleteExperimentTag(experimentId: string, key: string): Promise<void> {
+    await this.db.deleteFrom('experiment_tags').where('experiment_id', '=', Number(experimentId)).where('key', '=', key).execute();
+  }
+
+  private async withExperimentTags(rows: Selectable<Database['experiments']>[]): Promise<Experiment[]> {
+    if (rows.length === 0) return [];
+    const tags = await this.db
+      .selectFrom('experiment_tags')
+      .selectAll()
+      .where('experiment_id', 'in', rows.map((r) => Number(r.experiment_id)))
+      .execute();
+    return rows.map((r) => ({
+      experimentId: String(r.experiment_id),
+      name: r.name,
+      artifactLocation: r.artifact_location,
+      lifecycleStage: r.lifecycle_stage as Experiment['lifecycleStage'],
+      creationTime: Number(r.creation_time),
+      lastUpdateTime: Number(r.last_update_time),
+      tags: Object.fromEntries(tags.filter((t) => Number(t.experiment_id) === Number(r.experiment_id)).map((t) => [t.key, t.value])),
+    }));
+  }
+
+  // ---- traces ------------------------------------------------------------------------------
+
+  async startTrace(record: TraceRecord): Promise<StartTraceResult> {
+    return this.db.transaction().execute(async (trx) => {
+      const metadata = { ...record.metadata, [TraceMetadataKey.INFO_FINALIZED]: 'true' };
+      const tokens = tokenUsageFromMetadata(record.metadata);
+      const row: TraceRow = {
+        trace_id: record.traceId,
+        experiment_id: Number(record.experimentId),
+        client_request_id: record.clientRequestId,
+        request_time: record.requestTimeMs,
+        execution_duration: record.executionDurationMs,
+        state: record.state,
+        request_preview: record.requestPreview,
+        response_preview: record.responsePreview,
+        name: record.tags[TraceTagKey.TRACE_NAME] ?? null,
+        user_id: record.metadata[TraceMetadataKey.USER] ?? null,
+        session_id: record.metadata[TraceMetadataKey.SESSION] ?? null,
+        input_tokens: tokens?.inputTokens ?? null,
+        output_tokens: tokens?.outputTokens ?? null,
+        total_tokens: tokens?.totalTokens ?? null,
+        span_count: 0,
+      };
+      // Insert-or-nothing decides atomically which of two concurrent writers created the trace.
+      const inserted = await trx.insertInto('traces').values(row).onConflict((oc) => oc.column('trace_id').doNothing()).executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) {
+        await insertKeyValues(trx, 'trace_metadata', record.traceId, metadata);
+        await insertKeyValues(trx, 'trace_tags', record.traceId, record.tags);
+        await addToRollups(trx, contributionOf(row));
+        return { kind: 'created', trace: await this.loadTrace(trx, record.traceId) };
+      }
+
+      const existing = await this.loadTrace(trx, record.traceId, { forUpdate: true });
+      if (existing.experimentId !== record.experimentId) return { kind: 'experiment-conflict', trace: existing };
+      const conflicts = conflictingMetadataKeys(existing.metadata, record.metadata);
+      if (conflicts.length > 0) return { kind: 'metadata-conflict', trace: existing, keys: conflicts };
+
+      const addedMetadata = Object.fromEntries(Object.entries(metadata).filter(([k]) => !(k in existing.metadata)));
+      await insertKeyValues(trx, 'trace_metadata', record.traceId, addedMetadata);
+      for (const [key, value] of Object.entries(record.tags)) await this.upsertTag(trx, record.traceId, key, value);
+      const before = await trx.selectFrom('traces').selectAll().where('trace_id', '=', record.traceId).executeTakeFirstOrThrow();
+      const after: TraceRow = {
+        ...before,
+        client_request_id: record.clientRequestId ?? before.client_request_id,
+        request_time: record.requestTimeMs,
+        execution_duration: record.executionDurationMs ?? before.execution_duration,
+        state: record.state,
+        request_preview: record.requestPreview ?? before.request_preview,
+        response_preview: record.responsePreview ?? before.response_preview,
+        user_id: before.user_id ?? row.user_id,
+        session_id: before.session_id ?? row.session_id,
+        input_tokens: before.input_tokens ?? row.input_tokens,
+        output_tokens: before.output_tokens ?? row.output_tokens,
+        total_tokens: before.total_tokens ?? row.total_tokens,
+      };
+      await this.replaceTraceRow(trx, before, after);
+      return { kind: 'updated', trace: await this.loadTrace(trx, record.traceId) };
+    });
+  }
+
+  async logSpans(traceId: string, spans: SpanRecord[]): Promise<StoredTrace> {
+    return this.db.transaction().execute(async (trx) => {
+      const before = await trx.selectFrom('traces').selectAll().where('trace_id', '=', traceId).executeTakeFirst();
+      if (!before) throw new TraceNotFoundError(traceId);
+      for (let i = 0; i < spans.length; i += ID_CHUNK) {
+        const chunk = spans.slice(i, i + ID_CHUNK);
+        await trx
+          .insertInto('spans')
+          .values(chunk.map((s) => spanRow(traceId, s)))
+          .onConflict((oc) =>
+            oc.columns(['trace_id', 'span_id']).doUpdateSet((eb) => ({
+              parent_span_id: eb.ref('excluded.parent_span_id'),
+              name: eb.ref('excluded.name'),
+              type: eb.ref('excluded.type'),
+              status: eb.ref('excluded.status'),
+              start_ns: eb.ref('excluded.start_ns'),
+              end_ns: eb.ref('excluded.end_ns'),
+              content: eb.ref('excluded.content'),
+            })),
+          )
+          .execute();
+      }
+      const spanCount = await trx
+        .selectFrom('spans')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('trace_id', '=', traceId)
+        .executeTakeFirstOrThrow();
+      const root = findRootSpan(spans);
+      const tokens: TokenCounts | null = before.total_tokens === null ? tokenUsageFromSpans(spans) : null;
+      const after: TraceRow = {
+        ...before,
+        span_count: Number(spanCount.n),
+        name: before.name ?? root?.name ?? null,
+        request_preview: before.request_preview ?? (root ? previewOf(root.attributes['mlflow.spanInputs']) : null),
+        response_preview: before.response_preview ?? (root ? previewOf(root.attributes['mlflow.spanOutputs']) : null),
+        input_tokens: tokens?.inputTokens ?? before.input_tokens,
+        output_tokens: tokens?.outputTokens ?? before.output_tokens,
+        total_tokens: tokens?.totalTokens ?? before.total_tokens,
+      };
+      if (before.name === null && after.name !== null) await this.upsertTag(trx, traceId, TraceTagKey.TRACE_NAME, after.name);
+      await this.upsertTag(trx, traceId, TraceTagKey.SPANS_LOCATION, SPANS_LOCATION_TRACKING_STORE);
+      await this.replaceTraceRow(trx, before, after);
+      return this.loadTrace(trx, traceId);
+    });
+  }
+
+  async getTrace(traceId: string): Promise<StoredTrace | undefined> {
+    return (await this.getTraces([traceId]))[0];
+  }
+
+  async getTraces(traceIds: readonly string[]): Promise<StoredTrace[]> {
+    const found = new Map<string, StoredTrace>();
+    for (let i = 0; i < traceIds.length; i += ID_CHUNK) {
+      for (const trace of await loadTraces(this.db, traceIds.slice(i, i + ID_CHUNK))) found.set(trace.traceId, trace);
+    }
+    return traceIds.flatMap((id) => found.get(id) ?? []);
+  }
+
+  async getSpans(traceId: string): Promise<StoredSpan[]> {
+    const rows = await this.db
+      .selectFrom('spans')
+      .select(['span_id', 'parent_span_id', 'content'])
+      .where('trace_id', '=', traceId)
+      .orderBy('start_ns', 'asc')
+      .orderBy('span_id', 'asc')
+      .execute();
+    return rows.map((r) => ({ spanId: r.span_id, parentSpanId: r.parent_span_id, contentJson: r.content }));
+  }
+
+  async setTraceTag(traceId: string, key: string, value: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await this.upsertTag(trx, traceId, key, value);
+      if (key === TraceTagKey.TRACE_NAME) await trx.updateTable('traces').set({ name: value }).where('trace_id', '=', traceId).execute();
+    });
+  }
+
+  async deleteTraceTag(traceId: string, key: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const deleted = await trx.deleteFrom('trace_tags').where('trace_id', '=', traceId).where('key', '=', key).executeTakeFirst();
+      if (key === TraceTagKey.TRACE_NAME) await trx.updateTable('traces').set({ name: null }).where('trace_id', '=', traceId).execute();
+      return Number(deleted.numDeletedRows) > 0;
+    });
+  }
+
+  async deleteTraces(input: DeleteTracesInput): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      const experimentId = Number(input.experimentId);
+      let query = trx.selectFrom('traces').select(['trace_id', 'session_id', 'user_id']).where('experiment_id', '=', experimentId);
+      if (input.traceIds !== undefined) query = query.where('trace_id', 'in', input.traceIds.length > 0 ? input.traceIds : ['']);
+      if (input.maxTimestampMillis !== undefined) query = query.where('request_time', '<=', input.maxTimestampMillis);
+      // Oldest first, so max_traces deletes the oldest ones, as MLflow does.
+      query = query.orderBy('request_time', 'asc').orderBy('trace_id', 'asc');
+      if (input.maxTraces !== undefined) query = query.limit(input.maxTraces);
+      const victims = await query.execute();
+      for (let i = 0; i < victims.length; i += ID_CHUNK) {
+        const ids = victims.slice(i, i + ID_CHUNK).map((v) => v.trace_id);
+        for (const table of ['trace_metadata', 'trace_tags', 'spans', 'assessments', 'traces'] as const) {
+          await trx.deleteFrom(table).where('trace_id', 'in', ids).execute();
+        }
+      }
+      await recomputeRollups(
+        trx,
+        experimentId,
+        victims.flatMap((v) => v.session_id ?? []),
+        victims.flatMap((v) => v.user_id ?? []),
+      );
+      return victims.length;
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------
+
+  private async upsertTag(trx: Db, traceId: string, key: string, value: string): Promise<void> {
+    await trx
+      .insertInto('trace_tags')
+      .values({ trace_id: traceId, key, value })
+      .onConflict((oc) => oc.columns(['trace_id', 'key']).doUpdateSet({ value }))
+      .execute();
+  }
+
+  /** Writes a changed trace row and moves its rollup contribution with it. */
+  private async replaceTraceRow(trx: Db, before: TraceRow, after: TraceRow): Promise<void> {
+    const { trace_id, ...changes } = after;
+    await trx.updateTable('traces').set(changes).where('trace_id', '=', trace_id).execute();
+    const was = contributionOf(before);
+    const now = contributionOf(after);
+    if (!sameContribution(was, now)) await moveInRollups(trx, was, now);
+  }
+
+  private async loadTrace(trx: Db, traceId: string, options: { forUpdate?: boolean } = {}): Promise<StoredTrace> {
+    if (options.forUpdate && this.dialect.name === 'postgres') {
+      // Serialises concurrent re-logs of one trace across replicas.
+      await sql`SELECT 1 FROM traces WHERE trace_id = ${traceId} FOR UPDATE`.execute(trx);
+    }
+    const [trace] = await loadTraces(trx, [traceId]);
+    if (!trace) throw new TraceNotFoundError(traceId);
+    return trace;
+  }
+}
+
+/** A trace id that no trace has. The HTTP layer answers it with 404. */
+export class TraceNotFoundError extends Error {
+  constructor(readonly traceId: string) {
+    super(`Trace with id '${traceId}' not found.`);
+    this.name = 'TraceNotFoundError';
+  }
+}
+
+async function insertKeyValues(trx: Db, table: 'trace_metadata' | 'trace_tags', traceId: string, values: Record<string, string>): Promise<void> {
+  const rows = Object.entries(values).map(([key, value]) => ({ trace_id: traceId, key, value }));
+  if (rows.length > 0) await trx.insertInto(table).values(rows).execute();
+}
+
+/** Metadata keys a repeated log would change: differing values, or keys it adds to a finalized trace. */
+function conflictingMetadataKeys(stored: Record<string, string>, incoming: Record<string, string>): string[] {
+  const finalized = stored[TraceMetadataKey.INFO_FINALIZED] === 'true';
+  const conflicts: string[] = [];
+  for (const [key, value] of Object.entries(incoming)) {
+    if (SERVER_METADATA_KEYS.has(key)) continue;
+    if (key in stored ? stored[key] !== value : finalized) conflicts.push(key);
+  }
+  if (finalized) {
+    for (const key of Object.keys(stored)) if (!SERVER_METADATA_KEYS.has(key) && !(key in incoming)) conflicts.push(key);
+  }
+  return conflicts.sort();
+}
+
+function contributionOf(row: TraceRow): RollupContribution {
+  return {
+    experimentId: Number(row.experiment_id),
+    traceId: row.trace_id,
+    sessionId: row.session_id,
+    userId: row.user_id,
+    requestTime: Number(row.request_time),
+    endTime: Number(row.request_time) + Number(row.execution_duration ?? 0),
+    isError: row.state === TraceState.ERROR,
+    inputTokens: Number(row.input_tokens ?? 0),
+    outputTokens: Number(row.output_tokens ?? 0),
+    totalTokens: Number(row.total_tokens ?? 0),
+    requestPreview: row.request_preview,
+    responsePreview: row.response_preview,
+  };
+}
+
+function sameContribution(a: RollupContribution, b: RollupContribution): boolean {
+  return (Object.keys(a) as (keyof RollupContribution)[]).every((k) => a[k] === b[k]);
+}
+
+function spanRow(traceId: string, span: SpanRecord) {
+  return {
+    trace_id: traceId,
+    span_id: span.spanId,
+    parent_span_id: span.parentSpanId,
+    name: span.name,
+    type: span.type,
+    status: span.status,
+    start_ns: span.startNs.toString(),
+    end_ns: span.endNs === null ? null : span.endNs.toString(),
+    content: spanToMlflowJson(traceId, span),
+  };
+}
+
+async function loadTraces(db: Db, traceIds: readonly string[]): Promise<StoredTrace[]> {
+  if (traceIds.length === 0) return [];
+  const ids = [...traceIds];
+  const [rows, metadata, tags] = await Promise.all([
+    db.selectFrom('traces').selectAll().where('trace_id', 'in', ids).execute(),
+    db.selectFrom('trace_metadata').selectAll().where('trace_id', 'in', ids).execute(),
+    db.selectFrom('trace_tags').selectAll().where('trace_id', 'in', ids).execute(),
+  ]);
+  const metadataOf = groupByTrace(metadata);
+  const tagsOf = groupByTrace(tags);
+  return rows.map((r) => ({
+    traceId: r.trace_id,
+    experimentId: String(r.experiment_id),
+    clientRequestId: r.client_request_id,
+    requestTimeMs: Number(r.request_time),
+    executionDurationMs: r.execution_duration === null ? null : Number(r.execution_duration),
+    state: r.state as TraceState,
+    requestPreview: r.request_preview,
+    responsePreview: r.response_preview,
+    metadata: metadataOf.get(r.trace_id) ?? {},
+    tags: tagsOf.get(r.trace_id) ?? {},
+    name: r.name,
+    userId: r.user_id,
+    sessionId: r.session_id,
+    tokenUsage:
+      r.total_tokens === null
+        ? null
+        : { inputTokens: Number(r.input_tokens ?? 0), outputTokens: Number(r.output_tokens ?? 0), totalTokens: Number(r.total_tokens) },
+    spanCount: Number(r.span_count),
+  }));
+}
+
+function groupByTrace(rows: { trace_id: string; key: string; value: string }[]): Map<string, Record<string, string>> {
+  const out = new Map<string, Record<string, string>>();
+  for (const row of rows) {
+    let entry = out.get(row.trace_id);
+    if (!entry) out.set(row.trace_id, (entry = {}));
+    entry[row.key] = row.value;
+  }
+  return out;
+}

@@ -1,0 +1,314 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from './schema.js';
+
+/**
+ * What one trace adds to the `sessions` and `users` rollups. Rollups are kept in the same
+ * transaction as the trace, so listing sessions or users never aggregates traces at read time.
+ */
+export interface RollupContribution {
+  experimentId: number;
+  traceId: string;
+  sessionId: string | null;
+  userId: string | null;
+  requestTime: number;
+  endTime: number;
+  isError: boolean;
+  inputTokens: number;
+  outputTokens: number;
+  totalTokens: number;
+  requestPreview: string | null;
+  responsePreview: string | null;
+}
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/**
+ * Adds a new trace to its session's and user's rollups. Every statement is an atomic upsert, so
+ * server replicas writing traces of the same session at once still count exactly; rows are always
+ * locked in the order sessions, users, session_users, which keeps concurrent writers from deadlocking.
+ */
+export async function addToRollups(db: Db, c: RollupContribution): Promise<void> {
+  const errors = c.isError ? 1 : 0;
+  if (c.sessionId !== null) {
+    await db
+      .insertInto('sessions')
+      .values({
+        experiment_id: c.experimentId,
+        session_id: c.sessionId,
+        first_time: c.requestTime,
+        last_time: c.requestTime,
+        last_end_time: c.endTime,
+        trace_count: 1,
+        error_count: errors,
+        input_tokens: c.inputTokens,
+        output_tokens: c.outputTokens,
+        total_tokens: c.totalTokens,
+        user_count: 0,
+        first_trace_id: c.traceId,
+        first_request_preview: c.requestPreview,
+        last_trace_id: c.traceId,
+        last_response_preview: c.responsePreview,
+      })
+      .onConflict((oc) =>
+        oc.columns(['experiment_id', 'session_id']).doUpdateSet({
+          trace_count: sql`sessions.trace_count + 1`,
+          error_count: sql`sessions.error_count + ${errors}`,
+          input_tokens: sql`sessions.input_tokens + ${c.inputTokens}`,
+          output_tokens: sql`sessions.output_tokens + ${c.outputTokens}`,
+          total_tokens: sql`sessions.total_tokens + ${c.totalTokens}`,
+          // All SET expressions read the row as it was, so the comparisons below see the old times.
+          first_trace_id: sql`CASE WHEN ${isEarlier(c, 'sessions.first_time', 'sessions.first_trace_id')} THEN ${c.traceId} ELSE sessions.first_trace_id END`,
+          first_request_preview: sql`CASE WHEN ${isEarlier(c, 'sessions.first_time', 'sessions.first_trace_id')} THEN ${c.requestPreview} ELSE sessions.first_request_preview END`,
+          first_time: sql`CASE WHEN ${c.requestTime} < sessions.first_time THEN ${c.requestTime} ELSE sessions.first_time END`,
+          last_trace_id: sql`CASE WHEN ${isLater(c, 'sessions.last_time', 'sessions.last_trace_id')} THEN ${c.traceId} ELSE sessions.last_trace_id END`,
+          last_response_preview: sql`CASE WHEN ${isLater(c, 'sessions.last_time', 'sessions.last_trace_id')} THEN ${c.responsePreview} ELSE sessions.last_response_preview END`,
+          last_time: sql`CASE WHEN ${c.requestTime} > sessions.last_time THEN ${c.requestTime} ELSE sessions.last_time END`,
+          last_end_time: sql`CASE WHEN ${c.endTime} > sessions.last_end_time THEN ${c.endTime} ELSE sessions.last_end_time END`,
+        }),
+      )
+      .execute();
+  }
+  if (c.userId !== null) {
+    await db
+      .insertInto('users')
+      .values({
+        experiment_id: c.experimentId,
+        user_id: c.userId,
+        first_time: c.requestTime,
+        last_time: c.requestTime,
+        trace_count: 1,
+        session_count: 0,
+        error_count: errors,
+        input_tokens: c.inputTokens,
+        output_tokens: c.outputTokens,
+        total_tokens: c.totalTokens,
+      })
+      .onConflict((oc) =>
+        oc.columns(['experiment_id', 'user_id']).doUpdateSet({
+          trace_count: sql`users.trace_count + 1`,
+          error_count: sql`users.error_count + ${errors}`,
+          input_tokens: sql`users.input_tokens + ${c.inputTokens}`,
+          output_tokens: sql`users.output_tokens + ${c.outputTokens}`,
+          total_tokens: sql`users.total_tokens + ${c.totalTokens}`,
+          first_time: sql`CASE WHEN ${c.requestTime} < users.first_time THEN ${c.requestTime} ELSE users.first_time END`,
+          last_time: sql`CASE WHEN ${c.requestTime} > users.last_time THEN ${c.requestTime} ELSE users.last_time END`,
+        }),
+      )
+      .execute();
+  }
+  if (c.sessionId !== null && c.userId !== null) {
+    const linked = await db
+      .insertInto('session_users')
+      .values({ experiment_id: c.experimentId, session_id: c.sessionId, user_id: c.userId })
+      .onConflict((oc) => oc.doNothing())
+      .executeTakeFirst();
+    if (Number(linked.numInsertedOrUpdatedRows ?? 0) > 0) {
+      await db
+        .updateTable('sessions')
+        .set({ user_count: sql`user_count + 1` })
+        .where('experiment_id', '=', c.experimentId)
+        .where('session_id', '=', c.sessionId)
+        .execute();
+      await db
+        .updateTable('users')
+        .set({ session_count: sql`session_count + 1` })
+        .where('experiment_id', '=', c.experimentId)
+        .where('user_id', '=', c.userId)
+        .execute();
+    }
+  }
+}
+
+/** The trace comes before the row's first trace: earlier, or as early with a smaller id. */
+function isEarlier(c: RollupContribution, timeColumn: string, idColumn: string) {
+  return sql`(${c.requestTime} < ${sql.raw(timeColumn)} OR (${c.requestTime} = ${sql.raw(timeColumn)} AND ${c.traceId} < ${sql.raw(idColumn)}))`;
+}
+
+function isLater(c: RollupContribution, timeColumn: string, idColumn: string) {
+  return sql`(${c.requestTime} > ${sql.raw(timeColumn)} OR (${c.requestTime} = ${sql.raw(timeColumn)} AND ${c.traceId} > ${sql.raw(idColumn)}))`;
+}
+
+/**
+ * Rebuilds the rollups of the given sessions and users from their traces, after traces were
+ * deleted or changed in a way increments cannot express (a moved time, a lost error).
+ * Cost is proportional to the traces of those sessions and users, through their indexes.
+ */
+export async function recomputeRollups(
+  db: Db,
+  experimentId: number,
+  sessionIds: Iterable<string>,
+  userIds: Iterable<string>,
+): Promise<void> {
+  const users = new Set(userIds);
+  for (const sessionId of new Set(sessionIds)) {
+    await db.deleteFrom('session_users').where('experiment_id', '=', experimentId).where('session_id', '=', sessionId).execute();
+    await db
+      .insertInto('session_users')
+      .columns(['experiment_id', 'session_id', 'user_id'])
+      .expression((eb) =>
+        eb
+          .selectFrom('traces')
+          .select([sql.lit(experimentId).as('experiment_id'), 'session_id', 'user_id'])
+          .distinct()
+          .where('experiment_id', '=', experimentId)
+          .where('session_id', '=', sessionId)
+          .where('user_id', 'is not', null),
+      )
+      .execute();
+    for (const row of await db
+      .selectFrom('session_users')
+      .select('user_id')
+      .where('experiment_id', '=', experimentId)
+      .where('session_id', '=', sessionId)
+      .execute()) {
+      users.add(row.user_id);
+    }
+    await recomputeSession(db, experimentId, sessionId);
+  }
+  for (const userId of users) await recomputeUser(db, experimentId, userId);
+}
+
+async function recomputeSession(db: Db, experimentId: number, sessionId: string): Promise<void> {
+  await db.deleteFrom('sessions').where('experiment_id', '=', experimentId).where('session_id', '=', sessionId).execute();
+  const ofSession = (eb: Db) =>
+    eb.selectFrom('traces').where('experiment_id', '=', experimentId).where('session_id', '=', sessionId);
+  const totals = await ofSession(db)
+    .select((eb) => [
+      eb.fn.countAll<number>().as('trace_count'),
+      eb.fn.min<number>('request_time').as('first_time'),
+      eb.fn.max<number>('request_time').as('last_time'),
+      eb.fn.max<number>(sql`request_time + COALESCE(execution_duration, 0)`).as('last_end_time'),
+      eb.fn.sum<number>(sql`CASE WHEN state = 'ERROR' THEN 1 ELSE 0 END`).as('error_count'),
+      eb.fn.sum<number>(sql`COALESCE(input_tokens, 0)`).as('input_tokens'),
+      eb.fn.sum<number>(sql`COALESCE(output_tokens, 0)`).as('output_tokens'),
+      eb.fn.sum<number>(sql`COALESCE(total_tokens, 0)`).as('total_tokens'),
+    ])
+    .executeTakeFirstOrThrow();
+  if (Number(totals.trace_count) === 0) return;
+  const first = await ofSession(db).select(['trace_id', 'request_preview']).orderBy('request_time', 'asc').orderBy('trace_id', 'asc').limit(1).executeTakeFirstOrThrow();
+  const last = await ofSession(db).select(['trace_id', 'response_preview']).orderBy('request_time', 'desc').orderBy('trace_id', 'desc').limit(1).executeTakeFirstOrThrow();
+  const userCount = await db
+    .selectFrom('session_users')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('experiment_id', '=', experimentId)
+    .where('session_id', '=', sessionId)
+    .executeTakeFirstOrThrow();
+  await db
+    .insertInto('sessions')
+    .values({
+      experiment_id: experimentId,
+      session_id: sessionId,
+      first_time: Number(totals.first_time),
+      last_time: Number(totals.last_time),
+      last_end_time: Number(totals.last_end_time),
+      trace_count: Number(totals.trace_count),
+      error_count: Number(totals.error_count),
+      input_tokens: Number(totals.input_tokens),
+      output_tokens: Number(totals.output_tokens),
+      total_tokens: Number(totals.total_tokens),
+      user_count: Number(userCount.n),
+      first_trace_id: first.trace_id,
+      first_request_preview: first.request_preview,
+      last_trace_id: last.trace_id,
+      last_response_preview: last.response_preview,
+    })
+    .execute();
+}
+
+async function recomputeUser(db: Db, experimentId: number, userId: string): Promise<void> {
+  await db.deleteFrom('users').where('experiment_id', '=', experimentId).where('user_id', '=', userId).execute();
+  const totals = await db
+    .selectFrom('traces')
+    .where('experiment_id', '=', experimentId)
+    .where('user_id', '=', userId)
+    .select((eb) => [
+      eb.fn.countAll<number>().as('trace_count'),
+      eb.fn.min<number>('request_time').as('first_time'),
+      eb.fn.max<number>('request_time').as('last_time'),
+      eb.fn.sum<number>(sql`CASE WHEN state = 'ERROR' THEN 1 ELSE 0 END`).as('error_count'),
+      eb.fn.sum<number>(sql`COALESCE(input_tokens, 0)`).as('input_tokens'),
+      eb.fn.sum<number>(sql`COALESCE(output_tokens, 0)`).as('output_tokens'),
+      eb.fn.sum<number>(sql`COALESCE(total_tokens, 0)`).as('total_tokens'),
+    ])
+    .executeTakeFirstOrThrow();
+  if (Number(totals.trace_count) === 0) return;
+  const sessions = await db
+    .selectFrom('session_users')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('experiment_id', '=', experimentId)
+    .where('user_id', '=', userId)
+    .executeTakeFirstOrThrow();
+  await db
+    .insertInto('users')
+    .values({
+      experiment_id: experimentId,
+      user_id: userId,
+      first_time: Number(totals.first_time),
+      last_time: Number(totals.last_time),
+      trace_count: Number(totals.trace_count),
+      session_count: Number(sessions.n),
+      error_count: Number(totals.error_count),
+      input_tokens: Number(totals.input_tokens),
+      output_tokens: Number(totals.output_tokens),
+      total_tokens: Number(totals.total_tokens),
+    })
+    .execute();
+}
+
+/**
+ * Moves a trace's contribution after its row changed. When it stays in the same session and user
+ * at the same time, counters move by difference and previews follow in O(1); anything else
+ * rebuilds the affected rows from their traces.
+ */
+export async function moveInRollups(db: Db, was: RollupContribution, now: RollupContribution): Promise<void> {
+  const sameShape =
+    was.experimentId === now.experimentId &&
+    was.sessionId === now.sessionId &&
+    was.userId === now.userId &&
+    was.requestTime === now.requestTime;
+  if (!sameShape) {
+    await recomputeRollups(
+      db,
+      now.experimentId,
+      [was.sessionId, now.sessionId].flatMap((s) => s ?? []),
+      [was.userId, now.userId].flatMap((u) => u ?? []),
+    );
+    if (was.experimentId !== now.experimentId) {
+      await recomputeRollups(db, was.experimentId, [was.sessionId].flatMap((s) => s ?? []), [was.userId].flatMap((u) => u ?? []));
+    }
+    return;
+  }
+  const errors = (now.isError ? 1 : 0) - (was.isError ? 1 : 0);
+  const input = now.inputTokens - was.inputTokens;
+  const output = now.outputTokens - was.outputTokens;
+  const total = now.totalTokens - was.totalTokens;
+  if (now.sessionId !== null) {
+    await db
+      .updateTable('sessions')
+      .set({
+        error_count: sql`error_count + ${errors}`,
+        input_tokens: sql`input_tokens + ${input}`,
+        output_tokens: sql`output_tokens + ${output}`,
+        total_tokens: sql`total_tokens + ${total}`,
+        last_end_time: sql`CASE WHEN ${now.endTime} > last_end_time THEN ${now.endTime} ELSE last_end_time END`,
+        first_request_preview: sql`CASE WHEN first_trace_id = ${now.traceId} THEN ${now.requestPreview} ELSE first_request_preview END`,
+        last_response_preview: sql`CASE WHEN last_trace_id = ${now.traceId} THEN ${now.responsePreview} ELSE last_response_preview END`,
+      })
+      .where('experiment_id', '=', now.experimentId)
+      .where('session_id', '=', now.sessionId)
+      .execute();
+  }
+  if (now.userId !== null) {
+    await db
+      .updateTable('users')
+      .set({
+        error_count: sql`error_count + ${errors}`,
+        input_tokens: sql`input_tokens + ${input}`,
+        output_tokens: sql`output_tokens + ${output}`,
+        total_tokens: sql`total_tokens + ${total}`,
+      })
+      .where('experiment_id', '=', now.experimentId)
+      .where('user_id', '=', now.userId)
+      .execute();
+  }
+}

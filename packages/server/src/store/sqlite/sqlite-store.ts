@@ -1,0 +1,54 @@
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { KyselyTraceStore } from '../kysely-store.js';
+import { migrateToLatest } from '../migrations/migrations.js';
+import type { Database } from '../schema.js';
+import { sqliteDialect } from './sqlite-dialect.js';
+
+export interface SqliteStoreOptions {
+  /** A file path, or `:memory:`. */
+  path: string;
+}
+
+/**
+ * Opens (creating if needed) a SQLite store. WAL with `synchronous = NORMAL`: a committed trace
+ * survives the process being killed; readers never wait for the writer.
+ *
+ * @example
+ * const store = await openSqliteStore({ path: 'threadline.db' });
+ */
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<KyselyTraceStore> {
+  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+  const database = new BetterSqlite3(options.path);
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = NORMAL');
+  database.pragma('busy_timeout = 10000');
+  // MLflow's LIKE is case-sensitive on every database.
+  database.pragma('case_sensitive_like = ON');
+  database.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) =>
+    typeof pattern === 'string' && typeof value === 'string' && regexCache(pattern).test(value) ? 1 : 0,
+  );
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  try {
+    await migrateToLatest(db as Kysely<unknown>, { dialect: 'sqlite' });
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return new KyselyTraceStore(db, sqliteDialect);
+}
+
+const compiled = new Map<string, RegExp>();
+
+/** Filters reuse a handful of patterns over many rows: compile each once. */
+function regexCache(pattern: string): RegExp {
+  let re = compiled.get(pattern);
+  if (!re) {
+    if (compiled.size > 256) compiled.clear();
+    re = new RegExp(pattern, 'u');
+    compiled.set(pattern, re);
+  }
+  return re;
+}
