@@ -1,12 +1,22 @@
-import { ApiPath, ErrorCode, MAX_TAG_KEY_LENGTH, type TraceInfoJson } from '@threadline/protocol';
+import {
+  ApiPath,
+  ErrorCode,
+  MAX_TAG_KEY_LENGTH,
+  SEARCH_TRACES_DEFAULT_MAX_RESULTS,
+  SEARCH_TRACES_MAX_RESULTS,
+  TraceLocationType,
+  type TraceInfoJson,
+} from '@threadline/protocol';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ApiError, invalidParameter, notFound } from '../errors.js';
 import { parseExperimentId, parseStartTraceRequest, parseStringMap, MAX_TAG_VALUE_CHARS } from '../ingest/mlflow-trace-info.js';
+import { isObject } from '../ingest/mlflow-spans.js';
+import { stringifyJson } from '../json.js';
+import type { TracePage } from '../store/store.js';
 import type { StoredTrace } from '../trace-model.js';
 import type { RouteContext } from './app.js';
 import { bodyObject, optionalInteger, optionalString, optionalStringList, requiredString } from './fields.js';
 import { storedSpanToOtlpJson } from './otlp-span-json.js';
-import { stringifyJson } from '../json.js';
 import { traceInfoJson, traceInfoV2Json } from './views.js';
 
 /** Trace ids asked for at once by batch reads; MLflow's clients ask for far fewer. */
@@ -72,6 +82,37 @@ export function registerTraceRoutes(app: FastifyInstance, context: RouteContext)
     return { trace_infos: await Promise.all(traces.map(infoJson)) };
   });
 
+  const search = (params: Record<string, unknown>, experimentIds: string[]): Promise<TracePage> => {
+    const filter = optionalString(params, 'filter');
+    const pageToken = optionalString(params, 'page_token');
+    const orderBy = optionalStringList(params, 'order_by');
+    return store.searchTraces({
+      experimentIds,
+      maxResults: optionalInteger(params, 'max_results', 1, SEARCH_TRACES_MAX_RESULTS) ?? SEARCH_TRACES_DEFAULT_MAX_RESULTS,
+      ...(filter !== undefined && filter.trim() !== '' ? { filter } : {}),
+      ...(orderBy !== undefined ? { orderBy } : {}),
+      ...(pageToken ? { pageToken } : {}),
+    });
+  };
+
+  app.post(ApiPath.TRACES_SEARCH_V3, async (req) => {
+    const body = bodyObject(req.body);
+    const page = await search(body, searchLocations(body));
+    return {
+      traces: await Promise.all(page.traces.map(infoJson)),
+      ...(page.nextPageToken !== undefined ? { next_page_token: page.nextPageToken } : {}),
+    };
+  });
+
+  app.get(ApiPath.TRACES_SEARCH_V2, async (req) => {
+    const params = bodyObject(req.query);
+    const experimentIds = (optionalStringList(params, 'experiment_ids') ?? []).map((id) => parseExperimentId(id, 'experiment_ids'));
+    if (experimentIds.length === 0) throw invalidParameter(`Missing value for required parameter 'experiment_ids'.`);
+    const page = await search(params, experimentIds);
+    const traces = await Promise.all(page.traces.map(async (t) => traceInfoV2Json(t, await experiments.artifactLocation(t.experimentId))));
+    return { traces, ...(page.nextPageToken !== undefined ? { next_page_token: page.nextPageToken } : {}) };
+  });
+
   app.get<{ Params: { request_id: string } }>(ApiPath.TRACES_GET_INFO_V2.replace('{request_id}', ':request_id'), async (req) => {
     const trace = await requireTrace(req.params.request_id);
     return { trace_info: traceInfoV2Json(trace, await experiments.artifactLocation(trace.experimentId)) };
@@ -125,6 +166,27 @@ export function registerTraceRoutes(app: FastifyInstance, context: RouteContext)
     const trace = await requireTrace(requiredString(bodyObject(req.query), 'request_id'));
     return reply.type('application/octet-stream').send(await tracesJsonBody(context, trace.traceId));
   });
+}
+
+/**
+ * The experiments a V3 search covers: `locations` of type MLFLOW_EXPERIMENT, as MLflow 3 sends
+ * them, or a plain `experiment_ids` list, as earlier V3 clients did.
+ */
+function searchLocations(body: Record<string, unknown>): string[] {
+  const ids: string[] = [];
+  const locations = body.locations;
+  if (locations !== undefined && locations !== null) {
+    if (!Array.isArray(locations)) throw invalidParameter(`Invalid value for parameter 'locations': it must be a list.`);
+    for (const [i, location] of locations.entries()) {
+      if (!isObject(location) || location.type !== TraceLocationType.MLFLOW_EXPERIMENT || !isObject(location.mlflow_experiment)) {
+        throw invalidParameter(`locations[${i}] must be {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": ...}}.`);
+      }
+      ids.push(parseExperimentId(location.mlflow_experiment.experiment_id, `locations[${i}].mlflow_experiment.experiment_id`));
+    }
+  }
+  for (const id of optionalStringList(body, 'experiment_ids') ?? []) ids.push(parseExperimentId(id, 'experiment_ids'));
+  if (ids.length === 0) throw invalidParameter(`Missing value for required parameter 'locations': name at least one experiment.`);
+  return ids;
 }
 
 function batchIds(params: Record<string, unknown>): string[] {

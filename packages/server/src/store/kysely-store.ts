@@ -1,6 +1,7 @@
 import { TraceMetadataKey, TraceState, TraceTagKey, LifecycleStage, SPANS_LOCATION_TRACKING_STORE } from '@threadline/protocol';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { spanToMlflowJson } from '../ingest/span-json.js';
+import { findTraceIds, type TraceSearchRequest } from '../query/index.js';
 import { findRootSpan, previewOf, tokenUsageFromMetadata, tokenUsageFromSpans } from '../ingest/trace-derivation.js';
 import type { SpanRecord, StoredTrace, TokenCounts, TraceRecord } from '../trace-model.js';
 import { addToRollups, moveInRollups, recomputeRollups, type RollupContribution } from './rollups.js';
@@ -13,6 +14,7 @@ import type {
   SearchExperimentsInput,
   StartTraceResult,
   StoredSpan,
+  TracePage,
   TraceStore,
 } from './store.js';
 
@@ -244,6 +246,12 @@ export class KyselyTraceStore implements TraceStore {
       .orderBy('span_id', 'asc')
       .execute();
     return rows.map((r) => ({ spanId: r.span_id, parentSpanId: r.parent_span_id, contentJson: r.content }));
+  }
+
+  async searchTraces(request: TraceSearchRequest): Promise<TracePage> {
+    const page = await findTraceIds(this.db, this.dialect, request);
+    const traces = await this.getTraces(page.traceIds);
+    return page.nextPageToken === undefined ? { traces } : { traces, nextPageToken: page.nextPageToken };
   }
 
   async setTraceTag(traceId: string, key: string, value: string): Promise<void> {

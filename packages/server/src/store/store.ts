@@ -1,4 +1,5 @@
 import type { ExperimentJson, ViewType } from '@threadline/protocol';
+import type { TraceSearchRequest } from '../query/index.js';
 import type { SpanRecord, StoredTrace, TraceRecord } from '../trace-model.js';
 
 export interface Experiment {
@@ -44,6 +45,11 @@ export interface DeleteTracesInput {
   maxTraces?: number;
 }
 
+export interface TracePage {
+  traces: StoredTrace[];
+  nextPageToken?: string;
+}
+
 /** A span as stored, with its JSON exactly as it is served in `traces.json`. */
 export interface StoredSpan {
   spanId: string;
@@ -74,6 +80,8 @@ export interface TraceStore {
   /** The traces among `traceIds` that exist, in the order asked. */
   getTraces(traceIds: readonly string[]): Promise<StoredTrace[]>;
   getSpans(traceId: string): Promise<StoredSpan[]>;
+  /** One page of traces matching an MLflow filter; bad filters, orders or tokens are a 400 ApiError. */
+  searchTraces(request: TraceSearchRequest): Promise<TracePage>;
   setTraceTag(traceId: string, key: string, value: string): Promise<void>;
   /** False when the trace has no such tag. */
   deleteTraceTag(traceId: string, key: string): Promise<boolean>;
