@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { SERVER_VERSION } from './http/app.js';
 import { startServer, StartupError } from './server.js';
