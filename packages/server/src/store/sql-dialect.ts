@@ -12,4 +12,15 @@ export interface SqlDialect {
   ilike(value: Expression<unknown>, pattern: Expression<unknown>): RawBuilder<SqlBool>;
   /** Unanchored, case-sensitive regular-expression match. Patterns are validated before they get here. */
   regexMatch(value: Expression<unknown>, pattern: Expression<unknown>): RawBuilder<SqlBool>;
+  /**
+   * The attribute `key` of a span's JSON `content`, as text. Attribute values are stored
+   * JSON-encoded (`{"attributes":{"model":"\"gpt-4\""}}`): an encoded string gives its decoded
+   * text (`gpt-4`), any other value its JSON text (`5`, `true`). NULL when the span has no such
+   * attribute.
+   */
+  spanAttributeText(content: Expression<unknown>, key: Expression<unknown>): RawBuilder<string | null>;
+  /** The number a JSON text holds (`5`, `-2.5e3`), or NULL when it holds anything else or is not JSON. */
+  jsonNumber(jsonText: Expression<unknown>): RawBuilder<number | null>;
+  /** The string or scalar found under a path of object keys in a JSON text, as text, or NULL. */
+  jsonTextAt(jsonText: Expression<unknown>, path: readonly string[]): RawBuilder<string | null>;
 }

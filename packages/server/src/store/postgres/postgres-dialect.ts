@@ -1,10 +1,27 @@
 import { sql, type Expression } from 'kysely';
 import type { SqlDialect } from '../sql-dialect.js';
 
+// A JSON string literal that `::jsonb` is sure to accept: no raw control characters and no \u
+// escapes (jsonb refuses \u0000 and lone surrogates, and a failed cast would fail the whole query).
+// JSON.stringify only writes \u for control characters, so real attribute values pass.
+const SAFE_JSON_STRING = '^"([^"\\\\[:cntrl:]]|\\\\["\\\\/bfnrt])*"$';
+// A JSON number whose exponent `numeric` can hold.
+const JSON_NUMBER = '^\\s*-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][-+]?[0-9]{1,3})?\\s*$';
+
 /** PostgreSQL's native operators: LIKE is case-sensitive, ILIKE exists, `~` is a POSIX regex match. */
 export const postgresDialect: SqlDialect = {
   name: 'postgres',
   like: (value: Expression<unknown>, pattern: Expression<unknown>) => sql<boolean>`(${value} LIKE ${pattern} ESCAPE '\\')`,
   ilike: (value: Expression<unknown>, pattern: Expression<unknown>) => sql<boolean>`(${value} ILIKE ${pattern} ESCAPE '\\')`,
   regexMatch: (value: Expression<unknown>, pattern: Expression<unknown>) => sql<boolean>`(${value} ~ ${pattern})`,
+  // CASE evaluates its branches lazily, so the inner ::jsonb cast only sees text the regex vouched for.
+  spanAttributeText: (content: Expression<unknown>, key: Expression<unknown>) => sql<string | null>`(SELECT CASE jsonb_typeof(a.v)
+      WHEN 'string' THEN CASE WHEN (a.v #>> '{}') ~ ${SAFE_JSON_STRING} THEN ((a.v #>> '{}')::jsonb #>> '{}') ELSE (a.v #>> '{}') END
+      WHEN 'null' THEN NULL
+      ELSE a.v::text END
+    FROM (SELECT ((${content})::jsonb -> 'attributes') -> CAST(${key} AS text) AS v) AS a)`,
+  jsonNumber: (jsonText: Expression<unknown>) =>
+    sql<number | null>`(CASE WHEN ${jsonText} ~ ${JSON_NUMBER} THEN CAST(${jsonText} AS numeric) END)`,
+  jsonTextAt: (jsonText: Expression<unknown>, path: readonly string[]) =>
+    sql<string | null>`((${jsonText})::jsonb #>> CAST(${[...path]} AS text[]))`,
 };

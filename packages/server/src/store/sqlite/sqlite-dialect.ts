@@ -4,10 +4,28 @@ import type { SqlDialect } from '../sql-dialect.js';
 /**
  * SQLite's quirks. LIKE is made case-sensitive per connection (`PRAGMA case_sensitive_like`), so
  * ILIKE is lower() on both sides; REGEXP calls the `regexp` function registered on the connection.
+ * JSON functions refuse malformed JSON with an error, so every use is guarded by `json_valid`.
  */
 export const sqliteDialect: SqlDialect = {
   name: 'sqlite',
   like: (value: Expression<unknown>, pattern: Expression<unknown>) => sql<boolean>`(${value} LIKE ${pattern} ESCAPE '\\')`,
   ilike: (value: Expression<unknown>, pattern: Expression<unknown>) => sql<boolean>`(lower(${value}) LIKE lower(${pattern}) ESCAPE '\\')`,
   regexMatch: (value: Expression<unknown>, pattern: Expression<unknown>) => sql<boolean>`(${value} REGEXP ${pattern})`,
+  // json_each binds the key as a value, so keys with dots or quotes need no path escaping. Its
+  // `value` column is the SQL value: text for an encoded attribute, 1/0 for JSON true/false.
+  spanAttributeText: (content: Expression<unknown>, key: Expression<unknown>) => sql<string | null>`(SELECT CASE a.type
+      WHEN 'text' THEN CASE WHEN json_valid(a.value) AND json_type(a.value) = 'text' THEN json_extract(a.value, '$') ELSE a.value END
+      WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN NULL
+      ELSE CAST(a.value AS TEXT) END
+    FROM json_each(CASE WHEN json_valid(${content}) THEN ${content} ELSE '{}' END, '$.attributes') AS a
+    WHERE a.key = ${key})`,
+  jsonNumber: (jsonText: Expression<unknown>) =>
+    sql<number | null>`(CASE WHEN json_valid(${jsonText}) AND json_type(${jsonText}) IN ('integer', 'real') THEN CAST(${jsonText} AS REAL) END)`,
+  jsonTextAt: (jsonText: Expression<unknown>, path: readonly string[]) =>
+    sql<string | null>`(CASE WHEN json_valid(${jsonText}) THEN CAST(json_extract(${jsonText}, ${sqliteJsonPath(path)}) AS TEXT) END)`,
 };
+
+/** `['metadata', 'mlflow.trace.session']` -> `$."metadata"."mlflow.trace.session"`. */
+function sqliteJsonPath(path: readonly string[]): string {
+  return `$${path.map((key) => `."${key.replaceAll('"', '\\"')}"`).join('')}`;
+}
