@@ -1,0 +1,37 @@
+/**
+ * The trace filter language: parse, compile to SQL, search with keyset pages. The store calls
+ * {@link findTraceIds}; the UI and SDK may reuse {@link parseFilter} to check a filter as it is typed.
+ */
+export type {
+  AndNode,
+  AssessmentField,
+  ClauseNode,
+  ComparisonNode,
+  ComparisonOperator,
+  FilterField,
+  FilterNode,
+  InListNode,
+  IssueField,
+  Literal,
+  MetadataField,
+  NotNode,
+  NullCheckNode,
+  OrNode,
+  PromptField,
+  SourceRange,
+  SpanAttributeField,
+  SpanColumnField,
+  SpanColumnKey,
+  SpanContentField,
+  SpanField,
+  TagField,
+  TextField,
+  TraceAttributeField,
+  TraceAttributeKey,
+} from './filter-ast.js';
+export { canonicalFilter } from './filter-ast.js';
+export { parseFilter } from './filter-parser.js';
+export { compileFilter } from './filter-compiler.js';
+export { parseOrderBy, type OrderKey } from './order-by.js';
+export { regexPatternProblem, likePatternProblem } from './regex-pattern.js';
+export { findTraceIds, type TraceIdPage, type TraceSearchRequest } from './trace-search.js';
