@@ -28,21 +28,14 @@ type Db = Kysely<Database> | Transaction<Database>;
  * locked in the order sessions, users, session_users, which keeps concurrent writers from deadlocking.
  */
 export async function addToRollups(db: Db, c: RollupContribution): Promise<void> {
-  const errors = c.isError ? 1 : 0;
   if (c.sessionId !== null) {
     await db
       .insertInto('sessions')
       .values({
         experiment_id: c.experimentId,
         session_id: c.sessionId,
-        first_time: c.requestTime,
-        last_time: c.requestTime,
+        ...countersOf(c),
         last_end_time: c.endTime,
-        trace_count: 1,
-        error_count: errors,
-        input_tokens: c.inputTokens,
-        output_tokens: c.outputTokens,
-        total_tokens: c.totalTokens,
         user_count: 0,
         first_trace_id: c.traceId,
         first_request_preview: c.requestPreview,
@@ -51,18 +44,12 @@ export async function addToRollups(db: Db, c: RollupContribution): Promise<void>
       })
       .onConflict((oc) =>
         oc.columns(['experiment_id', 'session_id']).doUpdateSet({
-          trace_count: sql`sessions.trace_count + 1`,
-          error_count: sql`sessions.error_count + ${errors}`,
-          input_tokens: sql`sessions.input_tokens + ${c.inputTokens}`,
-          output_tokens: sql`sessions.output_tokens + ${c.outputTokens}`,
-          total_tokens: sql`sessions.total_tokens + ${c.totalTokens}`,
+          ...counterUpdates('sessions', c),
           // All SET expressions read the row as it was, so the comparisons below see the old times.
           first_trace_id: sql`CASE WHEN ${isEarlier(c, 'sessions.first_time', 'sessions.first_trace_id')} THEN ${c.traceId} ELSE sessions.first_trace_id END`,
           first_request_preview: sql`CASE WHEN ${isEarlier(c, 'sessions.first_time', 'sessions.first_trace_id')} THEN ${c.requestPreview} ELSE sessions.first_request_preview END`,
-          first_time: sql`CASE WHEN ${c.requestTime} < sessions.first_time THEN ${c.requestTime} ELSE sessions.first_time END`,
           last_trace_id: sql`CASE WHEN ${isLater(c, 'sessions.last_time', 'sessions.last_trace_id')} THEN ${c.traceId} ELSE sessions.last_trace_id END`,
           last_response_preview: sql`CASE WHEN ${isLater(c, 'sessions.last_time', 'sessions.last_trace_id')} THEN ${c.responsePreview} ELSE sessions.last_response_preview END`,
-          last_time: sql`CASE WHEN ${c.requestTime} > sessions.last_time THEN ${c.requestTime} ELSE sessions.last_time END`,
           last_end_time: sql`CASE WHEN ${c.endTime} > sessions.last_end_time THEN ${c.endTime} ELSE sessions.last_end_time END`,
         }),
       )
@@ -74,25 +61,11 @@ export async function addToRollups(db: Db, c: RollupContribution): Promise<void>
       .values({
         experiment_id: c.experimentId,
         user_id: c.userId,
-        first_time: c.requestTime,
-        last_time: c.requestTime,
-        trace_count: 1,
+        ...countersOf(c),
         session_count: 0,
-        error_count: errors,
-        input_tokens: c.inputTokens,
-        output_tokens: c.outputTokens,
-        total_tokens: c.totalTokens,
       })
       .onConflict((oc) =>
-        oc.columns(['experiment_id', 'user_id']).doUpdateSet({
-          trace_count: sql`users.trace_count + 1`,
-          error_count: sql`users.error_count + ${errors}`,
-          input_tokens: sql`users.input_tokens + ${c.inputTokens}`,
-          output_tokens: sql`users.output_tokens + ${c.outputTokens}`,
-          total_tokens: sql`users.total_tokens + ${c.totalTokens}`,
-          first_time: sql`CASE WHEN ${c.requestTime} < users.first_time THEN ${c.requestTime} ELSE users.first_time END`,
-          last_time: sql`CASE WHEN ${c.requestTime} > users.last_time THEN ${c.requestTime} ELSE users.last_time END`,
-        }),
+        oc.columns(['experiment_id', 'user_id']).doUpdateSet(counterUpdates('users', c)),
       )
       .execute();
   }
@@ -117,6 +90,41 @@ export async function addToRollups(db: Db, c: RollupContribution): Promise<void>
         .execute();
     }
   }
+}
+
+/** The columns sessions and users share, as a new row with one trace. */
+function countersOf(c: RollupContribution) {
+  return {
+    first_time: c.requestTime,
+    last_time: c.requestTime,
+    trace_count: 1,
+    error_count: c.isError ? 1 : 0,
+    input_tokens: c.inputTokens,
+    output_tokens: c.outputTokens,
+    total_tokens: c.totalTokens,
+  };
+}
+
+/** The same columns, as the upsert's update of an existing row of `table`. */
+function counterUpdates(table: 'sessions' | 'users', c: RollupContribution) {
+  const column = (name: string) => sql.ref(`${table}.${name}`);
+  return {
+    trace_count: sql<number>`${column('trace_count')} + 1`,
+    first_time: sql<number>`CASE WHEN ${c.requestTime} < ${column('first_time')} THEN ${c.requestTime} ELSE ${column('first_time')} END`,
+    last_time: sql<number>`CASE WHEN ${c.requestTime} > ${column('last_time')} THEN ${c.requestTime} ELSE ${column('last_time')} END`,
+    ...deltaUpdates(c.isError ? 1 : 0, c.inputTokens, c.outputTokens, c.totalTokens, table),
+  };
+}
+
+/** Counters that move by a difference, on a row of `table`. */
+function deltaUpdates(errors: number, input: number, output: number, total: number, table: 'sessions' | 'users') {
+  const column = (name: string) => sql.ref(`${table}.${name}`);
+  return {
+    error_count: sql<number>`${column('error_count')} + ${errors}`,
+    input_tokens: sql<number>`${column('input_tokens')} + ${input}`,
+    output_tokens: sql<number>`${column('output_tokens')} + ${output}`,
+    total_tokens: sql<number>`${column('total_tokens')} + ${total}`,
+  };
 }
 
 /** The trace comes before the row's first trace: earlier, or as early with a smaller id. */
@@ -286,10 +294,7 @@ export async function moveInRollups(db: Db, was: RollupContribution, now: Rollup
     await db
       .updateTable('sessions')
       .set({
-        error_count: sql`error_count + ${errors}`,
-        input_tokens: sql`input_tokens + ${input}`,
-        output_tokens: sql`output_tokens + ${output}`,
-        total_tokens: sql`total_tokens + ${total}`,
+        ...deltaUpdates(errors, input, output, total, 'sessions'),
         last_end_time: sql`CASE WHEN ${now.endTime} > last_end_time THEN ${now.endTime} ELSE last_end_time END`,
         first_request_preview: sql`CASE WHEN first_trace_id = ${now.traceId} THEN ${now.requestPreview} ELSE first_request_preview END`,
         last_response_preview: sql`CASE WHEN last_trace_id = ${now.traceId} THEN ${now.responsePreview} ELSE last_response_preview END`,
@@ -301,12 +306,7 @@ export async function moveInRollups(db: Db, was: RollupContribution, now: Rollup
   if (now.userId !== null) {
     await db
       .updateTable('users')
-      .set({
-        error_count: sql`error_count + ${errors}`,
-        input_tokens: sql`input_tokens + ${input}`,
-        output_tokens: sql`output_tokens + ${output}`,
-        total_tokens: sql`total_tokens + ${total}`,
-      })
+      .set(deltaUpdates(errors, input, output, total, 'users'))
       .where('experiment_id', '=', now.experimentId)
       .where('user_id', '=', now.userId)
       .execute();
