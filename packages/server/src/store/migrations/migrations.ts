@@ -4,6 +4,11 @@ import * as m001 from './001-initial.js';
 /** What a migration may need to know of the database it runs on. */
 export interface MigrationContext {
   dialect: 'sqlite' | 'postgres';
+  /**
+   * PostgreSQL schema the tables live in. Kysely looks for its migration tables in every schema
+   * unless told which, and would mistake another schema's for ours.
+   */
+  schema?: string;
 }
 
 type VersionedMigration = (db: Kysely<unknown>, ctx: MigrationContext) => Promise<void>;
@@ -25,7 +30,13 @@ export async function migrateToLatest(db: Kysely<unknown>, ctx: MigrationContext
       return out;
     },
   };
-  const migrator = new Migrator({ db, provider, migrationTableName: 'threadline_migrations', migrationLockTableName: 'threadline_migrations_lock' });
+  const migrator = new Migrator({
+    db,
+    provider,
+    migrationTableName: 'threadline_migrations',
+    migrationLockTableName: 'threadline_migrations_lock',
+    ...(ctx.schema ? { migrationTableSchema: ctx.schema } : {}),
+  });
   const { error } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
 }

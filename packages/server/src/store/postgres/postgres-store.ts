@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { KyselyTraceStore } from '../kysely-store.js';
 import { migrateToLatest } from '../migrations/migrations.js';
@@ -43,7 +43,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
         client.release();
       }
     }
-    await migrateToLatest(db as Kysely<unknown>, { dialect: 'postgres' });
+    const { rows } = await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db);
+    await migrateToLatest(db as Kysely<unknown>, { dialect: 'postgres', schema: rows[0]!.schema });
   } catch (error) {
     await db.destroy();
     throw error;
