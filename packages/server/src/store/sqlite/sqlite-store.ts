@@ -1,5 +1,5 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KyselyTraceStore } from '../kysely-store.js';
@@ -30,7 +30,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Kyse
   database.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) =>
     typeof pattern === 'string' && typeof value === 'string' && regexCache(pattern).test(value) ? 1 : 0,
   );
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) });
   try {
     await migrateToLatest(db as Kysely<unknown>, { dialect: 'sqlite' });
   } catch (error) {
@@ -51,4 +51,26 @@ function regexCache(pattern: string): RegExp {
     compiled.set(pattern, re);
   }
   return re;
+}
+
+/**
+ * Transactions take the write lock when they begin (`BEGIN IMMEDIATE`). A deferred transaction
+ * that reads and then writes cannot wait for another process's writer: SQLite fails it at once
+ * with SQLITE_BUSY. Taken up front, the lock is waited for (busy_timeout), so several server
+ * processes can share one database file.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly config: SqliteDialectConfig) {
+    super(config);
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.config);
+  }
+}
+
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
 }
