@@ -6,7 +6,7 @@ const source = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/ind
 export default defineConfig({
   resolve: {
     // Tests run against the TypeScript sources of sibling packages, not their last build.
-    alias: { '@threadline/protocol': source('protocol') },
+    alias: { '@threadline/protocol': source('protocol'), '@threadline/tracing': source('tracing') },
   },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
