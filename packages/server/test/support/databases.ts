@@ -76,7 +76,10 @@ const postgres: TestDatabase = {
   name: 'postgres',
   async open() {
     const { schema, drop } = await createPostgresSchema();
-    const store = await openPostgresStore({ connectionString: POSTGRES_URL, schema, maxConnections: 4 });
+    const store = await openPostgresStore({ connectionString: POSTGRES_URL, schema, maxConnections: 4 }).catch(async (error: unknown) => {
+      await drop();
+      throw error;
+    });
     return {
       store,
       async close() {
