@@ -1,0 +1,94 @@
+/**
+ * The load generator: `concurrency` workers over keep-alive connections, each sending traces the
+ * way the MLflow TypeScript SDK exports them (wire protocol §3.2): POST the trace info, read the
+ * artifact location from the reply's tags, then PUT the spans to the path it names.
+ * Node's own http client with a bounded pool; no third-party load tool.
+ */
+import http from 'node:http';
+
+const HEADERS = { 'content-type': 'application/json', 'user-agent': 'node' };
+const REQUEST_TIMEOUT_MS = 30_000;
+
+/** One request; resolves with status and body text, whatever the status. */
+function send(agent, base, method, path, body, sockets) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { agent, host: base.hostname, port: base.port, method, path, headers: { ...HEADERS, 'content-length': body.length } },
+      (res) => {
+        const chunks = [];
+        res.on('data', (chunk) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`${method} ${path} timed out after ${REQUEST_TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+    req.once('socket', (socket) => sockets.add(socket));
+    req.end(body);
+  });
+}
+
+/** The PUT path the SDK derives from `mlflow.artifactLocation` (wire protocol §3.4). */
+function uploadPath(replyBody) {
+  const location = JSON.parse(replyBody)?.trace?.trace_info?.tags?.['mlflow.artifactLocation'];
+  if (typeof location !== 'string' || !location.startsWith('mlflow-artifacts:')) {
+    throw new Error(`create-trace reply has no mlflow-artifacts: artifact location: ${replyBody.slice(0, 300)}`);
+  }
+  return `/api/2.0/mlflow-artifacts/artifacts/${new URL(location).pathname.replace(/^\/+/, '')}/traces.json`;
+}
+
+/**
+ * Sends every trace once with at most `concurrency` traces in flight.
+ * Stops at the first failed call (the SDK would drop that trace: there is no retry).
+ *
+ * @param {string} url server base URL
+ * @param {{ traceId: string, post: Buffer, put: Buffer, putPath: string }[]} traces
+ * @returns {Promise<{ elapsedMs: number, postMs: Float64Array, putMs: Float64Array, responseBytes: number }>}
+ * (`responseBytes`: all bytes the server sent on the connections, headers included)
+ */
+export async function sendTraces(url, traces, concurrency) {
+  const base = new URL(url);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const postMs = new Float64Array(traces.length);
+  const putMs = new Float64Array(traces.length);
+  /** Every connection used, to count the bytes the server sent back. */
+  const sockets = new Set();
+  let next = 0;
+  let failure;
+
+  const worker = async () => {
+    try {
+      await drive();
+    } catch (error) {
+      failure ??= error;
+    }
+  };
+  const drive = async () => {
+    while (failure === undefined && next < traces.length) {
+      const i = next++;
+      const trace = traces[i];
+      const t0 = performance.now();
+      const created = await send(agent, base, 'POST', '/api/3.0/mlflow/traces', trace.post, sockets);
+      const t1 = performance.now();
+      if (created.status !== 200) throw new Error(`POST trace ${trace.traceId}: HTTP ${created.status} ${created.body.slice(0, 500)}`);
+      const path = uploadPath(created.body);
+      if (path !== trace.putPath) throw new Error(`unexpected upload path ${path} for ${trace.traceId}`);
+      const uploaded = await send(agent, base, 'PUT', path, trace.put, sockets);
+      const t2 = performance.now();
+      if (uploaded.status !== 200 || uploaded.body.trim() !== '{}') {
+        throw new Error(`PUT spans of ${trace.traceId}: HTTP ${uploaded.status} ${uploaded.body.slice(0, 500)}`);
+      }
+      postMs[i] = t1 - t0;
+      putMs[i] = t2 - t1;
+    }
+  };
+
+  const started = performance.now();
+  await Promise.all(Array.from({ length: Math.min(concurrency, traces.length) }, worker));
+  const elapsedMs = performance.now() - started;
+  let responseBytes = 0;
+  for (const socket of sockets) responseBytes += socket.bytesRead;
+  agent.destroy();
+  if (failure !== undefined) throw failure;
+  return { elapsedMs, postMs, putMs, responseBytes };
+}

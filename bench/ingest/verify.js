@@ -1,0 +1,42 @@
+/**
+ * Checks that two databases hold exactly the same trace rows: every table the ingest path writes,
+ * read in primary-key order and hashed.
+ */
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+
+const TABLES = {
+  traces: 'trace_id',
+  trace_metadata: 'trace_id, key',
+  trace_tags: 'trace_id, key',
+  spans: 'trace_id, span_id',
+  sessions: 'experiment_id, session_id',
+  users: 'experiment_id, user_id',
+  session_users: 'experiment_id, user_id, session_id',
+};
+
+/** Row count and content hash of each table. */
+export function tableDigests(path) {
+  const db = new Database(path, { readonly: true });
+  try {
+    const out = {};
+    for (const [table, key] of Object.entries(TABLES)) {
+      const hash = createHash('sha256');
+      let rows = 0;
+      for (const row of db.prepare(`SELECT * FROM ${table} ORDER BY ${key}`).raw().iterate()) {
+        hash.update(JSON.stringify(row));
+        hash.update('\n');
+        rows++;
+      }
+      out[table] = { rows, sha256: hash.digest('hex').slice(0, 16) };
+    }
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+/** Tables whose rows differ between two digests, with both sides. */
+export function differences(a, b) {
+  return Object.keys(a).filter((t) => a[t].rows !== b[t].rows || a[t].sha256 !== b[t].sha256).map((t) => ({ table: t, a: a[t], b: b[t] }));
+}
