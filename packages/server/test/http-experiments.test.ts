@@ -1,24 +1,12 @@
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/http/app.js';
-import { describeEachDatabase, type TestStore } from './support/databases.js';
+import { describe, expect, it } from 'vitest';
+import { describeEachDatabase } from './support/databases.js';
 import { newTraceId, startTraceBody } from './support/mlflow-payloads.js';
+import { useTestApp } from './support/test-app.js';
 
 describeEachDatabase('MLflow experiment API', (database) => {
-  let db: TestStore;
-  let app: FastifyInstance;
-  beforeAll(async () => {
-    db = await database.open();
-    app = await createApp({ store: db.store });
-  });
-  afterAll(async () => {
-    await app.close();
-    await db.close();
-  });
-
-  const post = (url: string, payload: unknown) =>
-    app.inject({ method: 'POST', url: `/api/2.0/mlflow/experiments/${url}`, headers: { 'content-type': 'application/json' }, payload: payload as string });
-  const get = (url: string) => app.inject({ method: 'GET', url: `/api/2.0/mlflow/experiments/${url}` });
+  const t = useTestApp(database);
+  const post = (url: string, payload: unknown) => t.post(`/api/2.0/mlflow/experiments/${url}`, payload);
+  const get = (url: string) => t.get(`/api/2.0/mlflow/experiments/${url}`);
   const allExperiments = async () => (await post('search', { view_type: 'ALL', max_results: 1000 })).json().experiments;
 
   it('has experiment 0 named Default from the start', async () => {
@@ -81,12 +69,7 @@ describeEachDatabase('MLflow experiment API', (database) => {
   it('refuses traces logged into a deleted experiment', async () => {
     const id = (await post('create', { name: 'closed' })).json().experiment_id;
     await post('delete', { experiment_id: id });
-    const res = await app.inject({
-      method: 'POST',
-      url: '/api/3.0/mlflow/traces',
-      headers: { 'content-type': 'application/json' },
-      payload: startTraceBody({ traceId: newTraceId(), experimentId: id }),
-    });
+    const res = await t.post('/api/3.0/mlflow/traces', startTraceBody({ traceId: newTraceId(), experimentId: id }));
     expect(res.statusCode).toBe(400);
     expect(res.json().message).toContain('active');
   });

@@ -1,23 +1,20 @@
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/http/app.js';
-import { describeEachDatabase, type TestStore } from './support/databases.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { describeEachDatabase } from './support/databases.js';
 import { newTraceId, startTraceBody } from './support/mlflow-payloads.js';
+import { useTestApp } from './support/test-app.js';
 
 const SEED_USER = "metadata.`mlflow.trace.user` = 'user-123'";
 const SEED_SESSION = "metadata.`mlflow.trace.session` = 'session-abc-456'";
 const SEED_BOTH = `${SEED_USER} AND ${SEED_SESSION}`;
 
 describeEachDatabase('trace search over REST', (database) => {
-  let db: TestStore;
-  let app: FastifyInstance;
+  const t = useTestApp(database);
+  const post = (url: string, payload: unknown) => t.post(url, payload);
   let experimentId: string;
   /** The traces logged, oldest first: [user, session, tag]. */
   const logged: { id: string; user: string; session: string; fruit: string }[] = [];
 
   beforeAll(async () => {
-    db = await database.open();
-    app = await createApp({ store: db.store });
     experimentId = (await post('/api/2.0/mlflow/experiments/create', { name: 'search' })).json().experiment_id;
     const plan: [string, string, string][] = [
       ['user-123', 'session-abc-456', 'apple'],
@@ -36,14 +33,6 @@ describeEachDatabase('trace search over REST', (database) => {
       expect(res.statusCode).toBe(200);
     }
   });
-  afterAll(async () => {
-    await app.close();
-    await db.close();
-  });
-
-  function post(url: string, payload: unknown) {
-    return app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: payload as string });
-  }
   const search = (body: Record<string, unknown>) =>
     post('/api/3.0/mlflow/traces/search', { locations: [{ type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: experimentId } }], ...body });
   const ids = (res: { json(): { traces: { trace_id: string }[] } }) => res.json().traces.map((t) => t.trace_id);
@@ -77,7 +66,7 @@ describeEachDatabase('trace search over REST', (database) => {
   it('accepts experiment_ids instead of locations, and the legacy V2 search', async () => {
     const v3 = await post('/api/3.0/mlflow/traces/search', { experiment_ids: [experimentId], filter: SEED_BOTH });
     expect(ids(v3)).toEqual(newestFirst((t) => t.user === 'user-123' && t.session === 'session-abc-456'));
-    const v2 = await app.inject({ method: 'GET', url: `/api/2.0/mlflow/traces?experiment_ids=${experimentId}&filter=${encodeURIComponent(SEED_USER)}&max_results=2` });
+    const v2 = await t.app.inject({ method: 'GET', url: `/api/2.0/mlflow/traces?experiment_ids=${experimentId}&filter=${encodeURIComponent(SEED_USER)}&max_results=2` });
     expect(v2.statusCode).toBe(200);
     expect(v2.json().traces.map((t: { request_id: string }) => t.request_id)).toEqual(newestFirst((t) => t.user === 'user-123').slice(0, 2));
     expect(v2.json().next_page_token).toBeDefined();

@@ -1,7 +1,7 @@
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/http/app.js';
-import { describeEachDatabase, type TestStore } from './support/databases.js';
+import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { describeEachDatabase } from './support/databases.js';
 import {
   failingTracesJsonText,
   newTraceId,
@@ -10,33 +10,21 @@ import {
   tracesJsonPath,
   tracesJsonText,
 } from './support/mlflow-payloads.js';
-
-const JSON_HEADERS = { 'content-type': 'application/json', 'user-agent': 'node' };
+import { JSON_HEADERS, useTestApp } from './support/test-app.js';
 
 describeEachDatabase('MLflow trace API', (database) => {
-  let db: TestStore;
-  let app: FastifyInstance;
-
-  beforeAll(async () => {
-    db = await database.open();
-    app = await createApp({ store: db.store });
-  });
-  afterAll(async () => {
-    await app.close();
-    await db.close();
-  });
-
-  const post = (url: string, payload: unknown) => app.inject({ method: 'POST', url, headers: JSON_HEADERS, payload: payload as string });
-  const get = (url: string) => app.inject({ method: 'GET', url, headers: { 'content-type': 'application/json' } });
+  const t = useTestApp(database);
+  const post = (url: string, payload: unknown) => t.post(url, payload);
+  const get = (url: string) => t.get(url);
   const putSpans = (traceId: string, body: string, experimentId = '0') =>
-    app.inject({ method: 'PUT', url: tracesJsonPath(traceId, experimentId), headers: JSON_HEADERS, payload: body });
+    t.app.inject({ method: 'PUT', url: tracesJsonPath(traceId, experimentId), headers: JSON_HEADERS, payload: body });
 
   /** Everything the server holds about a trace, to prove a refused request changed nothing. */
   const snapshot = async (traceId: string) => {
     const info = await get(`/api/3.0/mlflow/traces/${traceId}`);
     const spans = await get(tracesJsonPath(traceId));
-    const sessions = await db.store.db.selectFrom('sessions').selectAll().orderBy('session_id').execute();
-    const users = await db.store.db.selectFrom('users').selectAll().orderBy('user_id').execute();
+    const sessions = await t.store.db.selectFrom('sessions').selectAll().orderBy('session_id').execute();
+    const users = await t.store.db.selectFrom('users').selectAll().orderBy('user_id').execute();
     return { info: info.body, spans: spans.body, sessions, users };
   };
 
@@ -184,27 +172,27 @@ describeEachDatabase('MLflow trace API', (database) => {
     });
 
     it('sets, overwrites and deletes tags on the V3 and V2 paths', async () => {
-      const patch = (url: string, payload: unknown) => app.inject({ method: 'PATCH', url, headers: JSON_HEADERS, payload: payload as string });
+      const patch = (url: string, payload: unknown) => t.app.inject({ method: 'PATCH', url, headers: JSON_HEADERS, payload: payload as string });
       expect((await patch(`/api/3.0/mlflow/traces/${traceId}/tags`, { key: 'env', value: 'prod' })).statusCode).toBe(200);
       expect((await patch(`/api/2.0/mlflow/traces/${traceId}/tags`, { key: 'env', value: 'staging' })).statusCode).toBe(200);
       expect((await get(`/api/3.0/mlflow/traces/${traceId}`)).json().trace.trace_info.tags.env).toBe('staging');
-      const del = await app.inject({ method: 'DELETE', url: `/api/3.0/mlflow/traces/${traceId}/tags`, headers: JSON_HEADERS, payload: { key: 'env' } });
+      const del = await t.app.inject({ method: 'DELETE', url: `/api/3.0/mlflow/traces/${traceId}/tags`, headers: JSON_HEADERS, payload: { key: 'env' } });
       expect(del.statusCode).toBe(200);
       expect(del.json()).toEqual({});
       expect((await get(`/api/3.0/mlflow/traces/${traceId}`)).json().trace.trace_info.tags.env).toBeUndefined();
-      const again = await app.inject({ method: 'DELETE', url: `/api/2.0/mlflow/traces/${traceId}/tags`, headers: JSON_HEADERS, payload: { key: 'env' } });
+      const again = await t.app.inject({ method: 'DELETE', url: `/api/2.0/mlflow/traces/${traceId}/tags`, headers: JSON_HEADERS, payload: { key: 'env' } });
       expect(again.statusCode).toBe(404);
     });
 
     it('renames the trace through the mlflow.traceName tag', async () => {
-      const patch = await app.inject({
+      const patch = await t.app.inject({
         method: 'PATCH',
         url: `/api/3.0/mlflow/traces/${traceId}/tags`,
         headers: JSON_HEADERS,
         payload: { key: 'mlflow.traceName', value: 'renamed' },
       });
       expect(patch.statusCode).toBe(200);
-      const row = await db.store.db.selectFrom('traces').select('name').where('trace_id', '=', traceId).executeTakeFirstOrThrow();
+      const row = await t.store.db.selectFrom('traces').select('name').where('trace_id', '=', traceId).executeTakeFirstOrThrow();
       expect(row.name).toBe('renamed');
     });
   });
@@ -272,11 +260,11 @@ describeEachDatabase('MLflow trace API', (database) => {
       for (const [i, id] of ids.entries()) {
         expect((await get(`/api/3.0/mlflow/traces/${id}`)).statusCode).toBe(i === 2 || i === 3 ? 200 : 404);
       }
-      const session = await db.store.db.selectFrom('sessions').selectAll().where('session_id', '=', 'del-s').executeTakeFirstOrThrow();
+      const session = await t.store.db.selectFrom('sessions').selectAll().where('session_id', '=', 'del-s').executeTakeFirstOrThrow();
       expect(Number(session.trace_count)).toBe(2);
       expect(session.first_trace_id).toBe(ids[2]);
       expect(session.last_trace_id).toBe(ids[3]);
-      const user = await db.store.db.selectFrom('users').selectAll().where('user_id', '=', 'del-u').executeTakeFirstOrThrow();
+      const user = await t.store.db.selectFrom('users').selectAll().where('user_id', '=', 'del-u').executeTakeFirstOrThrow();
       expect(Number(user.trace_count)).toBe(2);
       expect(Number(user.session_count)).toBe(1);
     });
@@ -292,7 +280,7 @@ describeEachDatabase('MLflow trace API', (database) => {
     });
 
     const cases: [string, () => ReturnType<typeof post>, number, string][] = [
-      ['malformed JSON', () => app.inject({ method: 'POST', url: '/api/3.0/mlflow/traces', headers: JSON_HEADERS, payload: '{"trace": {' }), 400, 'INVALID_PARAMETER_VALUE'],
+      ['malformed JSON', () => t.app.inject({ method: 'POST', url: '/api/3.0/mlflow/traces', headers: JSON_HEADERS, payload: '{"trace": {' }), 400, 'INVALID_PARAMETER_VALUE'],
       ['no trace_info', () => post('/api/3.0/mlflow/traces', { trace: {} }), 400, 'INVALID_PARAMETER_VALUE'],
       ['a body that is a list', () => post('/api/3.0/mlflow/traces', [1, 2]), 400, 'INVALID_PARAMETER_VALUE'],
       ['a bad trace id', () => post('/api/3.0/mlflow/traces', startTraceBody({ traceId: 'tr-XYZ' })), 400, 'INVALID_PARAMETER_VALUE'],
@@ -311,15 +299,15 @@ describeEachDatabase('MLflow trace API', (database) => {
       ['a span without a start time', () => putSpans(stored, `{"spans":[{"span_id":"8MA1SDFQpsg=","name":"x","status":{}}]}`), 400, 'INVALID_PARAMETER_VALUE'],
       ['a span id of the wrong length', () => putSpans(stored, `{"spans":[{"span_id":"AAAA","name":"x","start_time_unix_nano":1,"status":{}}]}`), 400, 'INVALID_PARAMETER_VALUE'],
       ['an unknown span status', () => putSpans(stored, `{"spans":[{"span_id":"8MA1SDFQpsg=","name":"x","start_time_unix_nano":1,"status":{"code":"FINE"}}]}`), 400, 'INVALID_PARAMETER_VALUE'],
-      ['an artifact other than traces.json', () => app.inject({ method: 'PUT', url: '/api/2.0/mlflow-artifacts/artifacts/0/model.pkl', payload: '{}', headers: JSON_HEADERS }), 400, 'INVALID_PARAMETER_VALUE'],
+      ['an artifact other than traces.json', () => t.app.inject({ method: 'PUT', url: '/api/2.0/mlflow-artifacts/artifacts/0/model.pkl', payload: '{}', headers: JSON_HEADERS }), 400, 'INVALID_PARAMETER_VALUE'],
       ['an unknown trace', () => get('/api/3.0/mlflow/traces/tr-00000000000000000000000000000000'), 404, 'RESOURCE_DOES_NOT_EXIST'],
       ['traces/get without an id', () => get('/api/3.0/mlflow/traces/get'), 400, 'INVALID_PARAMETER_VALUE'],
       ['batchGetInfos without ids', () => post('/api/3.0/mlflow/traces/batchGetInfos', {}), 400, 'INVALID_PARAMETER_VALUE'],
       ['batchGetInfos with ids of the wrong type', () => post('/api/3.0/mlflow/traces/batchGetInfos', { trace_ids: [1] }), 400, 'INVALID_PARAMETER_VALUE'],
-      ['a tag without a key', () => app.inject({ method: 'PATCH', url: `/api/3.0/mlflow/traces/${stored}/tags`, headers: JSON_HEADERS, payload: { value: 'x' } }), 400, 'INVALID_PARAMETER_VALUE'],
-      ['a tag value that is a number', () => app.inject({ method: 'PATCH', url: `/api/3.0/mlflow/traces/${stored}/tags`, headers: JSON_HEADERS, payload: { key: 'k', value: 5 } }), 400, 'INVALID_PARAMETER_VALUE'],
-      ['a tag value too long', () => app.inject({ method: 'PATCH', url: `/api/3.0/mlflow/traces/${stored}/tags`, headers: JSON_HEADERS, payload: { key: 'k', value: 'x'.repeat(8001) } }), 400, 'INVALID_PARAMETER_VALUE'],
-      ['a tag on an unknown trace', () => app.inject({ method: 'PATCH', url: '/api/3.0/mlflow/traces/tr-00000000000000000000000000000000/tags', headers: JSON_HEADERS, payload: { key: 'k', value: 'v' } }), 404, 'RESOURCE_DOES_NOT_EXIST'],
+      ['a tag without a key', () => t.app.inject({ method: 'PATCH', url: `/api/3.0/mlflow/traces/${stored}/tags`, headers: JSON_HEADERS, payload: { value: 'x' } }), 400, 'INVALID_PARAMETER_VALUE'],
+      ['a tag value that is a number', () => t.app.inject({ method: 'PATCH', url: `/api/3.0/mlflow/traces/${stored}/tags`, headers: JSON_HEADERS, payload: { key: 'k', value: 5 } }), 400, 'INVALID_PARAMETER_VALUE'],
+      ['a tag value too long', () => t.app.inject({ method: 'PATCH', url: `/api/3.0/mlflow/traces/${stored}/tags`, headers: JSON_HEADERS, payload: { key: 'k', value: 'x'.repeat(8001) } }), 400, 'INVALID_PARAMETER_VALUE'],
+      ['a tag on an unknown trace', () => t.app.inject({ method: 'PATCH', url: '/api/3.0/mlflow/traces/tr-00000000000000000000000000000000/tags', headers: JSON_HEADERS, payload: { key: 'k', value: 'v' } }), 404, 'RESOURCE_DOES_NOT_EXIST'],
       ['delete-traces with both ids and a timestamp', () => post('/api/3.0/mlflow/traces/delete-traces', { experiment_id: '0', request_ids: [stored], max_timestamp_millis: 1 }), 400, 'INVALID_PARAMETER_VALUE'],
       ['delete-traces with neither', () => post('/api/3.0/mlflow/traces/delete-traces', { experiment_id: '0' }), 400, 'INVALID_PARAMETER_VALUE'],
       ['delete-traces with max_traces alone', () => post('/api/3.0/mlflow/traces/delete-traces', { experiment_id: '0', request_ids: [stored], max_traces: 1 }), 400, 'INVALID_PARAMETER_VALUE'],
@@ -351,7 +339,6 @@ describeEachDatabase('MLflow trace API', (database) => {
 
 describe('request size limit', () => {
   it('answers 413 with an MLflow error body past the limit, and stores nothing', async () => {
-    const { openSqliteStore } = await import('../src/store/sqlite/sqlite-store.js');
     const store = await openSqliteStore({ path: ':memory:' });
     const app = await createApp({ store, bodyLimitBytes: 10_000 });
     const traceId = newTraceId();

@@ -178,9 +178,42 @@ export async function recomputeRollups(
 
 async function recomputeSession(db: Db, experimentId: number, sessionId: string): Promise<void> {
   await db.deleteFrom('sessions').where('experiment_id', '=', experimentId).where('session_id', '=', sessionId).execute();
-  const ofSession = (eb: Db) =>
-    eb.selectFrom('traces').where('experiment_id', '=', experimentId).where('session_id', '=', sessionId);
-  const totals = await ofSession(db)
+  const totals = await traceTotals(db, experimentId, 'session_id', sessionId);
+  if (totals.trace_count === 0) return;
+  const ofSession = db.selectFrom('traces').where('experiment_id', '=', experimentId).where('session_id', '=', sessionId);
+  const first = await ofSession.select(['trace_id', 'request_preview']).orderBy('request_time', 'asc').orderBy('trace_id', 'asc').limit(1).executeTakeFirstOrThrow();
+  const last = await ofSession.select(['trace_id', 'response_preview']).orderBy('request_time', 'desc').orderBy('trace_id', 'desc').limit(1).executeTakeFirstOrThrow();
+  await db
+    .insertInto('sessions')
+    .values({
+      experiment_id: experimentId,
+      session_id: sessionId,
+      ...totals,
+      user_count: await linkCount(db, experimentId, 'session_id', sessionId),
+      first_trace_id: first.trace_id,
+      first_request_preview: first.request_preview,
+      last_trace_id: last.trace_id,
+      last_response_preview: last.response_preview,
+    })
+    .execute();
+}
+
+async function recomputeUser(db: Db, experimentId: number, userId: string): Promise<void> {
+  await db.deleteFrom('users').where('experiment_id', '=', experimentId).where('user_id', '=', userId).execute();
+  const { last_end_time: _unused, ...totals } = await traceTotals(db, experimentId, 'user_id', userId);
+  if (totals.trace_count === 0) return;
+  await db
+    .insertInto('users')
+    .values({ experiment_id: experimentId, user_id: userId, ...totals, session_count: await linkCount(db, experimentId, 'user_id', userId) })
+    .execute();
+}
+
+/** What a session's or a user's traces add up to, read through the (experiment, column, time) index. */
+async function traceTotals(db: Db, experimentId: number, column: 'session_id' | 'user_id', id: string) {
+  const row = await db
+    .selectFrom('traces')
+    .where('experiment_id', '=', experimentId)
+    .where(column, '=', id)
     .select((eb) => [
       eb.fn.countAll<number>().as('trace_count'),
       eb.fn.min<number>('request_time').as('first_time'),
@@ -192,75 +225,28 @@ async function recomputeSession(db: Db, experimentId: number, sessionId: string)
       eb.fn.sum<number>(sql`COALESCE(total_tokens, 0)`).as('total_tokens'),
     ])
     .executeTakeFirstOrThrow();
-  if (Number(totals.trace_count) === 0) return;
-  const first = await ofSession(db).select(['trace_id', 'request_preview']).orderBy('request_time', 'asc').orderBy('trace_id', 'asc').limit(1).executeTakeFirstOrThrow();
-  const last = await ofSession(db).select(['trace_id', 'response_preview']).orderBy('request_time', 'desc').orderBy('trace_id', 'desc').limit(1).executeTakeFirstOrThrow();
-  const userCount = await db
-    .selectFrom('session_users')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('experiment_id', '=', experimentId)
-    .where('session_id', '=', sessionId)
-    .executeTakeFirstOrThrow();
-  await db
-    .insertInto('sessions')
-    .values({
-      experiment_id: experimentId,
-      session_id: sessionId,
-      first_time: Number(totals.first_time),
-      last_time: Number(totals.last_time),
-      last_end_time: Number(totals.last_end_time),
-      trace_count: Number(totals.trace_count),
-      error_count: Number(totals.error_count),
-      input_tokens: Number(totals.input_tokens),
-      output_tokens: Number(totals.output_tokens),
-      total_tokens: Number(totals.total_tokens),
-      user_count: Number(userCount.n),
-      first_trace_id: first.trace_id,
-      first_request_preview: first.request_preview,
-      last_trace_id: last.trace_id,
-      last_response_preview: last.response_preview,
-    })
-    .execute();
+  // Aggregates come back as strings on PostgreSQL (numeric) and as null over no rows.
+  return {
+    trace_count: Number(row.trace_count),
+    first_time: Number(row.first_time),
+    last_time: Number(row.last_time),
+    last_end_time: Number(row.last_end_time),
+    error_count: Number(row.error_count),
+    input_tokens: Number(row.input_tokens),
+    output_tokens: Number(row.output_tokens),
+    total_tokens: Number(row.total_tokens),
+  };
 }
 
-async function recomputeUser(db: Db, experimentId: number, userId: string): Promise<void> {
-  await db.deleteFrom('users').where('experiment_id', '=', experimentId).where('user_id', '=', userId).execute();
-  const totals = await db
-    .selectFrom('traces')
-    .where('experiment_id', '=', experimentId)
-    .where('user_id', '=', userId)
-    .select((eb) => [
-      eb.fn.countAll<number>().as('trace_count'),
-      eb.fn.min<number>('request_time').as('first_time'),
-      eb.fn.max<number>('request_time').as('last_time'),
-      eb.fn.sum<number>(sql`CASE WHEN state = 'ERROR' THEN 1 ELSE 0 END`).as('error_count'),
-      eb.fn.sum<number>(sql`COALESCE(input_tokens, 0)`).as('input_tokens'),
-      eb.fn.sum<number>(sql`COALESCE(output_tokens, 0)`).as('output_tokens'),
-      eb.fn.sum<number>(sql`COALESCE(total_tokens, 0)`).as('total_tokens'),
-    ])
-    .executeTakeFirstOrThrow();
-  if (Number(totals.trace_count) === 0) return;
-  const sessions = await db
+/** Distinct users of a session, or distinct sessions of a user. */
+async function linkCount(db: Db, experimentId: number, column: 'session_id' | 'user_id', id: string): Promise<number> {
+  const row = await db
     .selectFrom('session_users')
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('experiment_id', '=', experimentId)
-    .where('user_id', '=', userId)
+    .where(column, '=', id)
     .executeTakeFirstOrThrow();
-  await db
-    .insertInto('users')
-    .values({
-      experiment_id: experimentId,
-      user_id: userId,
-      first_time: Number(totals.first_time),
-      last_time: Number(totals.last_time),
-      trace_count: Number(totals.trace_count),
-      session_count: Number(sessions.n),
-      error_count: Number(totals.error_count),
-      input_tokens: Number(totals.input_tokens),
-      output_tokens: Number(totals.output_tokens),
-      total_tokens: Number(totals.total_tokens),
-    })
-    .execute();
+  return Number(row.n);
 }
 
 /**
