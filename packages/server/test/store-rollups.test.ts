@@ -73,7 +73,8 @@ describeEachDatabase('sessions and users rollups', (database) => {
     const trace = record({ session: 'span-tokens', user: 'dave' });
     await db.store.startTrace(trace);
     // The root reports 5 (its LLM child's usage rolled up); the child's 5 must not be added again.
-    const stored = await db.store.logSpans(trace.traceId, [span('00000000000000a1', null, 5), span('00000000000000a2', '00000000000000a1', 5), span('00000000000000a3', null, 2)]);
+    await db.store.logSpans(trace.traceId, [span('00000000000000a1', null, 5), span('00000000000000a2', '00000000000000a1', 5), span('00000000000000a3', null, 2)]);
+    const stored = (await db.store.getTrace(trace.traceId))!;
     expect(stored.tokenUsage).toEqual({ inputTokens: 7, outputTokens: 7, totalTokens: 14 });
     expect(stored.name).toBe('span-a1');
     expect(stored.spanCount).toBe(3);

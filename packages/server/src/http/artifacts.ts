@@ -2,6 +2,7 @@ import { TRACE_DATA_FILE_NAME } from '@threadline/protocol';
 import type { FastifyInstance } from 'fastify';
 import { invalidParameter, notFound } from '../errors.js';
 import { parseMlflowSpans } from '../ingest/mlflow-spans.js';
+import { TraceNotFoundError } from '../store/kysely-store.js';
 import type { RouteContext } from './app.js';
 import { tracesJsonBody } from './traces.js';
 
@@ -16,27 +17,33 @@ const TRACE_DATA_PATH = new RegExp(`^(\\d+)/traces/(tr-[0-9a-f]{32})/artifacts/$
 export function registerArtifactRoutes(app: FastifyInstance, context: RouteContext): void {
   const { store } = context;
 
-  const traceOfPath = async (path: string) => {
-    const match = TRACE_DATA_PATH.exec(path);
-    if (!match) {
-      throw invalidParameter(`Threadline keeps only trace data; expected an artifact path '<experiment_id>/traces/<trace_id>/artifacts/${TRACE_DATA_FILE_NAME}', got '${path}'.`);
-    }
-    const [, experimentId, traceId] = match as unknown as [string, string, string];
-    const trace = await store.getTrace(traceId);
-    if (!trace || trace.experimentId !== String(Number(experimentId))) {
-      throw notFound(`Trace '${traceId}' not found in experiment ${experimentId}; log its info (POST /api/3.0/mlflow/traces) before its spans.`);
-    }
-    return trace;
-  };
-
   app.put<{ Params: { '*': string } }>(`${ARTIFACTS_ROOT}/*`, async (req) => {
-    const trace = await traceOfPath(req.params['*']);
-    await store.logSpans(trace.traceId, parseMlflowSpans(trace.traceId, req.body));
+    const { experimentId, traceId } = parseTraceDataPath(req.params['*']);
+    try {
+      await store.logSpans(traceId, parseMlflowSpans(traceId, req.body), { experimentId });
+    } catch (error) {
+      if (error instanceof TraceNotFoundError) throw traceNotFound(traceId, experimentId);
+      throw error;
+    }
     return {};
   });
 
   app.get<{ Params: { '*': string } }>(`${ARTIFACTS_ROOT}/*`, async (req, reply) => {
-    const trace = await traceOfPath(req.params['*']);
-    return reply.type('application/json').send(await tracesJsonBody(context, trace.traceId));
+    const { experimentId, traceId } = parseTraceDataPath(req.params['*']);
+    const trace = await store.getTrace(traceId);
+    if (!trace || trace.experimentId !== experimentId) throw traceNotFound(traceId, experimentId);
+    return reply.type('application/json').send(await tracesJsonBody(context, traceId));
   });
+}
+
+function parseTraceDataPath(path: string): { experimentId: string; traceId: string } {
+  const match = TRACE_DATA_PATH.exec(path);
+  if (!match) {
+    throw invalidParameter(`Threadline keeps only trace data; expected an artifact path '<experiment_id>/traces/<trace_id>/artifacts/${TRACE_DATA_FILE_NAME}', got '${path}'.`);
+  }
+  return { experimentId: String(Number(match[1])), traceId: match[2]! };
+}
+
+function traceNotFound(traceId: string, experimentId: string) {
+  return notFound(`Trace '${traceId}' not found in experiment ${experimentId}; log its info (POST /api/3.0/mlflow/traces) before its spans.`);
 }

@@ -14,7 +14,7 @@ const SEARCH_EXPERIMENTS_DEFAULT_MAX_RESULTS = 1000;
 const SEARCH_EXPERIMENTS_MAX_RESULTS = 50000;
 
 /** Experiments: create, get, get-by-name, search, update, delete, restore, set/delete tag. */
-export function registerExperimentRoutes(app: FastifyInstance, { store }: RouteContext): void {
+export function registerExperimentRoutes(app: FastifyInstance, { store, experiments: cache }: RouteContext): void {
   const load = async (rawId: unknown): Promise<Experiment> => {
     const id = parseExperimentId(rawId, 'experiment_id');
     const experiment = await store.getExperiment(id);
@@ -85,12 +85,14 @@ export function registerExperimentRoutes(app: FastifyInstance, { store }: RouteC
     const experiment = await load(bodyObject(req.body).experiment_id);
     if (experiment.experimentId === '0') throw invalidParameter('The default experiment (ID 0) cannot be deleted.');
     await store.setExperimentLifecycle(experiment.experimentId, LifecycleStage.DELETED);
+    cache.forget(experiment.experimentId);
     return {};
   });
 
   app.post(ApiPath.EXPERIMENTS_RESTORE, async (req) => {
     const experiment = await load(bodyObject(req.body).experiment_id);
     await store.setExperimentLifecycle(experiment.experimentId, LifecycleStage.ACTIVE);
+    cache.forget(experiment.experimentId);
     return {};
   });
 

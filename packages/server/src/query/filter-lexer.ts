@@ -56,6 +56,9 @@ export function filterError(what: string, text: string, position: number, hint?:
  * tokenize("tag.env = 'prod'").map((t) => t.kind); // ['identifier', 'operator', 'string', 'eof']
  */
 export function tokenize(input: string): Token[] {
+  // PostgreSQL text cannot hold NUL, so a value with one would fail the query rather than match nothing.
+  const nul = input.indexOf('\u0000');
+  if (nul >= 0) throw filterError('unexpected character', '\\u0000', nul, 'NUL characters are not allowed.');
   const tokens: Token[] = [];
   let i = 0;
   while (i < input.length) {

@@ -102,6 +102,7 @@ function parseOrderClause(clause: string): OrderKey {
   const start = clause.length - clause.trimStart().length;
   const fail = (what: string, position: number) =>
     invalidParameter(`Invalid order_by clause '${clause}': ${what} at position ${position}. Write '<key> [ASC|DESC]', e.g. 'timestamp_ms DESC'.`);
+  if (clause.includes('\u0000')) throw fail('unexpected NUL character', clause.indexOf('\u0000'));
   if (!/^[\p{L}_`]/u.test(clause.slice(start))) throw fail(`expected a key, found '${clause.slice(start, start + 20)}'`, start);
   let identifier;
   try {

@@ -7,6 +7,7 @@ import type { SpanRecord, StoredTrace, TokenCounts, TraceRecord } from '../trace
 import { addToRollups, moveInRollups, recomputeRollups, type RollupContribution } from './rollups.js';
 import type { Database, TracesTable } from './schema.js';
 import type { SqlDialect } from './sql-dialect.js';
+import { DirectTransactions, GroupCommitTransactions, type TransactionRunner } from './group-commit.js';
 import type {
   CreateExperimentInput,
   DeleteTracesInput,
@@ -32,15 +33,24 @@ const ID_CHUNK = 500;
  * per-database folders only open connections and hand them here.
  */
 export class KyselyTraceStore implements TraceStore {
+  private readonly transactions: TransactionRunner;
+
+  /**
+   * @param groupCommit share each commit among the writes in flight (for single-writer SQLite);
+   *   otherwise every write is its own transaction.
+   */
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: SqlDialect,
-  ) {}
+    options: { groupCommit?: boolean } = {},
+  ) {
+    this.transactions = options.groupCommit ? new GroupCommitTransactions(db) : new DirectTransactions(db);
+  }
 
   // ---- experiments -------------------------------------------------------------------------
 
   async createExperiment(input: CreateExperimentInput): Promise<string> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.transactions.run(async (trx) => {
       const now = Date.now();
       const row = await trx
         .insertInto('experiments')
@@ -122,7 +132,7 @@ export class KyselyTraceStore implements TraceStore {
   // ---- traces ------------------------------------------------------------------------------
 
   async startTrace(record: TraceRecord): Promise<StartTraceResult> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.transactions.run(async (trx) => {
       const metadata = { ...record.metadata, [TraceMetadataKey.INFO_FINALIZED]: 'true' };
       const tokens = tokenUsageFromMetadata(record.metadata);
       const row: TraceRow = {
@@ -148,7 +158,7 @@ export class KyselyTraceStore implements TraceStore {
         await insertKeyValues(trx, 'trace_metadata', record.traceId, metadata);
         await insertKeyValues(trx, 'trace_tags', record.traceId, record.tags);
         await addToRollups(trx, contributionOf(row));
-        return { kind: 'created', trace: await this.loadTrace(trx, record.traceId) };
+        return { kind: 'created', trace: storedTraceOf(row, metadata, record.tags) };
       }
 
       const existing = await this.loadTrace(trx, record.traceId, { forUpdate: true });
@@ -158,7 +168,7 @@ export class KyselyTraceStore implements TraceStore {
 
       const addedMetadata = Object.fromEntries(Object.entries(metadata).filter(([k]) => !(k in existing.metadata)));
       await insertKeyValues(trx, 'trace_metadata', record.traceId, addedMetadata);
-      for (const [key, value] of Object.entries(record.tags)) await this.upsertTag(trx, record.traceId, key, value);
+      await upsertTags(trx, record.traceId, record.tags);
       const before = await trx.selectFrom('traces').selectAll().where('trace_id', '=', record.traceId).executeTakeFirstOrThrow();
       const after: TraceRow = {
         ...before,
@@ -179,10 +189,12 @@ export class KyselyTraceStore implements TraceStore {
     });
   }
 
-  async logSpans(traceId: string, spans: SpanRecord[]): Promise<StoredTrace> {
-    return this.db.transaction().execute(async (trx) => {
+  async logSpans(traceId: string, spans: SpanRecord[], options: { experimentId?: string } = {}): Promise<void> {
+    return this.transactions.run(async (trx) => {
       const before = await trx.selectFrom('traces').selectAll().where('trace_id', '=', traceId).executeTakeFirst();
-      if (!before) throw new TraceNotFoundError(traceId);
+      if (!before || (options.experimentId !== undefined && String(before.experiment_id) !== options.experimentId)) {
+        throw new TraceNotFoundError(traceId);
+      }
       for (let i = 0; i < spans.length; i += ID_CHUNK) {
         const chunk = spans.slice(i, i + ID_CHUNK);
         await trx
@@ -218,10 +230,11 @@ export class KyselyTraceStore implements TraceStore {
         output_tokens: tokens?.outputTokens ?? before.output_tokens,
         total_tokens: tokens?.totalTokens ?? before.total_tokens,
       };
-      if (before.name === null && after.name !== null) await this.upsertTag(trx, traceId, TraceTagKey.TRACE_NAME, after.name);
-      await this.upsertTag(trx, traceId, TraceTagKey.SPANS_LOCATION, SPANS_LOCATION_TRACKING_STORE);
+      await upsertTags(trx, traceId, {
+        [TraceTagKey.SPANS_LOCATION]: SPANS_LOCATION_TRACKING_STORE,
+        ...(before.name === null && after.name !== null ? { [TraceTagKey.TRACE_NAME]: after.name } : {}),
+      });
       await this.replaceTraceRow(trx, before, after);
-      return this.loadTrace(trx, traceId);
     });
   }
 
@@ -255,14 +268,14 @@ export class KyselyTraceStore implements TraceStore {
   }
 
   async setTraceTag(traceId: string, key: string, value: string): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      await this.upsertTag(trx, traceId, key, value);
+    await this.transactions.run(async (trx) => {
+      await upsertTags(trx, traceId, { [key]: value });
       if (key === TraceTagKey.TRACE_NAME) await trx.updateTable('traces').set({ name: value }).where('trace_id', '=', traceId).execute();
     });
   }
 
   async deleteTraceTag(traceId: string, key: string): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.transactions.run(async (trx) => {
       const deleted = await trx.deleteFrom('trace_tags').where('trace_id', '=', traceId).where('key', '=', key).executeTakeFirst();
       if (key === TraceTagKey.TRACE_NAME) await trx.updateTable('traces').set({ name: null }).where('trace_id', '=', traceId).execute();
       return Number(deleted.numDeletedRows) > 0;
@@ -270,7 +283,7 @@ export class KyselyTraceStore implements TraceStore {
   }
 
   async deleteTraces(input: DeleteTracesInput): Promise<number> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.transactions.run(async (trx) => {
       const experimentId = Number(input.experimentId);
       let query = trx.selectFrom('traces').select(['trace_id', 'session_id', 'user_id']).where('experiment_id', '=', experimentId);
       if (input.traceIds !== undefined) query = query.where('trace_id', 'in', input.traceIds.length > 0 ? input.traceIds : ['']);
@@ -301,18 +314,12 @@ export class KyselyTraceStore implements TraceStore {
 
   // ---- helpers -----------------------------------------------------------------------------
 
-  private async upsertTag(trx: Db, traceId: string, key: string, value: string): Promise<void> {
-    await trx
-      .insertInto('trace_tags')
-      .values({ trace_id: traceId, key, value })
-      .onConflict((oc) => oc.columns(['trace_id', 'key']).doUpdateSet({ value }))
-      .execute();
-  }
-
-  /** Writes a changed trace row and moves its rollup contribution with it. */
+  /** Writes the changed columns of a trace row and moves its rollup contribution with it. */
   private async replaceTraceRow(trx: Db, before: TraceRow, after: TraceRow): Promise<void> {
-    const { trace_id, ...changes } = after;
-    await trx.updateTable('traces').set(changes).where('trace_id', '=', trace_id).execute();
+    // Only changed columns: an unchanged indexed column rewritten still costs index pages.
+    const changes = Object.fromEntries(Object.entries(after).filter(([column, value]) => before[column as keyof TraceRow] !== value));
+    if (Object.keys(changes).length === 0) return;
+    await trx.updateTable('traces').set(changes).where('trace_id', '=', after.trace_id).execute();
     const was = contributionOf(before);
     const now = contributionOf(after);
     if (!sameContribution(was, now)) await moveInRollups(trx, was, now);
@@ -335,6 +342,17 @@ export class TraceNotFoundError extends Error {
     super(`Trace with id '${traceId}' not found.`);
     this.name = 'TraceNotFoundError';
   }
+}
+
+/** Sets tags in one statement, overwriting existing values. */
+async function upsertTags(trx: Db, traceId: string, tags: Record<string, string>): Promise<void> {
+  const rows = Object.entries(tags).map(([key, value]) => ({ trace_id: traceId, key, value }));
+  if (rows.length === 0) return;
+  await trx
+    .insertInto('trace_tags')
+    .values(rows)
+    .onConflict((oc) => oc.columns(['trace_id', 'key']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })))
+    .execute();
 }
 
 async function insertKeyValues(trx: Db, table: 'trace_metadata' | 'trace_tags', traceId: string, values: Record<string, string>): Promise<void> {
@@ -401,7 +419,11 @@ async function loadTraces(db: Db, traceIds: readonly string[]): Promise<StoredTr
   ]);
   const metadataOf = groupByTrace(metadata);
   const tagsOf = groupByTrace(tags);
-  return rows.map((r) => ({
+  return rows.map((r) => storedTraceOf(r, metadataOf.get(r.trace_id) ?? {}, tagsOf.get(r.trace_id) ?? {}));
+}
+
+function storedTraceOf(r: TraceRow, metadata: Record<string, string>, tags: Record<string, string>): StoredTrace {
+  return {
     traceId: r.trace_id,
     experimentId: String(r.experiment_id),
     clientRequestId: r.client_request_id,
@@ -410,8 +432,8 @@ async function loadTraces(db: Db, traceIds: readonly string[]): Promise<StoredTr
     state: r.state as TraceState,
     requestPreview: r.request_preview,
     responsePreview: r.response_preview,
-    metadata: metadataOf.get(r.trace_id) ?? {},
-    tags: tagsOf.get(r.trace_id) ?? {},
+    metadata,
+    tags,
     name: r.name,
     userId: r.user_id,
     sessionId: r.session_id,
@@ -420,7 +442,7 @@ async function loadTraces(db: Db, traceIds: readonly string[]): Promise<StoredTr
         ? null
         : { inputTokens: Number(r.input_tokens ?? 0), outputTokens: Number(r.output_tokens ?? 0), totalTokens: Number(r.total_tokens) },
     spanCount: Number(r.span_count),
-  }));
+  };
 }
 
 function groupByTrace(rows: { trace_id: string; key: string; value: string }[]): Map<string, Record<string, string>> {

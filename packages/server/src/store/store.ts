@@ -74,8 +74,11 @@ export interface TraceStore {
 
   /** Logs a trace's info; metadata is immutable, tags and the rest of the info may be updated. */
   startTrace(trace: TraceRecord): Promise<StartTraceResult>;
-  /** Stores a trace's spans (replacing any with the same span id) and derives name and tokens. */
-  logSpans(traceId: string, spans: SpanRecord[]): Promise<StoredTrace>;
+  /**
+   * Stores a trace's spans (replacing any with the same span id) and derives name and tokens.
+   * Throws TraceNotFoundError when the trace does not exist (in `experimentId`, when given).
+   */
+  logSpans(traceId: string, spans: SpanRecord[], options?: { experimentId?: string }): Promise<void>;
   getTrace(traceId: string): Promise<StoredTrace | undefined>;
   /** The traces among `traceIds` that exist, in the order asked. */
   getTraces(traceIds: readonly string[]): Promise<StoredTrace[]>;

@@ -30,14 +30,41 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Kyse
   database.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) =>
     typeof pattern === 'string' && typeof value === 'string' && regexCache(pattern).test(value) ? 1 : 0,
   );
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }) });
   try {
     await migrateToLatest(db as Kysely<unknown>, { dialect: 'sqlite' });
   } catch (error) {
     await db.destroy();
     throw error;
   }
-  return new KyselyTraceStore(db, sqliteDialect);
+  // One connection writes: concurrent requests share commits (see GroupCommitTransactions).
+  return new KyselyTraceStore(db, sqliteDialect, { groupCommit: true });
+}
+
+/** Distinct SQL texts kept prepared; the hot paths use a few dozen. */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * Kysely prepares every query anew; on the ingest path preparing cost as much as running. The
+ * same SQL text gets the same prepared statement back (least recently used ones are dropped).
+ * Safe because Kysely runs one statement at a time on this connection and never streams here.
+ */
+function withStatementCache(database: BetterSqlite3.Database): SqliteDialectConfig['database'] {
+  const statements = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close: () => database.close(),
+    prepare(text: string) {
+      let statement = statements.get(text);
+      if (statement) {
+        statements.delete(text);
+      } else {
+        statement = database.prepare(text);
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
+      }
+      statements.set(text, statement);
+      return statement;
+    },
+  };
 }
 
 const compiled = new Map<string, RegExp>();

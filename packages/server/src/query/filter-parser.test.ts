@@ -1,0 +1,212 @@
+import { describe, expect, it } from 'vitest';
+import { ApiError } from '../errors.js';
+import { canonicalFilter, type ClauseNode, type FilterNode } from './filter-ast.js';
+import { parseFilter } from './filter-parser.js';
+import { parseOrderBy } from './order-by.js';
+import { likePatternProblem, regexPatternProblem } from './regex-pattern.js';
+
+/** A compact rendering of a tree: clauses by their source text, booleans as prefix forms. */
+function shape(node: FilterNode | undefined, text: string): unknown {
+  if (!node) return null;
+  switch (node.kind) {
+    case 'and':
+    case 'or':
+      return [node.kind, ...node.operands.map((o) => shape(o, text))];
+    case 'not':
+      return ['not', shape(node.operand, text)];
+    default:
+      return text.slice(node.range.start, node.range.end);
+  }
+}
+
+function clause(text: string): ClauseNode {
+  const node = parseFilter(text);
+  if (!node || node.kind === 'and' || node.kind === 'or' || node.kind === 'not') throw new Error(`not a clause: ${text}`);
+  return node;
+}
+
+function errorOf(text: string): ApiError {
+  try {
+    parseFilter(text);
+  } catch (error) {
+    if (error instanceof ApiError) return error;
+    throw error;
+  }
+  throw new Error(`no error for ${text}`);
+}
+
+describe('parseFilter: boolean layer', () => {
+  it.each([
+    ["a.x = '1'", null],
+    ["tag.a = '1' OR tag.b = '2' AND tag.c = '3'", ['or', "tag.a = '1'", ['and', "tag.b = '2'", "tag.c = '3'"]]],
+    ["(tag.a = '1' OR tag.b = '2') AND tag.c = '3'", ['and', ['or', "tag.a = '1'", "tag.b = '2'"], "tag.c = '3'"]],
+    ["NOT tag.a = '1' AND tag.b = '2'", ['and', ['not', "tag.a = '1'"], "tag.b = '2'"]],
+    ["NOT (tag.a = '1' AND tag.b = '2')", ['not', ['and', "tag.a = '1'", "tag.b = '2'"]]],
+    ["NOT NOT tag.a = '1'", ['not', ['not', "tag.a = '1'"]]],
+    ["tag.a = '1' AND (tag.b = '2' AND tag.c = '3')", ['and', "tag.a = '1'", "tag.b = '2'", "tag.c = '3'"]],
+    ["tag.a = '1' or (tag.b = '2' OR tag.c = '3')", ['or', "tag.a = '1'", "tag.b = '2'", "tag.c = '3'"]],
+    ["((tag.a = '1'))", "tag.a = '1'"],
+    ["and tag.a = '1' and", "tag.a = '1'"],
+  ])('%s', (text, expected) => {
+    if (expected === null) {
+      expect(() => parseFilter(text)).toThrow(ApiError);
+      return;
+    }
+    expect(shape(parseFilter(text), text)).toEqual(expected);
+  });
+
+  it('records source ranges for every node', () => {
+    const text = "NOT tag.a = '1'";
+    expect(parseFilter(text)!.range).toEqual({ start: 0, end: text.length });
+  });
+
+  it('means nothing for an empty or blank filter', () => {
+    expect(parseFilter('')).toBeUndefined();
+    expect(parseFilter(' \n\t')).toBeUndefined();
+  });
+});
+
+describe('parseFilter: identifiers', () => {
+  it.each([
+    ['status = "OK"', { kind: 'trace-attribute', key: 'status' }],
+    ["`trace`.status = 'OK'", { kind: 'trace-attribute', key: 'status' }],
+    ['`timestamp` > 1', { kind: 'trace-attribute', key: 'timestamp_ms' }],
+    ['attributes.execution_time < 5', { kind: 'trace-attribute', key: 'execution_time_ms' }],
+    ["name = 'x'", { kind: 'tag', key: 'mlflow.traceName' }],
+    ["run_id = 'r'", { kind: 'metadata', key: 'mlflow.sourceRun' }],
+    ["tag.a.b.c = 'x'", { kind: 'tag', key: 'a.b.c' }],
+    ["tags.`my key` = 'x'", { kind: 'tag', key: 'my key' }],
+    ["tags.`name` = 'x'", { kind: 'tag', key: 'name' }],
+    ["tag.größe = 'x'", { kind: 'tag', key: 'größe' }],
+    ["metadata.mlflow.trace.session = 'x'", { kind: 'metadata', key: 'mlflow.trace.session' }],
+    ["metadata.`mlflow.trace.session` = 'x'", { kind: 'metadata', key: 'mlflow.trace.session' }],
+    [`request_metadata."mlflow.trace.user" = 'x'`, { kind: 'metadata', key: 'mlflow.trace.user' }],
+    ["span.attributes.`mlflow.llm.model` = 'x'", { kind: 'span-attribute', name: 'mlflow.llm.model' }],
+    ["span.attributes.a.b = 'x'", { kind: 'span-attribute', name: 'a.b' }],
+    ["span.type = 'LLM'", { kind: 'span-column', key: 'type' }],
+    ["trace.text LIKE '%x%'", { kind: 'text' }],
+    ["feedback.`user satisfaction` = 'yes'", { kind: 'assessment', assessmentKind: 'feedback', name: 'user satisfaction' }],
+    ["expectation.fmt = 'x'", { kind: 'assessment', assessmentKind: 'expectation', name: 'fmt' }],
+    ["issue.id = 'x'", { kind: 'issue' }],
+    ['prompt = "p/1"', { kind: 'prompt' }],
+  ])('%s', (text, field) => {
+    expect(clause(text).field).toEqual(field);
+  });
+});
+
+describe('parseFilter: values', () => {
+  const valueOf = (text: string) => {
+    const node = clause(text);
+    return node.kind === 'comparison' ? node.value.value : node.kind === 'in-list' ? node.values : null;
+  };
+
+  it.each([
+    ["tag.a = 'it''s'", "it's"],
+    ["tag.a = 'it\\'s'", "it's"],
+    [`tag.a = "say ""hi"""`, 'say "hi"'],
+    [`tag.a = "L'Hosp"`, "L'Hosp"],
+    ["tag.a LIKE '50\\%'", '50\\%'],
+    ["tag.a = 'ends with \\\\'", 'ends with \\\\'],
+    ["tag.a RLIKE 'v2\\.[0-9]'", 'v2\\.[0-9]'],
+    ["tag.a = ''", ''],
+    ['trace.timestamp_ms > 1e3', 1000],
+    ['trace.timestamp_ms > -5', -5],
+    ["trace.execution_time_ms > '1000'", 1000],
+    ['feedback.score >= 4.5', 4.5],
+    ["feedback.score < ' 3 '", 3],
+    ["trace.status IN ('OK', \"ERROR\",)", ['OK', 'ERROR']],
+    ["tag.a NOT IN ('x')", ['x']],
+  ])('%s', (text, value) => {
+    expect(valueOf(text)).toEqual(value);
+  });
+
+  it('keeps IS NULL and IS NOT NULL apart', () => {
+    expect(clause('tag.a is null')).toMatchObject({ kind: 'null-check', negated: false });
+    expect(clause('tag.a IS NOT NULL')).toMatchObject({ kind: 'null-check', negated: true });
+  });
+});
+
+describe('parseFilter: errors name the token and its position', () => {
+  it.each([
+    ["trace.status = 'OK' tag.a = 'b'", "'tag.a' at position 20"],
+    ["trace.status = 'OK' $", "'$' at position 20"],
+    ["tag.a = 'x' AND 'y'", "''y'' at position 16"],
+    ['tag.a = ', "'<end of filter>' at position 8"],
+    ["tag.a = 'x' AND (tag.b = 'y'", "'<end of filter>' at position 28"],
+    ["tag.`open = 'x'", 'unterminated quoted name'],
+    ['tag.a = 1abc', "'1abc' at position 8"],
+  ])('%s', (text, mentions) => {
+    const error = errorOf(text);
+    expect(error.status).toBe(400);
+    expect(error.message).toContain(mentions);
+  });
+});
+
+describe('canonicalFilter', () => {
+  it('is the same for the same meaning spelled differently', () => {
+    const a = canonicalFilter(parseFilter("trace.status = 'OK' AND tag.`env` = 'prod'"));
+    expect(canonicalFilter(parseFilter('status = "OK" and tags.env = "prod"'))).toBe(a);
+    expect(canonicalFilter(parseFilter("trace.status = 'OK' AND tag.env = 'dev'"))).not.toBe(a);
+    expect(canonicalFilter(undefined)).toBe('');
+  });
+});
+
+describe('parseOrderBy', () => {
+  const render = (orderBy?: string[]) => parseOrderBy(orderBy).map((k) => `${k.id} ${k.direction}`);
+
+  it('appends the tie-breakers unless present', () => {
+    expect(render(undefined)).toEqual(['timestamp_ms DESC', 'request_id ASC']);
+    expect(render(['execution_time'])).toEqual(['execution_time_ms ASC', 'timestamp_ms DESC', 'request_id ASC']);
+    expect(render(['request_id desc', 'timestamp'])).toEqual(['request_id DESC', 'timestamp_ms ASC']);
+  });
+
+  it('resolves aliases and prefixes', () => {
+    expect(render(['name', 'run_id DESC', 'tags.`my key`', 'metadata.`mlflow.trace.user`', 'end_time'])).toEqual([
+      'tag:mlflow.traceName ASC',
+      'metadata:mlflow.sourceRun DESC',
+      'tag:my key ASC',
+      'metadata:mlflow.trace.user ASC',
+      'end_time_ms ASC',
+      'timestamp_ms DESC',
+      'request_id ASC',
+    ]);
+  });
+});
+
+describe('regexPatternProblem', () => {
+  it.each(['^(predict|inference)_[0-9]+', 'us-(east|west)-[0-9]', '^llm\\.', 'a.*b', '\\d{2,4}', '[^a-z\\]]', '(?:ab)+', 'x(?=y)', '(?<!a)b', '', '\\u00e9'])(
+    'accepts %j',
+    (pattern) => {
+      expect(regexPatternProblem(pattern)).toBeUndefined();
+    },
+  );
+
+  it.each([
+    ['(', 'not a valid regular expression'],
+    ['\\bword', '\\b'],
+    ['\\x41', '\\x'],
+    ['\\1', '\\1'],
+    ['[[:digit:]]', 'POSIX'],
+    ['[]a]', "']' right after '['"],
+    ['(?<name>a)', 'group syntax'],
+    ['(a+)+', 'exponential'],
+    ['(a*)*', 'exponential'],
+    ['(a|b*){2,}', 'exponential'],
+    ['a{256}', '255'],
+    ['a{', "'{'"],
+    ['a}', "'}'"],
+    ['\\u12', 'four hex digits'],
+    ['x'.repeat(1001), 'longer than'],
+  ])('refuses %j', (pattern, mentions) => {
+    expect(regexPatternProblem(pattern)).toContain(mentions);
+  });
+});
+
+describe('likePatternProblem', () => {
+  it('refuses only a lone trailing backslash', () => {
+    expect(likePatternProblem('50\\%')).toBeUndefined();
+    expect(likePatternProblem('a\\\\')).toBeUndefined();
+    expect(likePatternProblem('a\\')).toContain('lone backslash');
+    expect(likePatternProblem('a\\\\\\')).toContain('lone backslash');
+  });
+});
