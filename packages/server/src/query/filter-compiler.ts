@@ -268,7 +268,10 @@ function clampNumber(value: number): number {
   return Math.max(-MAX_EXACT_INTEGER, Math.min(MAX_EXACT_INTEGER, value));
 }
 
-/** Escapes every ASCII punctuation character: a backslash before punctuation is literal in JS and in POSIX AREs. */
+/**
+ * Escapes the regex syntax characters. Only these: JavaScript's `u` mode refuses a backslash
+ * before anything else, while an ARE reads a backslash before any punctuation as a literal.
+ */
 function escapeRegex(text: string): string {
-  return text.replace(/[!-/:-@[-`{-~]/g, (c) => `\\${c}`);
+  return text.replace(/[\\^$.*+?()[\]{}|/]/g, (c) => `\\${c}`);
 }

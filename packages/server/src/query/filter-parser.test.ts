@@ -183,6 +183,9 @@ describe('regexPatternProblem', () => {
 
   it.each([
     ['(', 'not a valid regular expression'],
+    // JavaScript's u mode (the stricter syntax) refuses these; an ARE would read them as literals.
+    ['a\\-b', 'not a valid regular expression'],
+    ['a]', 'not a valid regular expression'],
     ['\\bword', '\\b'],
     ['\\x41', '\\x'],
     ['\\1', '\\1'],

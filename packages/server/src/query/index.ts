@@ -33,5 +33,5 @@ export { canonicalFilter } from './filter-ast.js';
 export { parseFilter } from './filter-parser.js';
 export { compileFilter } from './filter-compiler.js';
 export { parseOrderBy, type OrderKey } from './order-by.js';
-export { regexPatternProblem, likePatternProblem } from './regex-pattern.js';
+export { regexPatternProblem, likePatternProblem, rlikeRegExp, RLIKE_FLAGS } from './regex-pattern.js';
 export { findTraceIds, type TraceIdPage, type TraceSearchRequest } from './trace-search.js';

@@ -1,9 +1,27 @@
 /**
  * RLIKE patterns run as JavaScript regular expressions on SQLite (the `regexp` function the store
- * registers, compiled with the `s` flag) and as POSIX AREs (`~`) on PostgreSQL. This module admits
+ * registers, see {@link rlikeRegExp}) and as POSIX AREs (`~`) on PostgreSQL. This module admits
  * the subset that means the same on both, and refuses the rest before it reaches SQL, where an
- * invalid pattern would be a 500 on PostgreSQL and a silent non-match on SQLite.
+ * invalid pattern would be a 500 on either database.
  */
+
+/**
+ * Flags of the JavaScript side: `s` so that `.` matches a newline as it does in an ARE, `u` so
+ * that `.` and classes take whole code points as PostgreSQL does on UTF-8 text. `u` is also the
+ * stricter syntax, so a pattern accepted here compiles with or without it.
+ */
+export const RLIKE_FLAGS = 'su';
+
+/**
+ * The JavaScript regular expression an RLIKE pattern means; what SQLite's `regexp` function
+ * should run (unanchored `test`). Throws on a pattern {@link regexPatternProblem} refuses.
+ *
+ * @example
+ * connection.function('regexp', { deterministic: true }, (p, v) => (typeof p === 'string' && typeof v === 'string' && rlikeRegExp(p).test(v) ? 1 : 0));
+ */
+export function rlikeRegExp(pattern: string): RegExp {
+  return new RegExp(pattern, RLIKE_FLAGS);
+}
 
 /** Longest RLIKE pattern accepted; longer ones are more likely abuse than search. */
 export const MAX_REGEX_PATTERN_LENGTH = 1000;
@@ -28,11 +46,18 @@ interface GroupState {
  */
 export function regexPatternProblem(pattern: string): string | undefined {
   if (pattern.length > MAX_REGEX_PATTERN_LENGTH) return `the pattern is longer than ${MAX_REGEX_PATTERN_LENGTH} characters`;
+  // The engine-difference checks come first: their messages say more than a syntax error would.
+  const problem = engineDifference(pattern);
+  if (problem) return problem;
   try {
-    new RegExp(pattern, 's');
+    rlikeRegExp(pattern);
   } catch (error) {
     return `it is not a valid regular expression (${(error as Error).message})`;
   }
+  return undefined;
+}
+
+function engineDifference(pattern: string): string | undefined {
   const groups: GroupState[] = [{ hasRepeat: false }];
   let lastClosedGroup: GroupState | undefined;
   let i = 0;
@@ -54,6 +79,7 @@ export function regexPatternProblem(pattern: string): string | undefined {
       groups.push({ hasRepeat: false });
       i += groupPrefixLength(pattern, i);
     } else if (c === ')') {
+      if (groups.length === 1) return `')' at position ${i} closes no group`;
       lastClosedGroup = groups.pop()!;
       if (lastClosedGroup.hasRepeat) groups[groups.length - 1]!.hasRepeat = true;
       i++;

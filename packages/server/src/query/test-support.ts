@@ -7,6 +7,7 @@ import { postgresDialect } from '../store/postgres/postgres-dialect.js';
 import type { Database } from '../store/schema.js';
 import type { SqlDialect } from '../store/sql-dialect.js';
 import { sqliteDialect } from '../store/sqlite/sqlite-dialect.js';
+import { rlikeRegExp } from './regex-pattern.js';
 
 /**
  * Test helpers: a migrated database of each kind, so every store and query test runs once per
@@ -27,8 +28,8 @@ export type TestDatabaseFactory = () => Promise<TestDatabase>;
 export const DEFAULT_TEST_POSTGRES_URL = 'postgresql://postgres@127.0.0.1:5432/test';
 
 /**
- * A regexp function with the semantics the store registers on SQLite connections: unanchored,
- * `s` flag so that `.` matches newlines as in PostgreSQL, 0 for NULL or an invalid pattern.
+ * A regexp function with the semantics the store should register on SQLite connections:
+ * unanchored, {@link rlikeRegExp}'s flags, 0 for NULL or an invalid pattern.
  *
  * @example
  * connection.function('regexp', { deterministic: true }, sqliteRegexp());
@@ -40,7 +41,7 @@ export function sqliteRegexp(): (pattern: unknown, value: unknown) => number {
     let re = cache.get(pattern);
     if (re === undefined) {
       try {
-        re = new RegExp(pattern, 's');
+        re = rlikeRegExp(pattern);
       } catch {
         re = null;
       }
