@@ -6,8 +6,8 @@ import { compileFilter } from './filter-compiler.js';
 import { parseFilter } from './filter-parser.js';
 import { regexPatternProblem } from './regex-pattern.js';
 import { findTraceIds } from './trace-search.js';
-import { loadSearchFixture } from './test-fixture.js';
-import { openSqlite, postgresOrSkip, type TestDatabase, type TestDatabaseFactory } from './test-support.js';
+import { loadSearchFixture } from '../../test/support/search-fixture.js';
+import { openSqlite, postgresOrSkip, type TestDatabase, type TestDatabaseFactory } from '../../test/support/query-databases.js';
 
 /**
  * Property tests: thousands of random, grammar-built and mutated filters through parse, compile

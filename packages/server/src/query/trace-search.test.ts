@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../errors.js';
 import { findTraceIds, type TraceSearchRequest } from './trace-search.js';
-import { E, loadSearchFixture } from './test-fixture.js';
-import { openSqlite, postgresOrSkip, type TestDatabase, type TestDatabaseFactory } from './test-support.js';
+import { E, loadSearchFixture } from '../../test/support/search-fixture.js';
+import { openSqlite, postgresOrSkip, type TestDatabase, type TestDatabaseFactory } from '../../test/support/query-databases.js';
 
 // Reference §16.1: experiments 1 and 2 hold MLflow's five traces; experiment 3 the richer ones.
 const F = ['1', '2'];

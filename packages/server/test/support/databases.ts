@@ -64,7 +64,7 @@ export interface TestDatabase {
   open(): Promise<TestStore>;
 }
 
-const sqlite: TestDatabase = {
+export const sqliteDatabase: TestDatabase = {
   name: 'sqlite',
   async open() {
     const store = await openSqliteStore({ path: ':memory:' });
@@ -72,7 +72,7 @@ const sqlite: TestDatabase = {
   },
 };
 
-const postgres: TestDatabase = {
+export const postgresDatabase: TestDatabase = {
   name: 'postgres',
   async open() {
     const { schema, drop } = await createPostgresSchema();
@@ -100,8 +100,8 @@ const postgresOk = await postgresReachable();
  * describeEachDatabase('experiments', (database) => { it('...', async () => { const { store } = await database.open(); }); });
  */
 export function describeEachDatabase(title: string, body: (database: TestDatabase) => void): void {
-  describe(`${title} [sqlite]`, () => body(sqlite));
-  describe.skipIf(!postgresOk)(`${title} [postgres]`, () => body(postgres));
+  describe(`${title} [sqlite]`, () => body(sqliteDatabase));
+  describe.skipIf(!postgresOk)(`${title} [postgres]`, () => body(postgresDatabase));
 }
 
 export { postgresOk };

@@ -2,6 +2,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { rlikeRegExp } from '../../query/regex-pattern.js';
 import { KyselyTraceStore } from '../kysely-store.js';
 import { migrateToLatest } from '../migrations/migrations.js';
 import type { Database } from '../schema.js';
@@ -27,9 +28,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Kyse
   database.pragma('busy_timeout = 10000');
   // MLflow's LIKE is case-sensitive on every database.
   database.pragma('case_sensitive_like = ON');
-  database.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) =>
-    typeof pattern === 'string' && typeof value === 'string' && regexCache(pattern).test(value) ? 1 : 0,
-  );
+  database.function('regexp', { deterministic: true }, sqliteRegexp());
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }) });
   try {
     await migrateToLatest(db as Kysely<unknown>, { dialect: 'sqlite' });
@@ -67,17 +66,27 @@ function withStatementCache(database: BetterSqlite3.Database): SqliteDialectConf
   };
 }
 
-const compiled = new Map<string, RegExp>();
-
-/** Filters reuse a handful of patterns over many rows: compile each once. */
-function regexCache(pattern: string): RegExp {
-  let re = compiled.get(pattern);
-  if (!re) {
-    if (compiled.size > 256) compiled.clear();
-    re = new RegExp(pattern, 'u');
-    compiled.set(pattern, re);
-  }
-  return re;
+/**
+ * SQLite's REGEXP, with RLIKE's meaning on PostgreSQL: unanchored, `.` matching newlines and whole
+ * characters (rlikeRegExp's flags); NULL or an invalid pattern matches nothing. Filters reuse a
+ * handful of patterns over many rows, so each is compiled once.
+ */
+function sqliteRegexp(): (pattern: unknown, value: unknown) => number {
+  const compiled = new Map<string, RegExp | null>();
+  return (pattern, value) => {
+    if (typeof pattern !== 'string' || value === null || value === undefined) return 0;
+    let re = compiled.get(pattern);
+    if (re === undefined) {
+      try {
+        re = rlikeRegExp(pattern);
+      } catch {
+        re = null;
+      }
+      if (compiled.size > 256) compiled.clear();
+      compiled.set(pattern, re);
+    }
+    return re !== null && re.test(String(value)) ? 1 : 0;
+  };
 }
 
 /**

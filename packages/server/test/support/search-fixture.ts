@@ -1,5 +1,5 @@
 import type { Insertable, Kysely } from 'kysely';
-import type { AssessmentsTable, Database, SpansTable, TracesTable } from '../store/schema.js';
+import type { AssessmentsTable, Database, SpansTable, TracesTable } from '../../src/store/schema.js';
 
 /**
  * Test data for the search tests, inserted row by row after `migrateToLatest`.
