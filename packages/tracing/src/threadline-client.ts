@@ -1,0 +1,309 @@
+import {
+  DEFAULT_EXPERIMENT_ID,
+  TRACE_DATA_FILE_NAME,
+  TraceLocationType,
+  TraceTagKey,
+  type CreateExperimentResponse,
+  type SearchTracesV3Request,
+  type SearchTracesV3Response,
+  type SpanJson,
+  type TraceInfoJson,
+  type TraceInfoResponse,
+} from '@threadline/protocol';
+import { parseSpanJsonText } from './json-text.js';
+import { RestClient, type TrackingServerOptions } from './rest-client.js';
+import { SpanData } from './span-data.js';
+import type { Span } from './live-span.js';
+
+/** A trace's info as the MLflow SDK's `TraceInfo` entity has it (camelCase; times in ms). */
+export interface TraceInfo {
+  traceId: string;
+  clientRequestId?: string;
+  traceLocation: { type: string; mlflowExperiment?: { experimentId: string } };
+  /** Start of the trace, ms since the epoch. */
+  requestTime: number;
+  /** Duration, ms. */
+  executionDuration?: number;
+  state: string;
+  requestPreview?: string;
+  responsePreview?: string;
+  traceMetadata: Record<string, string>;
+  tags: Record<string, string>;
+  assessments: unknown[];
+}
+
+export interface TraceData {
+  spans: Span[];
+}
+
+/** A trace read back: info and spans. */
+export interface Trace {
+  info: TraceInfo;
+  data: TraceData;
+}
+
+/** `new MlflowClient({ trackingUri, authProvider })` of the MLflow SDK: only its headers are used. */
+export interface AuthProviderLike {
+  getHeadersProvider(): () => Record<string, string> | Promise<Record<string, string>>;
+}
+
+export interface ThreadlineClientOptions extends Omit<TrackingServerOptions, 'requestTimeoutMillis'> {
+  /** Experiment searched when a call names none. Default `"0"`. */
+  experimentId?: string;
+  /** The MLflow SDK's auth provider, for drop-in use. */
+  authProvider?: AuthProviderLike;
+  /** Per-request timeout, ms. Default 30 000. */
+  requestTimeoutMillis?: number;
+}
+
+export interface SearchTracesOptions {
+  /** Default: the client's experiment. */
+  experimentIds?: string[];
+  /** MLflow filter, e.g. ``metadata.`mlflow.trace.user` = 'user-123'``. */
+  filter?: string;
+  /** E.g. `['timestamp_ms DESC']` (the default). */
+  orderBy?: string[];
+  /** Default 100, at most 500. */
+  maxResults?: number;
+  pageToken?: string;
+}
+
+export interface SearchTracesResult {
+  traces: TraceInfo[];
+  nextPageToken?: string;
+}
+
+/** Threadline's session rollup: a conversation's traces summed up. */
+export interface SessionSummary {
+  sessionId: string;
+  userIds: string[];
+  traceCount: number;
+  errorCount: number;
+  firstTimeMs: number;
+  lastTimeMs: number;
+  durationMs: number;
+  totalTokens: number;
+  inputTokens: number;
+  outputTokens: number;
+  firstRequestPreview: string;
+  lastResponsePreview: string;
+}
+
+/** Threadline's user rollup. */
+export interface UserSummary {
+  userId: string;
+  firstTimeMs: number;
+  lastTimeMs: number;
+  traceCount: number;
+  sessionCount: number;
+  errorCount: number;
+  totalTokens: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface SearchRollupsOptions {
+  /** Default: the client's experiment. */
+  experimentId?: string;
+  filter?: string;
+  orderBy?: string[];
+  maxResults?: number;
+  pageToken?: string;
+}
+
+/** Wire shapes of Threadline's sessions/users search (not part of MLflow). */
+interface SessionJson {
+  session_id: string;
+  user_ids: string[];
+  trace_count: number;
+  error_count: number;
+  first_time_ms: number;
+  last_time_ms: number;
+  duration_ms: number;
+  total_tokens: number;
+  input_tokens: number;
+  output_tokens: number;
+  first_request_preview: string;
+  last_response_preview: string;
+}
+interface UserJson {
+  user_id: string;
+  first_time_ms: number;
+  last_time_ms: number;
+  trace_count: number;
+  session_count: number;
+  error_count: number;
+  total_tokens: number;
+  input_tokens: number;
+  output_tokens: number;
+}
+
+/** Threadline's own endpoints (planned on the server; see the SDK README). */
+export const ThreadlineApiPath = {
+  SESSIONS_SEARCH: '/api/threadline/sessions/search',
+  USERS_SEARCH: '/api/threadline/users/search',
+} as const;
+
+/** TraceInfoV3 JSON to the MLflow SDK's camelCase entity. */
+export function traceInfoFromJson(json: TraceInfoJson): TraceInfo {
+  const duration = json.execution_duration === undefined ? undefined : parseFloat(json.execution_duration.replace('s', '')) * 1000;
+  const info: TraceInfo = {
+    traceId: json.trace_id,
+    traceLocation: {
+      type: json.trace_location?.type ?? TraceLocationType.MLFLOW_EXPERIMENT,
+      ...(json.trace_location?.mlflow_experiment !== undefined && { mlflowExperiment: { experimentId: json.trace_location.mlflow_experiment.experiment_id } }),
+    },
+    requestTime: json.request_time === undefined ? Date.now() : new Date(json.request_time).getTime(),
+    state: json.state ?? 'STATE_UNSPECIFIED',
+    traceMetadata: { ...json.trace_metadata },
+    tags: { ...json.tags },
+    assessments: json.assessments ?? [],
+  };
+  if (json.client_request_id !== undefined) info.clientRequestId = json.client_request_id;
+  if (duration !== undefined && Number.isFinite(duration)) info.executionDuration = duration;
+  if (json.request_preview !== undefined) info.requestPreview = json.request_preview;
+  if (json.response_preview !== undefined) info.responsePreview = json.response_preview;
+  return info;
+}
+
+/**
+ * A client for the tracking server: reading traces back, searching them (also by user and session),
+ * changing tags, managing experiments, and Threadline's sessions and users lists. The MLflow SDK's
+ * `MlflowClient` methods keep their names and signatures (it is also exported as `MlflowClient`).
+ * Unlike tracing, a client call is an explicit request: failures reject with a
+ * `ThreadlineRequestError` carrying the HTTP status and MLflow error code.
+ *
+ * @example
+ * const client = new ThreadlineClient({ trackingUri: 'http://127.0.0.1:5000', experimentId: '0' });
+ * const { traces } = await client.searchTraces({
+ *   filter: "metadata.`mlflow.trace.user` = 'user-123' AND metadata.`mlflow.trace.session` = 'session-abc-456'",
+ * });
+ */
+export class ThreadlineClient {
+  private readonly rest: RestClient;
+  private readonly experimentId: string;
+
+  constructor(options: ThreadlineClientOptions) {
+    const headers = options.headers ?? (options.authProvider ? options.authProvider.getHeadersProvider() : undefined);
+    this.rest = new RestClient({ ...options, requestTimeoutMillis: options.requestTimeoutMillis ?? 30_000, ...(headers !== undefined && { headers }) });
+    this.experimentId = options.experimentId ?? DEFAULT_EXPERIMENT_ID;
+  }
+
+  /** The tracking URI (MLflow's `getHost()`). */
+  getHost(): string {
+    return this.rest.trackingUri;
+  }
+
+  /** `GET /api/3.0/mlflow/traces/{id}`. */
+  async getTraceInfo(traceId: string): Promise<TraceInfo> {
+    return traceInfoFromJson(await this.getTraceInfoJson(traceId));
+  }
+
+  /** The trace's info, then its spans from its artifact location (as the MLflow SDK reads them). */
+  async getTrace(traceId: string): Promise<Trace> {
+    const json = await this.getTraceInfoJson(traceId);
+    const location = json.tags?.[TraceTagKey.ARTIFACT_LOCATION];
+    let spans: SpanJson[] = [];
+    if (location?.startsWith('mlflow-artifacts:')) {
+      const path = `/api/2.0/mlflow-artifacts/artifacts/${new URL(location).pathname.replace(/^\/+/, '')}/${TRACE_DATA_FILE_NAME}`;
+      spans = (parseSpanJsonText(await this.rest.requestText('GET', path)) as { spans?: SpanJson[] }).spans ?? [];
+    }
+    return { info: traceInfoFromJson(json), data: { spans: spans.map((span) => new SpanData(span)) } };
+  }
+
+  /** `POST /api/3.0/mlflow/traces/search`: filter, order and paging as in MLflow. */
+  async searchTraces(options: SearchTracesOptions = {}): Promise<SearchTracesResult> {
+    const body: SearchTracesV3Request = {
+      locations: (options.experimentIds ?? [this.experimentId]).map((experimentId) => ({
+        type: TraceLocationType.MLFLOW_EXPERIMENT,
+        mlflow_experiment: { experiment_id: experimentId },
+      })),
+      ...(options.filter !== undefined && { filter: options.filter }),
+      ...(options.orderBy !== undefined && { order_by: options.orderBy }),
+      ...(options.maxResults !== undefined && { max_results: options.maxResults }),
+      ...(options.pageToken !== undefined && { page_token: options.pageToken }),
+    };
+    const reply = await this.rest.request<SearchTracesV3Response>('POST', '/api/3.0/mlflow/traces/search', body);
+    return { traces: (reply.traces ?? []).map(traceInfoFromJson), ...(reply.next_page_token ? { nextPageToken: reply.next_page_token } : {}) };
+  }
+
+  /** Sets a tag of a logged trace (tags stay editable; metadata does not). */
+  async setTraceTag(traceId: string, key: string, value: string): Promise<void> {
+    await this.rest.request('PATCH', `/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}/tags`, { key, value });
+  }
+
+  async deleteTraceTag(traceId: string, key: string): Promise<void> {
+    await this.rest.request('DELETE', `/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}/tags`, { key });
+  }
+
+  /** Creates an experiment; resolves its id. `tags` go as a map, as the MLflow SDK sends them. */
+  async createExperiment(name: string, artifactLocation?: string, tags?: Record<string, string>): Promise<string> {
+    const reply = await this.rest.request<CreateExperimentResponse>('POST', '/api/2.0/mlflow/experiments/create', {
+      name,
+      ...(artifactLocation !== undefined && { artifact_location: artifactLocation }),
+      ...(tags !== undefined && { tags }),
+    });
+    return reply.experiment_id;
+  }
+
+  async deleteExperiment(experimentId: string): Promise<void> {
+    await this.rest.request('POST', '/api/2.0/mlflow/experiments/delete', { experiment_id: experimentId });
+  }
+
+  /** Sessions (conversations) of an experiment with their rollups: `POST /api/threadline/sessions/search`. */
+  async searchSessions(options: SearchRollupsOptions = {}): Promise<{ sessions: SessionSummary[]; nextPageToken?: string }> {
+    const reply = await this.rest.request<{ sessions?: SessionJson[]; next_page_token?: string }>('POST', ThreadlineApiPath.SESSIONS_SEARCH, this.rollupRequest(options));
+    return {
+      sessions: (reply.sessions ?? []).map((s) => ({
+        sessionId: s.session_id,
+        userIds: s.user_ids ?? [],
+        traceCount: s.trace_count,
+        errorCount: s.error_count,
+        firstTimeMs: s.first_time_ms,
+        lastTimeMs: s.last_time_ms,
+        durationMs: s.duration_ms,
+        totalTokens: s.total_tokens,
+        inputTokens: s.input_tokens,
+        outputTokens: s.output_tokens,
+        firstRequestPreview: s.first_request_preview,
+        lastResponsePreview: s.last_response_preview,
+      })),
+      ...(reply.next_page_token ? { nextPageToken: reply.next_page_token } : {}),
+    };
+  }
+
+  /** Users of an experiment with their rollups: `POST /api/threadline/users/search`. */
+  async searchUsers(options: SearchRollupsOptions = {}): Promise<{ users: UserSummary[]; nextPageToken?: string }> {
+    const reply = await this.rest.request<{ users?: UserJson[]; next_page_token?: string }>('POST', ThreadlineApiPath.USERS_SEARCH, this.rollupRequest(options));
+    return {
+      users: (reply.users ?? []).map((u) => ({
+        userId: u.user_id,
+        firstTimeMs: u.first_time_ms,
+        lastTimeMs: u.last_time_ms,
+        traceCount: u.trace_count,
+        sessionCount: u.session_count,
+        errorCount: u.error_count,
+        totalTokens: u.total_tokens,
+        inputTokens: u.input_tokens,
+        outputTokens: u.output_tokens,
+      })),
+      ...(reply.next_page_token ? { nextPageToken: reply.next_page_token } : {}),
+    };
+  }
+
+  private rollupRequest(options: SearchRollupsOptions): Record<string, unknown> {
+    return {
+      experiment_id: options.experimentId ?? this.experimentId,
+      ...(options.filter !== undefined && { filter: options.filter }),
+      ...(options.orderBy !== undefined && { order_by: options.orderBy }),
+      ...(options.maxResults !== undefined && { max_results: options.maxResults }),
+      ...(options.pageToken !== undefined && { page_token: options.pageToken }),
+    };
+  }
+
+  private async getTraceInfoJson(traceId: string): Promise<TraceInfoJson> {
+    const reply = await this.rest.request<TraceInfoResponse>('GET', `/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}`);
+    if (reply?.trace?.trace_info === undefined) throw new Error(`Invalid response format: no trace.trace_info for ${traceId}`);
+    return reply.trace.trace_info;
+  }
+}
