@@ -74,6 +74,19 @@ export interface IssueField {
 export interface PromptField {
   readonly kind: 'prompt';
 }
+/**
+ * A column of a rollup row in the session and user languages (`turns`, `user_id`, ...): compared
+ * as a number or as a string. `key` is the field's canonical name in its language.
+ */
+export interface RollupField {
+  readonly kind: 'rollup';
+  readonly key: string;
+  readonly valueType: 'number' | 'string';
+}
+/** `user` in the session language: holds when some user of the session satisfies the clause. */
+export interface SessionUserField {
+  readonly kind: 'session-user';
+}
 
 export type FilterField =
   | TraceAttributeField
@@ -85,7 +98,9 @@ export type FilterField =
   | TextField
   | AssessmentField
   | IssueField
-  | PromptField;
+  | PromptField
+  | RollupField
+  | SessionUserField;
 
 /** The span fields: a maximal AND-group of clauses on them must hold on one and the same span. */
 export type SpanField = SpanColumnField | SpanContentField | SpanAttributeField;
@@ -150,6 +165,15 @@ export function isSpanClause(node: FilterNode): node is ClauseNode & { field: Sp
   if (node.kind !== 'comparison' && node.kind !== 'in-list' && node.kind !== 'null-check') return false;
   const kind = node.field.kind;
   return kind === 'span-column' || kind === 'span-content' || kind === 'span-attribute';
+}
+
+/**
+ * True when the clause is on a trace field, as opposed to a session or user field: in the session
+ * and user languages a maximal AND-group of them must hold on one and the same trace.
+ */
+export function isTraceClause(node: FilterNode): node is ClauseNode {
+  if (node.kind !== 'comparison' && node.kind !== 'in-list' && node.kind !== 'null-check') return false;
+  return node.field.kind !== 'rollup' && node.field.kind !== 'session-user';
 }
 
 /**

@@ -202,32 +202,39 @@ class FilterCompiler {
       AND ${this.dialect.regexMatch(sql.ref('kv.value'), sql.val(pattern))})`;
   }
 
-  /** A string comparison, list or pattern on a non-null text expression. */
   private valuePredicate(value: Expression<unknown>, clause: ClauseNode): Condition {
-    if (clause.kind === 'in-list') {
-      const list = sql.join(clause.values.map((v) => sql.val(v)));
-      return clause.negated ? sql<SqlBool>`(${value} NOT IN (${list}))` : sql<SqlBool>`(${value} IN (${list}))`;
-    }
-    if (clause.kind === 'null-check') throw new Error('IS NULL has no value predicate');
-    const operand = sql.val(clause.value.value);
-    switch (clause.operator) {
-      case '=':
-        return sql<SqlBool>`(${value} = ${operand})`;
-      case '!=':
-        return sql<SqlBool>`(${value} <> ${operand})`;
-      case 'LIKE':
-        return this.dialect.like(value, operand);
-      case 'ILIKE':
-        return this.dialect.ilike(value, operand);
-      case 'RLIKE':
-        return this.dialect.regexMatch(value, operand);
-      default:
-        throw new Error(`operator ${clause.operator} on a string field`);
-    }
+    return stringPredicate(this.dialect, value, clause);
   }
 }
 
-function joinConditions(conditions: readonly Condition[], operator: 'AND' | 'OR'): Condition {
+/**
+ * A string comparison, list or pattern of `clause` on a non-null text expression; shared with the
+ * session and user languages.
+ */
+export function stringPredicate(dialect: SqlDialect, value: Expression<unknown>, clause: ClauseNode): Condition {
+  if (clause.kind === 'in-list') {
+    const list = sql.join(clause.values.map((v) => sql.val(v)));
+    return clause.negated ? sql<SqlBool>`(${value} NOT IN (${list}))` : sql<SqlBool>`(${value} IN (${list}))`;
+  }
+  if (clause.kind === 'null-check') throw new Error('IS NULL has no value predicate');
+  const operand = sql.val(clause.value.value);
+  switch (clause.operator) {
+    case '=':
+      return sql<SqlBool>`(${value} = ${operand})`;
+    case '!=':
+      return sql<SqlBool>`(${value} <> ${operand})`;
+    case 'LIKE':
+      return dialect.like(value, operand);
+    case 'ILIKE':
+      return dialect.ilike(value, operand);
+    case 'RLIKE':
+      return dialect.regexMatch(value, operand);
+    default:
+      throw new Error(`operator ${clause.operator} on a string field`);
+  }
+}
+
+export function joinConditions(conditions: readonly Condition[], operator: 'AND' | 'OR'): Condition {
   if (conditions.length === 1) return conditions[0]!;
   return sql<SqlBool>`(${sql.join(conditions, sql.raw(` ${operator} `))})`;
 }
@@ -242,7 +249,7 @@ function nonNull(value: Expression<unknown>, condition: Condition): Condition {
  * one (`> 1.5` is `>= 2`), so the parameter binds as an integer and PostgreSQL keeps using the
  * bigint index instead of casting every row to numeric.
  */
-function integerComparison(column: Expression<unknown>, clause: ComparisonNode): Condition {
+export function integerComparison(column: Expression<unknown>, clause: ComparisonNode): Condition {
   const bound = clampNumber(clause.value.value as number);
   const operator = clause.operator;
   if (Number.isInteger(bound)) return sql<SqlBool>`(${column} ${sql.raw(operator === '!=' ? '<>' : operator)} ${bound})`;

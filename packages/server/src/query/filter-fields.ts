@@ -86,13 +86,20 @@ export function operatorsOf(field: FilterField): readonly ClauseOperator[] {
     case 'issue':
     case 'prompt':
       return EQUALS_ONLY;
+    case 'rollup':
+      return field.valueType === 'number' ? NUMERIC : STRING;
+    case 'session-user':
+      return STRING;
   }
 }
 
 /** Whether the field compares numbers: trace times always, feedback when the value is numeric. */
 function isNumericAttribute(field: FilterField): boolean {
-  return field.kind === 'trace-attribute' && NUMERIC_ATTRIBUTES.has(field.key);
+  return (field.kind === 'trace-attribute' && NUMERIC_ATTRIBUTES.has(field.key)) || (field.kind === 'rollup' && field.valueType === 'number');
 }
+
+/** Names the field an identifier means in one filter language, or throws a 400 naming it. */
+export type FieldResolver = (token: IdentifierToken) => FilterField;
 
 /**
  * Resolves a dotted identifier to the field it names, or throws a 400 naming it.

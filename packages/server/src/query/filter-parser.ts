@@ -1,5 +1,5 @@
 import type { AndNode, ClauseNode, ComparisonOperator, FilterNode, Literal, OrNode } from './filter-ast.js';
-import { checkOperator, checkValue, resolveField, type ClauseOperator } from './filter-fields.js';
+import { checkOperator, checkValue, resolveField, type ClauseOperator, type FieldResolver } from './filter-fields.js';
 import { filterError, tokenize, type IdentifierToken, type Keyword, type Token } from './filter-lexer.js';
 
 /**
@@ -18,15 +18,19 @@ import { filterError, tokenize, type IdentifierToken, type Keyword, type Token }
  * const tree = parseFilter("trace.status = 'OK' AND (tag.env = 'prod' OR NOT span.type = 'TOOL')");
  * tree?.kind; // 'and'
  */
-export function parseFilter(text: string): FilterNode | undefined {
+export function parseFilter(text: string, resolve: FieldResolver = resolveField): FilterNode | undefined {
   if (text.trim() === '') return undefined;
-  return new FilterParser(tokenize(text)).parse();
+  return new FilterParser(tokenize(text), resolve).parse();
 }
 
 class FilterParser {
   private pos = 0;
 
-  constructor(private readonly tokens: readonly Token[]) {}
+  /** @param resolve names fields: the trace language's by default, the session or user language's otherwise. */
+  constructor(
+    private readonly tokens: readonly Token[],
+    private readonly resolve: FieldResolver,
+  ) {}
 
   parse(): FilterNode {
     // One stray AND on either side is tolerated (decision 2, Q2); a filter of only AND is not.
@@ -86,7 +90,7 @@ class FilterParser {
       const what = token.kind === 'eof' ? 'expected a clause, found' : token.kind === 'string' || token.kind === 'number' ? 'expected a field name, found' : 'unexpected';
       throw filterError(what, token.text, token.start, token.kind === 'string' || token.kind === 'number' ? 'A clause is field <comparator> value.' : undefined);
     }
-    const field = resolveField(token);
+    const field = this.resolve(token);
     const fieldText = token.text;
     const { operator, text: operatorText, start: operatorStart } = this.parseOperator(token);
     checkOperator(field, fieldText, operator, operatorText, operatorStart);

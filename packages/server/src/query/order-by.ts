@@ -2,7 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import { TraceMetadataKey, TraceTagKey } from '@threadline/protocol';
 import { ApiError, invalidParameter } from '../errors.js';
 import { ENTITIES, REMAPPED_KEYS } from './filter-fields.js';
-import { readIdentifier } from './filter-lexer.js';
+import { readIdentifier, type IdentifierPart } from './filter-lexer.js';
 
 /** One key of a resolved `order_by`, with everything needed to sort and to page by it. */
 export interface OrderKey {
@@ -17,7 +17,11 @@ export interface OrderKey {
   readonly expression: RawBuilder<unknown>;
 }
 
-type KeyShape = Omit<OrderKey, 'direction'>;
+/** An order key before its direction is known. */
+export type KeyShape = Omit<OrderKey, 'direction'>;
+
+/** Names the key a parsed `order_by` identifier means in one language, or throws a 400 naming the clause. */
+export type OrderKeyResolver = (parts: readonly IdentifierPart[], clause: string) => KeyShape;
 
 const column = (id: string, ref: string, valueType: 'number' | 'string', nullable = false): KeyShape => ({
   id,
@@ -86,19 +90,38 @@ function metadataKey(key: string): KeyShape {
  * // ['execution_time_ms DESC', 'timestamp_ms DESC', 'request_id ASC']
  */
 export function parseOrderBy(orderBy: readonly string[] | undefined): OrderKey[] {
+  return parseOrderList(orderBy, traceKey, [
+    { ...TIMESTAMP, direction: 'DESC' },
+    { ...REQUEST_ID, direction: 'ASC' },
+  ]);
+}
+
+/**
+ * Resolves an `order_by` list with `resolveKey`, then appends each of `tieBreakers` whose key is
+ * not already there; the last tie-breaker must be unique per row, so that the order is total.
+ * Throws a 400 naming the clause for a bad clause or a key given twice (decision 4).
+ *
+ * @example
+ * parseOrderList(['turns DESC'], sessionKey, [{ ...LAST_TIME, direction: 'DESC' }, { ...SESSION_ID, direction: 'ASC' }]);
+ */
+export function parseOrderList(orderBy: readonly string[] | undefined, resolveKey: OrderKeyResolver, tieBreakers: readonly OrderKey[]): OrderKey[] {
   const keys: OrderKey[] = [];
   for (const clause of orderBy ?? []) {
-    const key = parseOrderClause(clause);
+    const key = parseOrderClause(clause, resolveKey);
     const earlier = keys.find((k) => k.id === key.id);
     if (earlier) throw invalidParameter(`Invalid order_by: '${clause}' orders by ${key.id} a second time.`);
     keys.push(key);
   }
-  if (!keys.some((k) => k.id === TIMESTAMP.id)) keys.push({ ...TIMESTAMP, direction: 'DESC' });
-  if (!keys.some((k) => k.id === REQUEST_ID.id)) keys.push({ ...REQUEST_ID, direction: 'ASC' });
+  for (const tieBreaker of tieBreakers) if (!keys.some((k) => k.id === tieBreaker.id)) keys.push(tieBreaker);
   return keys;
 }
 
-function parseOrderClause(clause: string): OrderKey {
+function traceKey(parts: readonly IdentifierPart[], clause: string): KeyShape {
+  const [first, ...rest] = parts;
+  return rest.length === 0 ? attributeKey(first!.text, clause) : prefixedKey(first!.text, rest, clause);
+}
+
+function parseOrderClause(clause: string, resolveKey: OrderKeyResolver): OrderKey {
   const start = clause.length - clause.trimStart().length;
   const fail = (what: string, position: number) =>
     invalidParameter(`Invalid order_by clause '${clause}': ${what} at position ${position}. Write '<key> [ASC|DESC]', e.g. 'timestamp_ms DESC'.`);
@@ -118,9 +141,7 @@ function parseOrderClause(clause: string): OrderKey {
   const direction = words[0]?.toUpperCase() ?? 'ASC';
   if (direction !== 'ASC' && direction !== 'DESC') throw fail(`unknown direction '${words[0]}' (use ASC or DESC)`, restStart);
 
-  const [first, ...parts] = identifier.parts;
-  const shape = parts.length === 0 ? attributeKey(first!.text, clause) : prefixedKey(first!.text, parts, clause);
-  return { ...shape, direction };
+  return { ...resolveKey(identifier.parts, clause), direction };
 }
 
 function attributeKey(key: string, clause: string): KeyShape {

@@ -1,12 +1,13 @@
-import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
+import { sql, type Kysely, type SqlBool } from 'kysely';
 import { invalidParameter } from '../errors.js';
 import type { Database } from '../store/schema.js';
 import type { SqlDialect } from '../store/sql-dialect.js';
 import { canonicalFilter } from './filter-ast.js';
 import { compileFilter } from './filter-compiler.js';
 import { parseFilter } from './filter-parser.js';
-import { parseOrderBy, type OrderKey } from './order-by.js';
-import { decodePageToken, encodePageToken, searchDigest, type SortValue } from './page-token.js';
+import { keysetQuery, nextPageToken as nextPageTokenOf } from './keyset.js';
+import { parseOrderBy } from './order-by.js';
+import { decodePageToken, searchDigest } from './page-token.js';
 
 /** A trace search as the REST layer received it (reference §2). */
 export interface TraceSearchRequest {
@@ -55,55 +56,10 @@ export async function findTraceIds(db: Kysely<Database>, dialect: SqlDialect, re
   let query = db
     .selectFrom('traces as t')
     .select('t.trace_id')
-    .select(keys.map((key, i) => key.expression.as(`k${i}`)))
     .where(sql<SqlBool>`t.experiment_id IN (${sql.join(experimentIds)})`);
   if (tree) query = query.where(compileFilter(tree, dialect));
-  if (after) query = query.where(afterRow(keys, after));
-  for (const key of keys) {
-    // Missing values last in either direction; the same on both databases, whose NULL order differs.
-    if (key.nullable) query = query.orderBy(sql`CASE WHEN ${key.expression} IS NULL THEN 1 ELSE 0 END`, 'asc');
-    query = query.orderBy(key.expression, key.direction === 'ASC' ? 'asc' : 'desc');
-  }
-  const rows = (await query.limit(maxResults).execute()) as Array<Record<string, unknown>>;
-
-  const traceIds = rows.map((row) => row.trace_id as string);
-  const last = rows[rows.length - 1];
-  if (!last || rows.length < maxResults) return { traceIds };
-  const values = keys.map((key, i) => sortValue(key, last[`k${i}`]));
-  return { traceIds, nextPageToken: encodePageToken(digest, values) };
-}
-
-/** Drivers return bigint columns as strings (pg) or numbers (SQLite); tokens carry numbers. */
-function sortValue(key: OrderKey, value: unknown): SortValue {
-  if (value === null || value === undefined) return null;
-  return key.valueType === 'number' ? Number(value) : String(value);
-}
-
-/**
- * Rows strictly after `last` in the order of `keys`: the usual lexicographic expansion
- * `k1 > v1 OR (k1 = v1 AND k2 > v2) OR ...`, where a missing value sorts after every present one.
- */
-function afterRow(keys: readonly OrderKey[], last: readonly SortValue[]): RawBuilder<SqlBool> {
-  const alternatives: RawBuilder<SqlBool>[] = [];
-  const equalSoFar: RawBuilder<SqlBool>[] = [];
-  keys.forEach((key, i) => {
-    const value = last[i] ?? null;
-    const expression = key.expression;
-    const beyond = key.direction === 'ASC' ? sql.raw('>') : sql.raw('<');
-    if (value === null) {
-      // Nothing is after a missing value but other missing values, which the next keys order.
-      equalSoFar.push(sql<SqlBool>`${expression} IS NULL`);
-      return;
-    }
-    const after = key.nullable ? sql<SqlBool>`(${expression} IS NULL OR ${expression} ${beyond} ${value})` : sql<SqlBool>`${expression} ${beyond} ${value}`;
-    alternatives.push(equalSoFar.length === 0 ? after : sql<SqlBool>`(${sql.join([...equalSoFar, after], sql` AND `)})`);
-    equalSoFar.push(sql<SqlBool>`${expression} = ${value}`);
-  });
-  const expansion = alternatives.length === 0 ? sql<SqlBool>`(1 = 0)` : sql<SqlBool>`(${sql.join(alternatives, sql` OR `)})`;
-  // The first key alone bounds the scan, which lets both databases walk their index from there.
-  const first = keys[0]!;
-  const firstValue = last[0] ?? null;
-  if (first.nullable || firstValue === null) return expansion;
-  const notBefore = first.direction === 'ASC' ? sql.raw('>=') : sql.raw('<=');
-  return sql<SqlBool>`(${first.expression} ${notBefore} ${firstValue} AND ${expansion})`;
+  const rows = await keysetQuery(query, keys, after).limit(maxResults).execute();
+  const traceIds = rows.map((row) => row.trace_id);
+  const nextPageToken = nextPageTokenOf(rows, keys, maxResults, digest);
+  return nextPageToken === undefined ? { traceIds } : { traceIds, nextPageToken };
 }
