@@ -1,0 +1,68 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+export type ProxyMode = 'pass' | 'slow' | 'error500' | 'rate-limited';
+
+/**
+ * A tiny HTTP server in front of a real tracking server, to play a failing one: forwarding
+ * (`pass`), answering 500 or 429, or holding requests without answering (`slow`); `stop()` closes
+ * its port, so clients get connection refused, and `start()` opens the same port again.
+ */
+export class FlakyProxy {
+  mode: ProxyMode = 'pass';
+  readonly seen: Record<ProxyMode, number> = { pass: 0, slow: 0, error500: 0, 'rate-limited': 0 };
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private port = 0;
+
+  constructor(private readonly target: string) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<string> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.port = (server.address() as { port: number }).port;
+    this.server = server;
+    return this.url;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server === undefined) return;
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const mode = this.mode;
+    this.seen[mode]++;
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    if (mode === 'slow') return; // never answers; the client's timeout ends it
+    if (mode === 'error500' || mode === 'rate-limited') {
+      const status = mode === 'error500' ? 500 : 429;
+      res.writeHead(status, { 'content-type': 'application/json', ...(status === 429 && { 'retry-after': '0' }) });
+      res.end(JSON.stringify({ error_code: 'INTERNAL_ERROR', message: `flaky proxy says ${status}` }));
+      return;
+    }
+    const body = Buffer.concat(chunks);
+    const reply = await fetch(this.target + req.url, {
+      method: req.method,
+      headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
+      ...(body.length > 0 && { body }),
+    });
+    res.writeHead(reply.status, { 'content-type': reply.headers.get('content-type') ?? 'application/json' });
+    res.end(Buffer.from(await reply.arrayBuffer()));
+  }
+}
