@@ -167,7 +167,7 @@ describe('wire JSON (reference §3.11)', () => {
       return `${city} ${units} ${extra.length}`;
     }
     trace(plain)('Paris', 'imperial', 1, 2);
-    trace(({ a }: { a: number }, [b]: number[]) => a + b)({ a: 1 }, [2]);
+    trace(({ a }: { a: number }, [b]: number[]) => a + b!)({ a: 1 }, [2]);
     const generated = [
       ...trace(function* gen(prompt: string) {
         yield prompt;
