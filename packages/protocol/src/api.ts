@@ -32,6 +32,10 @@ export const ApiPath = {
   TRACES_TAGS_V2: '/2.0/mlflow/traces/{request_id}/tags',
   TRACE_ARTIFACT: '/2.0/mlflow/get-trace-artifact',
   ARTIFACTS: '/2.0/mlflow-artifacts/artifacts/*',
+  /** Threadline's own endpoints (DESIGN.md §5), under the same prefixes. */
+  SESSIONS_SEARCH: '/threadline/sessions/search',
+  SESSION_TRACES: '/threadline/sessions/{session_id}/traces',
+  USERS_SEARCH: '/threadline/users/search',
 } as const;
 
 /** Prefixes every MLflow path is served under. */
@@ -122,3 +126,80 @@ export interface SetTraceTagRequest {
 export interface DeleteTraceTagRequest {
   key: string;
 }
+
+/**
+ * `POST /api/threadline/sessions/search`. `filter` is the session language (README, "Sessions and
+ * users"): session fields such as `turns > 3` or `user = 'u-1'`, and trace clauses meaning "some
+ * turn matches". `order_by` keys: last_time (default, DESC), first_time, turns, errors,
+ * total_tokens, duration_ms, session_id, ...; each with ASC or DESC.
+ */
+export interface SearchSessionsRequest {
+  experiment_id: string;
+  filter?: string;
+  order_by?: string[];
+  /** Default 50, at most 500. */
+  max_results?: number;
+  page_token?: string;
+}
+/** A session from the `sessions` rollup. Times in milliseconds since the epoch. */
+export interface SessionJson {
+  session_id: string;
+  experiment_id: string;
+  /** Sorted; at most 20 (`user_count` has the full number). */
+  user_ids: string[];
+  user_count: number;
+  trace_count: number;
+  error_count: number;
+  first_time_ms: number;
+  last_time_ms: number;
+  /** From the first turn's start to the end of the turn that ended last. */
+  duration_ms: number;
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+  first_trace_id: string;
+  first_request_preview: string | null;
+  last_trace_id: string;
+  last_response_preview: string | null;
+}
+export interface SearchSessionsResponse {
+  sessions: SessionJson[];
+  next_page_token?: string;
+}
+/** `GET /api/threadline/sessions/{session_id}/traces?experiment_id=&max_results=&page_token=`: oldest turn first. */
+export interface SessionTracesResponse {
+  traces: TraceInfoJson[];
+  next_page_token?: string;
+}
+/** `POST /api/threadline/users/search`; `order_by` keys: last_time (default, DESC), traces, sessions, errors, ... */
+export interface SearchUsersRequest {
+  experiment_id: string;
+  filter?: string;
+  order_by?: string[];
+  /** Default 50, at most 500. */
+  max_results?: number;
+  page_token?: string;
+}
+/** A user from the `users` rollup. Times in milliseconds since the epoch. */
+export interface UserJson {
+  user_id: string;
+  experiment_id: string;
+  first_time_ms: number;
+  last_time_ms: number;
+  trace_count: number;
+  session_count: number;
+  error_count: number;
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+}
+export interface SearchUsersResponse {
+  users: UserJson[];
+  next_page_token?: string;
+}
+/** Default and largest `max_results` of the sessions and users searches. */
+export const SEARCH_ROLLUPS_DEFAULT_MAX_RESULTS = 50;
+export const SEARCH_ROLLUPS_MAX_RESULTS = 500;
+/** Default and largest `max_results` of a session's traces. */
+export const SESSION_TRACES_DEFAULT_MAX_RESULTS = 100;
+export const SESSION_TRACES_MAX_RESULTS = 500;

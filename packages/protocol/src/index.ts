@@ -29,6 +29,10 @@ export {
   TRACE_DATA_FILE_NAME,
   SEARCH_TRACES_DEFAULT_MAX_RESULTS,
   SEARCH_TRACES_MAX_RESULTS,
+  SEARCH_ROLLUPS_DEFAULT_MAX_RESULTS,
+  SEARCH_ROLLUPS_MAX_RESULTS,
+  SESSION_TRACES_DEFAULT_MAX_RESULTS,
+  SESSION_TRACES_MAX_RESULTS,
 } from './api.js';
 export type {
   CreateExperimentRequest,
@@ -50,4 +54,11 @@ export type {
   DeleteTracesResponse,
   SetTraceTagRequest,
   DeleteTraceTagRequest,
+  SearchSessionsRequest,
+  SearchSessionsResponse,
+  SessionJson,
+  SessionTracesResponse,
+  SearchUsersRequest,
+  SearchUsersResponse,
+  UserJson,
 } from './api.js';

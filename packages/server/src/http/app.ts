@@ -7,7 +7,9 @@ import type { TraceStore } from '../store/store.js';
 import { registerArtifactRoutes } from './artifacts.js';
 import { ExperimentCache } from './experiment-cache.js';
 import { registerExperimentRoutes } from './experiments.js';
+import { registerSessionRoutes } from './sessions.js';
 import { registerTraceRoutes } from './traces.js';
+import { registerUserRoutes } from './users.js';
 
 export interface AppOptions {
   store: TraceStore;
@@ -71,6 +73,8 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         registerExperimentRoutes(scope, context);
         registerTraceRoutes(scope, context);
         registerArtifactRoutes(scope, context);
+        registerSessionRoutes(scope, context);
+        registerUserRoutes(scope, context);
       },
       { prefix },
     );

@@ -18,6 +18,8 @@ export type {
   NullCheckNode,
   OrNode,
   PromptField,
+  RollupField,
+  SessionUserField,
   SourceRange,
   SpanAttributeField,
   SpanColumnField,
@@ -35,3 +37,6 @@ export { compileFilter } from './filter-compiler.js';
 export { parseOrderBy, type OrderKey } from './order-by.js';
 export { regexPatternProblem, likePatternProblem, rlikeRegExp, RLIKE_FLAGS } from './regex-pattern.js';
 export { findTraceIds, type TraceIdPage, type TraceSearchRequest } from './trace-search.js';
+export { findSessions, findSessionTraceIds, SESSION_LANGUAGE, MAX_SESSION_USER_IDS, type SessionPage, type SessionSummary, type SessionTracesRequest } from './session-search.js';
+export { findUsers, USER_LANGUAGE, type UserPage, type UserSummary } from './user-search.js';
+export { compileRollupFilter, rollupFieldResolver, type RollupLanguage, type RollupSearchRequest } from './rollup-search.js';

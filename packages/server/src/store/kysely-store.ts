@@ -1,7 +1,18 @@
 import { TraceMetadataKey, TraceState, TraceTagKey, LifecycleStage, SPANS_LOCATION_TRACKING_STORE } from '@threadline/protocol';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { spanToMlflowJson } from '../ingest/span-json.js';
-import { findTraceIds, type TraceSearchRequest } from '../query/index.js';
+import {
+  findSessions,
+  findSessionTraceIds,
+  findTraceIds,
+  findUsers,
+  type RollupSearchRequest,
+  type SessionPage,
+  type SessionTracesRequest,
+  type TraceIdPage,
+  type TraceSearchRequest,
+  type UserPage,
+} from '../query/index.js';
 import { findRootSpan, previewOf, tokenUsageFromMetadata, tokenUsageFromSpans } from '../ingest/trace-derivation.js';
 import type { SpanRecord, StoredTrace, TokenCounts, TraceRecord } from '../trace-model.js';
 import { addToRollups, moveInRollups, recomputeRollups, type RollupContribution } from './rollups.js';
@@ -262,7 +273,23 @@ export class KyselyTraceStore implements TraceStore {
   }
 
   async searchTraces(request: TraceSearchRequest): Promise<TracePage> {
-    const page = await findTraceIds(this.db, this.dialect, request);
+    return this.tracePage(await findTraceIds(this.db, this.dialect, request));
+  }
+
+  async searchSessions(request: RollupSearchRequest): Promise<SessionPage> {
+    return findSessions(this.db, this.dialect, request);
+  }
+
+  async getSessionTraces(request: SessionTracesRequest): Promise<TracePage | undefined> {
+    const page = await findSessionTraceIds(this.db, request);
+    return page && this.tracePage(page);
+  }
+
+  async searchUsers(request: RollupSearchRequest): Promise<UserPage> {
+    return findUsers(this.db, this.dialect, request);
+  }
+
+  private async tracePage(page: TraceIdPage): Promise<TracePage> {
     const traces = await this.getTraces(page.traceIds);
     return page.nextPageToken === undefined ? { traces } : { traces, nextPageToken: page.nextPageToken };
   }

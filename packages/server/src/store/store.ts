@@ -1,5 +1,5 @@
 import type { ExperimentJson, ViewType } from '@threadline/protocol';
-import type { TraceSearchRequest } from '../query/index.js';
+import type { RollupSearchRequest, SessionPage, SessionTracesRequest, TraceSearchRequest, UserPage } from '../query/index.js';
 import type { SpanRecord, StoredTrace, TraceRecord } from '../trace-model.js';
 
 export interface Experiment {
@@ -89,6 +89,13 @@ export interface TraceStore {
   /** False when the trace has no such tag. */
   deleteTraceTag(traceId: string, key: string): Promise<boolean>;
   deleteTraces(input: DeleteTracesInput): Promise<number>;
+
+  /** One page of an experiment's sessions from the `sessions` rollup; bad requests are a 400 ApiError. */
+  searchSessions(request: RollupSearchRequest): Promise<SessionPage>;
+  /** A session's traces oldest first, one page at a time; undefined when the experiment has no such session. */
+  getSessionTraces(request: SessionTracesRequest): Promise<TracePage | undefined>;
+  /** One page of an experiment's users from the `users` rollup; bad requests are a 400 ApiError. */
+  searchUsers(request: RollupSearchRequest): Promise<UserPage>;
 
   close(): Promise<void>;
 }

@@ -1,0 +1,228 @@
+import { sql, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
+import { ApiError, invalidParameter } from '../errors.js';
+import type { SqlDialect } from '../store/sql-dialect.js';
+import { canonicalFilter, isTraceClause, type ClauseNode, type ComparisonNode, type FilterField, type FilterNode } from './filter-ast.js';
+import { compileFilter, integerComparison, joinConditions, stringPredicate } from './filter-compiler.js';
+import { ENTITIES, resolveField, type FieldResolver } from './filter-fields.js';
+import { filterError, type IdentifierPart, type IdentifierToken } from './filter-lexer.js';
+import { parseFilter } from './filter-parser.js';
+import { keysetQuery, nextPageToken } from './keyset.js';
+import { parseOrderList, type KeyShape, type OrderKey, type OrderKeyResolver } from './order-by.js';
+import { decodePageToken, searchDigest, type SortValue } from './page-token.js';
+
+/**
+ * The session and user languages: MLflow's trace filter language over a rollup table (`sessions`
+ * or `users`, aliased `r`), with the rollup's own columns as bare names (`turns > 3`,
+ * `user_id LIKE 'u-1%'`, or prefixed: `session.turns`, `user.traces`) and every trace clause
+ * meaning "some trace of the row matches". A maximal AND-group of trace clauses must hold on one
+ * and the same trace, like the same-span rule of the trace language; OR, NOT and parentheses
+ * combine as booleans over rows: `NOT trace.status = 'ERROR'` is "no trace failed".
+ */
+export interface RollupLanguage {
+  /** What the rows are called in messages and page digests: `sessions`, `users`. */
+  readonly name: 'sessions' | 'users';
+  /** The optional prefix of the rollup's own fields: `session.turns`. */
+  readonly prefix: string;
+  /** Filterable and orderable columns by name (aliases included). */
+  readonly columns: ReadonlyMap<string, RollupColumn>;
+  /** Fields that filter but do not order, such as a session's `user`. */
+  readonly extraFields: ReadonlyMap<string, FilterField>;
+  /** Appended to every order: the last is unique per row, so the order is total. */
+  readonly tieBreakers: readonly OrderKey[];
+  /** True when trace `t` belongs to rollup row `r`. */
+  readonly traceOfRow: RawBuilder<SqlBool>;
+}
+
+/** A rollup column as filters compare it and orders sort by it. */
+export interface RollupColumn {
+  /** Canonical name: the field's key in trees and the order key's id. */
+  readonly name: string;
+  readonly valueType: 'number' | 'string';
+  /** Its value on a row of the rollup aliased `r`. */
+  readonly expression: RawBuilder<unknown>;
+}
+
+/** A search over one experiment's rollup rows, as the REST layer received it. */
+export interface RollupSearchRequest {
+  /** A numeric string. */
+  experimentId: string;
+  filter?: string;
+  orderBy?: string[];
+  /** Already validated 1..N by the HTTP layer. */
+  maxResults: number;
+  pageToken?: string;
+}
+
+/** Everything a rollup search needs once its request is checked. */
+export interface PreparedRollupSearch {
+  experimentId: number;
+  /** The filter as a condition on `r`, when there is one. */
+  where: RawBuilder<SqlBool> | undefined;
+  keys: OrderKey[];
+  /** The previous page's last sort values. */
+  after: SortValue[] | undefined;
+  digest: string;
+  maxResults: number;
+}
+
+type ColumnDefinition = RollupColumn & { aliases?: readonly string[] };
+
+/** `last_time` of either rollup: the default order, newest first. */
+export const LAST_TIME_COLUMN: RollupColumn = { name: 'last_time', valueType: 'number', expression: sql.ref('r.last_time') };
+
+/** The columns `sessions` and `users` share, by the same names in both languages. */
+export const COMMON_ROLLUP_COLUMNS: readonly ColumnDefinition[] = [
+  { name: 'first_time', aliases: ['first_time_ms'], valueType: 'number', expression: sql.ref('r.first_time') },
+  { ...LAST_TIME_COLUMN, aliases: ['last_time_ms'] },
+  { name: 'errors', valueType: 'number', expression: sql.ref('r.error_count') },
+  { name: 'input_tokens', valueType: 'number', expression: sql.ref('r.input_tokens') },
+  { name: 'output_tokens', valueType: 'number', expression: sql.ref('r.output_tokens') },
+  { name: 'total_tokens', valueType: 'number', expression: sql.ref('r.total_tokens') },
+];
+
+/** Builds the column map of a language, each column under its name and its aliases. */
+export function rollupColumns(columns: readonly ColumnDefinition[]): ReadonlyMap<string, RollupColumn> {
+  const map = new Map<string, RollupColumn>();
+  for (const { aliases = [], ...column } of columns) for (const name of [column.name, ...aliases]) map.set(name, column);
+  return map;
+}
+
+/** An order key on a rollup column, for tie-breakers. */
+export function rollupOrderKey(column: RollupColumn, direction: 'ASC' | 'DESC'): OrderKey {
+  return { id: column.name, valueType: column.valueType, nullable: false, expression: column.expression, direction };
+}
+
+/**
+ * Checks a request and turns it into SQL pieces: a bad experiment id, `max_results`, filter,
+ * `order_by` or page token is a 400 `ApiError` naming the offending part.
+ *
+ * @example
+ * const search = prepareRollupSearch(SESSIONS, dialect, { experimentId: '1', filter: 'turns > 3', maxResults: 50 });
+ */
+export function prepareRollupSearch(language: RollupLanguage, dialect: SqlDialect, request: RollupSearchRequest): PreparedRollupSearch {
+  if (!/^\d{1,18}$/.test(request.experimentId)) throw invalidParameter(`Invalid experiment id '${request.experimentId}': it must be a number.`);
+  const { maxResults } = request;
+  if (!Number.isSafeInteger(maxResults) || maxResults < 1) {
+    throw invalidParameter(`Invalid value ${maxResults} for parameter 'max_results' supplied. It must be a positive integer.`);
+  }
+  const tree = request.filter === undefined ? undefined : parseFilter(request.filter, rollupFieldResolver(language));
+  const keys = parseOrderList(request.orderBy, rollupKeyResolver(language), language.tieBreakers);
+  const digest = searchDigest([request.experimentId], `${language.name}:${canonicalFilter(tree)}`, keys);
+  return {
+    experimentId: Number(request.experimentId),
+    where: tree && compileRollupFilter(tree, language, dialect),
+    keys,
+    after: request.pageToken ? decodePageToken(request.pageToken, digest, keys) : undefined,
+    digest,
+    maxResults,
+  };
+}
+
+/**
+ * Runs a prepared search on `query` (the experiment's rows of the rollup aliased `r`): filter,
+ * order, keyset position and limit, and the token of the page after.
+ */
+export async function rollupPage<DB, TB extends keyof DB, O>(
+  query: SelectQueryBuilder<DB, TB, O>,
+  search: PreparedRollupSearch,
+): Promise<{ rows: O[]; nextPageToken?: string }> {
+  const filtered = search.where ? query.where(search.where) : query;
+  const rows = await keysetQuery(filtered, search.keys, search.after).limit(search.maxResults).execute();
+  const token = nextPageToken(rows, search.keys, search.maxResults, search.digest);
+  return token === undefined ? { rows } : { rows, nextPageToken: token };
+}
+
+/** The field resolver of a language: its own columns first, then everything the trace language knows. */
+export function rollupFieldResolver(language: RollupLanguage): FieldResolver {
+  return (token: IdentifierToken) => {
+    const own = ownName(language, token.parts);
+    if (own !== undefined) {
+      const column = language.columns.get(own);
+      if (column) return { kind: 'rollup', key: column.name, valueType: column.valueType };
+      const extra = language.extraFields.get(own);
+      if (extra) return extra;
+      throw filterError(`unknown ${language.prefix} field`, token.text, token.start, fieldHint(language));
+    }
+    const first = token.parts[0]?.text ?? '';
+    if (token.parts.length > 1 && !ENTITIES.has(first)) {
+      throw filterError('unknown prefix in', token.text, token.start, `${fieldHint(language)} Trace fields take the prefixes ${[...ENTITIES.keys()].map((e) => `${e}.`).join(', ')}.`);
+    }
+    try {
+      return resolveField(token);
+    } catch (error) {
+      // A bare name that is neither ours nor a trace attribute: say what both languages offer.
+      if (error instanceof ApiError && token.parts.length === 1) throw filterError('unknown field', token.text, token.start, fieldHint(language));
+      throw error;
+    }
+  };
+}
+
+/** The name of one of the language's own fields (`turns`, `session.turns`), or undefined. */
+function ownName(language: RollupLanguage, parts: readonly IdentifierPart[]): string | undefined {
+  const known = (name: string) => language.columns.has(name) || language.extraFields.has(name);
+  if (parts.length === 1 && known(parts[0]!.text)) return parts[0]!.text;
+  if (parts.length > 1 && parts[0]!.text === language.prefix) return parts.slice(1).map((p) => p.text).join('.');
+  return undefined;
+}
+
+function fieldHint(language: RollupLanguage): string {
+  const names = [...new Set([...[...language.columns.values()].map((c) => c.name), ...language.extraFields.keys()])];
+  return `Fields of ${language.name} are ${names.join(', ')} (optionally prefixed '${language.prefix}.'); trace fields (tags., metadata., trace., span., feedback., ...) match when some trace matches.`;
+}
+
+function rollupKeyResolver(language: RollupLanguage): OrderKeyResolver {
+  return (parts, clause): KeyShape => {
+    const name = parts.length === 1 ? parts[0]!.text : parts[0]!.text === language.prefix ? parts.slice(1).map((p) => p.text).join('.') : undefined;
+    const column = name === undefined ? undefined : language.columns.get(name);
+    if (!column) {
+      const names = [...new Set([...language.columns.values()].map((c) => c.name))];
+      throw invalidParameter(`Invalid order_by clause '${clause}': ${language.name} can be ordered by ${names.join(', ')}.`);
+    }
+    const { direction: _direction, ...shape } = rollupOrderKey(column, 'ASC');
+    return shape;
+  };
+}
+
+/**
+ * Compiles a tree of the language to a condition on the rollup row `r`. Every value is bound.
+ *
+ * @example
+ * db.selectFrom('sessions as r').selectAll().where(compileRollupFilter(parseFilter('turns > 3', resolver)!, SESSIONS, dialect));
+ */
+export function compileRollupFilter(node: FilterNode, language: RollupLanguage, dialect: SqlDialect): RawBuilder<SqlBool> {
+  const compile = (n: FilterNode): RawBuilder<SqlBool> => {
+    switch (n.kind) {
+      case 'and': {
+        // The trace clauses among the operands hold on one and the same trace, where the first stood.
+        const traceClauses = n.operands.filter(isTraceClause);
+        const conditions: RawBuilder<SqlBool>[] = [];
+        for (const operand of n.operands) {
+          if (!isTraceClause(operand)) conditions.push(compile(operand));
+          else if (operand === traceClauses[0]) conditions.push(someTrace(traceClauses));
+        }
+        return joinConditions(conditions, 'AND');
+      }
+      case 'or':
+        return joinConditions(n.operands.map(compile), 'OR');
+      case 'not':
+        return sql<SqlBool>`(NOT ${compile(n.operand)})`;
+      default:
+        return isTraceClause(n) ? someTrace([n]) : ownClause(n);
+    }
+  };
+  const someTrace = (clauses: readonly ClauseNode[]): RawBuilder<SqlBool> => {
+    const group: FilterNode = clauses.length === 1 ? clauses[0]! : { kind: 'and', operands: clauses, range: clauses[0]!.range };
+    return sql<SqlBool>`EXISTS (SELECT 1 FROM traces AS t WHERE ${language.traceOfRow} AND ${compileFilter(group, dialect)})`;
+  };
+  const ownClause = (clause: ClauseNode): RawBuilder<SqlBool> => {
+    const field = clause.field;
+    if (field.kind === 'session-user') {
+      return sql<SqlBool>`EXISTS (SELECT 1 FROM session_users AS su WHERE su.experiment_id = r.experiment_id AND su.session_id = r.session_id
+        AND ${stringPredicate(dialect, sql.ref('su.user_id'), clause)})`;
+    }
+    if (field.kind !== 'rollup') throw new Error(`not a ${language.name} field: ${field.kind}`);
+    const column = language.columns.get(field.key)!;
+    return field.valueType === 'number' ? integerComparison(column.expression, clause as ComparisonNode) : stringPredicate(dialect, column.expression, clause);
+  };
+  return compile(node);
+}
