@@ -1,3 +1,5 @@
+import type { NanoTime, SpanJson } from '@threadline/protocol';
+
 /**
  * JSON for values the application handed to the SDK (inputs, outputs, attributes). They can be
  * anything: BigInts, cycles, functions, Maps, Errors, getters that throw. None of that may throw out
@@ -49,12 +51,55 @@ export function toJsonText(value: unknown): string | undefined {
   }
 }
 
-/** A plain JSON value (a deep copy) of any value; see `toJsonText`. */
+/**
+ * A plain JSON value (a deep copy) of any value; see `toJsonText`. Plain data (primitives, arrays,
+ * plain objects, a few levels deep) is copied directly; anything else goes through the JSON text.
+ */
 export function toJsonValue(value: unknown): unknown {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
-  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  const copied = copyPlain(value, 0);
+  if (copied !== NOT_PLAIN) return copied;
   const text = toJsonText(value);
   return text === undefined ? undefined : (JSON.parse(text) as unknown);
+}
+
+const NOT_PLAIN = Symbol('not-plain');
+const MAX_PLAIN_DEPTH = 8;
+
+/** A copy of plain JSON data, or NOT_PLAIN when the value needs the full serializer. */
+function copyPlain(value: unknown, depth: number): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isFinite(value) ? value : null;
+    case 'undefined':
+      return depth === 0 ? undefined : NOT_PLAIN;
+    case 'object': {
+      if (value === null) return null;
+      if (depth >= MAX_PLAIN_DEPTH) return NOT_PLAIN;
+      if (Array.isArray(value)) {
+        const copy: unknown[] = new Array(value.length);
+        for (let i = 0; i < value.length; i++) {
+          const item = copyPlain(value[i], depth + 1);
+          if (item === NOT_PLAIN) return NOT_PLAIN;
+          copy[i] = item;
+        }
+        return copy;
+      }
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (proto !== Object.prototype && proto !== null) return NOT_PLAIN;
+      const copy: Record<string, unknown> = {};
+      for (const key in value) {
+        const item = copyPlain((value as Record<string, unknown>)[key], depth + 1);
+        if (item === NOT_PLAIN) return NOT_PLAIN;
+        copy[key] = item;
+      }
+      return copy;
+    }
+    default:
+      return NOT_PLAIN;
+  }
 }
 
 const NANO_FIELDS = /"(start_time_unix_nano|end_time_unix_nano|time_unix_nano)"(\s*):(\s*)(-?\d+)/g;
@@ -96,4 +141,32 @@ export function stringifyWithBigInts(value: unknown): string {
     const original = held[Number(index)];
     return typeof original === 'bigint' ? original.toString() : JSON.stringify(original);
   });
+}
+
+/**
+ * `{"spans":[...]}` text of span JSON, exactly as `stringifyWithBigInts` would write it but
+ * faster: the nanosecond fields are written as digits in place and everything else goes through
+ * plain `JSON.stringify` (attribute values are already plain JSON).
+ */
+export function spansJsonText(spans: readonly SpanJson[]): string {
+  let text = '{"spans":[';
+  for (let i = 0; i < spans.length; i++) {
+    const s = spans[i]!;
+    if (i > 0) text += ',';
+    text += `{"trace_id":${JSON.stringify(s.trace_id)},"span_id":${JSON.stringify(s.span_id)},"parent_span_id":${JSON.stringify(s.parent_span_id ?? null)},"name":${JSON.stringify(s.name)}`;
+    text += `,"start_time_unix_nano":${nanoText(s.start_time_unix_nano)},"end_time_unix_nano":${s.end_time_unix_nano == null ? 'null' : nanoText(s.end_time_unix_nano)}`;
+    text += `,"status":${JSON.stringify(s.status)},"attributes":${JSON.stringify(s.attributes ?? {})},"events":[`;
+    const events = s.events ?? [];
+    for (let j = 0; j < events.length; j++) {
+      const e = events[j]!;
+      if (j > 0) text += ',';
+      text += `{"name":${JSON.stringify(e.name)},"time_unix_nano":${nanoText(e.time_unix_nano)},"attributes":${JSON.stringify(e.attributes ?? {})}}`;
+    }
+    text += ']}';
+  }
+  return `${text}]}`;
+}
+
+function nanoText(value: NanoTime): string {
+  return typeof value === 'string' && !/^-?\d+$/.test(value) ? JSON.stringify(value) : String(value);
 }

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SpanAttributeKey, SpanType, trace, updateCurrentTrace, withSpan, type InMemoryTraceExporter } from '@threadline/tracing';
 import { exportedTraces, initInMemory } from './support/sdk-setup.js';
-import { stringifyWithBigInts, parseSpanJsonText } from '../src/json-text.js';
+import { parseSpanJsonText, spansJsonText, stringifyWithBigInts } from '../src/json-text.js';
 
 let exporter: InMemoryTraceExporter;
 beforeEach(() => {
@@ -95,7 +95,8 @@ describe('wire JSON (reference §3.11)', () => {
     });
     expect(root!.events).toEqual([]);
     // Nanoseconds above 2^53 survive the trip to text exactly.
-    const text = stringifyWithBigInts({ spans: exported!.spans });
+    const text = spansJsonText(exported!.spans);
+    expect(text).toBe(stringifyWithBigInts({ spans: exported!.spans }));
     expect(text).toContain(`"start_time_unix_nano":${root!.start_time_unix_nano}`);
     expect((parseSpanJsonText(text) as { spans: { end_time_unix_nano: bigint }[] }).spans[0]!.end_time_unix_nano).toBe(root!.end_time_unix_nano);
   });

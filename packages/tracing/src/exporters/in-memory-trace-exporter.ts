@@ -1,5 +1,6 @@
 import type { SpanJson, TraceInfoJson } from '@threadline/protocol';
 import { DEFAULT_EXPERIMENT_ID } from '@threadline/protocol';
+import { spansJsonText } from '../json-text.js';
 import { exportResult, type ExportResult, type FinishedTrace, type TraceExporter } from './trace-exporter.js';
 
 /** A trace as an in-memory exporter keeps it: the JSON the REST exporter would send. */
@@ -12,10 +13,9 @@ export interface InMemoryTraceExporterOptions {
   /** Experiment id written into each trace's location. Default `"0"`. */
   experimentId?: string;
   /**
-   * Keep only a count, not the traces: a sink for benchmarks. Default false. With `serialize: true`
-   * the traces' JSON is still built (as the REST exporter would), then dropped.
-   */
+   * Keep only a count, not the traces: a sink for benchmarks. Default false. */
   discard?: boolean;
+  /** With `discard`: still build the request bodies the REST exporter would send, then drop them. */
   serialize?: boolean;
 }
 
@@ -43,8 +43,9 @@ export class InMemoryTraceExporter implements TraceExporter {
       this.count++;
       if (this.options.discard) {
         if (this.options.serialize) {
-          JSON.stringify(trace.traceInfo(this.experimentId));
-          trace.spanJson();
+          // The two request bodies the REST exporter would send.
+          JSON.stringify({ trace: { trace_info: trace.traceInfo(this.experimentId) } });
+          spansJsonText(trace.spanJson());
         }
         continue;
       }

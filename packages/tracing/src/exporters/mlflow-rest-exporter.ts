@@ -1,5 +1,5 @@
 import { ErrorCode, TRACE_DATA_FILE_NAME, TraceTagKey, type CreateExperimentResponse, type GetExperimentResponse, type TraceInfoResponse } from '@threadline/protocol';
-import { stringifyWithBigInts } from '../json-text.js';
+import { spansJsonText } from '../json-text.js';
 import { RestClient, type TrackingServerOptions } from '../rest-client.js';
 import { exportResult, ThreadlineRequestError, type ExportFailure, type ExportResult, type FinishedTrace, type TraceExporter } from './trace-exporter.js';
 
@@ -74,7 +74,7 @@ export class MlflowRestExporter implements TraceExporter {
       path = `/api/2.0/mlflow-artifacts/artifacts/${artifactPath(reply?.trace?.trace_info?.tags?.[TraceTagKey.ARTIFACT_LOCATION])}/${TRACE_DATA_FILE_NAME}`;
       this.uploadPaths.set(trace, path);
     }
-    await this.rest.request('PUT', path, stringifyWithBigInts({ spans: trace.spanJson() }));
+    await this.rest.request('PUT', path, spansJsonText(trace.spanJson()));
   }
 
   private experimentId(): Promise<string> {

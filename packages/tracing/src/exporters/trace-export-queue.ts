@@ -178,9 +178,21 @@ export class TraceExportQueue {
     this.timer.unref();
   }
 
+  /**
+   * Exports batches back to back while full ones are waiting (or a flush is), so a busy application
+   * never outruns the timer; then waits for the next timer.
+   */
   private async exportBatch(): Promise<void> {
-    if (this.inFlight.length > 0 || this.queue.length === 0) return;
-    const batch = this.queue.splice(0, this.batchSize);
+    if (this.inFlight.length > 0) return;
+    while (this.queue.length > 0 && !this.closed) {
+      await this.exportOne(this.queue.splice(0, this.batchSize));
+      const more = this.flushing > 0 || this.queue.length >= this.batchSize;
+      if (!more || this.backoffUntil > Date.now()) break;
+    }
+    if (this.queue.length > 0) this.schedule(this.flushing > 0 || this.queue.length >= this.batchSize ? 0 : this.delayMillis);
+  }
+
+  private async exportOne(batch: Entry[]): Promise<void> {
     this.inFlight = batch;
     let result: ExportResult;
     try {
@@ -195,7 +207,6 @@ export class TraceExportQueue {
     }
     this.inFlight = [];
     this.settle(batch, result.failures ?? []);
-    if (this.queue.length > 0) this.schedule(this.flushing > 0 || this.queue.length >= this.batchSize ? 0 : this.delayMillis);
   }
 
   private settle(batch: Entry[], failures: ExportFailure[]): void {
