@@ -58,3 +58,16 @@ export interface SpanRecord {
   attributes: Record<string, unknown>;
   events: SpanEventRecord[];
 }
+
+/**
+ * What a batch of spans says about its trace, beyond the spans themselves (OTLP ingest): values
+ * that are only ever added where the trace has none, never overwriting what it has.
+ */
+export interface SpanBatchFields {
+  /** Candidate metadata, `mlflow.trace.user` and `mlflow.trace.session` among them. */
+  metadata: Record<string, string>;
+  /** Candidate tags. */
+  tags: Record<string, string>;
+  /** A trace name given explicitly (e.g. `langfuse.trace.name`), preferred to the root span's. */
+  name: string | null;
+}
