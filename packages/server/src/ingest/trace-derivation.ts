@@ -15,11 +15,17 @@ export function tokenUsageFromMetadata(metadata: Record<string, string>): TokenC
   }
 }
 
+/** What token sums need of a span. */
+export type UsageSpan = Pick<SpanRecord, 'spanId' | 'parentSpanId' | 'attributes'>;
+
 /**
- * Sums the token usage of spans, skipping a span whose ancestor already reported usage (an LLM
- * call wrapped by a span that also records it must not count twice), as the MLflow SDKs do.
+ * Sums the token usage of spans without counting one model call twice. By default (the MLflow
+ * SDKs' rule) a span whose ancestor already reported usage is skipped: a wrapper that records
+ * its LLM call's usage counts once. With `prefer: 'innermost'` (OTLP, otel-mapping.md §11.C) a
+ * span is skipped when a descendant reports usage, since there the inner span is the model call
+ * and outer ones carry aggregates.
  */
-export function tokenUsageFromSpans(spans: readonly SpanRecord[]): TokenCounts | null {
+export function tokenUsageFromSpans(spans: readonly UsageSpan[], options: { prefer?: 'outermost' | 'innermost' } = {}): TokenCounts | null {
   const byId = new Map(spans.map((s) => [s.spanId, s]));
   const usage = new Map<string, TokenCounts>();
   for (const span of spans) {
@@ -27,9 +33,14 @@ export function tokenUsageFromSpans(spans: readonly SpanRecord[]): TokenCounts |
     if (counts) usage.set(span.spanId, counts);
   }
   if (usage.size === 0) return null;
+  // Innermost: a span is skipped when it is the ancestor of another span with usage.
+  const outer = new Set<string>();
+  if (options.prefer === 'innermost') {
+    for (const spanId of usage.keys()) for (const ancestor of ancestorsOf(spanId, byId)) outer.add(ancestor);
+  }
   const total: TokenCounts = { inputTokens: 0, outputTokens: 0, totalTokens: 0 };
   for (const [spanId, counts] of usage) {
-    if (hasAncestorIn(spanId, byId, usage)) continue;
+    if (options.prefer === 'innermost' ? outer.has(spanId) : ancestorsOf(spanId, byId).some((a) => usage.has(a))) continue;
     total.inputTokens += counts.inputTokens;
     total.outputTokens += counts.outputTokens;
     total.totalTokens += counts.totalTokens;
@@ -37,15 +48,16 @@ export function tokenUsageFromSpans(spans: readonly SpanRecord[]): TokenCounts |
   return total;
 }
 
-function hasAncestorIn(spanId: string, byId: Map<string, SpanRecord>, usage: Map<string, TokenCounts>): boolean {
+function ancestorsOf(spanId: string, byId: Map<string, UsageSpan>): string[] {
   const seen = new Set<string>([spanId]);
+  const ancestors: string[] = [];
   let parent = byId.get(spanId)?.parentSpanId ?? null;
   while (parent !== null && !seen.has(parent)) {
-    if (usage.has(parent)) return true;
+    ancestors.push(parent);
     seen.add(parent);
     parent = byId.get(parent)?.parentSpanId ?? null;
   }
-  return false;
+  return ancestors;
 }
 
 function toTokenCounts(value: unknown): TokenCounts | null {

@@ -1,4 +1,4 @@
-import { TraceMetadataKey, TraceState, TraceTagKey, LifecycleStage, SPANS_LOCATION_TRACKING_STORE } from '@threadline/protocol';
+import { TraceMetadataKey, TraceState, TraceTagKey, LifecycleStage, SPANS_LOCATION_TRACKING_STORE, SpanAttributeKey } from '@threadline/protocol';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { spanToMlflowJson } from '../ingest/span-json.js';
 import {
@@ -13,8 +13,8 @@ import {
   type TraceSearchRequest,
   type UserPage,
 } from '../query/index.js';
-import { findRootSpan, previewOf, tokenUsageFromMetadata, tokenUsageFromSpans } from '../ingest/trace-derivation.js';
-import type { SpanRecord, StoredTrace, TokenCounts, TraceRecord } from '../trace-model.js';
+import { findRootSpan, previewOf, tokenUsageFromMetadata, tokenUsageFromSpans, type UsageSpan } from '../ingest/trace-derivation.js';
+import type { SpanBatchFields, SpanRecord, StoredTrace, TokenCounts, TraceRecord } from '../trace-model.js';
 import { addToRollups, moveInRollups, recomputeRollups, type RollupContribution } from './rollups.js';
 import type { Database, TracesTable } from './schema.js';
 import type { SqlDialect } from './sql-dialect.js';
@@ -23,6 +23,7 @@ import type {
   CreateExperimentInput,
   DeleteTracesInput,
   Experiment,
+  IngestSpansResult,
   SearchExperimentsInput,
   StartTraceResult,
   StoredSpan,
@@ -206,24 +207,7 @@ export class KyselyTraceStore implements TraceStore {
       if (!before || (options.experimentId !== undefined && String(before.experiment_id) !== options.experimentId)) {
         throw new TraceNotFoundError(traceId);
       }
-      for (let i = 0; i < spans.length; i += ID_CHUNK) {
-        const chunk = spans.slice(i, i + ID_CHUNK);
-        await trx
-          .insertInto('spans')
-          .values(chunk.map((s) => spanRow(traceId, s)))
-          .onConflict((oc) =>
-            oc.columns(['trace_id', 'span_id']).doUpdateSet((eb) => ({
-              parent_span_id: eb.ref('excluded.parent_span_id'),
-              name: eb.ref('excluded.name'),
-              type: eb.ref('excluded.type'),
-              status: eb.ref('excluded.status'),
-              start_ns: eb.ref('excluded.start_ns'),
-              end_ns: eb.ref('excluded.end_ns'),
-              content: eb.ref('excluded.content'),
-            })),
-          )
-          .execute();
-      }
+      await upsertSpans(trx, traceId, spans);
       const spanCount = await trx
         .selectFrom('spans')
         .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -247,6 +231,113 @@ export class KyselyTraceStore implements TraceStore {
       });
       await this.replaceTraceRow(trx, before, after);
     });
+  }
+
+  async ingestSpans(experimentId: string, traceId: string, fields: SpanBatchFields, spans: SpanRecord[]): Promise<IngestSpansResult> {
+    return this.transactions.run(async (trx) => {
+      const batch = batchSummaryOf(spans);
+      const metadata = fields.metadata;
+      const tokens = tokenUsageFromSpans(spans, { prefer: 'innermost' });
+      const name = fields.name ?? batch.root?.name ?? null;
+      const row: TraceRow = {
+        trace_id: traceId,
+        experiment_id: Number(experimentId),
+        client_request_id: null,
+        request_time: batch.startMs,
+        execution_duration: batch.endMs - batch.startMs,
+        state: batch.root ? rootState(batch.root) : TraceState.IN_PROGRESS,
+        request_preview: batch.root ? previewOf(batch.root.attributes[SpanAttributeKey.INPUTS]) : null,
+        response_preview: batch.root ? previewOf(batch.root.attributes[SpanAttributeKey.OUTPUTS]) : null,
+        name,
+        user_id: metadata[TraceMetadataKey.USER] ?? null,
+        session_id: metadata[TraceMetadataKey.SESSION] ?? null,
+        input_tokens: tokens?.inputTokens ?? null,
+        output_tokens: tokens?.outputTokens ?? null,
+        total_tokens: tokens?.totalTokens ?? null,
+        span_count: spans.length,
+      };
+      // The common case, a trace in one batch, costs no read: insert-or-nothing decides.
+      const inserted = await trx.insertInto('traces').values(row).onConflict((oc) => oc.column('trace_id').doNothing()).executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) {
+        await insertKeyValues(trx, 'trace_metadata', traceId, metadata);
+        await insertKeyValues(trx, 'trace_tags', traceId, {
+          ...fields.tags,
+          [TraceTagKey.SPANS_LOCATION]: SPANS_LOCATION_TRACKING_STORE,
+          ...(name !== null ? { [TraceTagKey.TRACE_NAME]: name } : {}),
+        });
+        await upsertSpans(trx, traceId, spans);
+        await addToRollups(trx, contributionOf(row));
+        return { kind: 'created' };
+      }
+
+      if (this.dialect.name === 'postgres') {
+        // Serialises batches of one trace arriving at several replicas at once.
+        await sql`SELECT 1 FROM traces WHERE trace_id = ${traceId} FOR UPDATE`.execute(trx);
+      }
+      const before = await trx.selectFrom('traces').selectAll().where('trace_id', '=', traceId).executeTakeFirstOrThrow();
+      if (String(before.experiment_id) !== experimentId) return { kind: 'experiment-conflict', experimentId: String(before.experiment_id) };
+      const stored = Object.fromEntries(
+        (await trx.selectFrom('trace_metadata').select(['key', 'value']).where('trace_id', '=', traceId).execute()).map((r) => [r.key, r.value]),
+      );
+      const finalized = stored[TraceMetadataKey.INFO_FINALIZED] === 'true';
+      // Metadata is immutable once finalized; before that, keys are only ever added.
+      const added = finalized ? {} : Object.fromEntries(Object.entries(metadata).filter(([k]) => !(k in stored)));
+      await insertKeyValues(trx, 'trace_metadata', traceId, added);
+      await upsertSpans(trx, traceId, spans);
+      const spanCount = await trx
+        .selectFrom('spans')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('trace_id', '=', traceId)
+        .executeTakeFirstOrThrow();
+      const keepTokens = finalized && tokenUsageFromMetadata(stored) !== null;
+      const allTokens = keepTokens ? null : tokenUsageFromSpans(await this.usageSpans(trx, traceId, spans), { prefer: 'innermost' });
+      const root = batch.root;
+      const start = Number(before.request_time);
+      const end = start + Number(before.execution_duration ?? 0);
+      const after: TraceRow = {
+        ...before,
+        // A trace logged through StartTraceV3 keeps the times and state its client gave.
+        request_time: finalized ? before.request_time : Math.min(start, batch.startMs),
+        execution_duration: finalized ? before.execution_duration : Math.max(end, batch.endMs) - Math.min(start, batch.startMs),
+        state: finalized || !root ? before.state : rootState(root),
+        name: before.name ?? name,
+        request_preview: before.request_preview ?? (root ? previewOf(root.attributes[SpanAttributeKey.INPUTS]) : null),
+        response_preview: before.response_preview ?? (root ? previewOf(root.attributes[SpanAttributeKey.OUTPUTS]) : null),
+        user_id: before.user_id ?? added[TraceMetadataKey.USER] ?? null,
+        session_id: before.session_id ?? added[TraceMetadataKey.SESSION] ?? null,
+        input_tokens: keepTokens ? before.input_tokens : (allTokens?.inputTokens ?? null),
+        output_tokens: keepTokens ? before.output_tokens : (allTokens?.outputTokens ?? null),
+        total_tokens: keepTokens ? before.total_tokens : (allTokens?.totalTokens ?? null),
+        span_count: Number(spanCount.n),
+      };
+      await insertMissingTags(trx, traceId, {
+        ...fields.tags,
+        ...(before.name === null && after.name !== null ? { [TraceTagKey.TRACE_NAME]: after.name } : {}),
+      });
+      await upsertTags(trx, traceId, { [TraceTagKey.SPANS_LOCATION]: SPANS_LOCATION_TRACKING_STORE });
+      await this.replaceTraceRow(trx, before, after);
+      return { kind: 'merged' };
+    });
+  }
+
+  /**
+   * The trace's spans as token sums need them: this batch's, plus the stored others with their
+   * ids and parents, reading (and parsing) the JSON only of spans that mention a token usage.
+   */
+  private async usageSpans(trx: Db, traceId: string, batch: readonly SpanRecord[]): Promise<UsageSpan[]> {
+    const inBatch = new Set(batch.map((s) => s.spanId));
+    const rows = await trx
+      .selectFrom('spans')
+      .select(['span_id', 'parent_span_id', sql<string | null>`CASE WHEN content LIKE ${`%"${SpanAttributeKey.TOKEN_USAGE}"%`} THEN content END`.as('content')])
+      .where('trace_id', '=', traceId)
+      .execute();
+    const spans: UsageSpan[] = [...batch];
+    for (const row of rows) {
+      if (inBatch.has(row.span_id)) continue;
+      const usage = row.content === null ? undefined : storedTokenUsage(row.content);
+      spans.push({ spanId: row.span_id, parentSpanId: row.parent_span_id, attributes: usage === undefined ? {} : { [SpanAttributeKey.TOKEN_USAGE]: usage } });
+    }
+    return spans;
   }
 
   async getTrace(traceId: string): Promise<StoredTrace | undefined> {
@@ -368,6 +459,63 @@ export class TraceNotFoundError extends Error {
   constructor(readonly traceId: string) {
     super(`Trace with id '${traceId}' not found.`);
     this.name = 'TraceNotFoundError';
+  }
+}
+
+/** Inserts or replaces spans on (trace_id, span_id): a repeated span is the same span, resent. */
+async function upsertSpans(trx: Db, traceId: string, spans: readonly SpanRecord[]): Promise<void> {
+  for (let i = 0; i < spans.length; i += ID_CHUNK) {
+    const chunk = spans.slice(i, i + ID_CHUNK);
+    await trx
+      .insertInto('spans')
+      .values(chunk.map((s) => spanRow(traceId, s)))
+      .onConflict((oc) =>
+        oc.columns(['trace_id', 'span_id']).doUpdateSet((eb) => ({
+          parent_span_id: eb.ref('excluded.parent_span_id'),
+          name: eb.ref('excluded.name'),
+          type: eb.ref('excluded.type'),
+          status: eb.ref('excluded.status'),
+          start_ns: eb.ref('excluded.start_ns'),
+          end_ns: eb.ref('excluded.end_ns'),
+          content: eb.ref('excluded.content'),
+        })),
+      )
+      .execute();
+  }
+}
+
+/** Sets tags the trace does not have yet; existing values (perhaps a user's edit) stay. */
+async function insertMissingTags(trx: Db, traceId: string, tags: Record<string, string>): Promise<void> {
+  const rows = Object.entries(tags).map(([key, value]) => ({ trace_id: traceId, key, value }));
+  if (rows.length === 0) return;
+  await trx.insertInto('trace_tags').values(rows).onConflict((oc) => oc.columns(['trace_id', 'key']).doNothing()).execute();
+}
+
+/** The earliest start and latest end of a batch of spans, in ms, and its root span if it has one. */
+function batchSummaryOf(spans: readonly SpanRecord[]): { startMs: number; endMs: number; root: SpanRecord | undefined } {
+  let start: bigint | null = null;
+  let end: bigint | null = null;
+  for (const span of spans) {
+    const spanEnd = span.endNs ?? span.startNs;
+    if (start === null || span.startNs < start) start = span.startNs;
+    if (end === null || spanEnd > end) end = spanEnd;
+  }
+  const startMs = Number((start ?? 0n) / 1_000_000n);
+  return { startMs, endMs: Math.max(startMs, Number((end ?? 0n) / 1_000_000n)), root: findRootSpan(spans) };
+}
+
+/** A trace's state once its root span has ended: the root's error, or OK. */
+function rootState(root: SpanRecord): TraceState {
+  return root.status === 'ERROR' ? TraceState.ERROR : TraceState.OK;
+}
+
+/** `mlflow.chat.tokenUsage` from stored span JSON, where attribute values are JSON-encoded. */
+function storedTokenUsage(content: string): unknown {
+  try {
+    const encoded = (JSON.parse(content) as { attributes?: Record<string, unknown> }).attributes?.[SpanAttributeKey.TOKEN_USAGE];
+    return typeof encoded === 'string' ? JSON.parse(encoded) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

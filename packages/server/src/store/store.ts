@@ -1,6 +1,6 @@
 import type { ExperimentJson, ViewType } from '@threadline/protocol';
 import type { RollupSearchRequest, SessionPage, SessionTracesRequest, TraceSearchRequest, UserPage } from '../query/index.js';
-import type { SpanRecord, StoredTrace, TraceRecord } from '../trace-model.js';
+import type { SpanBatchFields, SpanRecord, StoredTrace, TraceRecord } from '../trace-model.js';
 
 export interface Experiment {
   experimentId: string;
@@ -37,6 +37,12 @@ export type StartTraceResult =
   | { kind: 'metadata-conflict'; trace: StoredTrace; keys: string[] }
   /** Same trace id in another experiment: refused, nothing changed. */
   | { kind: 'experiment-conflict'; trace: StoredTrace };
+
+/** The outcome of ingesting a batch of a trace's spans without its info (OTLP). */
+export type IngestSpansResult =
+  | { kind: 'created' | 'merged' }
+  /** The trace exists in another experiment: refused, nothing changed. */
+  | { kind: 'experiment-conflict'; experimentId: string };
 
 export interface DeleteTracesInput {
   experimentId: string;
@@ -79,6 +85,14 @@ export interface TraceStore {
    * Throws TraceNotFoundError when the trace does not exist (in `experimentId`, when given).
    */
   logSpans(traceId: string, spans: SpanRecord[], options?: { experimentId?: string }): Promise<void>;
+  /**
+   * Stores a batch of a trace's spans that came without trace info (OTLP), in one transaction:
+   * creates the trace (not finalized, IN_PROGRESS until its root span arrives) or merges into it.
+   * Batches may come in any order and repeat spans; the trace's times, state, name, previews,
+   * tokens and rollups always reflect every span stored. `fields` values are only added where the
+   * trace has none, and metadata not at all once the trace is finalized.
+   */
+  ingestSpans(experimentId: string, traceId: string, fields: SpanBatchFields, spans: SpanRecord[]): Promise<IngestSpansResult>;
   getTrace(traceId: string): Promise<StoredTrace | undefined>;
   /** The traces among `traceIds` that exist, in the order asked. */
   getTraces(traceIds: readonly string[]): Promise<StoredTrace[]>;
