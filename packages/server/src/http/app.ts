@@ -7,6 +7,7 @@ import type { TraceStore } from '../store/store.js';
 import { registerArtifactRoutes } from './artifacts.js';
 import { ExperimentCache } from './experiment-cache.js';
 import { registerExperimentRoutes } from './experiments.js';
+import { registerOtlpRoutes, type OtlpOptions } from './otlp.js';
 import { registerSessionRoutes } from './sessions.js';
 import { registerTraceRoutes } from './traces.js';
 import { registerUserRoutes } from './users.js';
@@ -17,6 +18,8 @@ export interface AppOptions {
   bodyLimitBytes?: number;
   /** Fastify's logger option (pino); off by default so that library use stays quiet. */
   logger?: FastifyServerOptions['logger'];
+  /** `POST /v1/traces` limits: body size after decompression, concurrent requests. */
+  otlp?: OtlpOptions;
 }
 
 /** What every route module receives. */
@@ -79,6 +82,8 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
       { prefix },
     );
   }
+  // OTLP/HTTP at the root, as exporters expect; its own scope reads raw (maybe compressed) bodies.
+  await app.register(async (scope) => registerOtlpRoutes(scope, context, options.otlp));
   return app;
 }
 
