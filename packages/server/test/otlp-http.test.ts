@@ -270,6 +270,31 @@ describeEachDatabase('OTLP /v1/traces', (database) => {
   });
 });
 
+describe('OTLP size limit (createApp option otlp.maxBodyBytes)', () => {
+  it('answers 413 past the limit, before and after decompression, and accepts a body at the limit', async () => {
+    const opened = await sqliteDatabase.open();
+    const app = await createApp({ store: opened.store, otlp: { maxBodyBytes: 4096 } });
+    try {
+      const big = JSON.stringify(otlpRequest([{ traceId: hexTraceId(), spanId: hexSpanId(), name: 'root', attributes: { 'input.value': 'x'.repeat(6000) } }]));
+      const post = (payload: Buffer | string, headers: Record<string, string>) => app.inject({ method: 'POST', url: '/v1/traces', headers, payload });
+      const plain = await post(big, { 'content-type': JSON_TYPE });
+      expect(plain.statusCode).toBe(413);
+      expect(plain.json()).toMatchObject({ code: 8, message: expect.stringContaining('4096 bytes before decompression') });
+      const zipped = gzipSync(big);
+      expect(zipped.length).toBeLessThan(4096);
+      const inflated = await post(zipped, { 'content-type': JSON_TYPE, 'content-encoding': 'gzip' });
+      expect(inflated.statusCode).toBe(413);
+      expect(inflated.json().message).toMatch(/after decompression/);
+      const small = await post(gzipSync(JSON.stringify(otlpRequest([{ traceId: hexTraceId(), spanId: hexSpanId(), name: 'root' }]))), { 'content-type': JSON_TYPE, 'content-encoding': 'gzip' });
+      expect(small.statusCode).toBe(200);
+      expect(await tableCounts(opened.store)).toMatchObject({ traces: 1, spans: 1 });
+    } finally {
+      await app.close();
+      await opened.close();
+    }
+  });
+});
+
 describe('OTLP overload', () => {
   it('answers 503 with Retry-After beyond the concurrent request limit, and recovers', async () => {
     const opened = await sqliteDatabase.open();
