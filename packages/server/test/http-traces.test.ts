@@ -64,6 +64,14 @@ describeEachDatabase('MLflow trace API', (database) => {
       expect(res.json()).toEqual({});
     });
 
+    it('reports token usage derived from spans in trace metadata', async () => {
+      const id = newTraceId();
+      await post('/api/3.0/mlflow/traces', startTraceBody({ traceId: id }));
+      await putSpans(id, tracesJsonText(id));
+      const info = (await get(`/api/3.0/mlflow/traces/${id}`)).json().trace.trace_info;
+      expect(JSON.parse(info.trace_metadata['mlflow.trace.tokenUsage'])).toEqual({ input_tokens: 3, output_tokens: 4, total_tokens: 7 });
+    });
+
     it('serves the trace info back (getTraceInfo) with the derived trace name', async () => {
       const res = await get(`/api/3.0/mlflow/traces/${traceId}`);
       expect(res.statusCode).toBe(200);
@@ -152,6 +160,14 @@ describeEachDatabase('MLflow trace API', (database) => {
       expect(res.statusCode).toBe(400);
       expect(res.json().error_code).toBe('INVALID_PARAMETER_VALUE');
       expect(res.json().message).toContain('mlflow.trace.user');
+      expect(await snapshot(traceId)).toEqual(before);
+    });
+
+    it('accepts a repeat that leaves metadata keys out, and changes nothing', async () => {
+      const before = await snapshot(traceId);
+      const res = await post('/api/3.0/mlflow/traces', startTraceBody({ traceId, user: 'u-imm', session: 's-imm' }));
+      expect(res.statusCode).toBe(200);
+      expect(res.json().trace.trace_info.trace_metadata.k).toBe('v');
       expect(await snapshot(traceId)).toEqual(before);
     });
 

@@ -1,5 +1,6 @@
 import {
   TraceLocationType,
+  TraceMetadataKey,
   TraceTagKey,
   type ExperimentJson,
   type KeyValueJson,
@@ -26,10 +27,23 @@ export function traceInfoJson(trace: StoredTrace, experimentArtifactLocation: st
   info.request_time = new Date(trace.requestTimeMs).toISOString();
   if (trace.executionDurationMs !== null) info.execution_duration = durationJson(trace.executionDurationMs);
   info.state = trace.state;
-  info.trace_metadata = trace.metadata;
+  info.trace_metadata = withTokenUsage(trace);
   info.tags = { ...trace.tags, [TraceTagKey.ARTIFACT_LOCATION]: traceArtifactLocation(experimentArtifactLocation, trace.traceId) };
   info.assessments = [];
   return info;
+}
+
+/**
+ * Metadata as stored, plus `mlflow.trace.tokenUsage` when the tokens were derived from spans (OTLP,
+ * or an SDK that did not sum them): MLflow clients read the trace's usage from that key.
+ */
+function withTokenUsage(trace: StoredTrace): Record<string, string> {
+  if (trace.tokenUsage === null || TraceMetadataKey.TOKEN_USAGE in trace.metadata) return trace.metadata;
+  const { inputTokens, outputTokens, totalTokens } = trace.tokenUsage;
+  return {
+    ...trace.metadata,
+    [TraceMetadataKey.TOKEN_USAGE]: JSON.stringify({ input_tokens: inputTokens, output_tokens: outputTokens, total_tokens: totalTokens }),
+  };
 }
 
 /** A protobuf Duration in JSON: seconds with 0 or 3 fractional digits, e.g. `"0.002s"`, `"3s"`. */

@@ -18,6 +18,7 @@ import type { SpanBatchFields, SpanRecord, StoredTrace, TokenCounts, TraceRecord
 import { addToRollups, moveInRollups, recomputeRollups, type RollupContribution } from './rollups.js';
 import type { Database, TracesTable } from './schema.js';
 import type { SqlDialect } from './sql-dialect.js';
+import { queryTraceMetrics, type TraceMetrics, type TraceMetricsQuery } from './trace-metrics.js';
 import { DirectTransactions, GroupCommitTransactions, type TransactionRunner } from './group-commit.js';
 import type {
   CreateExperimentInput,
@@ -380,6 +381,10 @@ export class KyselyTraceStore implements TraceStore {
     return findUsers(this.db, this.dialect, request);
   }
 
+  async traceMetrics(query: TraceMetricsQuery): Promise<TraceMetrics> {
+    return queryTraceMetrics(this.db, query);
+  }
+
   private async tracePage(page: TraceIdPage): Promise<TracePage> {
     const traces = await this.getTraces(page.traceIds);
     return page.nextPageToken === undefined ? { traces } : { traces, nextPageToken: page.nextPageToken };
@@ -535,16 +540,17 @@ async function insertKeyValues(trx: Db, table: 'trace_metadata' | 'trace_tags', 
   if (rows.length > 0) await trx.insertInto(table).values(rows).execute();
 }
 
-/** Metadata keys a repeated log would change: differing values, or keys it adds to a finalized trace. */
+/**
+ * Metadata keys a repeated log would change: a different value for a stored key, or a key added
+ * to a finalized trace. Leaving a stored key out changes nothing (metadata cannot be removed), so
+ * it is no conflict: a client's retry stays accepted after OTLP spans added user or session.
+ */
 function conflictingMetadataKeys(stored: Record<string, string>, incoming: Record<string, string>): string[] {
   const finalized = stored[TraceMetadataKey.INFO_FINALIZED] === 'true';
   const conflicts: string[] = [];
   for (const [key, value] of Object.entries(incoming)) {
     if (SERVER_METADATA_KEYS.has(key)) continue;
     if (key in stored ? stored[key] !== value : finalized) conflicts.push(key);
-  }
-  if (finalized) {
-    for (const key of Object.keys(stored)) if (!SERVER_METADATA_KEYS.has(key) && !(key in incoming)) conflicts.push(key);
   }
   return conflicts.sort();
 }
