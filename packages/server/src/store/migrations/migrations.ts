@@ -1,5 +1,6 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import * as m001 from './001-initial.js';
+import * as m002 from './002-search-indexes.js';
 
 /** What a migration may need to know of the database it runs on. */
 export interface MigrationContext {
@@ -16,6 +17,7 @@ type VersionedMigration = (db: Kysely<unknown>, ctx: MigrationContext) => Promis
 /** Every migration, in order. Append only: a released migration is never edited. */
 const MIGRATIONS: Record<string, { up: VersionedMigration }> = {
   '001-initial': m001,
+  '002-search-indexes': m002,
 };
 
 /**
