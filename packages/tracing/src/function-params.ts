@@ -1,10 +1,12 @@
+import { jsonTextOf, JsonSnapshot } from './json-text.js';
+
 /**
  * Names a traced function's arguments the way the MLflow SDK does: by reading the parameter list
  * from the function's source text. Parsed once per traced function, not per call.
  */
 
-/** How one parameter takes its argument. */
-export type ParamSlot = { name: string; rest: boolean };
+/** How one parameter takes its argument; `key` is `"<name>":`, the name's JSON key text. */
+export type ParamSlot = { name: string; rest: boolean; key: string };
 
 /**
  * The parameter list of a function as written in its source, or `undefined` when it cannot be read
@@ -33,27 +35,32 @@ export function parameterSlots(fn: Function): ParamSlot[] | undefined {
     if (rest) part = part.slice(3).trim();
     const match = /^[A-Za-z_$][\w$]*/.exec(part);
     // Anything else is a destructuring pattern: keep the value under a positional name.
-    slots.push({ name: match ? match[0] : `arg${index}`, rest });
+    const name = match ? match[0] : `arg${index}`;
+    slots.push({ name, rest, key: `${JSON.stringify(name)}:` });
   }
   return slots;
 }
 
 /**
- * Inputs of one call: arguments keyed by parameter name; without usable names, `{ args: [...] }`
- * (or `{}` for a call without arguments), as the MLflow SDK records them.
+ * Inputs of one call, recorded now: the JSON text of the arguments keyed by parameter name; without
+ * usable names, of `{ args: [...] }` (or `{}` for a call without arguments), as the MLflow SDK
+ * records them. Written piece by piece, without building the inputs object.
+ *
+ * @example
+ * argumentsSnapshot(parameterSlots((city: string, units = 'metric') => ''), ['Paris']).text // '{"city":"Paris"}'
  */
-export function argumentsToInputs(slots: ParamSlot[] | undefined, args: readonly unknown[]): Record<string, unknown> {
-  if (slots === undefined || slots.length === 0) return args.length === 0 ? {} : { args: [...args] };
-  const inputs: Record<string, unknown> = {};
+export function argumentsSnapshot(slots: ParamSlot[] | undefined, args: readonly unknown[]): JsonSnapshot {
+  if (slots === undefined || slots.length === 0) return new JsonSnapshot(args.length === 0 ? '{}' : `{"args":${jsonTextOf(args)}}`);
+  let text = '{';
   for (let i = 0; i < slots.length; i++) {
     const slot = slots[i]!;
-    if (slot.rest) {
-      inputs[slot.name] = args.slice(i);
-      break;
-    }
-    if (i < args.length) inputs[slot.name] = args[i];
+    if (!slot.rest && i >= args.length) break;
+    const value = slot.rest ? args.slice(i) : args[i];
+    // An undefined argument has no JSON, as JSON.stringify leaves out an undefined property.
+    if (value !== undefined) text += `${text.length > 1 ? ',' : ''}${slot.key}${jsonTextOf(value)}`;
+    if (slot.rest) break;
   }
-  return inputs;
+  return new JsonSnapshot(`${text}}`);
 }
 
 /** The text between the parentheses of the parameter list (or the lone parameter of `x => ...`). */

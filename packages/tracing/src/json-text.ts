@@ -2,8 +2,9 @@ import type { NanoTime, SpanJson } from '@threadline/protocol';
 
 /**
  * JSON for values the application handed to the SDK (inputs, outputs, attributes). They can be
- * anything: BigInts, cycles, functions, Maps, Errors, getters that throw. None of that may throw out
- * of the exporter, so every value goes through `toJsonText` once, at export time.
+ * anything: BigInts, cycles, functions, Maps, Errors, getters that throw. None of that may throw into
+ * the application, and the trace must show each value as it was when it was handed over, so every
+ * object is turned into JSON text once, when it is recorded (`snapshot`).
  */
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -52,53 +53,89 @@ export function toJsonText(value: unknown): string | undefined {
 }
 
 /**
- * A plain JSON value (a deep copy) of any value; see `toJsonText`. Plain data (primitives, arrays,
- * plain objects, a few levels deep) is copied directly; anything else goes through the JSON text.
+ * JSON text of a value the application handed over, taken at that moment (what the trace will say
+ * it was, whatever the application does with the object afterwards).
  */
-export function toJsonValue(value: unknown): unknown {
-  const copied = copyPlain(value, 0);
-  if (copied !== NOT_PLAIN) return copied;
-  const text = toJsonText(value);
-  return text === undefined ? undefined : (JSON.parse(text) as unknown);
+export class JsonSnapshot {
+  constructor(readonly text: string) {}
 }
 
-const NOT_PLAIN = Symbol('not-plain');
-const MAX_PLAIN_DEPTH = 8;
+/** A value as recorded: primitives as they are (they cannot change), anything else as its JSON text. */
+export type RecordedValue = string | number | boolean | null | JsonSnapshot;
 
-/** A copy of plain JSON data, or NOT_PLAIN when the value needs the full serializer. */
-function copyPlain(value: unknown, depth: number): unknown {
+/**
+ * Records `value` as it is now: primitives are kept, objects and arrays become their JSON text
+ * (`undefined` stays undefined: nothing to record). Never throws; see `toJsonText`.
+ *
+ * @example
+ * const history = [{ role: 'user', content: 'Hi' }];
+ * const recorded = snapshot(history);
+ * history.push({ role: 'assistant', content: 'Hello' });
+ * recordedValue(recorded!); // [{ role: 'user', content: 'Hi' }]
+ */
+export function snapshot(value: unknown): RecordedValue | undefined {
   switch (typeof value) {
+    case 'undefined':
+      return undefined;
     case 'string':
     case 'boolean':
       return value;
     case 'number':
       return Number.isFinite(value) ? value : null;
+    default:
+      return value === null ? null : new JsonSnapshot(jsonTextOf(value));
+  }
+}
+
+/** The plain JSON value of a recorded value: a fresh copy each time. */
+export function recordedValue(recorded: RecordedValue): unknown {
+  return recorded instanceof JsonSnapshot ? (JSON.parse(recorded.text) as unknown) : recorded;
+}
+
+/**
+ * JSON text of any value other than `undefined`, as `toJsonText` writes it, fast for plain data:
+ * primitives, arrays and plain objects go straight to `JSON.stringify` (no replacer, which is
+ * several times slower); anything else (BigInts, Maps, Errors, class instances, cycles, functions)
+ * takes the full serializer.
+ */
+export function jsonTextOf(value: unknown): string {
+  try {
+    plainBudget = MAX_PLAIN_NODES;
+    if (isPlainJson(value, 0)) return JSON.stringify(value);
+  } catch {
+    // A getter that throws, a revoked proxy...: the full serializer reports it.
+  }
+  return toJsonText(value) ?? 'null';
+}
+
+// Plain data is checked up to this depth and size; past them the full serializer decides (it also
+// stops cycles, which a depth limit alone would walk exponentially).
+const MAX_PLAIN_DEPTH = 64;
+const MAX_PLAIN_NODES = 10_000;
+let plainBudget = 0;
+
+/** True when `JSON.stringify(value)` writes exactly what `toJsonText(value)` writes. */
+function isPlainJson(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'number':
+    case 'boolean':
     case 'undefined':
-      return depth === 0 ? undefined : NOT_PLAIN;
+      return true;
     case 'object': {
-      if (value === null) return null;
-      if (depth >= MAX_PLAIN_DEPTH) return NOT_PLAIN;
+      if (value === null) return true;
+      if (depth >= MAX_PLAIN_DEPTH || --plainBudget < 0) return false;
       if (Array.isArray(value)) {
-        const copy: unknown[] = new Array(value.length);
-        for (let i = 0; i < value.length; i++) {
-          const item = copyPlain(value[i], depth + 1);
-          if (item === NOT_PLAIN) return NOT_PLAIN;
-          copy[i] = item;
-        }
-        return copy;
+        for (let i = 0; i < value.length; i++) if (!isPlainJson(value[i], depth + 1)) return false;
+        return true;
       }
       const proto = Object.getPrototypeOf(value) as unknown;
-      if (proto !== Object.prototype && proto !== null) return NOT_PLAIN;
-      const copy: Record<string, unknown> = {};
-      for (const key in value) {
-        const item = copyPlain((value as Record<string, unknown>)[key], depth + 1);
-        if (item === NOT_PLAIN) return NOT_PLAIN;
-        copy[key] = item;
-      }
-      return copy;
+      if (proto !== Object.prototype && proto !== null) return false;
+      for (const key in value) if (!isPlainJson((value as Record<string, unknown>)[key], depth + 1)) return false;
+      return true;
     }
     default:
-      return NOT_PLAIN;
+      return false;
   }
 }
 

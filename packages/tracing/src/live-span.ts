@@ -2,7 +2,8 @@ import { SpanStatusCode as OtelStatusCode, type Attributes, type AttributeValue,
 import type { Span as SdkSpan } from '@opentelemetry/sdk-trace-base';
 import { SpanAttributeKey, SpanStatusCode, SpanType, TRACE_ID_PREFIX, type SpanJson } from '@threadline/protocol';
 import { NO_OP_SPAN_TRACE_ID } from './constants.js';
-import { argumentsToInputs, type ParamSlot } from './function-params.js';
+import { argumentsSnapshot, type ParamSlot } from './function-params.js';
+import { recordedValue, snapshot, type JsonSnapshot, type RecordedValue } from './json-text.js';
 import { recordOf, setSideData, spanToJson, type SpanSideData } from './trace-record.js';
 
 /** A span status as the MLflow SDK exposes it. */
@@ -90,43 +91,43 @@ function isPrimitiveAttribute(value: unknown): value is AttributeValue {
   return (itemType === 'string' || itemType === 'number' || itemType === 'boolean' || first === undefined) && value.every((v) => v == null || typeof v === itemType);
 }
 
-const NO_ARGS: readonly unknown[] = [];
-
 /**
  * The SDK's span over an OpenTelemetry SDK span. Primitive attributes go onto the OTel span (other
- * processors see them); inputs, outputs and object attributes stay here as the application's values
- * until export, so the call path never serialises them.
+ * processors see them); inputs, outputs and object attributes are recorded here as they are when
+ * set (objects as their JSON text), so the trace shows them as they were even if the application
+ * changes them afterwards.
  */
 export class LiveSpanImpl implements LiveSpan, SpanSideData {
-  hasInputs = false;
-  hasOutputs = false;
-  extraAttributes: Map<string, unknown> | undefined = undefined;
-  private inputValue: unknown = undefined;
-  private outputValue: unknown = undefined;
-  // Inputs of a traced function are kept as its raw arguments and named at export.
-  private argSlots: ParamSlot[] | undefined = undefined;
-  private args: readonly unknown[] = NO_ARGS;
+  recordedInputs: RecordedValue | undefined = undefined;
+  recordedOutputs: RecordedValue | undefined = undefined;
+  extraAttributes: Map<string, RecordedValue> | undefined = undefined;
 
   constructor(readonly otelSpan: SdkSpan) {
     setSideData(otelSpan, this);
   }
 
-  /** Records a traced function's arguments without building the inputs object yet. */
+  /** Records a traced function's arguments, named by parameter, as they are now. */
   setArguments(slots: ParamSlot[] | undefined, args: readonly unknown[]): void {
-    this.argSlots = slots;
-    this.args = args;
-    this.hasInputs = true;
+    this.recordedInputs = argumentsSnapshot(slots, args);
   }
 
+  /** Sets outputs already recorded (a generator's items, recorded one by one as they were yielded). */
+  setRecordedOutputs(outputs: JsonSnapshot): void {
+    this.recordedOutputs = outputs;
+  }
+
+  get hasInputs(): boolean {
+    return this.recordedInputs !== undefined;
+  }
+  get hasOutputs(): boolean {
+    return this.recordedOutputs !== undefined;
+  }
+  /** The inputs as recorded (a copy: changing it changes nothing in the trace). */
   get inputs(): unknown {
-    if (this.args !== NO_ARGS) {
-      this.inputValue = argumentsToInputs(this.argSlots, this.args);
-      this.args = NO_ARGS;
-    }
-    return this.inputValue;
+    return this.recordedInputs === undefined ? undefined : recordedValue(this.recordedInputs);
   }
   get outputs(): unknown {
-    return this.outputValue;
+    return this.recordedOutputs === undefined ? undefined : recordedValue(this.recordedOutputs);
   }
   get traceId(): string {
     return recordOf(this.otelSpan)?.traceId ?? TRACE_ID_PREFIX + this.otelSpan.spanContext().traceId;
@@ -159,7 +160,8 @@ export class LiveSpanImpl implements LiveSpan, SpanSideData {
   getAttribute(key: string): unknown {
     if (key === SpanAttributeKey.INPUTS) return this.inputs;
     if (key === SpanAttributeKey.OUTPUTS) return this.outputs;
-    return this.extraAttributes?.has(key) ? this.extraAttributes.get(key) : this.otelSpan.attributes[key];
+    const recorded = this.extraAttributes?.get(key);
+    return recorded !== undefined ? recordedValue(recorded) : this.otelSpan.attributes[key];
   }
   get events(): SpanEvent[] {
     return this.otelSpan.events.map((e) => ({
@@ -179,13 +181,10 @@ export class LiveSpanImpl implements LiveSpan, SpanSideData {
     this.otelSpan.setAttribute(SpanAttributeKey.SPAN_TYPE, spanType);
   }
   setInputs(inputs: unknown): void {
-    this.args = NO_ARGS;
-    this.inputValue = inputs;
-    this.hasInputs = inputs !== undefined;
+    this.recordedInputs = snapshot(inputs);
   }
   setOutputs(outputs: unknown): void {
-    this.outputValue = outputs;
-    this.hasOutputs = outputs !== undefined;
+    this.recordedOutputs = snapshot(outputs);
   }
   setAttribute(key: string, value: unknown): void {
     if (key === SpanAttributeKey.INPUTS) return this.setInputs(value);
@@ -195,7 +194,7 @@ export class LiveSpanImpl implements LiveSpan, SpanSideData {
       this.extraAttributes?.delete(key);
       this.otelSpan.setAttribute(key, value);
     } else {
-      (this.extraAttributes ??= new Map()).set(key, value);
+      (this.extraAttributes ??= new Map()).set(key, snapshot(value)!);
     }
   }
   setAttributes(attributes: Record<string, unknown>): void {

@@ -13,23 +13,21 @@ import {
   type TokenUsage,
   type TraceInfoJson,
 } from '@threadline/protocol';
-import { toJsonValue } from './json-text.js';
+import { recordedValue, type RecordedValue } from './json-text.js';
 import { requestPreview, responsePreview, truncatePreview } from './preview.js';
 import type { TracingContextValues } from './tracing-context.js';
 
 /**
  * What the SDK's own API attaches to an OpenTelemetry span besides its attributes: inputs, outputs
- * and non-primitive attributes, kept as the application's values and turned into JSON only at export
- * (off the application's call path). Implemented by LiveSpan.
+ * and non-primitive attributes, recorded when they were set (objects as JSON text, so later changes
+ * by the application do not reach the trace). Implemented by LiveSpan.
  */
 export interface SpanSideData {
   /** The span's inputs, or `undefined` when none were set. */
-  readonly inputs: unknown;
-  readonly outputs: unknown;
-  readonly hasInputs: boolean;
-  readonly hasOutputs: boolean;
+  readonly recordedInputs: RecordedValue | undefined;
+  readonly recordedOutputs: RecordedValue | undefined;
   /** Attributes whose values are objects or arrays of objects (OTel attributes cannot hold them). */
-  readonly extraAttributes: ReadonlyMap<string, unknown> | undefined;
+  readonly extraAttributes: ReadonlyMap<string, RecordedValue> | undefined;
 }
 
 const SIDE_DATA = Symbol('threadline.span-side-data');
@@ -78,11 +76,11 @@ export function spanToJson(span: ReadableSpan, traceId: string, traceIdBase64: s
   for (const key in own) attributes[key] = own[key];
   const side = sideDataOf(span);
   if (side !== undefined) {
-    if (side.hasInputs) attributes[SpanAttributeKey.INPUTS] = toJsonValue(side.inputs);
+    if (side.recordedInputs !== undefined) attributes[SpanAttributeKey.INPUTS] = recordedValue(side.recordedInputs);
     if (side.extraAttributes !== undefined) {
-      for (const [key, value] of side.extraAttributes) attributes[key] = toJsonValue(value);
+      for (const [key, value] of side.extraAttributes) attributes[key] = recordedValue(value);
     }
-    if (side.hasOutputs) attributes[SpanAttributeKey.OUTPUTS] = toJsonValue(side.outputs);
+    if (side.recordedOutputs !== undefined) attributes[SpanAttributeKey.OUTPUTS] = recordedValue(side.recordedOutputs);
   }
   const events: SpanEventJson[] = span.events.map((event) => ({
     name: event.name,
@@ -167,9 +165,12 @@ export class TraceRecord {
     const usage = sumTokenUsage(spans);
     if (usage !== undefined) metadata[TraceMetadataKey.TOKEN_USAGE] = JSON.stringify(usage);
     const rootJson = spans[0]!;
+    // The SDK's own root span holds plain values (previewed by shape); another instrumentation's may
+    // hold JSON strings (previewed as they are).
     const side = sideDataOf(root);
-    const request = this.requestPreview ?? (side?.hasInputs ? requestPreview(side.inputs) : previewOfAttribute(rootJson, SpanAttributeKey.INPUTS));
-    const response = this.responsePreview ?? (side?.hasOutputs ? responsePreview(side.outputs) : previewOfAttribute(rootJson, SpanAttributeKey.OUTPUTS));
+    const rootAttributes = rootJson.attributes ?? {};
+    const request = this.requestPreview ?? (side?.recordedInputs !== undefined ? requestPreview(rootAttributes[SpanAttributeKey.INPUTS]) : previewOfAttribute(rootJson, SpanAttributeKey.INPUTS));
+    const response = this.responsePreview ?? (side?.recordedOutputs !== undefined ? responsePreview(rootAttributes[SpanAttributeKey.OUTPUTS]) : previewOfAttribute(rootJson, SpanAttributeKey.OUTPUTS));
     metadata[TraceMetadataKey.INPUTS] = request;
     metadata[TraceMetadataKey.OUTPUTS] = response;
     const startMillis = hrTimeToMillis(root.startTime);

@@ -3,6 +3,7 @@ import type { Span as SdkSpan } from '@opentelemetry/sdk-trace-base';
 import { SpanAttributeKey, SpanType, TraceMetadataKey } from '@threadline/protocol';
 import { DEFAULT_SPAN_NAME, OtelAttributeKey } from './constants.js';
 import { parameterSlots, type ParamSlot } from './function-params.js';
+import { JsonSnapshot, jsonTextOf } from './json-text.js';
 import { LiveSpanImpl, nanosToHrTime, NoOpSpan, type LiveSpan } from './live-span.js';
 import { OnceLog, usageWarnings } from './logger.js';
 import { activeTracer, getSpanProcessor } from './runtime.js';
@@ -119,17 +120,19 @@ type AnyIterator = Iterator<unknown> | AsyncIterator<unknown>;
  * under it. The outputs are the yielded items.
  */
 function wrapGenerator<T>(generator: T & AnyIterator, span: LiveSpanImpl, spanContext: Context, isAsync: boolean): T {
-  const items: unknown[] = [];
+  // Each item is recorded as it is yielded: the consumer may change it afterwards.
+  const items: string[] = [];
   let open = true;
   const close = (failed: boolean, error?: unknown) => {
     if (!open) return;
     open = false;
-    if (failed) failSpan(span, error);
-    else finishSpan(span, items);
+    if (failed) return failSpan(span, error);
+    if (!span.hasOutputs) span.setRecordedOutputs(new JsonSnapshot(`[${items.join(',')}]`));
+    finishSpan(span, undefined);
   };
   const after = (step: IteratorResult<unknown>) => {
     if (step.done) close(false);
-    else if (open) items.push(step.value);
+    else if (open) items.push(step.value === undefined ? 'null' : jsonTextOf(step.value));
     return step;
   };
   const invoke = (method: 'next' | 'throw' | 'return', arg: unknown): unknown => {
