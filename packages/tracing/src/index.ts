@@ -24,7 +24,7 @@ export { DEFAULT_SPAN_NAME, NO_OP_SPAN_TRACE_ID } from './constants.js';
 export type { TokenUsage } from '@threadline/protocol';
 
 // Client
-export { ThreadlineClient, ThreadlineClient as MlflowClient, ThreadlineApiPath } from './threadline-client.js';
+export { ThreadlineClient, ThreadlineClient as MlflowClient } from './threadline-client.js';
 export type {
   ThreadlineClientOptions,
   AuthProviderLike,
@@ -34,6 +34,7 @@ export type {
   SearchTracesOptions,
   SearchTracesResult,
   SearchRollupsOptions,
+  GetSessionTracesOptions,
   SessionSummary,
   UserSummary,
 } from './threadline-client.js';

@@ -1,14 +1,22 @@
 import {
+  ApiPath,
   DEFAULT_EXPERIMENT_ID,
   TRACE_DATA_FILE_NAME,
   TraceLocationType,
   TraceTagKey,
   type CreateExperimentResponse,
+  type SearchSessionsRequest,
+  type SearchSessionsResponse,
   type SearchTracesV3Request,
   type SearchTracesV3Response,
+  type SearchUsersRequest,
+  type SearchUsersResponse,
+  type SessionJson,
+  type SessionTracesResponse,
   type SpanJson,
   type TraceInfoJson,
   type TraceInfoResponse,
+  type UserJson,
 } from '@threadline/protocol';
 import { parseSpanJsonText } from './json-text.js';
 import { RestClient, type TrackingServerOptions } from './rest-client.js';
@@ -73,25 +81,35 @@ export interface SearchTracesResult {
   nextPageToken?: string;
 }
 
-/** Threadline's session rollup: a conversation's traces summed up. */
+/**
+ * Threadline's session rollup (protocol `SessionJson`, camelCase): a conversation's traces summed
+ * up. Times in ms since the epoch.
+ */
 export interface SessionSummary {
   sessionId: string;
+  experimentId: string;
+  /** Sorted; at most 20 (`userCount` has the full number). */
   userIds: string[];
+  userCount: number;
   traceCount: number;
   errorCount: number;
   firstTimeMs: number;
   lastTimeMs: number;
+  /** From the first turn's start to the end of the turn that ended last. */
   durationMs: number;
   totalTokens: number;
   inputTokens: number;
   outputTokens: number;
-  firstRequestPreview: string;
-  lastResponsePreview: string;
+  firstTraceId: string;
+  firstRequestPreview: string | null;
+  lastTraceId: string;
+  lastResponsePreview: string | null;
 }
 
-/** Threadline's user rollup. */
+/** Threadline's user rollup (protocol `UserJson`, camelCase). */
 export interface UserSummary {
   userId: string;
+  experimentId: string;
   firstTimeMs: number;
   lastTimeMs: number;
   traceCount: number;
@@ -102,47 +120,66 @@ export interface UserSummary {
   outputTokens: number;
 }
 
+/** Options of `searchSessions` / `searchUsers`; the filter and order languages are in the server README. */
 export interface SearchRollupsOptions {
   /** Default: the client's experiment. */
   experimentId?: string;
+  /** E.g. `user = 'user-123' AND turns > 5`, or trace clauses such as `tags.env = 'prod'`. */
   filter?: string;
+  /** E.g. `['last_time DESC']` (the default), `['traces DESC']`. */
   orderBy?: string[];
+  /** Default 50, at most 500. */
   maxResults?: number;
   pageToken?: string;
 }
 
-/** Wire shapes of Threadline's sessions/users search (not part of MLflow). */
-interface SessionJson {
-  session_id: string;
-  user_ids: string[];
-  trace_count: number;
-  error_count: number;
-  first_time_ms: number;
-  last_time_ms: number;
-  duration_ms: number;
-  total_tokens: number;
-  input_tokens: number;
-  output_tokens: number;
-  first_request_preview: string;
-  last_response_preview: string;
-}
-interface UserJson {
-  user_id: string;
-  first_time_ms: number;
-  last_time_ms: number;
-  trace_count: number;
-  session_count: number;
-  error_count: number;
-  total_tokens: number;
-  input_tokens: number;
-  output_tokens: number;
+/** Options of `getSessionTraces`. */
+export interface GetSessionTracesOptions {
+  /** Default: the client's experiment. */
+  experimentId?: string;
+  /** Default 100, at most 500. */
+  maxResults?: number;
+  pageToken?: string;
 }
 
-/** Threadline's own endpoints (planned on the server; see the SDK README). */
-export const ThreadlineApiPath = {
-  SESSIONS_SEARCH: '/api/threadline/sessions/search',
-  USERS_SEARCH: '/api/threadline/users/search',
-} as const;
+/** Threadline's endpoints are served under the same prefix as MLflow's. */
+const API_PREFIX = '/api';
+
+function sessionFromJson(s: SessionJson): SessionSummary {
+  return {
+    sessionId: s.session_id,
+    experimentId: s.experiment_id,
+    userIds: s.user_ids ?? [],
+    userCount: s.user_count,
+    traceCount: s.trace_count,
+    errorCount: s.error_count,
+    firstTimeMs: s.first_time_ms,
+    lastTimeMs: s.last_time_ms,
+    durationMs: s.duration_ms,
+    totalTokens: s.total_tokens,
+    inputTokens: s.input_tokens,
+    outputTokens: s.output_tokens,
+    firstTraceId: s.first_trace_id,
+    firstRequestPreview: s.first_request_preview,
+    lastTraceId: s.last_trace_id,
+    lastResponsePreview: s.last_response_preview,
+  };
+}
+
+function userFromJson(u: UserJson): UserSummary {
+  return {
+    userId: u.user_id,
+    experimentId: u.experiment_id,
+    firstTimeMs: u.first_time_ms,
+    lastTimeMs: u.last_time_ms,
+    traceCount: u.trace_count,
+    sessionCount: u.session_count,
+    errorCount: u.error_count,
+    totalTokens: u.total_tokens,
+    inputTokens: u.input_tokens,
+    outputTokens: u.output_tokens,
+  };
+}
 
 /** TraceInfoV3 JSON to the MLflow SDK's camelCase entity. */
 export function traceInfoFromJson(json: TraceInfoJson): TraceInfo {
@@ -250,48 +287,49 @@ export class ThreadlineClient {
     await this.rest.request('POST', '/api/2.0/mlflow/experiments/delete', { experiment_id: experimentId });
   }
 
-  /** Sessions (conversations) of an experiment with their rollups: `POST /api/threadline/sessions/search`. */
+  /**
+   * Sessions (conversations) of an experiment with their rollups, newest activity first:
+   * `POST /api/threadline/sessions/search`.
+   *
+   * @example
+   * const { sessions } = await client.searchSessions({ filter: "user = 'user-123' AND turns > 5", maxResults: 20 });
+   */
   async searchSessions(options: SearchRollupsOptions = {}): Promise<{ sessions: SessionSummary[]; nextPageToken?: string }> {
-    const reply = await this.rest.request<{ sessions?: SessionJson[]; next_page_token?: string }>('POST', ThreadlineApiPath.SESSIONS_SEARCH, this.rollupRequest(options));
-    return {
-      sessions: (reply.sessions ?? []).map((s) => ({
-        sessionId: s.session_id,
-        userIds: s.user_ids ?? [],
-        traceCount: s.trace_count,
-        errorCount: s.error_count,
-        firstTimeMs: s.first_time_ms,
-        lastTimeMs: s.last_time_ms,
-        durationMs: s.duration_ms,
-        totalTokens: s.total_tokens,
-        inputTokens: s.input_tokens,
-        outputTokens: s.output_tokens,
-        firstRequestPreview: s.first_request_preview,
-        lastResponsePreview: s.last_response_preview,
-      })),
-      ...(reply.next_page_token ? { nextPageToken: reply.next_page_token } : {}),
-    };
+    const body: SearchSessionsRequest = this.rollupRequest(options);
+    const reply = await this.rest.request<Partial<SearchSessionsResponse>>('POST', API_PREFIX + ApiPath.SESSIONS_SEARCH, body);
+    return { sessions: (reply.sessions ?? []).map(sessionFromJson), ...(reply.next_page_token ? { nextPageToken: reply.next_page_token } : {}) };
   }
 
-  /** Users of an experiment with their rollups: `POST /api/threadline/users/search`. */
+  /**
+   * A session's traces (its turns), oldest first: `GET /api/threadline/sessions/{id}/traces`.
+   * Rejects with status 404 when the experiment has no such session.
+   *
+   * @example
+   * const { traces } = await client.getSessionTraces('session-abc-456', { maxResults: 100 });
+   */
+  async getSessionTraces(sessionId: string, options: GetSessionTracesOptions = {}): Promise<SearchTracesResult> {
+    const path = API_PREFIX + ApiPath.SESSION_TRACES.replace('{session_id}', encodeURIComponent(sessionId));
+    const reply = await this.rest.request<Partial<SessionTracesResponse>>('GET', path, undefined, {
+      experiment_id: options.experimentId ?? this.experimentId,
+      max_results: options.maxResults === undefined ? undefined : String(options.maxResults),
+      page_token: options.pageToken,
+    });
+    return { traces: (reply.traces ?? []).map(traceInfoFromJson), ...(reply.next_page_token ? { nextPageToken: reply.next_page_token } : {}) };
+  }
+
+  /**
+   * Users of an experiment with their rollups, newest activity first: `POST /api/threadline/users/search`.
+   *
+   * @example
+   * const { users } = await client.searchUsers({ orderBy: ['traces DESC'], maxResults: 10 });
+   */
   async searchUsers(options: SearchRollupsOptions = {}): Promise<{ users: UserSummary[]; nextPageToken?: string }> {
-    const reply = await this.rest.request<{ users?: UserJson[]; next_page_token?: string }>('POST', ThreadlineApiPath.USERS_SEARCH, this.rollupRequest(options));
-    return {
-      users: (reply.users ?? []).map((u) => ({
-        userId: u.user_id,
-        firstTimeMs: u.first_time_ms,
-        lastTimeMs: u.last_time_ms,
-        traceCount: u.trace_count,
-        sessionCount: u.session_count,
-        errorCount: u.error_count,
-        totalTokens: u.total_tokens,
-        inputTokens: u.input_tokens,
-        outputTokens: u.output_tokens,
-      })),
-      ...(reply.next_page_token ? { nextPageToken: reply.next_page_token } : {}),
-    };
+    const body: SearchUsersRequest = this.rollupRequest(options);
+    const reply = await this.rest.request<Partial<SearchUsersResponse>>('POST', API_PREFIX + ApiPath.USERS_SEARCH, body);
+    return { users: (reply.users ?? []).map(userFromJson), ...(reply.next_page_token ? { nextPageToken: reply.next_page_token } : {}) };
   }
 
-  private rollupRequest(options: SearchRollupsOptions): Record<string, unknown> {
+  private rollupRequest(options: SearchRollupsOptions): SearchSessionsRequest & SearchUsersRequest {
     return {
       experiment_id: options.experimentId ?? this.experimentId,
       ...(options.filter !== undefined && { filter: options.filter }),

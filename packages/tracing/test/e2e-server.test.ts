@@ -160,7 +160,16 @@ describe('end to end against a real threadline server', () => {
     await expect(client.getTraceInfo('tr-00000000000000000000000000000000')).rejects.toMatchObject({ name: 'ThreadlineRequestError', status: 404, errorCode: 'RESOURCE_DOES_NOT_EXIST' });
   });
 
-  // The server has no sessions/users search endpoints yet (POST /api/threadline/{sessions,users}/search).
-  it.todo('searchSessions lists the seed session with its rollup (needs POST /api/threadline/sessions/search)');
-  it.todo('searchUsers lists user-123 with its rollup (needs POST /api/threadline/users/search)');
+  it("lists the seed's session and user with their rollups (more in e2e-sessions.test.ts)", async () => {
+    const search = new ThreadlineClient({ trackingUri: server.url, experimentId });
+    const { sessions } = await search.searchSessions({ filter: "session_id = 'session-abc-456'" });
+    expect(sessions).toHaveLength(1);
+    expect(sessions[0]).toMatchObject({ sessionId: 'session-abc-456', userIds: ['user-123'], traceCount: 1, errorCount: 0, firstRequestPreview: 'Hello, how are you?', lastResponsePreview: 'echo: Hello, how are you?' });
+    const { users } = await search.searchUsers({ filter: "user_id = 'user-123'" });
+    expect(users).toHaveLength(1);
+    expect(users[0]).toMatchObject({ userId: 'user-123', traceCount: 1, sessionCount: 1, errorCount: 0 });
+    const turns = await search.getSessionTraces('session-abc-456');
+    expect(turns.traces).toHaveLength(1);
+    expect(turns.traces[0]!.traceMetadata['mlflow.trace.user']).toBe('user-123');
+  });
 });
