@@ -131,11 +131,16 @@ describeEachDatabase('sessions and users search in the store', (database) => {
     const turns = PLANS.filter((p) => p.session === 'crowd').length;
     const seen: string[] = [];
     let pageToken: string | undefined;
+    let pages = 0;
     do {
-      const page = await db.store.getSessionTraces({ experimentId, sessionId: 'crowd', maxResults: 10, ...(pageToken ? { pageToken } : {}) });
+      // 25 turns in pages of 5: the fifth page is full, so a sixth, empty page follows (not a missing session).
+      const page = await db.store.getSessionTraces({ experimentId, sessionId: 'crowd', maxResults: 5, ...(pageToken ? { pageToken } : {}) });
+      expect(page).toBeDefined();
       seen.push(...page!.traces.map((t) => String(t.requestTimeMs)));
       pageToken = page!.nextPageToken;
+      pages++;
     } while (pageToken);
+    expect(pages).toBe(6);
     expect(seen).toEqual(Array.from({ length: turns }, (_, i) => String(500 + i)));
     expect(await db.store.getSessionTraces({ experimentId, sessionId: 'nope', maxResults: 10 })).toBeUndefined();
     expect(await db.store.getSessionTraces({ experimentId: '0', sessionId: 'crowd', maxResults: 10 })).toBeUndefined();

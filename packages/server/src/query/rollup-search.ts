@@ -1,4 +1,4 @@
-import { sql, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
+import { sql, type CompiledQuery, type Kysely, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import { ApiError, invalidParameter } from '../errors.js';
 import type { SqlDialect } from '../store/sql-dialect.js';
 import { canonicalFilter, isTraceClause, type ClauseNode, type ComparisonNode, type FilterField, type FilterNode } from './filter-ast.js';
@@ -105,32 +105,73 @@ export function prepareRollupSearch(language: RollupLanguage, dialect: SqlDialec
   if (!Number.isSafeInteger(maxResults) || maxResults < 1) {
     throw invalidParameter(`Invalid value ${maxResults} for parameter 'max_results' supplied. It must be a positive integer.`);
   }
-  const tree = request.filter === undefined ? undefined : parseFilter(request.filter, rollupFieldResolver(language));
-  const keys = parseOrderList(request.orderBy, rollupKeyResolver(language), language.tieBreakers);
-  const digest = searchDigest([request.experimentId], `${language.name}:${canonicalFilter(tree)}`, keys);
+  const shape = JSON.stringify([language.name, dialect.name, request.experimentId, request.filter, request.orderBy]);
+  let parsed = PARSED.get(shape);
+  if (parsed) {
+    PARSED.delete(shape); // re-inserted below: most recently used last
+  } else {
+    const tree = request.filter === undefined ? undefined : parseFilter(request.filter, rollupFieldResolver(language));
+    const keys = parseOrderList(request.orderBy, rollupKeyResolver(language), language.tieBreakers);
+    const digest = searchDigest([request.experimentId], `${language.name}:${canonicalFilter(tree)}`, keys);
+    parsed = { where: tree && compileRollupFilter(tree, language, dialect), keys, digest };
+    if (PARSED.size >= PARSED_CACHE_SIZE) PARSED.delete(PARSED.keys().next().value!);
+  }
+  PARSED.set(shape, parsed);
   return {
     experimentId: Number(request.experimentId),
-    where: tree && compileRollupFilter(tree, language, dialect),
-    keys,
-    after: request.pageToken ? decodePageToken(request.pageToken, digest, keys) : undefined,
-    digest,
+    ...parsed,
+    after: request.pageToken ? decodePageToken(request.pageToken, parsed.digest, parsed.keys) : undefined,
     maxResults,
   };
 }
 
 /**
- * Runs a prepared search on `query` (the experiment's rows of the rollup aliased `r`): filter,
- * order, keyset position and limit, and the token of the page after.
+ * Parsed searches by request shape, least recently used first. Lists are polled with the same few
+ * filters and orders (a UI's sessions tab), and parsing, compiling and digesting cost more than a
+ * rollup page's query itself. Entries are immutable; only valid searches are kept.
+ */
+const PARSED = new Map<string, Pick<PreparedRollupSearch, 'where' | 'keys' | 'digest'>>();
+const PARSED_CACHE_SIZE = 256;
+
+/**
+ * Runs a prepared search: filter, order, keyset position and limit on the experiment's rows of the
+ * rollup aliased `r` (from `rows()`), and the token of the page after. A first page's SQL depends
+ * only on the request, so it is compiled once per shape and reused (Kysely's build and compile cost
+ * as much as the query).
  */
 export async function rollupPage<DB, TB extends keyof DB, O>(
-  query: SelectQueryBuilder<DB, TB, O>,
+  db: Pick<Kysely<unknown>, 'executeQuery'>,
+  rows: () => SelectQueryBuilder<DB, TB, O>,
   search: PreparedRollupSearch,
 ): Promise<{ rows: O[]; nextPageToken?: string }> {
-  const filtered = search.where ? query.where(search.where) : query;
-  const rows = await keysetQuery(filtered, search.keys, search.after).limit(search.maxResults).execute();
-  const token = nextPageToken(rows, search.keys, search.maxResults, search.digest);
-  return token === undefined ? { rows } : { rows, nextPageToken: token };
+  const build = () => {
+    const query = rows();
+    return keysetQuery(search.where ? query.where(search.where) : query, search.keys, search.after).limit(search.maxResults);
+  };
+  let result: O[];
+  if (search.after) {
+    result = await build().execute();
+  } else {
+    const shape = `${search.digest} ${search.maxResults}`;
+    let cache = FIRST_PAGES.get(db);
+    if (!cache) FIRST_PAGES.set(db, (cache = new Map()));
+    let compiled = cache.get(shape);
+    if (!compiled) {
+      compiled = build().compile();
+      if (cache.size >= PARSED_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      cache.set(shape, compiled);
+    }
+    result = (await db.executeQuery(compiled as CompiledQuery<O>)).rows;
+  }
+  const token = nextPageToken(result, search.keys, search.maxResults, search.digest);
+  return token === undefined ? { rows: result } : { rows: result, nextPageToken: token };
 }
+
+/**
+ * Compiled first pages per database handle (its dialect and schema are in the SQL), by search
+ * digest and page size; the digest covers experiment, language, filter and order.
+ */
+const FIRST_PAGES = new WeakMap<object, Map<string, CompiledQuery<unknown>>>();
 
 /** The field resolver of a language: its own columns first, then everything the trace language knows. */
 export function rollupFieldResolver(language: RollupLanguage): FieldResolver {

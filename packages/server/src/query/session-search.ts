@@ -52,6 +52,9 @@ export interface SessionTracesRequest {
   pageToken?: string;
 }
 
+/** A session's turns: by request time, then trace id (served by the index traces_exp_session_time_id). */
+const TURN_ORDER = parseOrderBy(['timestamp_ms ASC']);
+
 /** Users listed per session; `user_count` has the full number. */
 export const MAX_SESSION_USER_IDS = 20;
 
@@ -86,7 +89,7 @@ export const SESSION_LANGUAGE: RollupLanguage = {
  */
 export async function findSessions(db: Kysely<Database>, dialect: SqlDialect, request: RollupSearchRequest): Promise<SessionPage> {
   const search = prepareRollupSearch(SESSION_LANGUAGE, dialect, request);
-  const { rows, nextPageToken } = await rollupPage(db.selectFrom('sessions as r').selectAll('r').where('r.experiment_id', '=', search.experimentId), search);
+  const { rows, nextPageToken } = await rollupPage(db, () => db.selectFrom('sessions as r').selectAll('r').where('r.experiment_id', '=', search.experimentId), search);
   const users = await sessionUserIds(db, search.experimentId, rows.map((r) => r.session_id));
   const sessions = rows.map((r) => ({
     experimentId: String(r.experiment_id),
@@ -144,19 +147,21 @@ async function sessionUserIds(db: Kysely<Database>, experimentId: number, sessio
  */
 export async function findSessionTraceIds(db: Kysely<Database>, request: SessionTracesRequest): Promise<TraceIdPage | undefined> {
   const experimentId = Number(request.experimentId);
-  const keys = parseOrderBy(['timestamp_ms ASC']);
-  const digest = searchDigest([request.experimentId], `session-traces:${JSON.stringify(request.sessionId)}`, keys);
-  const after = request.pageToken ? decodePageToken(request.pageToken, digest, keys) : undefined;
-  const exists = await db
-    .selectFrom('sessions')
-    .select('session_id')
-    .where('experiment_id', '=', experimentId)
-    .where('session_id', '=', request.sessionId)
-    .executeTakeFirst();
-  if (!exists) return undefined;
+  const digest = searchDigest([request.experimentId], `session-traces:${JSON.stringify(request.sessionId)}`, TURN_ORDER);
+  const after = request.pageToken ? decodePageToken(request.pageToken, digest, TURN_ORDER) : undefined;
   const query = db.selectFrom('traces as t').select('t.trace_id').where('t.experiment_id', '=', experimentId).where('t.session_id', '=', request.sessionId);
-  const rows = await keysetQuery(query, keys, after).limit(request.maxResults).execute();
+  const rows = await keysetQuery(query, TURN_ORDER, after).limit(request.maxResults).execute();
+  // Turns found mean the session exists (its rollup row is written with them); only an empty page asks.
+  if (rows.length === 0) {
+    const exists = await db
+      .selectFrom('sessions')
+      .select('session_id')
+      .where('experiment_id', '=', experimentId)
+      .where('session_id', '=', request.sessionId)
+      .executeTakeFirst();
+    if (!exists) return undefined;
+  }
   const traceIds = rows.map((r) => r.trace_id);
-  const token = nextPageToken(rows, keys, request.maxResults, digest);
+  const token = nextPageToken(rows, TURN_ORDER, request.maxResults, digest);
   return token === undefined ? { traceIds } : { traceIds, nextPageToken: token };
 }

@@ -61,7 +61,7 @@ export const USER_LANGUAGE: RollupLanguage = {
  */
 export async function findUsers(db: Kysely<Database>, dialect: SqlDialect, request: RollupSearchRequest): Promise<UserPage> {
   const search = prepareRollupSearch(USER_LANGUAGE, dialect, request);
-  const { rows, nextPageToken } = await rollupPage(db.selectFrom('users as r').selectAll('r').where('r.experiment_id', '=', search.experimentId), search);
+  const { rows, nextPageToken } = await rollupPage(db, () => db.selectFrom('users as r').selectAll('r').where('r.experiment_id', '=', search.experimentId), search);
   const users = rows.map((r) => ({
     experimentId: String(r.experiment_id),
     userId: r.user_id,
