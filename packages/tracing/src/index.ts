@@ -52,6 +52,9 @@ export { ExportResultCode, ThreadlineRequestError } from './exporters/trace-expo
 export type { TraceExporter, FinishedTrace, ExportResult, ExportFailure, ExportFailureKind } from './exporters/trace-exporter.js';
 export { MlflowRestExporter } from './exporters/mlflow-rest-exporter.js';
 export type { MlflowRestExporterOptions } from './exporters/mlflow-rest-exporter.js';
+export { OtlpTraceExporter } from './exporters/otlp-trace-exporter.js';
+export type { OtlpTraceExporterOptions } from './exporters/otlp-trace-exporter.js';
+export type { ExperimentOptions } from './exporters/experiment-id.js';
 export { InMemoryTraceExporter } from './exporters/in-memory-trace-exporter.js';
 export type { InMemoryTraceExporterOptions, ExportedTrace } from './exporters/in-memory-trace-exporter.js';
 export type { TrackingServerOptions, HeadersProvider } from './rest-client.js';

@@ -3,6 +3,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { AlwaysOnSampler, BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { TRACER_NAME, TRACER_VERSION } from './constants.js';
 import { MlflowRestExporter } from './exporters/mlflow-rest-exporter.js';
+import { OtlpTraceExporter } from './exporters/otlp-trace-exporter.js';
 import { TraceExportQueue, type ExportQueueOptions, type ExportStats } from './exporters/trace-export-queue.js';
 import type { TraceExporter } from './exporters/trace-exporter.js';
 import { getLogger, setLogger, type Logger } from './logger.js';
@@ -31,8 +32,12 @@ export interface InitOptions extends ExportQueueOptions {
   requestTimeoutMillis?: number;
   /** Traces exported concurrently. Default 8. */
   maxConcurrentTraces?: number;
-  /** Export somewhere else than the MLflow REST API (in memory for tests, OTLP, ...). */
-  exporter?: TraceExporter;
+  /**
+   * Where traces go: `'mlflow'` (default: the MLflow REST API, as the MLflow SDK sends them),
+   * `'otlp'` (OTLP/HTTP protobuf to `<trackingUri>/v1/traces`, same connection options), or any
+   * `TraceExporter` (in memory for tests, ...).
+   */
+  exporter?: TraceExporter | 'mlflow' | 'otlp';
   /** The one logger of the SDK (same as `setLogger`). */
   logger?: Logger;
   /**
@@ -63,7 +68,7 @@ export function init(options: InitOptions = {}): void {
   if (options.logger !== undefined) setLogger(options.logger);
   try {
     const env = options.env ?? process.env;
-    let exporter = options.exporter;
+    let exporter = typeof options.exporter === 'object' ? options.exporter : undefined;
     if (exporter === undefined) {
       const trackingUri = options.trackingUri ?? env.MLFLOW_TRACKING_URI;
       if (trackingUri === undefined || trackingUri === '') {
@@ -73,7 +78,7 @@ export function init(options: InitOptions = {}): void {
       } else {
         const timeout = options.requestTimeoutMillis ?? numberFrom(env.MLFLOW_HTTP_REQUEST_TIMEOUT);
         const experimentId = options.experimentId ?? emptyToUndefined(env.MLFLOW_EXPERIMENT_ID);
-        exporter = new MlflowRestExporter({
+        const connection = {
           trackingUri,
           ...(experimentId !== undefined ? { experimentId } : { experimentName: options.experimentName ?? emptyToUndefined(env.MLFLOW_EXPERIMENT_NAME) }),
           trackingServerUsername: options.trackingServerUsername ?? env.MLFLOW_TRACKING_USERNAME,
@@ -81,8 +86,11 @@ export function init(options: InitOptions = {}): void {
           trackingServerToken: options.trackingServerToken ?? env.MLFLOW_TRACKING_TOKEN,
           ...(options.headers !== undefined && { headers: options.headers }),
           ...(timeout !== undefined && { requestTimeoutMillis: timeout }),
-          ...(options.maxConcurrentTraces !== undefined && { maxConcurrentTraces: options.maxConcurrentTraces }),
-        });
+        };
+        exporter =
+          options.exporter === 'otlp'
+            ? new OtlpTraceExporter(connection)
+            : new MlflowRestExporter({ ...connection, ...(options.maxConcurrentTraces !== undefined && { maxConcurrentTraces: options.maxConcurrentTraces }) });
       }
     }
     const processor = getSpanProcessor();

@@ -92,6 +92,11 @@ export function recordedValue(recorded: RecordedValue): unknown {
   return recorded instanceof JsonSnapshot ? (JSON.parse(recorded.text) as unknown) : recorded;
 }
 
+/** The JSON text of a recorded value (as recorded, for objects). */
+export function recordedJsonText(recorded: RecordedValue): string {
+  return recorded instanceof JsonSnapshot ? recorded.text : JSON.stringify(recorded);
+}
+
 /**
  * JSON text of any value other than `undefined`, as `toJsonText` writes it, fast for plain data:
  * primitives, arrays and plain objects go straight to `JSON.stringify` (no replacer, which is

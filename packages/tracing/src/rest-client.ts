@@ -66,14 +66,28 @@ export class RestClient {
     return (await this.send(method, path)).text;
   }
 
-  private async send(method: string, path: string, body?: unknown, query?: Record<string, string | undefined>): Promise<{ status: number; text: string }> {
+  /**
+   * Sends a binary body (OTLP protobuf) with its content type and more headers; resolves the reply
+   * status. Rejects only with ThreadlineRequestError, classified as for JSON requests.
+   */
+  async requestBytes(method: string, path: string, body: Uint8Array, contentType: string, headers: Record<string, string> = {}): Promise<number> {
+    return (await this.send(method, path, body, undefined, { ...headers, 'Content-Type': contentType })).status;
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    body?: unknown,
+    query?: Record<string, string | undefined>,
+    requestHeaders?: Record<string, string>,
+  ): Promise<{ status: number; text: string }> {
     let url = this.trackingUri + path;
     if (query !== undefined) {
       const params = new URLSearchParams();
       for (const [key, value] of Object.entries(query)) if (value !== undefined) params.append(key, value);
       url += `?${params.toString()}`;
     }
-    const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+    const headers: Record<string, string> = { 'Content-Type': 'application/json', ...requestHeaders };
     if (this.authorization !== undefined) headers.Authorization = this.authorization;
     let response: Response;
     let text: string;
@@ -83,7 +97,7 @@ export class RestClient {
       response = await this.fetchImpl(url, {
         method,
         headers,
-        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+        body: body === undefined ? undefined : typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
         signal: AbortSignal.timeout(this.timeoutMillis),
       });
       text = await response.text();

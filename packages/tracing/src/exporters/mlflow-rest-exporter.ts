@@ -1,16 +1,10 @@
-import { ErrorCode, TRACE_DATA_FILE_NAME, TraceTagKey, type CreateExperimentResponse, type GetExperimentResponse, type TraceInfoResponse } from '@threadline/protocol';
+import { TRACE_DATA_FILE_NAME, TraceTagKey, type TraceInfoResponse } from '@threadline/protocol';
 import { spansJsonText } from '../json-text.js';
 import { RestClient, type TrackingServerOptions } from '../rest-client.js';
-import { exportResult, ThreadlineRequestError, type ExportFailure, type ExportResult, type FinishedTrace, type TraceExporter } from './trace-exporter.js';
+import { ExperimentIdResolver, type ExperimentOptions } from './experiment-id.js';
+import { asRequestError, exportResult, ThreadlineRequestError, type ExportFailure, type ExportResult, type FinishedTrace, type TraceExporter } from './trace-exporter.js';
 
-export interface MlflowRestExporterOptions extends TrackingServerOptions {
-  /** Experiment to log to. Default `"0"` unless `experimentName` is given. */
-  experimentId?: string;
-  /**
-   * Experiment to log to, by name: looked up (and created if missing) at the first export, never
-   * on the application's call path. A failed lookup is retried with the traces.
-   */
-  experimentName?: string;
+export interface MlflowRestExporterOptions extends TrackingServerOptions, ExperimentOptions {
   /** Traces exported at the same time (each is two requests in order). Default 8. */
   maxConcurrentTraces?: number;
 }
@@ -28,25 +22,18 @@ export interface MlflowRestExporterOptions extends TrackingServerOptions {
 export class MlflowRestExporter implements TraceExporter {
   private readonly rest: RestClient;
   private readonly maxConcurrent: number;
-  private experimentIdPromise: Promise<string> | undefined;
+  private readonly experimentId: ExperimentIdResolver;
   private readonly uploadPaths = new WeakMap<FinishedTrace, string>();
 
   constructor(private readonly options: MlflowRestExporterOptions) {
     this.rest = new RestClient(options);
     this.maxConcurrent = Math.max(1, options.maxConcurrentTraces ?? 8);
-    if (options.experimentName === undefined || options.experimentId !== undefined) {
-      this.experimentIdPromise = Promise.resolve(options.experimentId ?? '0');
-    }
+    this.experimentId = new ExperimentIdResolver(this.rest, options);
   }
 
   async export(traces: readonly FinishedTrace[]): Promise<ExportResult> {
-    let experimentId: string;
-    try {
-      experimentId = await this.experimentId();
-    } catch (error) {
-      const failure = asRequestError(error);
-      return exportResult(traces.map((trace) => ({ trace, error: failure })));
-    }
+    const experimentId = await this.experimentId.forBatch(traces);
+    if (typeof experimentId !== 'string') return experimentId;
     const failures: ExportFailure[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -77,17 +64,6 @@ export class MlflowRestExporter implements TraceExporter {
     await this.rest.request('PUT', path, spansJsonText(trace.spanJson()));
   }
 
-  private experimentId(): Promise<string> {
-    if (this.experimentIdPromise === undefined) {
-      const pending = resolveExperimentId(this.rest, this.options.experimentName!);
-      // A failure is not cached: the next export asks again.
-      pending.catch(() => {
-        if (this.experimentIdPromise === pending) this.experimentIdPromise = undefined;
-      });
-      this.experimentIdPromise = pending;
-    }
-    return this.experimentIdPromise;
-  }
 }
 
 /** The path under `/api/2.0/mlflow-artifacts/artifacts/` of an `mlflow-artifacts:` location. */
@@ -97,30 +73,4 @@ function artifactPath(location: string | undefined): string {
   }
   // `mlflow-artifacts:/0/traces/tr-x/artifacts` or `mlflow-artifacts://host:port/0/...` (host ignored).
   return new URL(location).pathname.replace(/^\/+/, '');
-}
-
-/** The id of the experiment named `name`, creating it if it does not exist. */
-export async function resolveExperimentId(rest: RestClient, name: string): Promise<string> {
-  try {
-    const found = await rest.request<GetExperimentResponse>('GET', '/api/2.0/mlflow/experiments/get-by-name', undefined, { experiment_name: name });
-    return found.experiment.experiment_id;
-  } catch (error) {
-    if (!(error instanceof ThreadlineRequestError) || error.status !== 404) throw error;
-  }
-  try {
-    const created = await rest.request<CreateExperimentResponse>('POST', '/api/2.0/mlflow/experiments/create', { name });
-    return created.experiment_id;
-  } catch (error) {
-    // Another process created it in between.
-    if (error instanceof ThreadlineRequestError && error.errorCode === ErrorCode.RESOURCE_ALREADY_EXISTS) {
-      const found = await rest.request<GetExperimentResponse>('GET', '/api/2.0/mlflow/experiments/get-by-name', undefined, { experiment_name: name });
-      return found.experiment.experiment_id;
-    }
-    throw error;
-  }
-}
-
-function asRequestError(error: unknown): ThreadlineRequestError {
-  if (error instanceof ThreadlineRequestError) return error;
-  return new ThreadlineRequestError('exporter-error', error instanceof Error ? error.message : String(error), { cause: error });
 }

@@ -1,3 +1,4 @@
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { SpanJson, TraceInfoJson } from '@threadline/protocol';
 
 /**
@@ -11,6 +12,8 @@ export interface FinishedTrace {
   traceInfo(experimentId: string): TraceInfoJson;
   /** The spans as `traces.json` carries them, root first. */
   spanJson(): SpanJson[];
+  /** The OpenTelemetry spans of the trace, root first (what the OTLP exporter sends). */
+  readonly spans: readonly ReadableSpan[];
 }
 
 /**
@@ -75,8 +78,8 @@ export interface ExportResult {
 
 /**
  * Where finished traces go: the seam between the SDK and a backend. Implementations: the MLflow REST
- * two-call flow (`MlflowRestExporter`), memory (`InMemoryTraceExporter`, for tests); an OTLP exporter
- * fits here too.
+ * two-call flow (`MlflowRestExporter`), OTLP/HTTP protobuf (`OtlpTraceExporter`), memory
+ * (`InMemoryTraceExporter`, for tests).
  *
  * @example
  * const exporter: TraceExporter = {
@@ -94,4 +97,10 @@ export interface TraceExporter {
 /** An ExportResult for `failures` (SUCCESS when there are none). */
 export function exportResult(failures: ExportFailure[]): ExportResult {
   return { code: failures.length === 0 ? ExportResultCode.SUCCESS : ExportResultCode.FAILED, failures };
+}
+
+/** Any error as a ThreadlineRequestError (an unexpected one is an `exporter-error`, not retried). */
+export function asRequestError(error: unknown): ThreadlineRequestError {
+  if (error instanceof ThreadlineRequestError) return error;
+  return new ThreadlineRequestError('exporter-error', error instanceof Error ? error.message : String(error), { cause: error });
 }

@@ -59,7 +59,11 @@ export class FlakyProxy {
     const body = Buffer.concat(chunks);
     const reply = await fetch(this.target + req.url, {
       method: req.method,
-      headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
+      headers: {
+        'content-type': req.headers['content-type'] ?? 'application/json',
+        // OTLP requests name their experiment in a header.
+        ...(req.headers['x-mlflow-experiment-id'] !== undefined && { 'x-mlflow-experiment-id': String(req.headers['x-mlflow-experiment-id']) }),
+      },
       ...(body.length > 0 && { body }),
     });
     res.writeHead(reply.status, { 'content-type': reply.headers.get('content-type') ?? 'application/json' });
