@@ -7,6 +7,7 @@
  * (messages, retrieved passages, a chat completion) of about 1 KB of attributes per span.
  * Traces belong to USERS users and SESSIONS sessions; each session belongs to one user.
  */
+import { hex, rng } from '../lib/random.js';
 
 export const USERS = 100;
 export const SESSIONS = 1000;
@@ -26,23 +27,6 @@ const WORDS = (
   'after before during within about more less only also still already yet then than because if'
 ).split(' ');
 
-/** mulberry32: a small, fast, seedable PRNG. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function hex(rand, digits) {
-  let out = '';
-  while (out.length < digits) out += Math.floor(rand() * 0x100000000).toString(16).padStart(8, '0');
-  return out.slice(0, digits);
-}
 
 function int(rand, lo, hi) {
   return lo + Math.floor(rand() * (hi - lo + 1));
