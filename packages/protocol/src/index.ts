@@ -62,3 +62,5 @@ export type {
   SearchUsersResponse,
   UserJson,
 } from './api.js';
+export { TRACE_METRICS_PATH } from './metrics.js';
+export type { TraceMetricsRequest, TraceMetricsBucketJson, TraceMetricsGroupJson, TraceMetricsResponse } from './metrics.js';

@@ -6,10 +6,12 @@ import { TraceNotFoundError } from '../store/kysely-store.js';
 import type { TraceStore } from '../store/store.js';
 import { registerArtifactRoutes } from './artifacts.js';
 import { ExperimentCache } from './experiment-cache.js';
+import { registerMetricsRoutes } from './metrics.js';
 import { registerExperimentRoutes } from './experiments.js';
 import { registerOtlpRoutes, type OtlpOptions } from './otlp.js';
 import { registerSessionRoutes } from './sessions.js';
 import { registerTraceRoutes } from './traces.js';
+import { registerUiRoutes, type UiOptions } from './ui.js';
 import { registerUserRoutes } from './users.js';
 
 export interface AppOptions {
@@ -20,6 +22,8 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** `POST /v1/traces` limits: body size after decompression, concurrent requests. */
   otlp?: OtlpOptions;
+  /** The built web UI served at `/`; `{ distDir: false }` serves none. */
+  ui?: UiOptions;
 }
 
 /** What every route module receives. */
@@ -78,12 +82,15 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         registerArtifactRoutes(scope, context);
         registerSessionRoutes(scope, context);
         registerUserRoutes(scope, context);
+        registerMetricsRoutes(scope, context);
       },
       { prefix },
     );
   }
   // OTLP/HTTP at the root, as exporters expect; its own scope reads raw (maybe compressed) bodies.
   await app.register(async (scope) => registerOtlpRoutes(scope, context, options.otlp));
+  // The web UI at `/`, with client routes falling back to its index.html (never under the API paths).
+  await app.register(async (scope) => registerUiRoutes(scope, options.ui));
   return app;
 }
 

@@ -1,6 +1,7 @@
 import type { ExperimentJson, ViewType } from '@threadline/protocol';
 import type { RollupSearchRequest, SessionPage, SessionTracesRequest, TraceSearchRequest, UserPage } from '../query/index.js';
 import type { SpanBatchFields, SpanRecord, StoredTrace, TraceRecord } from '../trace-model.js';
+import type { TraceMetrics, TraceMetricsQuery } from './trace-metrics.js';
 
 export interface Experiment {
   experimentId: string;
@@ -110,6 +111,8 @@ export interface TraceStore {
   getSessionTraces(request: SessionTracesRequest): Promise<TracePage | undefined>;
   /** One page of an experiment's users from the `users` rollup; bad requests are a 400 ApiError. */
   searchUsers(request: RollupSearchRequest): Promise<UserPage>;
+  /** Traces of a time range counted per time bucket (and per busiest user or session), for charts. */
+  traceMetrics(query: TraceMetricsQuery): Promise<TraceMetrics>;
 
   close(): Promise<void>;
 }
