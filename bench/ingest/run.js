@@ -22,6 +22,7 @@ import { createSchema, RawWriter } from './raw-store.js';
 import { rowsOf } from './rows.js';
 import { differences, tableDigests } from './verify.js';
 import { makeTraceSet, SESSIONS, USERS } from './workload.js';
+import { positiveOption, log } from '../lib/cli.js';
 
 const GOAL = 0.5;
 const SPANS_PER_TRACE = 5;
@@ -60,11 +61,7 @@ if (args.help) {
   process.exit(0);
 }
 
-const positive = (name) => {
-  const n = Number(args[name]);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer; got '${args[name]}'.`);
-  return n;
-};
+const positive = (name) => positiveOption(args, name);
 const N = positive('traces');
 const ROUNDS = positive('rounds');
 const CONCURRENCY = positive('concurrency');
@@ -73,7 +70,6 @@ const BATCH = positive('batch-size');
 const SEED = Number(args.seed) || 1;
 const writeResults = !args['no-write'] && !args.profile;
 
-const log = (line = '') => process.stdout.write(`${line}\n`);
 const mib = (kib) => `${fmt(kib / 1024, 1)} MiB`;
 const kib = (bytes) => fmt(bytes / 1024, 1);
 

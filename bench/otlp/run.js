@@ -18,6 +18,7 @@ import { writeBenchmarkSection } from '../lib/benchmarks-md.js';
 import { startServerProcess } from '../lib/server-process.js';
 import { fmt, markdownTable, median } from '../lib/stats.js';
 import { otlpRequestsOf } from './otlp-payloads.js';
+import { positiveOption, log } from '../lib/cli.js';
 
 const SPANS_PER_TRACE = 5;
 
@@ -44,17 +45,12 @@ if (args.help) {
 `);
   process.exit(0);
 }
-const positive = (name) => {
-  const n = Number(args[name]);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer; got '${args[name]}'.`);
-  return n;
-};
+const positive = (name) => positiveOption(args, name);
 const N = positive('traces');
 const ROUNDS = positive('rounds');
 const CONCURRENCY = positive('concurrency');
 const PER_REQUEST = positive('traces-per-request');
 const SEED = Number(args.seed) || 1;
-const log = (line = '') => process.stdout.write(`${line}\n`);
 
 /** POSTs protobuf requests with `concurrency` in flight on keep-alive connections; every one must get 200 and no partial success. */
 async function sendOtlp(url, requests, concurrency) {
