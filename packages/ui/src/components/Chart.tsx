@@ -1,0 +1,66 @@
+import { useEffect, useRef } from 'react';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { useTheme } from '../theme';
+
+export interface ChartSeries {
+  label: string;
+  values: (number | null)[];
+  /** CSS custom property name or a colour. */
+  color: string;
+  fill?: boolean;
+}
+
+const PALETTE = ['--c1', '--c2', '--c3', '--c4', '--c5', '--c6', '--c7', '--c8'];
+export const paletteColor = (i: number): string => PALETTE[i % PALETTE.length]!;
+
+/** A small uPlot time-series chart that follows its container's width and the colour theme. */
+export function Chart({ times, series, height = 180, format, testId }: { times: number[]; series: ChartSeries[]; height?: number; format?: (v: number) => string; testId?: string }) {
+  const box = useRef<HTMLDivElement>(null);
+  const { resolved } = useTheme();
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    // Custom properties hold light-dark(...) pairs: let the browser resolve them on a probe element.
+    const probe = document.createElement('span');
+    el.appendChild(probe);
+    const color = (c: string) => {
+      probe.style.color = c.startsWith('--') ? `var(${c})` : c;
+      return getComputedStyle(probe).color || '#888';
+    };
+    const translucent = (c: string) => color(c).replace(/^rgb\((.*)\)$/, 'rgba($1, 0.12)');
+    const axis = { stroke: color('--muted'), grid: { stroke: color('--grid'), width: 1 }, ticks: { stroke: color('--grid'), width: 1 }, font: '11px system-ui, sans-serif' };
+    const plot = new uPlot(
+      {
+        width: el.clientWidth || 400,
+        height,
+        legend: { show: true, live: true },
+        cursor: { drag: { x: false, y: false } },
+        scales: { x: { time: true } },
+        axes: [axis, { ...axis, size: 52, ...(format ? { values: (_u: uPlot, ticks: number[]) => ticks.map(format) } : {}) }],
+        series: [
+          {},
+          ...series.map((s) => ({
+            label: s.label,
+            stroke: color(s.color),
+            width: 1.5,
+            ...(s.fill ? { fill: translucent(s.color) } : {}),
+            points: { show: false },
+            spanGaps: false,
+            ...(format ? { value: (_u: uPlot, v: number | null) => (v === null ? '–' : format(v)) } : {}),
+          })),
+        ],
+      },
+      [times.map((t) => t / 1000), ...series.map((s) => s.values)] as uPlot.AlignedData,
+      el,
+    );
+    probe.remove();
+    const resize = new ResizeObserver(() => plot.setSize({ width: el.clientWidth, height }));
+    resize.observe(el);
+    return () => {
+      resize.disconnect();
+      plot.destroy();
+    };
+  }, [times, series, height, format, resolved]);
+  return <div className="chart" ref={box} data-testid={testId} />;
+}

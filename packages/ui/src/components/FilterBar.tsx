@@ -1,0 +1,100 @@
+import { useEffect, useRef, useState } from 'react';
+import { ApiError } from '../api';
+import { errorSpan } from '../filters';
+
+interface FilterBarProps {
+  value: string;
+  onSubmit: (text: string) => void;
+  placeholder: string;
+  /** The last search's error, when it was the filter's fault. */
+  error: unknown;
+  /** Where the typed text starts in the filter the server saw (see combineTraceFilter). */
+  textOffset?: number;
+  examples?: string[];
+}
+
+/**
+ * The filter language input. Enter applies, Escape reverts; `/` anywhere focuses it. A 400 shows
+ * the server's message under the input with the offending token marked (and selected in the input).
+ */
+export function FilterBar({ value, onSubmit, placeholder, error, textOffset = 0, examples }: FilterBarProps) {
+  const [text, setText] = useState(value);
+  const input = useRef<HTMLInputElement>(null);
+  useEffect(() => setText(value), [value]);
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const target = e.target as HTMLElement | null;
+      if (e.key === '/' && !e.ctrlKey && !e.metaKey && !(target && (target.tagName === 'INPUT' || target.tagName === 'TEXTAREA' || target.isContentEditable))) {
+        e.preventDefault();
+        input.current?.focus();
+        input.current?.select();
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
+
+  const apiError = error instanceof ApiError && error.status === 400 ? error : null;
+  const span = apiError ? errorSpan(apiError.message, value, textOffset) : null;
+  useEffect(() => {
+    if (span && input.current && document.activeElement === input.current) input.current.setSelectionRange(span.start, span.end);
+  }, [apiError?.message]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  return (
+    <div className="filterbar">
+      <div className={`filter-input ${apiError ? 'has-error' : ''}`}>
+        <span className="filter-icon" aria-hidden>
+          ⌕
+        </span>
+        <input
+          ref={input}
+          type="text"
+          spellCheck={false}
+          aria-label="Filter"
+          aria-invalid={apiError ? true : undefined}
+          data-testid="filter-input"
+          placeholder={placeholder}
+          value={text}
+          onChange={(e) => setText(e.target.value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter') onSubmit(text);
+            if (e.key === 'Escape') {
+              setText(value);
+              input.current?.blur();
+            }
+          }}
+        />
+        {text !== value && <span className="filter-hint">↵ to apply</span>}
+        {value && (
+          <button className="ghost small" onClick={() => onSubmit('')} title="Clear the filter">
+            ✕
+          </button>
+        )}
+        <kbd className="filter-kbd" title="Press / to focus">
+          /
+        </kbd>
+      </div>
+      {apiError && (
+        <div className="filter-error" role="alert" data-testid="filter-error">
+          <div className="filter-error-message">{apiError.message}</div>
+          {span && (
+            <code className="filter-error-text" data-testid="filter-error-text">
+              {value.slice(0, span.start)}
+              <mark data-testid="filter-error-token">{value.slice(span.start, span.end)}</mark>
+              {value.slice(span.end)}
+            </code>
+          )}
+        </div>
+      )}
+      {examples && !apiError && !value && (
+        <div className="filter-examples">
+          {examples.map((ex) => (
+            <button key={ex} className="chip link" onClick={() => onSubmit(ex)}>
+              {ex}
+            </button>
+          ))}
+        </div>
+      )}
+    </div>
+  );
+}

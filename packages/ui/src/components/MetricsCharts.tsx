@@ -1,0 +1,60 @@
+import type { TraceMetricsResponse } from '@threadline/protocol';
+import { useMemo } from 'react';
+import { compact, duration } from '../format';
+import { Chart, paletteColor, type ChartSeries } from './Chart';
+
+const fmtDuration = (v: number) => duration(v);
+const fmtCompact = (v: number) => compact(v);
+
+/** The four standard charts of a metrics response: traces and errors, latency, tokens, and per group. */
+export function MetricsCharts({ data, only }: { data: TraceMetricsResponse; only?: ('traces' | 'latency' | 'tokens' | 'groups')[] }) {
+  const times = useMemo(() => data.buckets.map((b) => b.time_ms), [data]);
+  const series = useMemo(() => {
+    const b = data.buckets;
+    return {
+      traces: [
+        { label: 'Traces', values: b.map((x) => x.traces), color: '--c1', fill: true },
+        { label: 'Errors', values: b.map((x) => x.errors), color: '--error' },
+      ] as ChartSeries[],
+      latency: [
+        { label: 'p50', values: b.map((x) => x.latency_p50_ms), color: '--c1' },
+        { label: 'p95', values: b.map((x) => x.latency_p95_ms), color: '--c3' },
+        { label: 'p99', values: b.map((x) => x.latency_p99_ms), color: '--error' },
+      ] as ChartSeries[],
+      tokens: [
+        { label: 'Input', values: b.map((x) => x.input_tokens), color: '--c2', fill: true },
+        { label: 'Output', values: b.map((x) => x.output_tokens), color: '--c4', fill: true },
+      ] as ChartSeries[],
+      groups: (data.groups ?? []).map((g, i) => ({ label: g.key, values: g.series.map((p) => p.traces), color: paletteColor(i) })) as ChartSeries[],
+    };
+  }, [data]);
+  const show = (k: 'traces' | 'latency' | 'tokens' | 'groups') => !only || only.includes(k);
+  return (
+    <div className="charts">
+      {show('traces') && (
+        <div className="panel chart-panel">
+          <h3>Traces and errors</h3>
+          <Chart times={times} series={series.traces} format={fmtCompact} testId="chart-traces" />
+        </div>
+      )}
+      {show('latency') && (
+        <div className="panel chart-panel">
+          <h3>Latency percentiles</h3>
+          <Chart times={times} series={series.latency} format={fmtDuration} testId="chart-latency" />
+        </div>
+      )}
+      {show('tokens') && (
+        <div className="panel chart-panel">
+          <h3>Tokens</h3>
+          <Chart times={times} series={series.tokens} format={fmtCompact} testId="chart-tokens" />
+        </div>
+      )}
+      {show('groups') && series.groups.length > 0 && (
+        <div className="panel chart-panel">
+          <h3>Traces by {data.group_by} (busiest {series.groups.length})</h3>
+          <Chart times={times} series={series.groups} format={fmtCompact} testId="chart-groups" />
+        </div>
+      )}
+    </div>
+  );
+}

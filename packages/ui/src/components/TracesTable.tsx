@@ -1,0 +1,134 @@
+import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
+import type { ColumnDef, RowSelectionState } from '@tanstack/react-table';
+import type { TraceInfoJson } from '@threadline/protocol';
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useNavigate } from 'react-router';
+import { api } from '../api';
+import { ago, dateTime, duration, durationMs, num, oneLine, requestTimeMs, sessionOf, tokensOf, traceName, userOf, userTags } from '../format';
+import { paths, SessionLink, StateBadge, UserLink } from './bits';
+import { TagCell } from './TagCell';
+import { VirtualTable } from './VirtualTable';
+
+const PAGE_SIZE = 200;
+
+export const SORTS: Record<string, { label: string; orderBy: string[] }> = {
+  newest: { label: 'Newest first', orderBy: ['timestamp_ms DESC'] },
+  oldest: { label: 'Oldest first', orderBy: ['timestamp_ms ASC'] },
+  slowest: { label: 'Slowest first', orderBy: ['execution_time_ms DESC'] },
+  fastest: { label: 'Fastest first', orderBy: ['execution_time_ms ASC'] },
+};
+
+/**
+ * An experiment's traces matching `filter`, paged from the server as the table scrolls (keyset
+ * `page_token`, 200 at a time, no cap), with selection, delete and inline tags.
+ */
+export function TracesTable({ experimentId, filter, sort, onError, height, hideUser, hideSession }: {
+  experimentId: string;
+  filter: string;
+  sort: string;
+  onError?: (e: unknown) => void;
+  height?: string;
+  hideUser?: boolean;
+  hideSession?: boolean;
+}) {
+  const navigate = useNavigate();
+  const client = useQueryClient();
+  const orderBy = (SORTS[sort] ?? SORTS.newest!).orderBy;
+  const [selection, setSelection] = useState<RowSelectionState>({});
+  const query = useInfiniteQuery({
+    queryKey: ['traces', experimentId, filter, orderBy],
+    queryFn: ({ pageParam, signal }) => api.searchTraces({ experimentId, filter, orderBy, maxResults: PAGE_SIZE, ...(pageParam ? { pageToken: pageParam } : {}) }, signal),
+    initialPageParam: '' as string,
+    getNextPageParam: (last) => last.next_page_token || undefined,
+  });
+  useEffect(() => onError?.(query.error), [query.error, onError]);
+  const rows = useMemo(() => query.data?.pages.flatMap((p) => p.traces ?? []) ?? [], [query.data]);
+  const remove = useMutation({
+    mutationFn: (ids: string[]) => api.deleteTraces(experimentId, ids),
+    onSuccess: () => {
+      setSelection({});
+      void client.invalidateQueries({ queryKey: ['traces'] });
+    },
+  });
+  const selected = Object.keys(selection).filter((k) => selection[k]);
+
+  const columns = useMemo<ColumnDef<TraceInfoJson, unknown>[]>(() => {
+    const cols: ColumnDef<TraceInfoJson, unknown>[] = [
+      {
+        id: 'select',
+        size: 34,
+        header: ({ table }) => (
+          <input type="checkbox" aria-label="Select all loaded" checked={table.getIsAllRowsSelected()} onChange={table.getToggleAllRowsSelectedHandler()} />
+        ),
+        cell: ({ row }) => <input type="checkbox" aria-label="Select trace" checked={row.getIsSelected()} onChange={row.getToggleSelectedHandler()} />,
+      },
+      {
+        id: 'time',
+        size: 132,
+        header: 'Time',
+        cell: ({ row }) => {
+          const t = requestTimeMs(row.original);
+          return <span title={`${dateTime(t)} (${ago(t)})`}>{dateTime(t)}</span>;
+        },
+      },
+      { id: 'name', size: 120, header: 'Name', cell: ({ row }) => <span className="mono ellipsis">{traceName(row.original) || '—'}</span> },
+      { id: 'request', size: 220, meta: { grow: true }, header: 'Request', cell: ({ row }) => <span className="ellipsis">{oneLine(row.original.request_preview)}</span> },
+      { id: 'response', size: 200, meta: { grow: true }, header: 'Response', cell: ({ row }) => <span className="ellipsis muted-2">{oneLine(row.original.response_preview)}</span> },
+    ];
+    if (!hideUser) cols.push({ id: 'user', size: 110, header: 'User', cell: ({ row }) => <UserLink exp={experimentId} user={userOf(row.original)} /> });
+    if (!hideSession) cols.push({ id: 'session', size: 130, header: 'Session', cell: ({ row }) => <SessionLink exp={experimentId} session={sessionOf(row.original)} /> });
+    cols.push(
+      { id: 'state', size: 72, header: 'State', cell: ({ row }) => <StateBadge state={row.original.state} /> },
+      { id: 'duration', size: 72, header: () => <span className="num">Duration</span>, cell: ({ row }) => <span className="num">{duration(durationMs(row.original.execution_duration))}</span> },
+      { id: 'tokens', size: 70, header: () => <span className="num">Tokens</span>, cell: ({ row }) => <span className="num">{num(tokensOf(row.original)?.total)}</span> },
+      { id: 'tags', size: 170, header: 'Tags', cell: ({ row }) => <TagCell traceId={row.original.trace_id} tags={userTags(row.original)} /> },
+    );
+    return cols;
+  }, [experimentId, hideUser, hideSession]);
+
+  const loadMore = useCallback(() => void query.fetchNextPage(), [query.fetchNextPage]); // eslint-disable-line react-hooks/exhaustive-deps
+  return (
+    <div className="traces-table">
+      <div className="table-status">
+        <span data-testid="trace-count">
+          {query.isLoading ? 'Loading…' : `${num(rows.length)} trace${rows.length === 1 ? '' : 's'}${query.hasNextPage ? ' loaded, more on scroll' : ''}`}
+        </span>
+        {selected.length > 0 && (
+          <span className="selection-actions">
+            {selected.length} selected
+            <button
+              className="danger small"
+              data-testid="delete-selected"
+              onClick={() => {
+                if (window.confirm(`Delete ${selected.length} trace${selected.length === 1 ? '' : 's'}? This cannot be undone.`)) remove.mutate(selected);
+              }}
+            >
+              Delete
+            </button>
+            <button className="ghost small" onClick={() => setSelection({})}>
+              Clear
+            </button>
+          </span>
+        )}
+        <span className="muted kbd-help">
+          <kbd>/</kbd> filter · <kbd>↑</kbd>
+          <kbd>↓</kbd> move · <kbd>↵</kbd> open · <kbd>x</kbd> select
+        </span>
+      </div>
+      <VirtualTable
+        testId="traces-table"
+        rows={query.error ? [] : rows}
+        columns={columns}
+        rowId={(t) => t.trace_id}
+        onOpen={(t) => navigate(paths.trace(experimentId, t.trace_id))}
+        hasMore={!!query.hasNextPage}
+        loadingMore={query.isFetchingNextPage}
+        loadMore={loadMore}
+        rowSelection={selection}
+        onRowSelectionChange={setSelection}
+        empty={query.isLoading ? 'Loading traces…' : query.error ? 'The search failed; see above.' : 'No traces match.'}
+        {...(height ? { height } : {})}
+      />
+    </div>
+  );
+}

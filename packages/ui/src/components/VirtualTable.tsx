@@ -1,0 +1,118 @@
+import { flexRender, getCoreRowModel, useReactTable, type ColumnDef, type RowSelectionState } from '@tanstack/react-table';
+import { useVirtualizer } from '@tanstack/react-virtual';
+import { useEffect, useRef, type ReactNode } from 'react';
+
+export interface VirtualTableProps<T> {
+  rows: T[];
+  columns: ColumnDef<T, unknown>[];
+  rowId: (row: T) => string;
+  /** Enter or click on a row. */
+  onOpen: (row: T) => void;
+  hasMore: boolean;
+  loadingMore: boolean;
+  loadMore: () => void;
+  empty: ReactNode;
+  rowSelection?: RowSelectionState;
+  onRowSelectionChange?: (s: RowSelectionState) => void;
+  rowHeight?: number;
+  testId?: string;
+  /** Height of the scroll area; default fills the page below the toolbar. */
+  height?: string;
+}
+
+/**
+ * A dense, virtualised table: only the rows in view are in the DOM, the next page loads when the
+ * end scrolls near (keyset paging on the server), and rows are focusable: ↑/↓ (or j/k) move,
+ * Enter opens, x toggles selection. Column widths come from each column's `size`, in pixels;
+ * a column with `meta.grow` takes the rest.
+ */
+export function VirtualTable<T>(props: VirtualTableProps<T>) {
+  const { rows, columns, rowId, onOpen, hasMore, loadingMore, loadMore, empty, rowHeight = 34 } = props;
+  const table = useReactTable({
+    data: rows,
+    columns,
+    getRowId: rowId,
+    getCoreRowModel: getCoreRowModel(),
+    enableRowSelection: !!props.onRowSelectionChange,
+    state: { rowSelection: props.rowSelection ?? {} },
+    onRowSelectionChange: (updater) => {
+      const next = typeof updater === 'function' ? updater(props.rowSelection ?? {}) : updater;
+      props.onRowSelectionChange?.(next);
+    },
+  });
+  const scroller = useRef<HTMLDivElement>(null);
+  const tableRows = table.getRowModel().rows;
+  const virtualizer = useVirtualizer({ count: tableRows.length, getScrollElement: () => scroller.current, estimateSize: () => rowHeight, overscan: 12 });
+  const items = virtualizer.getVirtualItems();
+  const last = items[items.length - 1];
+  useEffect(() => {
+    if (last && last.index >= tableRows.length - 20 && hasMore && !loadingMore) loadMore();
+  }, [last?.index, tableRows.length, hasMore, loadingMore, loadMore]);
+
+  const template = table
+    .getVisibleLeafColumns()
+    .map((c) => ((c.columnDef.meta as { grow?: boolean } | undefined)?.grow ? `minmax(${c.getSize()}px, 1fr)` : `${c.getSize()}px`))
+    .join(' ');
+
+  const focusRow = (index: number) => {
+    if (index < 0 || index >= tableRows.length) return;
+    virtualizer.scrollToIndex(index, { align: 'auto' });
+    requestAnimationFrame(() => scroller.current?.querySelector<HTMLElement>(`[data-index="${index}"]`)?.focus());
+  };
+
+  return (
+    <div className="vtable" role="grid" aria-rowcount={tableRows.length} data-testid={props.testId}>
+      <div className="vtable-head" role="row" style={{ gridTemplateColumns: template }}>
+        {table.getFlatHeaders().map((h) => (
+          <div key={h.id} role="columnheader" className="vtable-th">
+            {flexRender(h.column.columnDef.header, h.getContext())}
+          </div>
+        ))}
+      </div>
+      <div className="vtable-body" ref={scroller} style={{ height: props.height ?? 'calc(100vh - 230px)' }}>
+        {tableRows.length === 0 ? (
+          <div className="empty">{empty}</div>
+        ) : (
+          <div style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
+            {items.map((item) => {
+              const row = tableRows[item.index]!;
+              return (
+                <div
+                  key={row.id}
+                  role="row"
+                  tabIndex={0}
+                  data-index={item.index}
+                  data-row-id={row.id}
+                  className={`vtable-row ${row.getIsSelected() ? 'selected' : ''}`}
+                  style={{ transform: `translateY(${item.start}px)`, height: rowHeight, gridTemplateColumns: template }}
+                  onClick={(e) => {
+                    if ((e.target as HTMLElement).closest('button, a, input, label, .no-open')) return;
+                    onOpen(row.original);
+                  }}
+                  onKeyDown={(e) => {
+                    if (e.target !== e.currentTarget) return;
+                    if (e.key === 'Enter') onOpen(row.original);
+                    else if (e.key === 'ArrowDown' || e.key === 'j') (e.preventDefault(), focusRow(item.index + 1));
+                    else if (e.key === 'ArrowUp' || e.key === 'k') (e.preventDefault(), focusRow(item.index - 1));
+                    else if (e.key === 'x' && row.getCanSelect()) row.toggleSelected();
+                  }}
+                >
+                  {row.getVisibleCells().map((cell) => (
+                    <div key={cell.id} role="gridcell" className="vtable-td">
+                      {flexRender(cell.column.columnDef.cell, cell.getContext())}
+                    </div>
+                  ))}
+                </div>
+              );
+            })}
+          </div>
+        )}
+        {(hasMore || loadingMore) && tableRows.length > 0 && (
+          <div className="vtable-more">
+            {loadingMore ? 'Loading more…' : <button className="ghost" onClick={loadMore}>Load more</button>}
+          </div>
+        )}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,48 @@
+import type { ReactNode } from 'react';
+import { Link } from 'react-router';
+import { ApiError } from '../api';
+
+export function ErrorNote({ error }: { error: unknown }) {
+  if (!error) return null;
+  const message = error instanceof ApiError ? `${error.message} (${error.code}, HTTP ${error.status})` : error instanceof Error ? error.message : String(error);
+  return (
+    <div className="error-note" role="alert">
+      {message}
+    </div>
+  );
+}
+
+export function StateBadge({ state }: { state: string | undefined }) {
+  const s = state ?? 'STATE_UNSPECIFIED';
+  const label = s === 'IN_PROGRESS' ? 'Running' : s === 'ERROR' ? 'Error' : s === 'OK' ? 'OK' : '—';
+  return <span className={`badge state-${s.toLowerCase()}`}>{label}</span>;
+}
+
+export function Stat({ label, value, sub }: { label: string; value: ReactNode; sub?: ReactNode }) {
+  return (
+    <div className="stat">
+      <div className="stat-label">{label}</div>
+      <div className="stat-value">{value}</div>
+      {sub !== undefined && <div className="stat-sub">{sub}</div>}
+    </div>
+  );
+}
+
+const enc = encodeURIComponent;
+export const paths = {
+  trace: (exp: string, id: string) => `/experiments/${enc(exp)}/traces/${enc(id)}`,
+  session: (exp: string, id: string) => `/experiments/${enc(exp)}/sessions/${enc(id)}`,
+  user: (exp: string, id: string) => `/experiments/${enc(exp)}/users/${enc(id)}`,
+  traces: (exp: string, params?: Record<string, string>) => `/experiments/${enc(exp)}/traces${params ? '?' + new URLSearchParams(params).toString() : ''}`,
+};
+
+function IdLink({ to, id }: { to: string; id: string | undefined | null }) {
+  if (!id) return <span className="muted">—</span>;
+  return (
+    <Link className="idlink" to={to} title={id}>
+      {id}
+    </Link>
+  );
+}
+export const UserLink = ({ exp, user }: { exp: string; user: string | undefined | null }) => <IdLink id={user} to={user ? paths.user(exp, user) : ''} />;
+export const SessionLink = ({ exp, session }: { exp: string; session: string | undefined | null }) => <IdLink id={session} to={session ? paths.session(exp, session) : ''} />;

@@ -1,0 +1,81 @@
+import type { TraceInfoJson } from '@threadline/protocol';
+
+export const USER_METADATA = 'mlflow.trace.user';
+export const SESSION_METADATA = 'mlflow.trace.session';
+
+const nf = new Intl.NumberFormat('en-US');
+export const num = (n: number | null | undefined): string => (n === null || n === undefined ? '–' : nf.format(n));
+
+export function compact(n: number | null | undefined): string {
+  if (n === null || n === undefined) return '–';
+  if (Math.abs(n) < 1000) return String(Math.round(n * 10) / 10);
+  if (Math.abs(n) < 1e6) return `${Math.round(n / 100) / 10}k`;
+  if (Math.abs(n) < 1e9) return `${Math.round(n / 1e5) / 10}M`;
+  return `${Math.round(n / 1e8) / 10}B`;
+}
+
+export function duration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || Number.isNaN(ms)) return '–';
+  if (ms < 1) return `${Math.round(ms * 1000)}µs`;
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m ${Math.round((ms % 60_000) / 1000)}s`;
+  return `${Math.floor(ms / 3_600_000)}h ${Math.round((ms % 3_600_000) / 60_000)}m`;
+}
+
+const dtf = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+export const dateTime = (ms: number | null | undefined): string => (ms === null || ms === undefined ? '–' : dtf.format(new Date(ms)));
+export const isoTime = (ms: number): string => new Date(ms).toISOString();
+
+export function ago(ms: number, now = Date.now()): string {
+  const s = Math.round((now - ms) / 1000);
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.round(s / 60)}m ago`;
+  if (s < 86400) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
+}
+
+/** `"1.5s"` (protobuf Duration JSON) in milliseconds. */
+export function durationMs(value: string | undefined): number | null {
+  if (!value) return null;
+  const m = /^(-?\d+(?:\.\d+)?)s$/.exec(value);
+  return m ? Math.round(Number(m[1]) * 1000 * 1000) / 1000 : null;
+}
+
+export const requestTimeMs = (info: TraceInfoJson): number => (info.request_time ? Date.parse(info.request_time) : 0);
+export const userOf = (info: TraceInfoJson): string | undefined => info.trace_metadata?.[USER_METADATA];
+export const sessionOf = (info: TraceInfoJson): string | undefined => info.trace_metadata?.[SESSION_METADATA];
+
+export interface Tokens {
+  input: number | null;
+  output: number | null;
+  total: number | null;
+}
+/** Token usage from metadata `mlflow.trace.tokenUsage`, or null. */
+export function tokensOf(info: TraceInfoJson): Tokens | null {
+  const raw = info.trace_metadata?.['mlflow.trace.tokenUsage'];
+  if (!raw) return null;
+  try {
+    const u = JSON.parse(raw) as Record<string, unknown>;
+    const n = (v: unknown) => (typeof v === 'number' ? v : null);
+    const input = n(u.input_tokens);
+    const output = n(u.output_tokens);
+    return { input, output, total: n(u.total_tokens) ?? (input !== null || output !== null ? (input ?? 0) + (output ?? 0) : null) };
+  } catch {
+    return null;
+  }
+}
+
+/** Tags meant for people: not MLflow's own bookkeeping (`mlflow.*`). */
+export function userTags(info: TraceInfoJson): [string, string][] {
+  return Object.entries(info.tags ?? {}).filter(([k]) => !k.startsWith('mlflow.'));
+}
+
+export const traceName = (info: TraceInfoJson): string => info.tags?.['mlflow.traceName'] ?? '';
+
+/** A one-line preview: whitespace collapsed, cut for table cells. */
+export function oneLine(text: string | null | undefined, max = 300): string {
+  if (!text) return '';
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? flat.slice(0, max) + '…' : flat;
+}

@@ -1,0 +1,144 @@
+import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
+import type { TraceInfoJson } from '@threadline/protocol';
+import { useEffect, useRef } from 'react';
+import { Link, useParams } from 'react-router';
+import { api } from '../api';
+import { ChatBubble } from '../components/Chat';
+import { ErrorNote, paths, Stat, StateBadge, UserLink } from '../components/bits';
+import { quote } from '../filters';
+import { dateTime, duration, durationMs, num, requestTimeMs, tokensOf, userOf } from '../format';
+import { rootSpan, turnOf } from '../messages';
+
+const TURNS_PER_PAGE = 50;
+
+/**
+ * A session read as the conversation it was: every turn in order (paged, 50 at a time, loaded as
+ * the page scrolls: no silent cap), each the user's message and the assistant's reply with its
+ * tool steps folded, its latency, tokens and a link into its trace.
+ */
+export function SessionPage() {
+  const { experimentId = '0', sessionId = '' } = useParams();
+  const summary = useQuery({
+    queryKey: ['session', experimentId, sessionId],
+    queryFn: ({ signal }) => api.searchSessions({ experimentId, filter: `session_id = ${quote(sessionId)}`, maxResults: 1 }, signal).then((r) => r.sessions[0] ?? null),
+  });
+  const turns = useInfiniteQuery({
+    queryKey: ['session-turns', experimentId, sessionId],
+    queryFn: ({ pageParam, signal }) => api.sessionTraces(experimentId, sessionId, pageParam || undefined, TURNS_PER_PAGE, signal),
+    initialPageParam: '',
+    getNextPageParam: (last) => last.next_page_token || undefined,
+  });
+  const pages = turns.data?.pages ?? [];
+  const s = summary.data;
+  const end = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const el = end.current;
+    if (!el) return;
+    const io = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting) && turns.hasNextPage && !turns.isFetchingNextPage) void turns.fetchNextPage();
+    });
+    io.observe(el);
+    return () => io.disconnect();
+  }, [turns.hasNextPage, turns.isFetchingNextPage, turns.fetchNextPage]); // eslint-disable-line react-hooks/exhaustive-deps
+  const loaded = pages.reduce((n, p) => n + (p.traces?.length ?? 0), 0);
+
+  return (
+    <div className="page session-page">
+      <div className="breadcrumbs">
+        <Link to={`/experiments/${encodeURIComponent(experimentId)}/sessions`}>Sessions</Link> / <span className="mono">{sessionId}</span>
+      </div>
+      <div className="page-head">
+        <h1>
+          Session <span className="mono">{sessionId}</span>
+        </h1>
+        <Link className="button ghost" to={paths.traces(experimentId, { session: sessionId, sort: 'oldest' })}>
+          Open as traces
+        </Link>
+      </div>
+      <ErrorNote error={summary.error ?? turns.error} />
+      {s && (
+        <div className="stats">
+          <Stat label="Turns" value={num(s.trace_count)} />
+          <Stat
+            label={s.user_count === 1 ? 'User' : `Users (${s.user_count})`}
+            value={
+              <span className="user-list">
+                {s.user_ids.map((u) => (
+                  <UserLink key={u} exp={experimentId} user={u} />
+                ))}
+              </span>
+            }
+          />
+          <Stat label="Duration" value={duration(s.duration_ms)} sub={`${dateTime(s.first_time_ms)} → ${dateTime(s.last_time_ms)}`} />
+          <Stat label="Tokens" value={num(s.total_tokens)} sub={`${num(s.input_tokens)} in · ${num(s.output_tokens)} out`} />
+          <Stat label="Errors" value={<span className={s.error_count ? 'text-error' : ''}>{num(s.error_count)}</span>} />
+        </div>
+      )}
+      <div className="conversation" data-testid="conversation">
+        {pages.map((page, i) => (
+          <TurnPage key={i} experimentId={experimentId} traces={page.traces ?? []} firstIndex={pages.slice(0, i).reduce((n, p) => n + (p.traces?.length ?? 0), 0)} />
+        ))}
+      </div>
+      <div ref={end} className="turns-end">
+        {turns.isLoading
+          ? 'Loading turns…'
+          : turns.hasNextPage
+            ? (
+              <button className="ghost" onClick={() => void turns.fetchNextPage()} disabled={turns.isFetchingNextPage}>
+                {turns.isFetchingNextPage ? 'Loading…' : `Load more turns (${num(loaded)} of ${num(s?.trace_count ?? null)} shown)`}
+              </button>
+            )
+            : `${num(loaded)} turn${loaded === 1 ? '' : 's'}, all shown`}
+      </div>
+    </div>
+  );
+}
+
+/** One page of turns; their spans come in one batch request, previews show until they arrive. */
+function TurnPage({ experimentId, traces, firstIndex }: { experimentId: string; traces: TraceInfoJson[]; firstIndex: number }) {
+  const ids = traces.map((t) => t.trace_id);
+  const full = useQuery({ queryKey: ['traces-batch', ids], queryFn: ({ signal }) => api.traces(ids, signal), enabled: ids.length > 0, staleTime: 60_000 });
+  const spansById = new Map((full.data ?? []).map((t) => [t.trace_info.trace_id, t.spans]));
+  return (
+    <>
+      {traces.map((info, i) => {
+        const spans = spansById.get(info.trace_id);
+        const turn = turnOf(spans ? rootSpan(spans) : undefined, info.request_preview, info.response_preview);
+        const tokens = tokensOf(info);
+        return (
+          <section key={info.trace_id} className={`turn ${info.state === 'ERROR' ? 'turn-error' : ''}`} data-testid="turn" aria-label={`Turn ${firstIndex + i + 1}`}>
+            <header className="turn-head">
+              <span className="turn-no">Turn {firstIndex + i + 1}</span>
+              <span className="muted">{dateTime(requestTimeMs(info))}</span>
+              <span className="muted">· {duration(durationMs(info.execution_duration))}</span>
+              {tokens && <span className="muted">· {num(tokens.total)} tokens</span>}
+              <StateBadge state={info.state} />
+              <span className="turn-user">
+                <UserLink exp={experimentId} user={userOf(info)} />
+              </span>
+              <Link className="turn-link" to={paths.trace(experimentId, info.trace_id)}>
+                Open trace →
+              </Link>
+            </header>
+            {turn.user !== null && <ChatBubble message={{ role: 'user', content: turn.user }} />}
+            {turn.steps.length > 0 && (
+              <details className="steps">
+                <summary>
+                  {turn.steps.length} tool step{turn.steps.length === 1 ? '' : 's'}
+                </summary>
+                {turn.steps.map((m, j) => (
+                  <ChatBubble key={j} message={m} />
+                ))}
+              </details>
+            )}
+            {turn.assistant !== null ? (
+              <ChatBubble message={{ role: 'assistant', content: turn.assistant }} />
+            ) : (
+              <div className="muted no-reply">{info.state === 'ERROR' ? 'No reply: the turn failed.' : 'No reply recorded.'}</div>
+            )}
+          </section>
+        );
+      })}
+    </>
+  );
+}

@@ -1,0 +1,88 @@
+import type { ColumnDef } from '@tanstack/react-table';
+import type { SessionJson } from '@threadline/protocol';
+import { useCallback, useMemo, useState } from 'react';
+import { useNavigate, useParams } from 'react-router';
+import { api } from '../api';
+import { paths, UserLink } from '../components/bits';
+import { FilterBar } from '../components/FilterBar';
+import { RollupTable } from '../components/RollupTable';
+import { SortSelect } from '../components/SortSelect';
+import { useUrlState } from '../url-state';
+import { dateTime, duration, num, oneLine } from '../format';
+
+const ORDERS: Record<string, string> = {
+  'last_time DESC': 'Latest activity',
+  'first_time DESC': 'Newest started',
+  'turns DESC': 'Most turns',
+  'errors DESC': 'Most errors',
+  'total_tokens DESC': 'Most tokens',
+  'duration_ms DESC': 'Longest',
+};
+const EXAMPLES = ['turns >= 5', 'errors > 0', "user = 'user-123'", "tags.env = 'prod' AND trace.status = 'ERROR'"];
+
+export function sessionColumns(exp: string, opts: { hideUsers?: boolean } = {}): ColumnDef<SessionJson, unknown>[] {
+  const cols: ColumnDef<SessionJson, unknown>[] = [
+    { id: 'session', size: 150, header: 'Session', cell: ({ row }) => <span className="mono ellipsis idlink-text">{row.original.session_id}</span> },
+    { id: 'first', size: 240, meta: { grow: true }, header: 'First input', cell: ({ row }) => <span className="ellipsis">{oneLine(row.original.first_request_preview)}</span> },
+    { id: 'last', size: 220, meta: { grow: true }, header: 'Last output', cell: ({ row }) => <span className="ellipsis muted-2">{oneLine(row.original.last_response_preview)}</span> },
+  ];
+  if (!opts.hideUsers) {
+    cols.push({
+      id: 'users',
+      size: 120,
+      header: 'Users',
+      cell: ({ row }) => (
+        <span className="ellipsis">
+          <UserLink exp={exp} user={row.original.user_ids[0]} />
+          {row.original.user_count > 1 && <span className="muted"> +{row.original.user_count - 1}</span>}
+        </span>
+      ),
+    });
+  }
+  cols.push(
+    { id: 'turns', size: 56, header: () => <span className="num">Turns</span>, cell: ({ row }) => <span className="num">{num(row.original.trace_count)}</span> },
+    { id: 'duration', size: 76, header: () => <span className="num">Duration</span>, cell: ({ row }) => <span className="num">{duration(row.original.duration_ms)}</span> },
+    { id: 'tokens', size: 70, header: () => <span className="num">Tokens</span>, cell: ({ row }) => <span className="num">{num(row.original.total_tokens)}</span> },
+    {
+      id: 'errors',
+      size: 56,
+      header: () => <span className="num">Errors</span>,
+      cell: ({ row }) => <span className={`num ${row.original.error_count > 0 ? 'text-error' : 'muted'}`}>{num(row.original.error_count)}</span>,
+    },
+    { id: 'firstTime', size: 132, header: 'Started', cell: ({ row }) => dateTime(row.original.first_time_ms) },
+    { id: 'lastTime', size: 132, header: 'Last activity', cell: ({ row }) => dateTime(row.original.last_time_ms) },
+  );
+  return cols;
+}
+
+/** URL parameters: q (session filter language), order. */
+export function SessionsPage() {
+  const { experimentId = '0' } = useParams();
+  const { get, set } = useUrlState();
+  const navigate = useNavigate();
+  const filter = get('q') ?? '';
+  const order = get('order') ?? 'last_time DESC';
+  const [error, setError] = useState<unknown>(null);
+  const columns = useMemo(() => sessionColumns(experimentId), [experimentId]);
+  const pick = useCallback((p: Record<string, unknown>) => (p.sessions as SessionJson[] | undefined) ?? [], []);
+  return (
+    <div className="page">
+      <div className="page-head">
+        <h1>Sessions</h1>
+        <SortSelect value={order} options={ORDERS} onChange={(v) => set('order', v, 'last_time DESC')} />
+      </div>
+      <FilterBar value={filter} onSubmit={(v) => set('q', v.trim() || null)} placeholder="Filter sessions: turns > 3 AND errors > 0, user = 'u-1', or any trace clause (some turn matches)" error={error} examples={EXAMPLES} />
+      <RollupTable
+        testId="sessions-table"
+        noun="session"
+        queryKey={['sessions', experimentId, filter, order]}
+        fetchPage={(pageToken, signal) => api.searchSessions({ experimentId, filter, orderBy: [order], maxResults: 100, ...(pageToken ? { pageToken } : {}) }, signal) as never}
+        pick={pick}
+        columns={columns}
+        rowId={(s) => s.session_id}
+        onOpen={(s) => navigate(paths.session(experimentId, s.session_id))}
+        onError={setError}
+      />
+    </div>
+  );
+}

@@ -1,0 +1,77 @@
+import { useMemo, useState } from 'react';
+import { useParams } from 'react-router';
+import { FilterBar } from '../components/FilterBar';
+import { SortSelect } from '../components/SortSelect';
+import { useUrlState } from '../url-state';
+import { SORTS, TracesTable } from '../components/TracesTable';
+import { combineTraceFilter, TIME_RANGES } from '../filters';
+
+const RANGE_LABELS = Object.fromEntries(Object.entries(TIME_RANGES).map(([k, r]) => [k, r.label]));
+const SORT_LABELS = Object.fromEntries(Object.entries(SORTS).map(([k, s]) => [k, s.label]));
+const EXAMPLES = ["trace.status = 'ERROR'", 'trace.execution_time_ms > 2000', "span.type = 'TOOL'", "tags.env = 'prod' OR tags.env = 'staging'"];
+
+/** URL parameters: q (filter text), user, session, state, range, sort. */
+export function TracesPage() {
+  const { experimentId = '0' } = useParams();
+  const { get, set: update } = useUrlState();
+  const text = get('q') ?? '';
+  const quick = { user: get('user'), session: get('session'), state: get('state'), range: get('range') };
+  const sort = get('sort') ?? 'newest';
+  const { filter, textOffset } = useMemo(() => combineTraceFilter(text, quick), [text, quick.user, quick.session, quick.state, quick.range]); // eslint-disable-line react-hooks/exhaustive-deps
+  const [error, setError] = useState<unknown>(null);
+
+  return (
+    <div className="page">
+      <div className="page-head">
+        <h1>Traces</h1>
+      </div>
+      <FilterBar value={text} onSubmit={(v) => update('q', v.trim() || null)} placeholder="Filter: trace.status = 'ERROR' AND tags.env = 'prod'  (MLflow's language, plus OR, NOT, parentheses)" error={error} textOffset={textOffset} examples={EXAMPLES} />
+      <div className="quickbar">
+        <QuickText label="User" value={quick.user ?? ''} onApply={(v) => update('user', v)} testId="quick-user" />
+        <QuickText label="Session" value={quick.session ?? ''} onApply={(v) => update('session', v)} testId="quick-session" />
+        <label className="quick">
+          <span>State</span>
+          <select value={quick.state ?? ''} onChange={(e) => update('state', e.target.value || null)} data-testid="quick-state">
+            <option value="">Any</option>
+            <option value="OK">OK</option>
+            <option value="ERROR">Error</option>
+            <option value="IN_PROGRESS">Running</option>
+          </select>
+        </label>
+        <SortSelect label="Time" testId="quick-range" value={quick.range ?? 'all'} options={RANGE_LABELS} onChange={(v) => update('range', v, 'all')} />
+        <SortSelect testId="sort" value={sort} options={SORT_LABELS} onChange={(v) => update('sort', v, 'newest')} />
+        {filter && (
+          <code className="effective-filter" title="The filter sent to the server">
+            {filter}
+          </code>
+        )}
+      </div>
+      <TracesTable experimentId={experimentId} filter={filter} sort={sort} onError={setError} />
+    </div>
+  );
+}
+
+/** A quick-filter text box: applies on Enter or when it loses focus; the value is quoted for the filter. */
+export function QuickText({ label, value, onApply, testId }: { label: string; value: string; onApply: (v: string | null) => void; testId: string }) {
+  const [text, setText] = useState(value);
+  const [seen, setSeen] = useState(value);
+  if (seen !== value) {
+    setSeen(value);
+    setText(value);
+  }
+  const apply = () => text.trim() !== value && onApply(text.trim() || null);
+  return (
+    <label className="quick">
+      <span>{label}</span>
+      <input
+        data-testid={testId}
+        value={text}
+        placeholder="any"
+        spellCheck={false}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={(e) => e.key === 'Enter' && apply()}
+        onBlur={apply}
+      />
+    </label>
+  );
+}

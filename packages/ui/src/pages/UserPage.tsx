@@ -1,0 +1,90 @@
+import { useQuery } from '@tanstack/react-query';
+import type { SessionJson } from '@threadline/protocol';
+import { useCallback, useMemo, useState } from 'react';
+import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
+import { api } from '../api';
+import { ErrorNote, paths, Stat } from '../components/bits';
+import { MetricsCharts } from '../components/MetricsCharts';
+import { RollupTable } from '../components/RollupTable';
+import { SORTS, TracesTable } from '../components/TracesTable';
+import { quote, USER_KEY } from '../filters';
+import { dateTime, num } from '../format';
+import { sessionColumns } from './SessionsPage';
+
+const DAY = 86_400_000;
+
+/** A user: rollup, activity over time (from first to last seen), sessions and traces. URL: ?tab=sessions|traces */
+export function UserPage() {
+  const { experimentId = '0', userId = '' } = useParams();
+  const [params, setParams] = useSearchParams();
+  const navigate = useNavigate();
+  const tab = params.get('tab') === 'traces' ? 'traces' : 'sessions';
+  const user = useQuery({
+    queryKey: ['user', experimentId, userId],
+    queryFn: ({ signal }) => api.searchUsers({ experimentId, filter: `user_id = ${quote(userId)}`, maxResults: 1 }, signal).then((r) => r.users[0] ?? null),
+  });
+  const u = user.data;
+  // Activity over the user's whole life, in about 60 buckets of whole hours or days.
+  const span = u ? Math.max(u.last_time_ms - u.first_time_ms, 3_600_000) : 0;
+  const bucket = span > 14 * DAY ? DAY * Math.ceil(span / DAY / 60) : 3_600_000 * Math.max(1, Math.ceil(span / 3_600_000 / 60));
+  const start = u ? Math.floor(u.first_time_ms / bucket) * bucket : 0;
+  const end = u ? (Math.floor(u.last_time_ms / bucket) + 1) * bucket : 0;
+  const activity = useQuery({
+    queryKey: ['metrics', experimentId, 'user', userId, start, end, bucket],
+    queryFn: ({ signal }) => api.metrics({ experiment_id: experimentId, start_time_ms: start, end_time_ms: end, bucket_ms: bucket, user_id: userId }, signal),
+    enabled: !!u,
+  });
+  const [error, setError] = useState<unknown>(null);
+  const columns = useMemo(() => sessionColumns(experimentId, { hideUsers: true }), [experimentId]);
+  const pick = useCallback((p: Record<string, unknown>) => (p.sessions as SessionJson[] | undefined) ?? [], []);
+  const traceFilter = `${USER_KEY} = ${quote(userId)}`;
+
+  return (
+    <div className="page">
+      <div className="breadcrumbs">
+        <Link to={`/experiments/${encodeURIComponent(experimentId)}/users`}>Users</Link> / <span className="mono">{userId}</span>
+      </div>
+      <div className="page-head">
+        <h1>
+          User <span className="mono">{userId}</span>
+        </h1>
+      </div>
+      <ErrorNote error={user.error ?? activity.error ?? error} />
+      {user.isSuccess && !u && <div className="error-note">No traces from this user in this experiment.</div>}
+      {u && (
+        <div className="stats">
+          <Stat label="Sessions" value={num(u.session_count)} />
+          <Stat label="Traces" value={num(u.trace_count)} />
+          <Stat label="Errors" value={<span className={u.error_count ? 'text-error' : ''}>{num(u.error_count)}</span>} sub={u.trace_count ? `${((u.error_count / u.trace_count) * 100).toFixed(1)}%` : undefined} />
+          <Stat label="Tokens" value={num(u.total_tokens)} sub={`${num(u.input_tokens)} in · ${num(u.output_tokens)} out`} />
+          <Stat label="First seen" value={dateTime(u.first_time_ms)} />
+          <Stat label="Last seen" value={dateTime(u.last_time_ms)} />
+        </div>
+      )}
+      {activity.data && <MetricsCharts data={activity.data} only={['traces', 'tokens']} />}
+      <div className="subtabs" role="tablist">
+        {(['sessions', 'traces'] as const).map((t) => (
+          <button key={t} role="tab" aria-selected={tab === t} className={tab === t ? 'subtab active' : 'subtab'} onClick={() => setParams(t === 'sessions' ? {} : { tab: t }, { replace: true })}>
+            {t === 'sessions' ? `Sessions (${num(u?.session_count ?? null)})` : `Traces (${num(u?.trace_count ?? null)})`}
+          </button>
+        ))}
+      </div>
+      {tab === 'sessions' ? (
+        <RollupTable
+          testId="user-sessions"
+          noun="session"
+          queryKey={['sessions', experimentId, `user=${userId}`]}
+          fetchPage={(pageToken, signal) => api.searchSessions({ experimentId, filter: `user = ${quote(userId)}`, maxResults: 100, ...(pageToken ? { pageToken } : {}) }, signal) as never}
+          pick={pick}
+          columns={columns}
+          rowId={(s) => s.session_id}
+          onOpen={(s) => navigate(paths.session(experimentId, s.session_id))}
+          onError={setError}
+          height="60vh"
+        />
+      ) : (
+        <TracesTable experimentId={experimentId} filter={traceFilter} sort={Object.keys(SORTS)[0]!} onError={setError} height="60vh" hideUser />
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,77 @@
+import type { ColumnDef } from '@tanstack/react-table';
+import type { UserJson } from '@threadline/protocol';
+import { useCallback, useMemo, useState } from 'react';
+import { useNavigate, useParams } from 'react-router';
+import { api } from '../api';
+import { paths } from '../components/bits';
+import { FilterBar } from '../components/FilterBar';
+import { RollupTable } from '../components/RollupTable';
+import { SortSelect } from '../components/SortSelect';
+import { useUrlState } from '../url-state';
+import { ago, dateTime, num } from '../format';
+
+const ORDERS: Record<string, string> = {
+  'last_time DESC': 'Last seen',
+  'first_time DESC': 'Newest',
+  'traces DESC': 'Most traces',
+  'sessions DESC': 'Most sessions',
+  'total_tokens DESC': 'Most tokens',
+  'errors DESC': 'Most errors',
+};
+const EXAMPLES = ['sessions >= 3', 'errors > 0', "user_id LIKE 'team-%'", 'total_tokens > 10000'];
+
+/** URL parameters: q (user filter language), order. */
+export function UsersPage() {
+  const { experimentId = '0' } = useParams();
+  const { get, set } = useUrlState();
+  const navigate = useNavigate();
+  const filter = get('q') ?? '';
+  const order = get('order') ?? 'last_time DESC';
+  const [error, setError] = useState<unknown>(null);
+  const pick = useCallback((p: Record<string, unknown>) => (p.users as UserJson[] | undefined) ?? [], []);
+  const columns = useMemo<ColumnDef<UserJson, unknown>[]>(
+    () => [
+      { id: 'user', size: 200, meta: { grow: true }, header: 'User', cell: ({ row }) => <span className="mono ellipsis idlink-text">{row.original.user_id}</span> },
+      { id: 'sessions', size: 80, header: () => <span className="num">Sessions</span>, cell: ({ row }) => <span className="num">{num(row.original.session_count)}</span> },
+      { id: 'traces', size: 80, header: () => <span className="num">Traces</span>, cell: ({ row }) => <span className="num">{num(row.original.trace_count)}</span> },
+      { id: 'tokens', size: 90, header: () => <span className="num">Tokens</span>, cell: ({ row }) => <span className="num">{num(row.original.total_tokens)}</span> },
+      {
+        id: 'errors',
+        size: 90,
+        header: () => <span className="num">Errors</span>,
+        cell: ({ row }) => {
+          const u = row.original;
+          return (
+            <span className={`num ${u.error_count > 0 ? 'text-error' : 'muted'}`}>
+              {num(u.error_count)}
+              {u.trace_count > 0 && u.error_count > 0 ? ` · ${Math.round((u.error_count / u.trace_count) * 100)}%` : ''}
+            </span>
+          );
+        },
+      },
+      { id: 'first', size: 130, header: 'First seen', cell: ({ row }) => dateTime(row.original.first_time_ms) },
+      { id: 'last', size: 130, header: 'Last seen', cell: ({ row }) => <span title={dateTime(row.original.last_time_ms)}>{ago(row.original.last_time_ms)}</span> },
+    ],
+    [],
+  );
+  return (
+    <div className="page">
+      <div className="page-head">
+        <h1>Users</h1>
+        <SortSelect value={order} options={ORDERS} onChange={(v) => set('order', v, 'last_time DESC')} />
+      </div>
+      <FilterBar value={filter} onSubmit={(v) => set('q', v.trim() || null)} placeholder="Filter users: sessions > 2 AND errors > 0, user_id LIKE 'acme-%', or any trace clause" error={error} examples={EXAMPLES} />
+      <RollupTable
+        testId="users-table"
+        noun="user"
+        queryKey={['users', experimentId, filter, order]}
+        fetchPage={(pageToken, signal) => api.searchUsers({ experimentId, filter, orderBy: [order], maxResults: 100, ...(pageToken ? { pageToken } : {}) }, signal) as never}
+        pick={pick}
+        columns={columns}
+        rowId={(u) => u.user_id}
+        onOpen={(u) => navigate(paths.user(experimentId, u.user_id))}
+        onError={setError}
+      />
+    </div>
+  );
+}
