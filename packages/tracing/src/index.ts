@@ -6,7 +6,7 @@ export { init, flushTraces, getExportStats } from './init.js';
 export type { InitOptions, FlushOptions } from './init.js';
 export { trace, withSpan, startSpan, updateCurrentTrace, getCurrentActiveSpan, getLastActiveTraceId } from './tracing-api.js';
 export type { TraceOptions, SpanOptions, UpdateCurrentTraceOptions } from './tracing-api.js';
-export { tracingContext } from './tracing-context.js';
+export { tracingContext, traceContextHeaders } from './tracing-context.js';
 export type { TracingContextOptions } from './tracing-context.js';
 export type { LiveSpan, Span, SpanStatus, SpanEvent, EndSpanOptions } from './live-span.js';
 export {

@@ -1,4 +1,5 @@
-import { context, trace as otelTrace } from '@opentelemetry/api';
+import { context, propagation, trace as otelTrace } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { AlwaysOnSampler, BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { TRACER_NAME, TRACER_VERSION } from './constants.js';
@@ -41,8 +42,8 @@ export interface InitOptions extends ExportQueueOptions {
   /** The one logger of the SDK (same as `setLogger`). */
   logger?: Logger;
   /**
-   * Register the SDK's tracer provider and an AsyncLocalStorage context manager as the global
-   * OpenTelemetry ones, each only if none is registered yet. Default true. Threadline's own spans
+   * Register the SDK's tracer provider, an AsyncLocalStorage context manager and the W3C
+   * trace-context propagator as the global OpenTelemetry ones, each only if none is registered yet. Default true. Threadline's own spans
    * are recorded either way; the global provider decides where spans of other instrumentations go.
    */
   registerGlobal?: boolean;
@@ -114,6 +115,9 @@ function registerGlobals(tracerProvider: BasicTracerProvider): void {
   manager.enable();
   // Each returns false, and changes nothing, when the application registered its own already.
   if (!context.setGlobalContextManager(manager)) manager.disable();
+  // W3C trace context (traceparent), so traces continue across services: traceContextHeaders()
+  // injects it, the session middleware extracts it.
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   if (!otelTrace.setGlobalTracerProvider(tracerProvider)) {
     getLogger().debug('init(): a global TracerProvider is already registered; add getSpanProcessor() to it to export its spans with Threadline traces.');
   }

@@ -1,4 +1,4 @@
-import { context, createContextKey, type Context } from '@opentelemetry/api';
+import { context, createContextKey, propagation, type Context } from '@opentelemetry/api';
 
 /** Options of `tracingContext`: what every trace started inside the scope carries. */
 export interface TracingContextOptions {
@@ -57,4 +57,20 @@ export function withTracingContextValues(ctx: Context, options: TracingContextOp
  */
 export function tracingContext<T>(options: TracingContextOptions, fn: () => T): T {
   return context.with(withTracingContextValues(context.active(), options), fn);
+}
+
+/**
+ * Headers that carry the active trace to another service (W3C `traceparent` / `tracestate`, with
+ * the global propagator `init()` registers), added to `headers`. The other service's
+ * `threadlineSessions` middleware (or any OpenTelemetry server) continues the trace.
+ *
+ * @example
+ * const ask = trace(async (question: string) => {
+ *   const reply = await fetch('http://retriever/search', { method: 'POST', headers: traceContextHeaders({ 'Content-Type': 'application/json' }), body: JSON.stringify({ question }) });
+ *   return reply.json();
+ * });
+ */
+export function traceContextHeaders(headers: Record<string, string> = {}): Record<string, string> {
+  propagation.inject(context.active(), headers);
+  return headers;
 }

@@ -1,6 +1,21 @@
+import express from 'express';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { flushTraces, getExportStats, getLastActiveTraceId, init, SpanType, ThreadlineClient, trace, tracingContext, updateCurrentTrace, withSpan } from '@threadline/tracing';
+import {
+  flushTraces,
+  getExportStats,
+  getLastActiveTraceId,
+  init,
+  SpanType,
+  threadlineSessions,
+  ThreadlineClient,
+  trace,
+  traceContextHeaders,
+  tracingContext,
+  updateCurrentTrace,
+  withSpan,
+} from '@threadline/tracing';
 import { FlakyProxy } from './support/flaky-proxy.js';
 import { recordingLogger } from './support/sdk-setup.js';
 import { startTrackingServer, type TestTrackingServer } from './support/tracking-server.js';
@@ -22,7 +37,7 @@ beforeAll(async () => {
   await proxy.start();
   experimentId = await new ThreadlineClient({ trackingUri: server.url }).createExperiment('otlp-e2e');
   // Through the proxy, to play outages below; it forwards x-mlflow-experiment-id.
-  init({ trackingUri: proxy.url, experimentId, exporter: 'otlp', scheduledDelayMillis: 10, initialBackoffMillis: 5, maxBackoffMillis: 20, logger });
+  init({ trackingUri: proxy.url, experimentId, exporter: 'otlp', scheduledDelayMillis: 10, initialBackoffMillis: 5, maxBackoffMillis: 20, maxExportAttempts: 10_000, logger });
   client = new ThreadlineClient({ trackingUri: server.url, experimentId });
 });
 afterAll(async () => {
@@ -118,5 +133,30 @@ describe('OTLP exporter against a real server', () => {
     const { traces } = await client.searchTraces({ filter: "attributes.name = 'during-outage'", maxResults: 50 });
     expect(traces).toHaveLength(8);
     expect(logger.messages.filter((m) => m.message.includes('(server-error)'))).toHaveLength(1);
+  });
+
+  it("a trace continued by another service (W3C traceparent) is one trace on the server: the callee's spans under the caller's", async () => {
+    const retrieve = trace(async (query: string) => [`doc about ${query}`], { name: 'retrieve', spanType: SpanType.RETRIEVER });
+    const app = express();
+    app.use(threadlineSessions());
+    app.get('/search', async (req, res) => void res.json(await retrieve(String(req.query.q))));
+    const callee = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => callee.once('listening', resolve));
+    const url = `http://127.0.0.1:${(callee.address() as AddressInfo).port}`;
+    try {
+      const ask = trace(async (q: string) => (await fetch(`${url}/search?q=${q}`, { headers: traceContextHeaders() })).json(), { name: 'ask', spanType: SpanType.AGENT });
+      expect(await tracingContext({ user: 'caller-user', sessionId: 'distributed' }, () => ask('otlp'))).toEqual(['doc about otlp']);
+      const traceId = getLastActiveTraceId()!;
+      expect(await flushTraces()).toBe(true);
+      const full = await client.getTrace(traceId);
+      expect(full.info).toMatchObject({ state: 'OK', traceMetadata: expect.objectContaining({ 'mlflow.trace.user': 'caller-user', 'mlflow.trace.session': 'distributed' }) });
+      const byName = Object.fromEntries(full.data.spans.map((s) => [s.name, s]));
+      expect(Object.keys(byName).sort()).toEqual(['ask', 'retrieve']);
+      expect(byName.ask!.parentId).toBeNull();
+      expect(byName.retrieve!.parentId).toBe(byName.ask!.spanId);
+      expect(byName.retrieve!.outputs).toEqual(['doc about otlp']);
+    } finally {
+      await new Promise((resolve) => callee.close(() => resolve(undefined)));
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { context } from '@opentelemetry/api';
+import { context, propagation, trace, type Context } from '@opentelemetry/api';
 import { withTracingContextValues, type TracingContextOptions } from '../tracing-context.js';
 
 /**
@@ -17,6 +17,13 @@ export interface SessionMiddlewareOptions {
   metadata?: Record<string, string>;
   /** Tags added to every trace of the request. */
   tags?: Record<string, string>;
+  /**
+   * Continue the caller's trace: a W3C `traceparent` header (read with the global propagator that
+   * `init()` registers) makes the request's traces carry the caller's trace id, their root a child
+   * of the caller's span. Ignored when a span is already active (an OpenTelemetry HTTP
+   * instrumentation extracted it). Default true.
+   */
+  traceContext?: boolean;
 }
 
 type HeaderValue = string | string[] | undefined;
@@ -40,6 +47,18 @@ function contextFor(options: SessionMiddlewareOptions, header: (lowerCaseName: s
   };
 }
 
+/**
+ * The context a request's handler runs in: the caller's trace (W3C `traceparent`) when there is one
+ * and no span is active yet, with the request's user, session, metadata and tags.
+ */
+function requestContext(options: SessionMiddlewareOptions, header: (lowerCaseName: string) => string | undefined): Context {
+  let ctx = context.active();
+  if (options.traceContext !== false && trace.getSpan(ctx) === undefined) {
+    ctx = propagation.extract(ctx, undefined, { get: (_carrier, key) => header(key.toLowerCase()), keys: () => [] });
+  }
+  return withTracingContextValues(ctx, contextFor(options, header));
+}
+
 /** What the Express (and Connect, and plain `http`) middleware needs of a request. */
 export interface NodeRequestLike {
   headers: Record<string, HeaderValue>;
@@ -48,7 +67,8 @@ export interface NodeRequestLike {
 /**
  * Express / Connect middleware: every trace started while handling the request (in the route
  * handler and everything it awaits) carries the request's user and session as metadata
- * `mlflow.trace.user` / `mlflow.trace.session`, with no code in the handlers.
+ * `mlflow.trace.user` / `mlflow.trace.session`, with no code in the handlers; with a W3C
+ * `traceparent` header, it continues the caller's trace id.
  *
  * @example
  * const app = express();
@@ -56,9 +76,11 @@ export interface NodeRequestLike {
  */
 export function threadlineSessions(options: SessionMiddlewareOptions = {}): (req: NodeRequestLike, res: unknown, next: (error?: unknown) => void) => void {
   return (req, _res, next) => {
-    const values = contextFor(options, (name) => firstHeader(req.headers, name));
     // The rest of the chain, and the handler, run inside the scope.
-    context.with(withTracingContextValues(context.active(), values), next);
+    context.with(
+      requestContext(options, (name) => firstHeader(req.headers, name)),
+      next,
+    );
   };
 }
 
@@ -79,8 +101,7 @@ export interface FastifyLike {
 export function threadlineSessionsFastify(options: SessionMiddlewareOptions = {}): (instance: FastifyLike, pluginOptions: unknown, done: (error?: Error) => void) => void {
   const plugin = (instance: FastifyLike, _pluginOptions: unknown, done: (error?: Error) => void) => {
     instance.addHook('preHandler', (request, _reply, next) => {
-      const values = contextFor(options, (name) => firstHeader(request.headers, name));
-      context.with(withTracingContextValues(context.active(), values), () => next());
+      context.with(requestContext(options, (name) => firstHeader(request.headers, name)), () => next());
     });
     done();
   };
@@ -103,10 +124,10 @@ export interface HonoContextLike {
  */
 export function threadlineSessionsHono(options: SessionMiddlewareOptions = {}): (c: HonoContextLike, next: () => Promise<void>) => Promise<void> {
   return (c, next) => {
-    const values = contextFor(options, (name) => {
+    const ctx = requestContext(options, (name) => {
       const value = c.req.header(name);
       return value === '' ? undefined : value;
     });
-    return context.with(withTracingContextValues(context.active(), values), next);
+    return context.with(ctx, next);
   };
 }
