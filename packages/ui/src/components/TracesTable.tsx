@@ -64,7 +64,7 @@ export function TracesTable({ experimentId, filter, sort, onError, height, hideU
       },
       {
         id: 'time',
-        size: 132,
+        size: 150,
         header: 'Time',
         cell: ({ row }) => {
           const t = requestTimeMs(row.original);

@@ -49,8 +49,8 @@ export function sessionColumns(exp: string, opts: { hideUsers?: boolean } = {}):
       header: () => <span className="num">Errors</span>,
       cell: ({ row }) => <span className={`num ${row.original.error_count > 0 ? 'text-error' : 'muted'}`}>{num(row.original.error_count)}</span>,
     },
-    { id: 'firstTime', size: 132, header: 'Started', cell: ({ row }) => dateTime(row.original.first_time_ms) },
-    { id: 'lastTime', size: 132, header: 'Last activity', cell: ({ row }) => dateTime(row.original.last_time_ms) },
+    { id: 'firstTime', size: 150, header: 'Started', cell: ({ row }) => dateTime(row.original.first_time_ms) },
+    { id: 'lastTime', size: 150, header: 'Last activity', cell: ({ row }) => dateTime(row.original.last_time_ms) },
   );
   return cols;
 }

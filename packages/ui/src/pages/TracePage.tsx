@@ -177,7 +177,7 @@ export function TracePage() {
                 </div>
                 <div className="waterfall">
                   <div className={`bar type-${n.type.toLowerCase()}`} style={{ left: `${left}%`, width: `${width}%` }} />
-                  <span className="bar-label" style={{ left: `${Math.min(left + width, 88)}%` }}>
+                  <span className={`bar-label ${left + width > 80 ? 'inside' : ''}`} style={{ left: `${left + width}%` }}>
                     {n.endMs === null ? 'running' : duration(n.endMs - n.startMs)}
                   </span>
                 </div>

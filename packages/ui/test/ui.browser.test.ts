@@ -1,0 +1,187 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../../server/src/server.js';
+// @ts-expect-error plain JavaScript shared with the screenshots script
+import { chromiumAvailable, CHROMIUM_PATH, launchBrowser } from '../scripts/browser.mjs';
+// @ts-expect-error plain JavaScript shared with the screenshots script
+import { logTrace, request } from '../scripts/seed.mjs';
+
+const uiDir = fileURLToPath(new URL('..', import.meta.url));
+const required = process.env.THREADLINE_REQUIRE_BROWSER === '1';
+const available: boolean = chromiumAvailable();
+const XSS = '<img src=x onerror=alert(1)>';
+
+if (!available) {
+  const notice = `Browser tests: no Chromium at ${CHROMIUM_PATH} (apt-get install -y chromium)`;
+  if (required) {
+    describe('web UI in Chromium', () => {
+      it('needs Chromium (THREADLINE_REQUIRE_BROWSER=1)', () => {
+        throw new Error(`${notice}; THREADLINE_REQUIRE_BROWSER=1 makes this a failure.`);
+      });
+    });
+  } else {
+    console.warn(`\n*** ${notice}: SKIPPED. Set THREADLINE_REQUIRE_BROWSER=1 to make this a failure. ***\n`);
+  }
+}
+
+/** Builds the UI when dist is missing or older than a source file, so tests never run a stale build. */
+async function ensureBuilt(): Promise<void> {
+  const index = join(uiDir, 'dist', 'index.html');
+  const newest = (dir: string): number =>
+    readdirSync(dir).reduce((m, name) => {
+      const p = join(dir, name);
+      const s = statSync(p);
+      return Math.max(m, s.isDirectory() ? newest(p) : s.mtimeMs);
+    }, 0);
+  const sourceTime = Math.max(newest(join(uiDir, 'src')), statSync(join(uiDir, 'index.html')).mtimeMs);
+  if (existsSync(index) && statSync(index).mtimeMs >= sourceTime) return;
+  const { build } = await import('vite');
+  await build({ root: uiDir, logLevel: 'warn', configFile: join(uiDir, 'vite.config.ts') });
+}
+
+const T0 = Date.parse('2026-11-20T10:00:00Z');
+const chatSpans = (start: number, question: string, answer: string, extra: Record<string, unknown>[] = []) => [
+  { name: 'agent', type: 'AGENT', startMs: start, endMs: start + 900, inputs: { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: question }] }, outputs: { choices: [{ message: { role: 'assistant', content: answer } }] } },
+  { name: 'search_docs', type: 'TOOL', startMs: start + 10, endMs: start + 200, inputs: { query: question }, outputs: { hits: 2 } },
+  { name: 'llm', type: 'CHAT_MODEL', startMs: start + 210, endMs: start + 890, inputs: { model: 'gpt-4o-mini' }, outputs: { text: answer } },
+  ...extra,
+];
+
+describe.runIf(available)('web UI in Chromium', () => {
+  let server: RunningServer;
+  let browser: { context: BrowserContext; close(): Promise<void> };
+  let page: Page;
+  const dialogs: string[] = [];
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    await ensureBuilt();
+    server = await startServer({ backendStoreUri: 'sqlite:///:memory:', port: 0 });
+    const turns = [
+      ['What is Threadline?', 'A tracing platform.'],
+      ['Does it do sessions?', 'Yes, first-class.'],
+      ['And users?', 'Those too.'],
+    ] as const;
+    for (const [i, [q, a]] of turns.entries()) {
+      ids[`turn${i + 1}`] = await logTrace(server.url, { user: 'alice', session: 'conv-1', startMs: T0 + i * 60_000, spans: chatSpans(T0 + i * 60_000, q, a), tokens: [10, 5], tags: { env: 'dev' } });
+    }
+    ids.obrien = await logTrace(server.url, { user: "o'brien", session: 'conv-2', startMs: T0 + 500_000, spans: chatSpans(T0 + 500_000, 'Quote test', 'Fine.'), tokens: [3, 2] });
+    ids.bob = await logTrace(server.url, { user: 'bob', session: 'conv-3', startMs: T0 + 600_000, spans: chatSpans(T0 + 600_000, 'Hello from bob', 'Hi bob.') });
+    ids.xss = await logTrace(server.url, {
+      user: 'mallory',
+      session: 'conv-xss',
+      startMs: T0 + 700_000,
+      requestPreview: XSS,
+      responsePreview: XSS,
+      spans: chatSpans(T0 + 700_000, XSS, `reply ${XSS}`),
+      tags: { note: XSS },
+    });
+    browser = await launchBrowser();
+    page = await browser.context.newPage();
+    page.setDefaultTimeout(10_000);
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  const rows = () => page.locator('[data-testid="traces-table"] [role="row"][data-index]');
+
+  it('filters traces by user with a quick filter (quote escaped), keyboard: / focuses the filter, Enter opens a row', async () => {
+    await page.goto(`${server.url}/experiments/0/traces`);
+    await expect.poll(() => rows().count()).toBe(6);
+    await page.getByTestId('quick-user').fill("o'brien");
+    await page.getByTestId('quick-user').press('Enter');
+    await expect.poll(() => rows().count()).toBe(1);
+    expect(await rows().first().textContent()).toContain("o'brien");
+    expect(new URL(page.url()).searchParams.get('user')).toBe("o'brien");
+    // The filter the server saw doubles the quote.
+    expect(await page.locator('.effective-filter').textContent()).toContain("'o''brien'");
+
+    await page.locator('body').click({ position: { x: 5, y: 300 } });
+    await page.keyboard.press('/');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('filter-input');
+    await rows().first().focus();
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`**/traces/${ids.obrien}`);
+  });
+
+  it('opens a session from the list and reads its turns in order', async () => {
+    await page.goto(`${server.url}/experiments/0/sessions`);
+    const sessionRows = page.locator('[data-testid="sessions-table"] [role="row"][data-index]');
+    await expect.poll(() => sessionRows.count()).toBe(4);
+    await sessionRows.filter({ hasText: 'conv-1' }).locator('.idlink-text').click();
+    await page.waitForURL('**/sessions/conv-1');
+    const turns = page.getByTestId('turn');
+    await expect.poll(() => turns.count()).toBe(3);
+    await expect.poll(() => page.locator('[data-testid="turn"] .role-user .bubble-text').allTextContents()).toEqual(['What is Threadline?', 'Does it do sessions?', 'And users?']);
+    expect(await page.locator('[data-testid="turn"] .role-assistant .bubble-text').allTextContents()).toEqual(['A tracing platform.', 'Yes, first-class.', 'Those too.']);
+    expect(await page.locator('.turns-end').textContent()).toContain('3 turns, all shown');
+    await turns.nth(1).getByText('Open trace').click();
+    await page.waitForURL(`**/traces/${ids.turn2}`);
+  });
+
+  it("opens a trace's span tree and a span's inputs", async () => {
+    await page.goto(`${server.url}/experiments/0/traces/${ids.turn1}`);
+    const items = page.locator('[data-testid="span-tree"] [role="treeitem"]');
+    await expect.poll(() => items.count()).toBe(3);
+    expect(await items.locator('.span-name .ellipsis').allTextContents()).toEqual(['agent', 'search_docs', 'llm']);
+    expect(await items.nth(1).getAttribute('aria-level')).toBe('2');
+    await items.nth(1).click();
+    await page.getByRole('tab', { name: 'Inputs / Outputs' }).click();
+    await expect.poll(() => page.getByTestId('span-inputs').textContent()).toContain('What is Threadline?');
+    // The root span's chat renders as messages.
+    await items.nth(0).click();
+    await page.getByRole('tab', { name: 'Chat' }).click();
+    await expect.poll(() => page.locator('[data-testid="span-detail"] .bubble-text').allTextContents()).toEqual(['Be brief.', 'What is Threadline?', 'A tracing platform.']);
+    expect(await page.locator('.metadata').getByRole('link', { name: 'alice' }).getAttribute('href')).toBe('/experiments/0/users/alice');
+  });
+
+  it('adds and removes a tag inline', async () => {
+    await page.goto(`${server.url}/experiments/0/traces/${ids.turn3}`);
+    await page.locator('.trace-tags').getByTestId('tag-add').click();
+    await page.locator('.trace-tags').getByTestId('tag-input').fill('reviewed=yes it is');
+    await page.locator('.trace-tags').getByTestId('tag-input').press('Enter');
+    await expect.poll(() => page.locator('.trace-tags .tag').allTextContents()).toContain('reviewedyes it is×');
+    const stored = await request(server.url, 'GET', `/api/3.0/mlflow/traces/${ids.turn3}`);
+    expect(stored.trace.trace_info.tags.reviewed).toBe('yes it is');
+    await page.getByRole('button', { name: 'Remove tag reviewed' }).click();
+    await expect.poll(async () => (await request(server.url, 'GET', `/api/3.0/mlflow/traces/${ids.turn3}`)).trace.trace_info.tags.reviewed).toBeUndefined();
+    await expect.poll(() => page.locator('.trace-tags .tag').count()).toBe(1);
+  });
+
+  it("shows a bad filter's error and marks the offending token", async () => {
+    await page.goto(`${server.url}/experiments/0/traces`);
+    const input = page.getByTestId('filter-input');
+    await input.fill("trace.status = 'OK' tags.a = 'x'");
+    await input.press('Enter');
+    await expect.poll(() => page.getByTestId('filter-error').isVisible()).toBe(true);
+    expect(await page.getByTestId('filter-error').textContent()).toContain('position 20');
+    expect(await page.getByTestId('filter-error-token').textContent()).toBe('tags.a');
+    // With a quick filter too, the position still lands in the typed text.
+    await page.getByTestId('quick-state').selectOption('OK');
+    await expect.poll(() => page.getByTestId('filter-error-token').textContent()).toBe('tags.a');
+    expect(await rows().count()).toBe(0);
+  });
+
+  it('renders untrusted trace content as text: no element, no script', async () => {
+    for (const path of [`/experiments/0/traces/${ids.xss}`, '/experiments/0/sessions/conv-xss', `/experiments/0/traces?user=mallory`]) {
+      await page.goto(server.url + path);
+      await expect.poll(() => page.getByText(XSS, { exact: true }).first().isVisible()).toBe(true);
+      expect(await page.locator('img').count()).toBe(0);
+    }
+    await page.goto(`${server.url}/experiments/0/traces/${ids.xss}`);
+    await page.getByRole('tab', { name: 'Inputs / Outputs' }).click();
+    await expect.poll(() => page.getByTestId('span-inputs').textContent()).toContain(XSS);
+    expect(await page.locator('img').count()).toBe(0);
+    expect(await page.evaluate(() => document.body.innerHTML.includes('<img'))).toBe(false);
+    expect(dialogs).toEqual([]);
+  });
+});
