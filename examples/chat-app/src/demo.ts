@@ -1,0 +1,215 @@
+// `npm run demo`: a tracking server, a model endpoint and the chat app, then users chatting with it.
+//
+//   node examples/chat-app/dist/demo.js [--keep-running | --exit] [--dir DIR] [--port N]
+//
+// --keep-running leaves the three servers up until Ctrl+C (the default on a terminal outside CI);
+// --exit stops them once the conversations are played and printed (the default otherwise).
+// --dir is where the SQLite store goes (default .tmp/demo, emptied first); --port the tracking
+// server's port (default 5000, then a free one if taken). The model endpoint is the local fake
+// unless OPENAI_API_KEY is set and --real-openai is given.
+import { mkdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import OpenAI from 'openai';
+import { FAKE_OPENAI_BANNER, startFakeOpenAIServer, type FakeOpenAIServer } from '@threadline/openai/fake-server';
+import { startServer, type RunningServer } from '@threadline/server';
+import { flushTraces, init, ThreadlineClient } from '@threadline/tracing';
+import { createChatApp, listenChatApp, SESSION_HEADERS, type RunningChatApp } from './chat-app.js';
+
+/** Who says what: per user, their sessions, each a list of turns. */
+export const DEMO_CONVERSATIONS: Record<string, Record<string, string[]>> = {
+  'user-alice': {
+    'session-alice-1': ['Hello, how are you?', 'Can you help me plan a trip to Lisbon?', 'What should I pack for three days?', 'Thanks, that is all!'],
+    'session-alice-2': ['Hi again. What is a good book on distributed systems?', 'Anything shorter?', 'Great, I will read that.'],
+  },
+  'user-bob': {
+    'session-bob-1': ['How do I reverse a list in Python?', 'And in TypeScript?', 'What about a string?', 'Which one is faster?', 'Thanks!'],
+    'session-bob-2': ['My build is failing with a type error.', 'It says property does not exist on type never.', 'That fixed it.'],
+    'session-bob-3': ['Quick question: what is a span in tracing?', 'And a trace?', 'And a session?'],
+  },
+  'user-carol': {
+    'session-carol-1': ['Write a haiku about databases.', 'Now one about indexes.', 'Make it funnier.'],
+    'session-carol-2': ['Summarise the plot of Hamlet in two sentences.', 'Who is Horatio?', 'Is he in the last scene?', 'Thanks.'],
+  },
+  'user-dave': {
+    'session-dave-1': ['Explain rate limits to me.', 'What happens when I hit one? [[error:429]]', 'OK, let me retry more slowly.'],
+    'session-dave-2': ['What is the capital of Australia?', 'And its population?', 'Interesting!'],
+  },
+};
+
+export interface DemoOptions {
+  /** Directory of the SQLite store (emptied first). Default `.tmp/demo` under the working directory. */
+  dir?: string;
+  /** Tracking server port; 0 for a free one. Default 5000, or a free one if 5000 is taken. */
+  port?: number;
+  /** Chat app port; 0 for a free one. Default 8000 (the seed's), or a free one if 8000 is taken. */
+  chatPort?: number;
+  /** Use OPENAI_API_KEY / OPENAI_BASE_URL from the environment instead of the fake endpoint. Default false. */
+  realOpenAI?: boolean;
+  /** Where the demo writes. Default `console.log`. */
+  print?: (line: string) => void;
+}
+
+export interface RunningDemo {
+  trackingUri: string;
+  uiUrl: string;
+  chatUrl: string;
+  experimentId: string;
+  /** The traces the demo produced (one per chat request). */
+  traceCount: number;
+  close(): Promise<void>;
+}
+
+/** One `POST /chat` as the seed's curl sends it; headers omitted for the header-less request. */
+async function chat(chatUrl: string, message: string, userId?: string, sessionId?: string): Promise<{ status: number; body: { response?: string; message?: string } }> {
+  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+  if (sessionId !== undefined) headers[SESSION_HEADERS.sessionHeader] = sessionId;
+  if (userId !== undefined) headers[SESSION_HEADERS.userHeader] = userId;
+  const reply = await fetch(`${chatUrl}/chat`, { method: 'POST', headers, body: JSON.stringify({ message }) });
+  return { status: reply.status, body: (await reply.json()) as { response?: string; message?: string } };
+}
+
+/** A shell-quoted single-quoted string. */
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'"'"'`)}'`;
+}
+
+function searchCurl(trackingUri: string, experimentId: string, filter: string): string {
+  const body = JSON.stringify({ locations: [{ type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: experimentId } }], filter, max_results: 100 });
+  return `curl -s -X POST ${trackingUri}/api/3.0/mlflow/traces/search -H 'Content-Type: application/json' -d ${shellQuote(body)}`;
+}
+
+async function startTracking(dir: string, port: number | undefined): Promise<RunningServer> {
+  const backendStoreUri = `sqlite:///${join(dir, 'threadline.db')}`;
+  if (port !== undefined) return startServer({ backendStoreUri, port });
+  try {
+    return await startServer({ backendStoreUri, port: 5000 });
+  } catch {
+    return startServer({ backendStoreUri, port: 0 });
+  }
+}
+
+/**
+ * Starts a tracking server (SQLite under `dir`), a model endpoint (the fake one unless
+ * `realOpenAI`) and the chat app; plays every user's sessions turn by turn through `POST /chat`
+ * with the seed's headers (users concurrently, each user's sessions one after another), plus one
+ * request without headers; flushes, and prints where to look and the seed's queries as curl
+ * commands. The servers stay up until `close()`.
+ */
+export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
+  const print = options.print ?? ((line: string) => console.log(line));
+  const dir = resolve(options.dir ?? join('.tmp', 'demo'));
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const closeOne of closers.reverse()) await closeOne().catch(() => {});
+  };
+  try {
+    const tracking = await startTracking(dir, options.port);
+    closers.push(() => tracking.close());
+    const experimentId = await new ThreadlineClient({ trackingUri: tracking.url }).createExperiment('chat-app-demo');
+    init({ trackingUri: tracking.url, experimentId, scheduledDelayMillis: 50 });
+    print(`Tracking server: ${tracking.url} (${tracking.storeDescription}), experiment "chat-app-demo" (id ${experimentId})`);
+
+    let fake: FakeOpenAIServer | undefined;
+    if (!options.realOpenAI) {
+      fake = await startFakeOpenAIServer();
+      closers.push(() => fake!.close());
+      print(`Model endpoint: ${fake.url}. ${FAKE_OPENAI_BANNER}`);
+    } else {
+      print('Model endpoint: OpenAI, from OPENAI_API_KEY / OPENAI_BASE_URL.');
+    }
+    const openai = new OpenAI(fake === undefined ? {} : { baseURL: fake.url, apiKey: 'fake-key', maxRetries: 0 });
+    const app = createChatApp({ openai });
+    const chatApp: RunningChatApp = await (options.chatPort !== undefined ? listenChatApp(app, options.chatPort) : listenChatApp(app, 8000).catch(() => listenChatApp(app, 0)));
+    closers.push(() => chatApp.close());
+    print(`Chat app: ${chatApp.url}`);
+
+    let requests = 0;
+    const failures: string[] = [];
+    const playUser = async (userId: string, sessions: Record<string, string[]>) => {
+      for (const [sessionId, turns] of Object.entries(sessions)) {
+        for (const message of turns) {
+          const reply = await chat(chatApp.url, message, userId, sessionId);
+          requests++;
+          if (reply.status !== 200) failures.push(`${userId} / ${sessionId}: ${reply.status} ${reply.body.message ?? ''}`);
+        }
+      }
+    };
+    print(`\nPlaying ${Object.keys(DEMO_CONVERSATIONS).length} users' conversations through POST ${chatApp.url}/chat ...`);
+    await Promise.all(Object.entries(DEMO_CONVERSATIONS).map(([userId, sessions]) => playUser(userId, sessions)));
+    await chat(chatApp.url, 'Hello from a request without headers');
+    requests++;
+    if (!(await flushTraces({ timeoutMillis: 15_000 }))) print('Warning: some traces were not exported in time.');
+    print(`${requests} chat requests sent${failures.length > 0 ? `; ${failures.length} failed as scripted (an injected model error, traced as ERROR):\n  ${failures.join('\n  ')}` : ''}.`);
+
+    const client = new ThreadlineClient({ trackingUri: tracking.url, experimentId });
+    const { traces } = await client.searchTraces({ maxResults: 500 });
+    const user = 'user-bob';
+    const session = 'session-bob-1';
+    print(`
+${traces.length} traces stored.
+
+Look at them:
+  UI:        ${tracking.url}/   (served once the UI is built: npm run build -w @threadline/ui)
+
+The seed's three queries, against the REST API:
+
+# All traces of a user
+${searchCurl(tracking.url, experimentId, `metadata.\`mlflow.trace.user\` = '${user}'`)}
+
+# All traces of a session
+${searchCurl(tracking.url, experimentId, `metadata.\`mlflow.trace.session\` = '${session}'`)}
+
+# A user's traces within a session
+${searchCurl(tracking.url, experimentId, `metadata.\`mlflow.trace.user\` = '${user}' AND metadata.\`mlflow.trace.session\` = '${session}'`)}
+
+# One more turn in that session, as the seed's curl
+curl -X POST ${chatApp.url}/chat -H "Content-Type: application/json" -H "X-Session-ID: ${session}" -H "X-User-ID: ${user}" -d '{"message": "Hello, how are you?"}'`);
+    return { trackingUri: tracking.url, uiUrl: `${tracking.url}/`, chatUrl: chatApp.url, experimentId, traceCount: traces.length, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      'keep-running': { type: 'boolean' },
+      exit: { type: 'boolean' },
+      dir: { type: 'string' },
+      port: { type: 'string' },
+      'real-openai': { type: 'boolean' },
+    },
+  });
+  const keepRunning = values['keep-running'] ?? (values.exit ? false : process.stdout.isTTY === true && !process.env.CI);
+  const realOpenAI = values['real-openai'] === true;
+  if (realOpenAI && process.env.OPENAI_API_KEY === undefined) throw new Error('--real-openai needs OPENAI_API_KEY.');
+  const demo = await runDemo({ ...(values.dir !== undefined && { dir: values.dir }), ...(values.port !== undefined && { port: Number(values.port) }), realOpenAI });
+  if (!keepRunning) {
+    await demo.close();
+    return;
+  }
+  console.log('\nThe servers keep running: press Ctrl+C to stop.');
+  await new Promise<void>((done) => {
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+  await flushTraces({ timeoutMillis: 5000 });
+  await demo.close();
+}
+
+// Run only as the entry point, not when imported (tests import runDemo).
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error instanceof Error ? error.message : error);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,40 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, expect, it } from 'vitest';
+import { DEMO_CONVERSATIONS, runDemo, type RunningDemo } from '../src/demo.js';
+
+// `npm run demo` end to end, in-process: servers up, conversations played, then the printed curl
+// commands run as printed, against the stored traces.
+
+let demo: RunningDemo | undefined;
+let dir: string;
+afterAll(async () => {
+  await demo?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+it('plays every conversation, stores one trace per request, and prints curl commands that find them', async () => {
+  dir = await mkdtemp(join(tmpdir(), 'threadline-demo-'));
+  const lines: string[] = [];
+  demo = await runDemo({ dir, port: 0, chatPort: 0, print: (line) => lines.push(line) });
+  const output = lines.join('\n');
+
+  const turns = Object.values(DEMO_CONVERSATIONS).flatMap((sessions) => Object.values(sessions)).flat().length;
+  expect(demo.traceCount).toBe(turns + 1);
+  expect(output).toContain('NOT OpenAI');
+  expect(output).toContain(`UI:        ${demo.trackingUri}/`);
+  expect(output).toContain(`curl -X POST ${demo.chatUrl}/chat -H "Content-Type: application/json" -H "X-Session-ID: session-bob-1" -H "X-User-ID: user-bob"`);
+
+  const curls = output.split('\n').filter((line) => line.startsWith('curl -s -X POST') && line.includes('/traces/search'));
+  expect(curls).toHaveLength(3);
+  const results = await Promise.all(curls.map(async (command) => JSON.parse((await promisify(execFile)('bash', ['-c', command])).stdout) as { traces: { trace_metadata: Record<string, string> }[] }));
+  const [byUser, bySession, byBoth] = results.map((r) => r.traces);
+  const bobTurns = Object.values(DEMO_CONVERSATIONS['user-bob']!).flat().length;
+  expect(byUser).toHaveLength(bobTurns);
+  expect(byUser!.every((t) => t.trace_metadata['mlflow.trace.user'] === 'user-bob')).toBe(true);
+  expect(bySession).toHaveLength(DEMO_CONVERSATIONS['user-bob']!['session-bob-1']!.length);
+  expect(byBoth).toEqual(bySession);
+});
