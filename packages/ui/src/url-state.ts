@@ -6,11 +6,16 @@ import { useSearchParams } from 'react-router';
  */
 export function useUrlState() {
   const [params, setParams] = useSearchParams();
-  const set = (key: string, value: string | null, defaultValue?: string) => {
-    const next = new URLSearchParams(params);
-    if (value && value !== defaultValue) next.set(key, value);
-    else next.delete(key);
-    setParams(next);
-  };
+  const set = (key: string, value: string | null, defaultValue?: string) => setParams(withParams(params, { [key]: value === defaultValue ? null : value }));
   return { params, get: (key: string) => params.get(key), set, setParams };
+}
+
+/** A copy of `params` with some keys set (a null or empty value removes the key). */
+export function withParams(params: URLSearchParams, changes: Record<string, string | null>): URLSearchParams {
+  const next = new URLSearchParams(params);
+  for (const [key, value] of Object.entries(changes)) {
+    if (value) next.set(key, value);
+    else next.delete(key);
+  }
+  return next;
 }

@@ -53,8 +53,9 @@ const LATENCY_BOUNDS_MS: readonly number[] = (() => {
 
 /**
  * Traces of one experiment and time range counted per time bucket: traces, errors, tokens,
- * latency percentiles, and optionally the same per busiest user or session. Three grouped scans
- * over the (experiment_id, request_time) index; no row leaves the database.
+ * latency percentiles, and optionally the same per busiest user or session. One grouped scan of
+ * the range on the (experiment_id, request_time) index (three with groups); no trace row leaves
+ * the database.
  */
 export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQuery): Promise<TraceMetrics> {
   const count = Math.ceil((q.endTimeMs - q.startTimeMs) / q.bucketMs);
@@ -64,40 +65,37 @@ export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQue
     q.userId !== undefined ? sql` AND user_id = ${q.userId}` : sql``
   }${q.sessionId !== undefined ? sql` AND session_id = ${q.sessionId}` : sql``}`;
 
-  const totals = await sql<{ b: number | string; n: number | string; e: number | string; it: number | string | null; ot: number | string | null; tt: number | string | null }>`
-    SELECT ${bucket} AS b, COUNT(*) AS n, SUM(CASE WHEN state = 'ERROR' THEN 1 ELSE 0 END) AS e,
-      SUM(input_tokens) AS it, SUM(output_tokens) AS ot, SUM(total_tokens) AS tt
-    FROM traces WHERE ${inRange} GROUP BY ${bucket}`.execute(db);
-
+  // One pass: rows per (time bucket, latency bin) carry the bucket's counts and token sums too;
+  // bin -1 holds traces without a duration (still running).
   const bin = sql.raw(
-    `CASE ${LATENCY_BOUNDS_MS.map((bound, i) => `WHEN execution_duration < ${bound} THEN ${i}`).join(' ')} ELSE ${LATENCY_BOUNDS_MS.length} END`,
+    `CASE WHEN execution_duration IS NULL THEN -1 ${LATENCY_BOUNDS_MS.map((bound, i) => `WHEN execution_duration < ${bound} THEN ${i}`).join(' ')} ELSE ${LATENCY_BOUNDS_MS.length} END`,
   );
-  const histogram = await sql<{ b: number | string; l: number | string; n: number | string }>`
-    SELECT ${bucket} AS b, ${bin} AS l, COUNT(*) AS n
-    FROM traces WHERE ${inRange} AND execution_duration IS NOT NULL GROUP BY ${bucket}, ${bin}`.execute(db);
+  const rows = await sql<{ b: number | string; l: number | string; n: number | string; e: number | string; it: number | string | null; ot: number | string | null; tt: number | string | null }>`
+    SELECT ${bucket} AS b, ${bin} AS l, COUNT(*) AS n, SUM(CASE WHEN state = 'ERROR' THEN 1 ELSE 0 END) AS e,
+      SUM(input_tokens) AS it, SUM(output_tokens) AS ot, SUM(total_tokens) AS tt
+    FROM traces WHERE ${inRange} GROUP BY ${bucket}, ${bin}`.execute(db);
 
   const buckets: TraceMetricsBucket[] = Array.from({ length: count }, (_, index) => ({
     index, traces: 0, errors: 0, latencyP50Ms: null, latencyP95Ms: null, latencyP99Ms: null, inputTokens: 0, outputTokens: 0, totalTokens: 0,
   }));
-  for (const row of totals.rows) {
-    const b = buckets[Number(row.b)];
-    if (!b) continue;
-    b.traces = Number(row.n);
-    b.errors = Number(row.e);
-    b.inputTokens = Number(row.it ?? 0);
-    b.outputTokens = Number(row.ot ?? 0);
-    b.totalTokens = Number(row.tt ?? 0);
-  }
   const bins = new Map<number, number[]>();
-  for (const row of histogram.rows) {
+  for (const row of rows.rows) {
     const index = Number(row.b);
-    let counts = bins.get(index);
-    if (!counts) bins.set(index, (counts = new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0)));
-    counts[Number(row.l)] = Number(row.n);
-  }
-  for (const [index, counts] of bins) {
     const b = buckets[index];
     if (!b) continue;
+    b.traces += Number(row.n);
+    b.errors += Number(row.e);
+    b.inputTokens += Number(row.it ?? 0);
+    b.outputTokens += Number(row.ot ?? 0);
+    b.totalTokens += Number(row.tt ?? 0);
+    const l = Number(row.l);
+    if (l < 0) continue;
+    let counts = bins.get(index);
+    if (!counts) bins.set(index, (counts = new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0)));
+    counts[l] = Number(row.n);
+  }
+  for (const [index, counts] of bins) {
+    const b = buckets[index]!;
     b.latencyP50Ms = percentileOfBins(counts, 0.5);
     b.latencyP95Ms = percentileOfBins(counts, 0.95);
     b.latencyP99Ms = percentileOfBins(counts, 0.99);

@@ -4,21 +4,25 @@ import { api } from '../api';
 import { ErrorNote, paths, Stat } from '../components/bits';
 import { MetricsCharts } from '../components/MetricsCharts';
 import { TIME_RANGES } from '../filters';
-import { compact, duration, num } from '../format';
-import { useUrlState } from '../url-state';
+import { compact, dateTime, duration, num } from '../format';
+import { useUrlState, withParams } from '../url-state';
 
 const RANGES = ['1h', '24h', '7d', '30d'] as const;
 const BUCKETS: Record<string, number> = { '1h': 60_000, '24h': 30 * 60_000, '7d': 3 * 3_600_000, '30d': 12 * 3_600_000 };
 
-/** URL parameters: range (1h, 24h, 7d, 30d), group (user, session). */
+/** URL parameters: range (1h, 24h, 7d, 30d) or from & to (ms), group (user, session). */
 export function OverviewPage() {
   const { experimentId = '0' } = useParams();
-  const { params, set } = useUrlState();
+  const { params, set, setParams } = useUrlState();
   const range = RANGES.find((r) => r === params.get('range')) ?? '7d';
   const group = params.get('group') === 'user' || params.get('group') === 'session' ? (params.get('group') as 'user' | 'session') : undefined;
-  const bucket = BUCKETS[range]!;
-  const end = Math.ceil(Date.now() / bucket) * bucket;
-  const start = end - (TIME_RANGES[range]!.ms ?? 0);
+  // An explicit window (?from=&to=, ms since the epoch) beats the relative range: links to a past incident stay put.
+  const from = Number(params.get('from'));
+  const to = Number(params.get('to'));
+  const fixed = from > 0 && to > from;
+  const bucket = fixed ? Math.max(60_000, Math.ceil((to - from) / 60 / 60_000) * 60_000) : BUCKETS[range]!;
+  const end = fixed ? to : Math.ceil(Date.now() / bucket) * bucket;
+  const start = fixed ? from : end - (TIME_RANGES[range]!.ms ?? 0);
   const metrics = useQuery({
     queryKey: ['metrics', experimentId, start, end, bucket, group],
     queryFn: ({ signal }) => api.metrics({ experiment_id: experimentId, start_time_ms: start, end_time_ms: end, bucket_ms: bucket, ...(group ? { group_by: group, max_groups: 8 } : {}) }, signal),
@@ -37,7 +41,7 @@ export function OverviewPage() {
         <h1>Overview</h1>
         <div className="segmented" role="group" aria-label="Time range">
           {RANGES.map((r) => (
-            <button key={r} className={r === range ? 'active' : ''} onClick={() => set('range', r === '7d' ? null : r)}>
+            <button key={r} className={!fixed && r === range ? 'active' : ''} onClick={() => setParams(withParams(params, { range: r === '7d' ? null : r, from: null, to: null }))}>
               {r}
             </button>
           ))}
@@ -56,7 +60,7 @@ export function OverviewPage() {
       </div>
       <ErrorNote error={metrics.error} />
       <div className="stats">
-        <Stat label="Traces" value={num(traces)} sub={TIME_RANGES[range]!.label} />
+        <Stat label="Traces" value={num(traces)} sub={fixed ? `${dateTime(start)} → ${dateTime(end)}` : TIME_RANGES[range]!.label} />
         <Stat label="Errors" value={<span className={errors ? 'text-error' : ''}>{num(errors)}</span>} sub={traces ? `${((errors / traces) * 100).toFixed(1)}% of traces` : undefined} />
         <Stat label="Latency p50" value={duration(median(p50s))} sub="median of buckets" />
         <Stat label="Latency p95" value={duration(median(p95s))} sub="median of buckets" />
