@@ -1,13 +1,10 @@
 import type { ColumnDef } from '@tanstack/react-table';
 import type { SessionJson } from '@threadline/protocol';
-import { useCallback, useMemo, useState } from 'react';
-import { useNavigate, useParams } from 'react-router';
+import { useCallback, useMemo } from 'react';
+import { useParams } from 'react-router';
 import { api } from '../api';
 import { paths, UserLink } from '../components/bits';
-import { FilterBar } from '../components/FilterBar';
-import { RollupTable } from '../components/RollupTable';
-import { SortSelect } from '../components/SortSelect';
-import { useUrlState } from '../url-state';
+import { RollupListPage } from '../components/RollupListPage';
 import { dateTime, duration, num, oneLine } from '../format';
 
 const ORDERS: Record<string, string> = {
@@ -55,34 +52,23 @@ export function sessionColumns(exp: string, opts: { hideUsers?: boolean } = {}):
   return cols;
 }
 
-/** URL parameters: q (session filter language), order. */
 export function SessionsPage() {
   const { experimentId = '0' } = useParams();
-  const { get, set } = useUrlState();
-  const navigate = useNavigate();
-  const filter = get('q') ?? '';
-  const order = get('order') ?? 'last_time DESC';
-  const [error, setError] = useState<unknown>(null);
   const columns = useMemo(() => sessionColumns(experimentId), [experimentId]);
   const pick = useCallback((p: Record<string, unknown>) => (p.sessions as SessionJson[] | undefined) ?? [], []);
   return (
-    <div className="page">
-      <div className="page-head">
-        <h1>Sessions</h1>
-        <SortSelect value={order} options={ORDERS} onChange={(v) => set('order', v, 'last_time DESC')} />
-      </div>
-      <FilterBar value={filter} onSubmit={(v) => set('q', v.trim() || null)} placeholder="Filter sessions: turns > 3 AND errors > 0, user = 'u-1', or any trace clause (some turn matches)" error={error} examples={EXAMPLES} />
-      <RollupTable
-        testId="sessions-table"
-        noun="session"
-        queryKey={['sessions', experimentId, filter, order]}
-        fetchPage={(pageToken, signal) => api.searchSessions({ experimentId, filter, orderBy: [order], maxResults: 100, ...(pageToken ? { pageToken } : {}) }, signal) as never}
-        pick={pick}
-        columns={columns}
-        rowId={(s) => s.session_id}
-        onOpen={(s) => navigate(paths.session(experimentId, s.session_id))}
-        onError={setError}
-      />
-    </div>
+    <RollupListPage
+      title="Sessions"
+      noun="session"
+      experimentId={experimentId}
+      orders={ORDERS}
+      examples={EXAMPLES}
+      placeholder="Filter sessions: turns > 3 AND errors > 0, user = 'u-1', or any trace clause (some turn matches)"
+      columns={columns}
+      fetchPage={(r, signal) => api.searchSessions({ experimentId, ...r, maxResults: 100 }, signal) as never}
+      pick={pick}
+      rowId={(s) => s.session_id}
+      pathOf={(s) => paths.session(experimentId, s.session_id)}
+    />
   );
 }

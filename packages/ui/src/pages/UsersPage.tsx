@@ -1,13 +1,10 @@
 import type { ColumnDef } from '@tanstack/react-table';
 import type { UserJson } from '@threadline/protocol';
-import { useCallback, useMemo, useState } from 'react';
-import { useNavigate, useParams } from 'react-router';
+import { useCallback, useMemo } from 'react';
+import { useParams } from 'react-router';
 import { api } from '../api';
 import { paths } from '../components/bits';
-import { FilterBar } from '../components/FilterBar';
-import { RollupTable } from '../components/RollupTable';
-import { SortSelect } from '../components/SortSelect';
-import { useUrlState } from '../url-state';
+import { RollupListPage } from '../components/RollupListPage';
 import { ago, dateTime, num } from '../format';
 
 const ORDERS: Record<string, string> = {
@@ -20,14 +17,8 @@ const ORDERS: Record<string, string> = {
 };
 const EXAMPLES = ['sessions >= 3', 'errors > 0', "user_id LIKE 'team-%'", 'total_tokens > 10000'];
 
-/** URL parameters: q (user filter language), order. */
 export function UsersPage() {
   const { experimentId = '0' } = useParams();
-  const { get, set } = useUrlState();
-  const navigate = useNavigate();
-  const filter = get('q') ?? '';
-  const order = get('order') ?? 'last_time DESC';
-  const [error, setError] = useState<unknown>(null);
   const pick = useCallback((p: Record<string, unknown>) => (p.users as UserJson[] | undefined) ?? [], []);
   const columns = useMemo<ColumnDef<UserJson, unknown>[]>(
     () => [
@@ -55,23 +46,18 @@ export function UsersPage() {
     [],
   );
   return (
-    <div className="page">
-      <div className="page-head">
-        <h1>Users</h1>
-        <SortSelect value={order} options={ORDERS} onChange={(v) => set('order', v, 'last_time DESC')} />
-      </div>
-      <FilterBar value={filter} onSubmit={(v) => set('q', v.trim() || null)} placeholder="Filter users: sessions > 2 AND errors > 0, user_id LIKE 'acme-%', or any trace clause" error={error} examples={EXAMPLES} />
-      <RollupTable
-        testId="users-table"
-        noun="user"
-        queryKey={['users', experimentId, filter, order]}
-        fetchPage={(pageToken, signal) => api.searchUsers({ experimentId, filter, orderBy: [order], maxResults: 100, ...(pageToken ? { pageToken } : {}) }, signal) as never}
-        pick={pick}
-        columns={columns}
-        rowId={(u) => u.user_id}
-        onOpen={(u) => navigate(paths.user(experimentId, u.user_id))}
-        onError={setError}
-      />
-    </div>
+    <RollupListPage
+      title="Users"
+      noun="user"
+      experimentId={experimentId}
+      orders={ORDERS}
+      examples={EXAMPLES}
+      placeholder="Filter users: sessions > 2 AND errors > 0, user_id LIKE 'acme-%', or any trace clause"
+      columns={columns}
+      fetchPage={(r, signal) => api.searchUsers({ experimentId, ...r, maxResults: 100 }, signal) as never}
+      pick={pick}
+      rowId={(u) => u.user_id}
+      pathOf={(u) => paths.user(experimentId, u.user_id)}
+    />
   );
 }

@@ -1,0 +1,53 @@
+import type { ColumnDef } from '@tanstack/react-table';
+import { useState } from 'react';
+import { useNavigate } from 'react-router';
+import { useUrlState } from '../url-state';
+import { FilterBar } from './FilterBar';
+import { RollupTable } from './RollupTable';
+import { SortSelect } from './SortSelect';
+
+const DEFAULT_ORDER = 'last_time DESC';
+
+/**
+ * The sessions or users list: title, sort, the filter in its language, the server-paged table.
+ * URL parameters: q (filter), order.
+ */
+export function RollupListPage<T>(props: {
+  title: string;
+  noun: string;
+  experimentId: string;
+  orders: Record<string, string>;
+  examples: string[];
+  placeholder: string;
+  columns: ColumnDef<T, unknown>[];
+  fetchPage: (request: { filter: string; orderBy: string[]; pageToken?: string }, signal: AbortSignal) => Promise<{ next_page_token?: string } & Record<string, unknown>>;
+  pick: (page: Record<string, unknown>) => T[];
+  rowId: (row: T) => string;
+  pathOf: (row: T) => string;
+}) {
+  const { get, set } = useUrlState();
+  const navigate = useNavigate();
+  const filter = get('q') ?? '';
+  const order = get('order') ?? DEFAULT_ORDER;
+  const [error, setError] = useState<unknown>(null);
+  return (
+    <div className="page">
+      <div className="page-head">
+        <h1>{props.title}</h1>
+        <SortSelect value={order} options={props.orders} onChange={(v) => set('order', v, DEFAULT_ORDER)} />
+      </div>
+      <FilterBar value={filter} onSubmit={(v) => set('q', v.trim() || null)} placeholder={props.placeholder} error={error} examples={props.examples} />
+      <RollupTable
+        testId={`${props.noun}s-table`}
+        noun={props.noun}
+        queryKey={[`${props.noun}s`, props.experimentId, filter, order]}
+        fetchPage={(pageToken, signal) => props.fetchPage({ filter, orderBy: [order], ...(pageToken ? { pageToken } : {}) }, signal)}
+        pick={props.pick}
+        columns={props.columns}
+        rowId={props.rowId}
+        onOpen={(row) => navigate(props.pathOf(row))}
+        onError={setError}
+      />
+    </div>
+  );
+}
