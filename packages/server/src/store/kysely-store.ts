@@ -208,17 +208,12 @@ export class KyselyTraceStore implements TraceStore {
       if (!before || (options.experimentId !== undefined && String(before.experiment_id) !== options.experimentId)) {
         throw new TraceNotFoundError(traceId);
       }
-      await upsertSpans(trx, traceId, spans);
-      const spanCount = await trx
-        .selectFrom('spans')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('trace_id', '=', traceId)
-        .executeTakeFirstOrThrow();
+      const spanCount = await upsertSpans(trx, traceId, spans);
       const root = findRootSpan(spans);
       const tokens: TokenCounts | null = before.total_tokens === null ? tokenUsageFromSpans(spans) : null;
       const after: TraceRow = {
         ...before,
-        span_count: Number(spanCount.n),
+        span_count: spanCount,
         name: before.name ?? root?.name ?? null,
         request_preview: before.request_preview ?? (root ? previewOf(root.attributes['mlflow.spanInputs']) : null),
         response_preview: before.response_preview ?? (root ? previewOf(root.attributes['mlflow.spanOutputs']) : null),
@@ -284,12 +279,7 @@ export class KyselyTraceStore implements TraceStore {
       // Metadata is immutable once finalized; before that, keys are only ever added.
       const added = finalized ? {} : Object.fromEntries(Object.entries(metadata).filter(([k]) => !(k in stored)));
       await insertKeyValues(trx, 'trace_metadata', traceId, added);
-      await upsertSpans(trx, traceId, spans);
-      const spanCount = await trx
-        .selectFrom('spans')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('trace_id', '=', traceId)
-        .executeTakeFirstOrThrow();
+      const spanCount = await upsertSpans(trx, traceId, spans);
       const keepTokens = finalized && tokenUsageFromMetadata(stored) !== null;
       const allTokens = keepTokens ? null : tokenUsageFromSpans(await this.usageSpans(trx, traceId, spans), { prefer: 'innermost' });
       const root = batch.root;
@@ -309,7 +299,7 @@ export class KyselyTraceStore implements TraceStore {
         input_tokens: keepTokens ? before.input_tokens : (allTokens?.inputTokens ?? null),
         output_tokens: keepTokens ? before.output_tokens : (allTokens?.outputTokens ?? null),
         total_tokens: keepTokens ? before.total_tokens : (allTokens?.totalTokens ?? null),
-        span_count: Number(spanCount.n),
+        span_count: spanCount,
       };
       await insertMissingTags(trx, traceId, {
         ...fields.tags,
@@ -467,8 +457,11 @@ export class TraceNotFoundError extends Error {
   }
 }
 
-/** Inserts or replaces spans on (trace_id, span_id): a repeated span is the same span, resent. */
-async function upsertSpans(trx: Db, traceId: string, spans: readonly SpanRecord[]): Promise<void> {
+/**
+ * Inserts or replaces spans on (trace_id, span_id): a repeated span is the same span, resent.
+ * Answers how many spans the trace now has.
+ */
+async function upsertSpans(trx: Db, traceId: string, spans: readonly SpanRecord[]): Promise<number> {
   for (let i = 0; i < spans.length; i += ID_CHUNK) {
     const chunk = spans.slice(i, i + ID_CHUNK);
     await trx
@@ -487,6 +480,8 @@ async function upsertSpans(trx: Db, traceId: string, spans: readonly SpanRecord[
       )
       .execute();
   }
+  const row = await trx.selectFrom('spans').select((eb) => eb.fn.countAll<number>().as('n')).where('trace_id', '=', traceId).executeTakeFirstOrThrow();
+  return Number(row.n);
 }
 
 /** Sets tags the trace does not have yet; existing values (perhaps a user's edit) stay. */
