@@ -79,6 +79,10 @@ describe.runIf(available)('web UI in Chromium', () => {
       spans: chatSpans(T0 + 700_000, XSS, `reply ${XSS}`),
       tags: { note: XSS },
     });
+    // A session longer than one page of turns (50), to see that none is left out.
+    for (let i = 0; i < 55; i++) {
+      await logTrace(server.url, { user: 'carol', session: 'long-conv', startMs: T0 + 1_000_000 + i * 1000, durationMs: 500, inputs: { messages: [{ role: 'user', content: `question ${i + 1}` }] }, outputs: `answer ${i + 1}` });
+    }
     browser = await launchBrowser();
     page = await browser.context.newPage();
     page.setDefaultTimeout(10_000);
@@ -96,7 +100,8 @@ describe.runIf(available)('web UI in Chromium', () => {
 
   it('filters traces by user with a quick filter (quote escaped), keyboard: / focuses the filter, Enter opens a row', async () => {
     await page.goto(`${server.url}/experiments/0/traces`);
-    await expect.poll(() => rows().count()).toBe(6);
+    // Rows are virtualised: the count says how many are loaded.
+    await expect.poll(() => page.getByTestId('trace-count').textContent()).toBe('61 traces');
     await page.getByTestId('quick-user').fill("o'brien");
     await page.getByTestId('quick-user').press('Enter');
     await expect.poll(() => rows().count()).toBe(1);
@@ -116,7 +121,7 @@ describe.runIf(available)('web UI in Chromium', () => {
   it('opens a session from the list and reads its turns in order', async () => {
     await page.goto(`${server.url}/experiments/0/sessions`);
     const sessionRows = page.locator('[data-testid="sessions-table"] [role="row"][data-index]');
-    await expect.poll(() => sessionRows.count()).toBe(4);
+    await expect.poll(() => sessionRows.count()).toBe(5);
     await sessionRows.filter({ hasText: 'conv-1' }).locator('.idlink-text').click();
     await page.waitForURL('**/sessions/conv-1');
     const turns = page.getByTestId('turn');
@@ -126,6 +131,17 @@ describe.runIf(available)('web UI in Chromium', () => {
     expect(await page.locator('.turns-end').textContent()).toContain('3 turns, all shown');
     await turns.nth(1).getByText('Open trace').click();
     await page.waitForURL(`**/traces/${ids.turn2}`);
+  });
+
+  it('pages through a session longer than one page of turns, none left out', async () => {
+    await page.goto(`${server.url}/experiments/0/sessions/long-conv`);
+    const users = page.locator('[data-testid="turn"] .role-user .bubble-text');
+    await expect.poll(() => users.count()).toBeGreaterThanOrEqual(50);
+    await page.locator('.turns-end').scrollIntoViewIfNeeded();
+    await expect.poll(() => users.count()).toBe(55);
+    const texts = await users.allTextContents();
+    expect(texts).toEqual(Array.from({ length: 55 }, (_, i) => `question ${i + 1}`));
+    await expect.poll(() => page.locator('.turns-end').textContent()).toContain('55 turns, all shown');
   });
 
   it("opens a trace's span tree and a span's inputs", async () => {
