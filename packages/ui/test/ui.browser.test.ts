@@ -83,6 +83,10 @@ describe.runIf(available)('web UI in Chromium', () => {
     for (let i = 0; i < 55; i++) {
       await logTrace(server.url, { user: 'carol', session: 'long-conv', startMs: T0 + 1_000_000 + i * 1000, durationMs: 500, inputs: { messages: [{ role: 'user', content: `question ${i + 1}` }] }, outputs: `answer ${i + 1}` });
     }
+    // More traces than one page of the table (200), for infinite scroll over page tokens.
+    for (let batch = 0; batch < 11; batch++) {
+      await Promise.all(Array.from({ length: 20 }, (_, i) => logTrace(server.url, { user: 'bulk', startMs: T0 - 10_000_000 + (batch * 20 + i) * 1000, durationMs: 10, inputs: `bulk ${batch * 20 + i}`, outputs: 'ok' })));
+    }
     browser = await launchBrowser();
     page = await browser.context.newPage();
     page.setDefaultTimeout(10_000);
@@ -101,7 +105,7 @@ describe.runIf(available)('web UI in Chromium', () => {
   it('filters traces by user with a quick filter (quote escaped), keyboard: / focuses the filter, Enter opens a row', async () => {
     await page.goto(`${server.url}/experiments/0/traces`);
     // Rows are virtualised: the count says how many are loaded.
-    await expect.poll(() => page.getByTestId('trace-count').textContent()).toBe('61 traces');
+    await expect.poll(() => page.getByTestId('trace-count').textContent()).toBe('200 traces loaded, more on scroll');
     await page.getByTestId('quick-user').fill("o'brien");
     await page.getByTestId('quick-user').press('Enter');
     await expect.poll(() => rows().count()).toBe(1);
@@ -131,6 +135,16 @@ describe.runIf(available)('web UI in Chromium', () => {
     expect(await page.locator('.turns-end').textContent()).toContain('3 turns, all shown');
     await turns.nth(1).getByText('Open trace').click();
     await page.waitForURL(`**/traces/${ids.turn2}`);
+  });
+
+  it('scrolls the traces table through every page (keyset page tokens)', async () => {
+    await page.goto(`${server.url}/experiments/0/traces?user=bulk`);
+    const count = page.getByTestId('trace-count');
+    await expect.poll(() => count.textContent()).toBe('200 traces loaded, more on scroll');
+    await page.locator('.vtable-body').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await expect.poll(() => count.textContent()).toBe('220 traces');
+    await page.locator('.vtable-body').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await expect.poll(() => page.locator('[data-testid="traces-table"] [role="row"][data-index]').last().textContent()).toContain('bulk 0');
   });
 
   it('pages through a session longer than one page of turns, none left out', async () => {
