@@ -16,12 +16,12 @@ const browser = await launchBrowser();
 try {
   await seedDemo(server.url, { sessions: 36 });
   const base = server.url;
-  const { sessions } = await request(base, 'POST', '/api/threadline/sessions/search', { experiment_id: '0', order_by: ['turns DESC'], max_results: 1 });
+  // A turn that called a tool (for the span tree) and its conversation (for the session page).
+  const withTool = await request(base, 'POST', '/api/3.0/mlflow/traces/search', { locations: [{ type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: '0' } }], filter: "span.type = 'TOOL' AND trace.status = 'OK'", max_results: 1 });
+  const toolTurn = withTool.traces[0];
+  const sessionId = toolTurn.trace_metadata['mlflow.trace.session'];
+  const { sessions } = await request(base, 'POST', '/api/threadline/sessions/search', { experiment_id: '0', filter: `session_id = '${sessionId.replace(/'/g, "''")}'`, max_results: 1 });
   const session = sessions[0];
-  const { traces } = await request(base, 'GET', `/api/threadline/sessions/${encodeURIComponent(session.session_id)}/traces?experiment_id=0&max_results=50`);
-  // A turn that called a tool, for the span tree.
-  const withTool = await request(base, 'POST', '/api/3.0/mlflow/traces/search', { locations: [{ type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: '0' } }], filter: "span.type = 'TOOL'", max_results: 1 });
-  const toolTurn = withTool.traces[0] ?? traces[0];
   mkdirSync(out, { recursive: true });
   const page = await browser.context.newPage();
   const shots = [

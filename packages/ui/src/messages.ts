@@ -135,7 +135,7 @@ export function turnOf(root: SpanJson | undefined, requestPreview?: string, resp
       steps.push(...history.slice(lastUser + 1).filter((m) => m.role === 'tool' || (m.toolCalls && m.toolCalls.length > 0)));
     }
   }
-  user ??= simpleText(inputs) ?? requestPreview ?? null;
+  user ??= simpleText(inputs) ?? (requestPreview || null);
   let assistant: string | null = null;
   if (replies) {
     for (const m of replies) {
@@ -143,7 +143,7 @@ export function turnOf(root: SpanJson | undefined, requestPreview?: string, resp
       if (m.content) assistant = m.content;
     }
   }
-  assistant ??= simpleText(outputs) ?? responsePreview ?? null;
+  assistant ??= simpleText(outputs) ?? (responsePreview || null);
   return { user, steps, assistant, history };
 }
 

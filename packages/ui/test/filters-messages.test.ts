@@ -52,6 +52,8 @@ describe('a turn from the root span', () => {
   it('falls back to simple inputs, then to the previews', () => {
     expect(turnOf(span({ 'mlflow.spanInputs': JSON.stringify({ message: 'hi' }), 'mlflow.spanOutputs': JSON.stringify('hello') }))).toMatchObject({ user: 'hi', assistant: 'hello' });
     expect(turnOf(undefined, 'req', 'resp')).toMatchObject({ user: 'req', assistant: 'resp', steps: [] });
+    // An empty preview (a failed turn) is no reply, not an empty one.
+    expect(turnOf(undefined, 'req', '')).toMatchObject({ assistant: null });
   });
 
   it('reads the server’s OTLP-style attribute lists', () => {

@@ -141,18 +141,22 @@ describe.runIf(available)('web UI in Chromium', () => {
     await page.goto(`${server.url}/experiments/0/traces?user=bulk`);
     const count = page.getByTestId('trace-count');
     await expect.poll(() => count.textContent()).toBe('200 traces loaded, more on scroll');
-    await page.locator('.vtable-body').evaluate((el) => el.scrollTo(0, el.scrollHeight));
-    await expect.poll(() => count.textContent()).toBe('220 traces');
-    await page.locator('.vtable-body').evaluate((el) => el.scrollTo(0, el.scrollHeight));
-    await expect.poll(() => page.locator('[data-testid="traces-table"] [role="row"][data-index]').last().textContent()).toContain('bulk 0');
+    const scrollToEnd = () => page.locator('.vtable-body').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await expect.poll(async () => (await scrollToEnd(), count.textContent()), { timeout: 5000 }).toBe('220 traces');
+    await expect.poll(async () => (await scrollToEnd(), page.locator('[data-testid="traces-table"] [role="row"][data-index]').last().textContent()), { timeout: 5000 }).toContain('bulk 0');
   });
 
   it('pages through a session longer than one page of turns, none left out', async () => {
     await page.goto(`${server.url}/experiments/0/sessions/long-conv`);
     const users = page.locator('[data-testid="turn"] .role-user .bubble-text');
     await expect.poll(() => users.count()).toBeGreaterThanOrEqual(50);
-    await page.locator('.turns-end').scrollIntoViewIfNeeded();
-    await expect.poll(() => users.count()).toBe(55);
+    // Turn heights change as their spans arrive: scroll to the end until the last page is in.
+    await expect
+      .poll(async () => {
+        await page.locator('.turns-end').scrollIntoViewIfNeeded();
+        return users.count();
+      }, { timeout: 5000 })
+      .toBe(55);
     const texts = await users.allTextContents();
     expect(texts).toEqual(Array.from({ length: 55 }, (_, i) => `question ${i + 1}`));
     await expect.poll(() => page.locator('.turns-end').textContent()).toContain('55 turns, all shown');

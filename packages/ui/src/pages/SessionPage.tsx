@@ -34,9 +34,13 @@ export function SessionPage() {
   useEffect(() => {
     const el = end.current;
     if (!el) return;
-    const io = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting) && turns.hasNextPage && !turns.isFetchingNextPage) void turns.fetchNextPage();
-    });
+    // Load the next turns a screen before the end comes into view.
+    const io = new IntersectionObserver(
+      (entries) => {
+        if (entries.some((e) => e.isIntersecting) && turns.hasNextPage && !turns.isFetchingNextPage) void turns.fetchNextPage();
+      },
+      { rootMargin: '0px 0px 800px 0px' },
+    );
     io.observe(el);
     return () => io.disconnect();
   }, [turns.hasNextPage, turns.isFetchingNextPage, turns.fetchNextPage]); // eslint-disable-line react-hooks/exhaustive-deps
@@ -103,7 +107,9 @@ function TurnPage({ experimentId, traces, firstIndex }: { experimentId: string; 
     <>
       {traces.map((info, i) => {
         const spans = spansById.get(info.trace_id);
-        const turn = turnOf(spans ? rootSpan(spans) : undefined, info.request_preview, info.response_preview);
+        const root = spans ? rootSpan(spans) : undefined;
+        const turn = turnOf(root, info.request_preview, info.response_preview);
+        const failure = info.state === 'ERROR' ? (root?.status?.message || 'the turn failed') : null;
         const tokens = tokensOf(info);
         return (
           <section key={info.trace_id} className={`turn ${info.state === 'ERROR' ? 'turn-error' : ''}`} data-testid="turn" aria-label={`Turn ${firstIndex + i + 1}`}>
@@ -134,7 +140,7 @@ function TurnPage({ experimentId, traces, firstIndex }: { experimentId: string; 
             {turn.assistant !== null ? (
               <ChatBubble message={{ role: 'assistant', content: turn.assistant }} />
             ) : (
-              <div className="muted no-reply">{info.state === 'ERROR' ? 'No reply: the turn failed.' : 'No reply recorded.'}</div>
+              <div className={`no-reply ${failure ? 'text-error' : 'muted'}`}>{failure ? `No reply: ${failure}` : 'No reply recorded.'}</div>
             )}
           </section>
         );
