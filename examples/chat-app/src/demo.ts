@@ -154,7 +154,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
 ${traces.length} traces stored.
 
 Look at them:
-  UI:        ${tracking.url}/   (served once the UI is built: npm run build -w @threadline/ui)
+  UI:        ${tracking.url}/experiments/${experimentId}/sessions
+  A session: ${tracking.url}/experiments/${experimentId}/sessions/${encodeURIComponent(session)}
 
 The seed's three queries, against the REST API:
 
