@@ -174,7 +174,9 @@ export class KyselyTraceStore implements TraceStore {
         return { kind: 'created', trace: storedTraceOf(row, metadata, record.tags) };
       }
 
-      const existing = await this.loadTrace(trx, record.traceId, { forUpdate: true });
+      const before = await this.traceRowForUpdate(trx, record.traceId);
+      if (!before) throw new TraceNotFoundError(record.traceId);
+      const existing = await this.loadTrace(trx, record.traceId);
       if (existing.experimentId !== record.experimentId) return { kind: 'experiment-conflict', trace: existing };
       const conflicts = conflictingMetadataKeys(existing.metadata, record.metadata);
       if (conflicts.length > 0) return { kind: 'metadata-conflict', trace: existing, keys: conflicts };
@@ -182,7 +184,6 @@ export class KyselyTraceStore implements TraceStore {
       const addedMetadata = Object.fromEntries(Object.entries(metadata).filter(([k]) => !(k in existing.metadata)));
       await insertKeyValues(trx, 'trace_metadata', record.traceId, addedMetadata);
       await upsertTags(trx, record.traceId, record.tags);
-      const before = await trx.selectFrom('traces').selectAll().where('trace_id', '=', record.traceId).executeTakeFirstOrThrow();
       const after: TraceRow = {
         ...before,
         client_request_id: record.clientRequestId ?? before.client_request_id,
@@ -204,7 +205,7 @@ export class KyselyTraceStore implements TraceStore {
 
   async logSpans(traceId: string, spans: SpanRecord[], options: { experimentId?: string } = {}): Promise<void> {
     return this.transactions.run(async (trx) => {
-      const before = await trx.selectFrom('traces').selectAll().where('trace_id', '=', traceId).executeTakeFirst();
+      const before = await this.traceRowForUpdate(trx, traceId);
       if (!before || (options.experimentId !== undefined && String(before.experiment_id) !== options.experimentId)) {
         throw new TraceNotFoundError(traceId);
       }
@@ -266,11 +267,8 @@ export class KyselyTraceStore implements TraceStore {
         return { kind: 'created' };
       }
 
-      if (this.dialect.name === 'postgres') {
-        // Serialises batches of one trace arriving at several replicas at once.
-        await sql`SELECT 1 FROM traces WHERE trace_id = ${traceId} FOR UPDATE`.execute(trx);
-      }
-      const before = await trx.selectFrom('traces').selectAll().where('trace_id', '=', traceId).executeTakeFirstOrThrow();
+      const before = await this.traceRowForUpdate(trx, traceId);
+      if (!before) throw new TraceNotFoundError(traceId);
       if (String(before.experiment_id) !== experimentId) return { kind: 'experiment-conflict', experimentId: String(before.experiment_id) };
       const stored = Object.fromEntries(
         (await trx.selectFrom('trace_metadata').select(['key', 'value']).where('trace_id', '=', traceId).execute()).map((r) => [r.key, r.value]),
@@ -438,14 +436,20 @@ export class KyselyTraceStore implements TraceStore {
     if (!sameContribution(was, now)) await moveInRollups(trx, was, now);
   }
 
-  private async loadTrace(trx: Db, traceId: string, options: { forUpdate?: boolean } = {}): Promise<StoredTrace> {
-    if (options.forUpdate && this.dialect.name === 'postgres') {
-      // Serialises concurrent re-logs of one trace across replicas.
-      await sql`SELECT 1 FROM traces WHERE trace_id = ${traceId} FOR UPDATE`.execute(trx);
-    }
+  private async loadTrace(trx: Db, traceId: string): Promise<StoredTrace> {
     const [trace] = await loadTraces(trx, [traceId]);
     if (!trace) throw new TraceNotFoundError(traceId);
     return trace;
+  }
+
+  /**
+   * A trace's row, read to be rewritten. On PostgreSQL the row is locked until the transaction
+   * ends, so that replicas writing one trace at once (a retry, OTLP batches, a span upload)
+   * take turns; SQLite's single writer already does.
+   */
+  private async traceRowForUpdate(trx: Db, traceId: string): Promise<TraceRow | undefined> {
+    const query = trx.selectFrom('traces').selectAll().where('trace_id', '=', traceId);
+    return (this.dialect.name === 'postgres' ? query.forUpdate() : query).executeTakeFirst();
   }
 }
 
