@@ -20,3 +20,20 @@ export function stringifyJson(value: unknown): string {
   });
   return sawBigInt ? text.replace(BIGINT_MARKED, '$1') : text;
 }
+
+/**
+ * The value a JSON-encoded string stands for, or the value itself when it is not a string or not
+ * JSON: how attributes the Python SDK (and MLflow's OTLP path) JSON-encoded are read back.
+ *
+ * @example
+ * jsonValue('{"a":1}') // { a: 1 }
+ * jsonValue('hello')   // 'hello'
+ */
+export function jsonValue(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}

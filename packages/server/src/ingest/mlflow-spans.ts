@@ -1,5 +1,6 @@
 import { SpanAttributeKey } from '@threadline/protocol';
 import { invalidParameter } from '../errors.js';
+import { jsonValue } from '../json.js';
 import type { SpanEventRecord, SpanRecord, SpanStatus } from '../trace-model.js';
 
 /**
@@ -95,16 +96,8 @@ function decodeAttributes(raw: unknown, where: string): Record<string, unknown> 
   const marker = raw[SpanAttributeKey.TRACE_ID] ?? raw[SpanAttributeKey.SPAN_TYPE];
   if (typeof marker !== 'string' || !marker.startsWith('"')) return { ...raw };
   const decoded: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(raw)) decoded[key] = typeof value === 'string' ? parseOrKeep(value) : value;
+  for (const [key, value] of Object.entries(raw)) decoded[key] = jsonValue(value);
   return decoded;
-}
-
-function parseOrKeep(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
 }
 
 function parseEvents(raw: unknown, where: string): SpanEventRecord[] {

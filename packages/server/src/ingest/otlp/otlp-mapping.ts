@@ -1,4 +1,5 @@
 import { SpanAttributeKey, SpanType, TraceMetadataKey } from '@threadline/protocol';
+import { jsonValue } from '../../json.js';
 
 /**
  * The canonical mapping of shared/reference/otel-mapping.md §11: what the attributes of real
@@ -404,12 +405,6 @@ function ioValue(value: unknown, mimeType: unknown): unknown {
   return value;
 }
 
-/** A JSON string's value when it parses, the value itself otherwise. */
-export function jsonValue(value: unknown): unknown {
-  if (typeof value !== 'string') return value;
-  const parsed = parseJson(value);
-  return parsed === undefined ? value : parsed;
-}
 
 function unquote(text: string): string {
   if (text.length >= 2 && text.startsWith('"') && text.endsWith('"')) {

@@ -1,11 +1,11 @@
 import { SpanAttributeKey, TRACE_ID_PREFIX, TraceMetadataKey } from '@threadline/protocol';
+import { jsonValue } from '../../json.js';
 import type { SpanBatchFields, SpanRecord, SpanStatus } from '../../trace-model.js';
 import type { OtlpSpan } from './otlp-decode.js';
 import {
   extraMetadataOf,
   firstIdValue,
   inputsOf,
-  jsonValue,
   messageFormatOf,
   modelOf,
   outputsOf,
