@@ -15,7 +15,7 @@ import {
 } from '../query/index.js';
 import { findRootSpan, previewOf, tokenUsageFromMetadata, tokenUsageFromSpans, type UsageSpan } from '../ingest/trace-derivation.js';
 import type { SpanBatchFields, SpanRecord, StoredTrace, TokenCounts, TraceRecord } from '../trace-model.js';
-import { addToRollups, moveInRollups, recomputeRollups, type RollupContribution } from './rollups.js';
+import { addToRollups, moveInRollups, recomputeRollups, shiftHours, type RollupContribution } from './rollups.js';
 import type { Database, TracesTable } from './schema.js';
 import type { SqlDialect } from './sql-dialect.js';
 import { queryTraceMetrics, type TraceMetrics, type TraceMetricsQuery } from './trace-metrics.js';
@@ -396,7 +396,11 @@ export class KyselyTraceStore implements TraceStore {
   async deleteTraces(input: DeleteTracesInput): Promise<number> {
     return this.transactions.run(async (trx) => {
       const experimentId = Number(input.experimentId);
-      let query = trx.selectFrom('traces').select(['trace_id', 'session_id', 'user_id']).where('experiment_id', '=', experimentId);
+      // What the rollups need of each victim; previews and names stay in the database.
+      let query = trx
+        .selectFrom('traces')
+        .select(['trace_id', 'experiment_id', 'session_id', 'user_id', 'request_time', 'execution_duration', 'state', 'input_tokens', 'output_tokens', 'total_tokens'])
+        .where('experiment_id', '=', experimentId);
       if (input.traceIds !== undefined) query = query.where('trace_id', 'in', input.traceIds.length > 0 ? input.traceIds : ['']);
       if (input.maxTimestampMillis !== undefined) query = query.where('request_time', '<=', input.maxTimestampMillis);
       // Oldest first, so max_traces deletes the oldest ones, as MLflow does.
@@ -415,6 +419,8 @@ export class KyselyTraceStore implements TraceStore {
         victims.flatMap((v) => v.session_id ?? []),
         victims.flatMap((v) => v.user_id ?? []),
       );
+      const unread = { client_request_id: null, request_preview: null, response_preview: null, name: null, span_count: 0 };
+      await shiftHours(trx, victims.map((v) => ({ c: contributionOf({ ...v, ...unread }), sign: -1 as const })));
       return victims.length;
     });
   }
@@ -562,6 +568,7 @@ function contributionOf(row: TraceRow): RollupContribution {
     userId: row.user_id,
     requestTime: Number(row.request_time),
     endTime: Number(row.request_time) + Number(row.execution_duration ?? 0),
+    durationMs: row.execution_duration === null ? null : Number(row.execution_duration),
     isError: row.state === TraceState.ERROR,
     inputTokens: Number(row.input_tokens ?? 0),
     outputTokens: Number(row.output_tokens ?? 0),

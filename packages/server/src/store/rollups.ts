@@ -1,9 +1,11 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
+import { hourOf, latencyBin } from './trace-metrics.js';
 
 /**
- * What one trace adds to the `sessions` and `users` rollups. Rollups are kept in the same
- * transaction as the trace, so listing sessions or users never aggregates traces at read time.
+ * What one trace adds to the `sessions`, `users` and `trace_hours` rollups. Rollups are kept in
+ * the same transaction as the trace, so listing sessions or users, or charting a month, never
+ * aggregates traces at read time.
  */
 export interface RollupContribution {
   experimentId: number;
@@ -12,6 +14,7 @@ export interface RollupContribution {
   userId: string | null;
   requestTime: number;
   endTime: number;
+  durationMs: number | null;
   isError: boolean;
   inputTokens: number;
   outputTokens: number;
@@ -23,9 +26,10 @@ export interface RollupContribution {
 type Db = Kysely<Database> | Transaction<Database>;
 
 /**
- * Adds a new trace to its session's and user's rollups. Every statement is an atomic upsert, so
- * server replicas writing traces of the same session at once still count exactly; rows are always
- * locked in the order sessions, users, session_users, which keeps concurrent writers from deadlocking.
+ * Adds a new trace to its session's, user's and hour's rollups. Every statement is an atomic
+ * upsert, so server replicas writing traces of the same session at once still count exactly; rows
+ * are always locked in the order sessions, users, session_users, trace_hours, which keeps
+ * concurrent writers from deadlocking.
  */
 export async function addToRollups(db: Db, c: RollupContribution): Promise<void> {
   if (c.sessionId !== null) {
@@ -90,6 +94,7 @@ export async function addToRollups(db: Db, c: RollupContribution): Promise<void>
         .execute();
     }
   }
+  await shiftHours(db, [{ c, sign: 1 }]);
 }
 
 /** The columns sessions and users share, as a new row with one trace. */
@@ -252,7 +257,7 @@ async function linkCount(db: Db, experimentId: number, column: 'session_id' | 'u
 /**
  * Moves a trace's contribution after its row changed. When it stays in the same session and user
  * at the same time, counters move by difference and previews follow in O(1); anything else
- * rebuilds the affected rows from their traces.
+ * rebuilds the affected sessions and users from their traces. Hours always move by difference.
  */
 export async function moveInRollups(db: Db, was: RollupContribution, now: RollupContribution): Promise<void> {
   const sameShape =
@@ -270,6 +275,7 @@ export async function moveInRollups(db: Db, was: RollupContribution, now: Rollup
     if (was.experimentId !== now.experimentId) {
       await recomputeRollups(db, was.experimentId, [was.sessionId].flatMap((s) => s ?? []), [was.userId].flatMap((u) => u ?? []));
     }
+    await shiftHours(db, [{ c: was, sign: -1 }, { c: now, sign: 1 }]);
     return;
   }
   const errors = (now.isError ? 1 : 0) - (was.isError ? 1 : 0);
@@ -295,6 +301,56 @@ export async function moveInRollups(db: Db, was: RollupContribution, now: Rollup
       .set(deltaUpdates(errors, input, output, total, 'users'))
       .where('experiment_id', '=', now.experimentId)
       .where('user_id', '=', now.userId)
+      .execute();
+  }
+  await shiftHours(db, [{ c: was, sign: -1 }, { c: now, sign: 1 }]);
+}
+
+/** Rows per key of `trace_hours`: a few, so that one busy hour is not one hot row lock. */
+const HOUR_SHARDS = 8;
+
+/** The `trace_hours` row a trace is counted in. */
+export function traceHourKey(c: Pick<RollupContribution, 'experimentId' | 'traceId' | 'requestTime' | 'durationMs'>) {
+  let hash = 0;
+  for (let i = 0; i < c.traceId.length; i++) hash = (Math.imul(hash, 31) + c.traceId.charCodeAt(i)) | 0;
+  return { experiment_id: c.experimentId, hour_start: hourOf(c.requestTime), latency_bin: latencyBin(c.durationMs), shard: (hash >>> 0) % HOUR_SHARDS };
+}
+
+/**
+ * Adds (sign 1) or takes away (sign -1) traces' counts in `trace_hours`, by difference, so it is
+ * exact whatever changed (time, duration, state, tokens) and needs no recount. Changes to one row
+ * are summed first and rows are written in key order, so two transactions never wait on each
+ * other's rows in opposite orders.
+ */
+export async function shiftHours(db: Db, changes: readonly { c: RollupContribution; sign: 1 | -1 }[]): Promise<void> {
+  const rows = new Map<string, { experiment_id: number; hour_start: number; latency_bin: number; shard: number; trace_count: number; error_count: number; input_tokens: number; output_tokens: number; total_tokens: number }>();
+  for (const { c, sign } of changes) {
+    const key = traceHourKey(c);
+    const id = `${key.experiment_id}:${String(key.hour_start).padStart(16, '0')}:${String(key.latency_bin + 1).padStart(3, '0')}:${key.shard}`;
+    let row = rows.get(id);
+    if (!row) rows.set(id, (row = { ...key, trace_count: 0, error_count: 0, input_tokens: 0, output_tokens: 0, total_tokens: 0 }));
+    row.trace_count += sign;
+    row.error_count += c.isError ? sign : 0;
+    row.input_tokens += sign * c.inputTokens;
+    row.output_tokens += sign * c.outputTokens;
+    row.total_tokens += sign * c.totalTokens;
+  }
+  for (const id of [...rows.keys()].sort()) {
+    const row = rows.get(id)!;
+    if (row.trace_count === 0 && row.error_count === 0 && row.input_tokens === 0 && row.output_tokens === 0 && row.total_tokens === 0) continue;
+    const add = (column: 'trace_count' | 'error_count' | 'input_tokens' | 'output_tokens' | 'total_tokens') => sql<number>`${sql.ref(`trace_hours.${column}`)} + ${row[column]}`;
+    await db
+      .insertInto('trace_hours')
+      .values(row)
+      .onConflict((oc) =>
+        oc.columns(['experiment_id', 'hour_start', 'latency_bin', 'shard']).doUpdateSet({
+          trace_count: add('trace_count'),
+          error_count: add('error_count'),
+          input_tokens: add('input_tokens'),
+          output_tokens: add('output_tokens'),
+          total_tokens: add('total_tokens'),
+        }),
+      )
       .execute();
   }
 }

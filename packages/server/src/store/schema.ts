@@ -16,6 +16,7 @@ export interface Database {
   sessions: SessionsTable;
   users: UsersTable;
   session_users: SessionUsersTable;
+  trace_hours: TraceHoursTable;
 }
 
 interface KeyValueTable {
@@ -119,4 +120,24 @@ export interface SessionUsersTable {
   experiment_id: number;
   session_id: string;
   user_id: string;
+}
+
+/**
+ * Traces per (experiment, hour, latency bin): counts and sums the overview charts read instead of
+ * scanning traces. Kept in the same transaction as the trace. Each key is split over a few
+ * `shard` rows so that concurrent writers of one busy hour on PostgreSQL do not all wait on one
+ * row lock; only sums over shards mean anything.
+ */
+export interface TraceHoursTable {
+  experiment_id: number;
+  /** Start of the hour, ms since the epoch. */
+  hour_start: number;
+  /** Index into the latency histogram's bounds (trace-metrics.ts); -1: no duration. */
+  latency_bin: number;
+  shard: number;
+  trace_count: number;
+  error_count: number;
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
 }

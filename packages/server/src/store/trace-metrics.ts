@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from './schema.js';
 
 /** What the metrics endpoint asks of the store; times in milliseconds, `bucketMs` already checked. */
@@ -44,6 +44,9 @@ export interface TraceMetrics {
  * has no portable percentile, and sorting every duration of a busy range would read it all into
  * memory: counting per (time bucket, latency bin) keeps the result small at any size, and a
  * percentile read off bins 20% wide is within 10% of the exact one.
+ *
+ * `trace_hours` stores counts by bin index: changing these bounds needs a migration that
+ * rebuilds it.
  */
 const LATENCY_BOUNDS_MS: readonly number[] = (() => {
   const bounds: number[] = [];
@@ -51,35 +54,92 @@ const LATENCY_BOUNDS_MS: readonly number[] = (() => {
   return bounds;
 })();
 
+/** The hour a trace is counted in by `trace_hours`. */
+export const HOUR_MS = 3_600_000;
+
+/** Start of the hour of a time in ms, as SQL's integer `t - t % HOUR` computes it. */
+export function hourOf(timeMs: number): number {
+  return timeMs - (timeMs % HOUR_MS);
+}
+
+/** A trace's latency bin; -1 for a trace without a duration (still running). */
+export function latencyBin(durationMs: number | null): number {
+  if (durationMs === null) return -1;
+  let low = 0;
+  let high = LATENCY_BOUNDS_MS.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (durationMs < LATENCY_BOUNDS_MS[mid]!) high = mid;
+    else low = mid + 1;
+  }
+  return low;
+}
+
+/** `latencyBin` in SQL, over a column of milliseconds. */
+export function latencyBinSql(column: string): RawBuilder<number> {
+  return sql.raw<number>(
+    `CASE WHEN ${column} IS NULL THEN -1 ${LATENCY_BOUNDS_MS.map((bound, i) => `WHEN ${column} < ${bound} THEN ${i}`).join(' ')} ELSE ${LATENCY_BOUNDS_MS.length} END`,
+  );
+}
+
+/** Counts, errors and token sums of one (time bucket, latency bin). */
+interface HistogramRow {
+  b: number | string;
+  l: number | string;
+  n: number | string;
+  e: number | string;
+  it: number | string | null;
+  ot: number | string | null;
+  tt: number | string | null;
+}
+
 /**
  * Traces of one experiment and time range counted per time bucket: traces, errors, tokens,
- * latency percentiles, and optionally the same per busiest user or session. One grouped scan of
- * the range on the (experiment_id, request_time) index (three with groups); no trace row leaves
- * the database.
+ * latency percentiles, and optionally the same per busiest user or session.
+ *
+ * When the buckets fall on whole hours (the overview's ranges do) and no user or session is
+ * asked for, whole hours are read from the `trace_hours` rollup (a month is ~720 hours' rows,
+ * whatever the traffic) and only a trailing part-hour from `traces`. Otherwise, and for the
+ * groups, one grouped scan of the range on the (experiment_id, request_time) index, or the
+ * user's or session's index; no trace row leaves the database. `rollups: false` forces the
+ * scan, which the tests hold the rollup against.
  */
-export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQuery): Promise<TraceMetrics> {
+export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQuery, options: { rollups?: boolean } = {}): Promise<TraceMetrics> {
   const count = Math.ceil((q.endTimeMs - q.startTimeMs) / q.bucketMs);
   const experimentId = Number(q.experimentId);
-  const bucket = sql<number>`CAST((request_time - ${sql.lit(q.startTimeMs)}) / ${sql.lit(q.bucketMs)} AS BIGINT)`;
-  const inRange = sql`experiment_id = ${experimentId} AND request_time >= ${sql.lit(q.startTimeMs)} AND request_time < ${sql.lit(q.endTimeMs)}${
-    q.userId !== undefined ? sql` AND user_id = ${q.userId}` : sql``
-  }${q.sessionId !== undefined ? sql` AND session_id = ${q.sessionId}` : sql``}`;
+  const bucketOf = (column: string) => sql<number>`CAST((${sql.ref(column)} - ${sql.lit(q.startTimeMs)}) / ${sql.lit(q.bucketMs)} AS BIGINT)`;
+  const bucket = bucketOf('request_time');
+  const inRange = (from: number, to: number) =>
+    sql`experiment_id = ${experimentId} AND request_time >= ${sql.lit(from)} AND request_time < ${sql.lit(to)}${
+      q.userId !== undefined ? sql` AND user_id = ${q.userId}` : sql``
+    }${q.sessionId !== undefined ? sql` AND session_id = ${q.sessionId}` : sql``}`;
+  // Bin -1 holds traces without a duration (still running).
+  const scan = (from: number, to: number) =>
+    sql<HistogramRow>`
+      SELECT ${bucket} AS b, ${latencyBinSql('execution_duration')} AS l, COUNT(*) AS n, SUM(CASE WHEN state = 'ERROR' THEN 1 ELSE 0 END) AS e,
+        SUM(input_tokens) AS it, SUM(output_tokens) AS ot, SUM(total_tokens) AS tt
+      FROM traces WHERE ${inRange(from, to)} GROUP BY ${bucket}, ${latencyBinSql('execution_duration')}`.execute(db);
 
-  // One pass: rows per (time bucket, latency bin) carry the bucket's counts and token sums too;
-  // bin -1 holds traces without a duration (still running).
-  const bin = sql.raw(
-    `CASE WHEN execution_duration IS NULL THEN -1 ${LATENCY_BOUNDS_MS.map((bound, i) => `WHEN execution_duration < ${bound} THEN ${i}`).join(' ')} ELSE ${LATENCY_BOUNDS_MS.length} END`,
-  );
-  const rows = await sql<{ b: number | string; l: number | string; n: number | string; e: number | string; it: number | string | null; ot: number | string | null; tt: number | string | null }>`
-    SELECT ${bucket} AS b, ${bin} AS l, COUNT(*) AS n, SUM(CASE WHEN state = 'ERROR' THEN 1 ELSE 0 END) AS e,
-      SUM(input_tokens) AS it, SUM(output_tokens) AS ot, SUM(total_tokens) AS tt
-    FROM traces WHERE ${inRange} GROUP BY ${bucket}, ${bin}`.execute(db);
+  const hourAligned = q.startTimeMs % HOUR_MS === 0 && q.bucketMs % HOUR_MS === 0;
+  const wholeHoursEnd = hourOf(q.endTimeMs);
+  const useRollup = (options.rollups ?? true) && hourAligned && q.userId === undefined && q.sessionId === undefined && wholeHoursEnd > q.startTimeMs;
+  const parts = useRollup
+    ? [
+        sql<HistogramRow>`
+          SELECT ${bucketOf('hour_start')} AS b, latency_bin AS l, SUM(trace_count) AS n, SUM(error_count) AS e,
+            SUM(input_tokens) AS it, SUM(output_tokens) AS ot, SUM(total_tokens) AS tt
+          FROM trace_hours WHERE experiment_id = ${experimentId} AND hour_start >= ${sql.lit(q.startTimeMs)} AND hour_start < ${sql.lit(wholeHoursEnd)}
+          GROUP BY ${bucketOf('hour_start')}, latency_bin`.execute(db),
+        ...(wholeHoursEnd < q.endTimeMs ? [scan(wholeHoursEnd, q.endTimeMs)] : []),
+      ]
+    : [scan(q.startTimeMs, q.endTimeMs)];
+  const rows = (await Promise.all(parts)).flatMap((r) => r.rows);
 
   const buckets: TraceMetricsBucket[] = Array.from({ length: count }, (_, index) => ({
     index, traces: 0, errors: 0, latencyP50Ms: null, latencyP95Ms: null, latencyP99Ms: null, inputTokens: 0, outputTokens: 0, totalTokens: 0,
   }));
   const bins = new Map<number, number[]>();
-  for (const row of rows.rows) {
+  for (const row of rows) {
     const index = Number(row.b);
     const b = buckets[index];
     if (!b) continue;
@@ -92,7 +152,7 @@ export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQue
     if (l < 0) continue;
     let counts = bins.get(index);
     if (!counts) bins.set(index, (counts = new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0)));
-    counts[l] = Number(row.n);
+    counts[l]! += Number(row.n);
   }
   for (const [index, counts] of bins) {
     const b = buckets[index]!;
@@ -105,7 +165,7 @@ export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQue
   const column = sql.ref(q.groupBy === 'user' ? 'user_id' : 'session_id');
   const top = await sql<{ k: string; n: number | string; e: number | string; tt: number | string | null }>`
     SELECT ${column} AS k, COUNT(*) AS n, SUM(CASE WHEN state = 'ERROR' THEN 1 ELSE 0 END) AS e, SUM(total_tokens) AS tt
-    FROM traces WHERE ${inRange} AND ${column} IS NOT NULL
+    FROM traces WHERE ${inRange(q.startTimeMs, q.endTimeMs)} AND ${column} IS NOT NULL
     GROUP BY ${column} ORDER BY COUNT(*) DESC, ${column} LIMIT ${sql.lit(q.maxGroups ?? 8)}`.execute(db);
   const groups: TraceMetricsGroup[] = top.rows.map((row) => ({
     key: row.k,
@@ -118,7 +178,7 @@ export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQue
     const byKey = new Map(groups.map((g) => [g.key, g]));
     const series = await sql<{ k: string; b: number | string; n: number | string; e: number | string; tt: number | string | null }>`
       SELECT ${column} AS k, ${bucket} AS b, COUNT(*) AS n, SUM(CASE WHEN state = 'ERROR' THEN 1 ELSE 0 END) AS e, SUM(total_tokens) AS tt
-      FROM traces WHERE ${inRange} AND ${column} IN (${sql.join(groups.map((g) => g.key))})
+      FROM traces WHERE ${inRange(q.startTimeMs, q.endTimeMs)} AND ${column} IN (${sql.join(groups.map((g) => g.key))})
       GROUP BY ${column}, ${bucket}`.execute(db);
     for (const row of series.rows) {
       const point = byKey.get(row.k)?.series[Number(row.b)];

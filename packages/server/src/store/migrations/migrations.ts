@@ -1,6 +1,7 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import * as m001 from './001-initial.js';
 import * as m002 from './002-search-indexes.js';
+import * as m003 from './003-trace-hours.js';
 
 /** What a migration may need to know of the database it runs on. */
 export interface MigrationContext {
@@ -18,6 +19,7 @@ type VersionedMigration = (db: Kysely<unknown>, ctx: MigrationContext) => Promis
 const MIGRATIONS: Record<string, { up: VersionedMigration }> = {
   '001-initial': m001,
   '002-search-indexes': m002,
+  '003-trace-hours': m003,
 };
 
 /**

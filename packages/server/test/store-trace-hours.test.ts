@@ -1,0 +1,147 @@
+import { sql, type Kysely } from 'kysely';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { migrateToLatest } from '../src/store/migrations/migrations.js';
+import { HOUR_MS, queryTraceMetrics, type TraceMetricsQuery } from '../src/store/trace-metrics.js';
+import type { SpanRecord, TraceRecord } from '../src/trace-model.js';
+import { describeEachDatabase, type TestStore } from './support/databases.js';
+import { newTraceId } from './support/mlflow-payloads.js';
+
+/** A small deterministic generator (mulberry32): the same traces on every run and database. */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const DAY0 = Date.UTC(2026, 10, 1);
+const DAYS = 3;
+
+function llmSpan(traceId: string, startMs: number, endMs: number, status: 'OK' | 'ERROR', tokens: number): SpanRecord {
+  return {
+    spanId: traceId.slice(-16),
+    parentSpanId: null,
+    name: 'chat',
+    type: 'LLM',
+    status,
+    statusMessage: '',
+    startNs: BigInt(startMs) * 1_000_000n,
+    endNs: BigInt(endMs) * 1_000_000n,
+    attributes: { 'mlflow.chat.tokenUsage': { input_tokens: tokens, output_tokens: 1, total_tokens: tokens + 1 } },
+    events: [],
+  };
+}
+
+describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
+  let db: TestStore;
+  let experimentId: string;
+  const next = random(20261123);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
+  const timeInRange = () => (next() < 0.1 ? DAY0 + Math.floor(next() * DAYS * 24) * HOUR_MS : DAY0 + Math.floor(next() * DAYS * 24 * HOUR_MS));
+  const logged: string[] = [];
+
+  beforeAll(async () => {
+    db = await database.open();
+    experimentId = await db.store.createExperiment({ name: `hours-${newTraceId()}`, tags: {} });
+  });
+  afterAll(async () => db.close());
+
+  function traceRecord(traceId = newTraceId()): TraceRecord {
+    const tokens = next() < 0.7 ? Math.floor(next() * 500) : undefined;
+    const state = pick(['OK', 'OK', 'OK', 'ERROR', 'IN_PROGRESS'] as const);
+    return {
+      traceId,
+      experimentId,
+      clientRequestId: null,
+      requestTimeMs: timeInRange(),
+      executionDurationMs: state === 'IN_PROGRESS' ? null : Math.floor(next() ** 3 * 90_000),
+      state,
+      requestPreview: null,
+      responsePreview: null,
+      metadata: {
+        'mlflow.trace.user': `user-${Math.floor(next() * 5)}`,
+        ...(tokens !== undefined ? { 'mlflow.trace.tokenUsage': JSON.stringify({ input_tokens: tokens, output_tokens: 2, total_tokens: tokens + 2 }) } : {}),
+      },
+      tags: {},
+    };
+  }
+
+  /** Every query shape the rollup serves, each answered through it and by scanning traces. */
+  async function expectRollupToMatchScan(): Promise<void> {
+    const shapes: Omit<TraceMetricsQuery, 'experimentId'>[] = [
+      { startTimeMs: DAY0, endTimeMs: DAY0 + DAYS * 24 * HOUR_MS, bucketMs: HOUR_MS },
+      { startTimeMs: DAY0 - 6 * HOUR_MS, endTimeMs: DAY0 + 4 * 24 * HOUR_MS, bucketMs: 12 * HOUR_MS },
+      // A range ending mid-hour: whole hours from the rollup, the part-hour from traces.
+      { startTimeMs: DAY0 + 5 * HOUR_MS, endTimeMs: DAY0 + 40 * HOUR_MS + 1_234_567, bucketMs: 3 * HOUR_MS },
+      { startTimeMs: DAY0 + 24 * HOUR_MS, endTimeMs: DAY0 + 24 * HOUR_MS + 30 * 60_000, bucketMs: HOUR_MS },
+    ];
+    for (const shape of shapes) {
+      const q = { experimentId, ...shape };
+      const scanned = await queryTraceMetrics(db.store.db, q, { rollups: false });
+      expect(await queryTraceMetrics(db.store.db, q), JSON.stringify(shape)).toEqual(scanned);
+    }
+    // Not equal by being empty: the whole range holds every trace logged and not deleted.
+    const all = await queryTraceMetrics(db.store.db, { experimentId, startTimeMs: DAY0, endTimeMs: DAY0 + DAYS * 24 * HOUR_MS, bucketMs: DAYS * 24 * HOUR_MS });
+    const stored = await db.store.db.selectFrom('traces').select((eb) => eb.fn.countAll<number>().as('n')).where('experiment_id', '=', Number(experimentId)).executeTakeFirstOrThrow();
+    expect(all.buckets[0]!.traces).toBe(Number(stored.n));
+    expect(all.buckets[0]!.traces).toBeGreaterThan(0);
+    expect(all.buckets[0]!.errors).toBeGreaterThan(0);
+    expect(all.buckets[0]!.latencyP50Ms).not.toBeNull();
+  }
+
+  it('counts new traces, logged through the MLflow API and through span batches', async () => {
+    for (let i = 0; i < 150; i++) {
+      const record = traceRecord();
+      logged.push(record.traceId);
+      expect((await db.store.startTrace(record)).kind).toBe('created');
+    }
+    for (let i = 0; i < 60; i++) {
+      const traceId = newTraceId();
+      logged.push(traceId);
+      const start = timeInRange();
+      await db.store.ingestSpans(experimentId, traceId, { metadata: {}, tags: {}, name: null }, [llmSpan(traceId, start, start + Math.floor(next() * 5000), pick(['OK', 'ERROR'] as const), 7)]);
+    }
+    const hours = await db.store.db.selectFrom('trace_hours').select((eb) => eb.fn.sum<number>('trace_count').as('n')).where('experiment_id', '=', Number(experimentId)).executeTakeFirstOrThrow();
+    expect(Number(hours.n)).toBe(210);
+    await expectRollupToMatchScan();
+  });
+
+  it('moves a trace between hours, latency bins and states when it is logged again or gets spans', async () => {
+    for (const traceId of logged.slice(0, 40)) {
+      // A re-log with the same metadata may change time, duration and state; spans may bring tokens.
+      const again = { ...traceRecord(traceId), metadata: (await db.store.getTrace(traceId))!.metadata };
+      if (again.metadata['mlflow.trace.tokenUsage'] === undefined && again.metadata['mlflow.trace.user'] !== undefined) {
+        await db.store.startTrace(again);
+        await db.store.logSpans(traceId, [llmSpan(traceId, again.requestTimeMs, again.requestTimeMs + 10, 'OK', 11)]);
+      }
+    }
+    for (const traceId of logged.slice(150, 180)) {
+      // A later batch of the same trace widens its time span and may end it in error.
+      const start = timeInRange();
+      const spanId = `${traceId.slice(-15)}f`;
+      await db.store.ingestSpans(experimentId, traceId, { metadata: {}, tags: {}, name: null }, [{ ...llmSpan(traceId, start, start + 70_000, 'ERROR', 3), spanId, parentSpanId: traceId.slice(-16) }]);
+    }
+    await expectRollupToMatchScan();
+  });
+
+  it('takes deleted traces away, by ids, by age and by count', async () => {
+    await db.store.deleteTraces({ experimentId, traceIds: logged.filter((_, i) => i % 7 === 0) });
+    await expectRollupToMatchScan();
+    await db.store.deleteTraces({ experimentId, maxTimestampMillis: DAY0 + 12 * HOUR_MS });
+    await expectRollupToMatchScan();
+    await db.store.deleteTraces({ experimentId, maxTraces: 20 });
+    await expectRollupToMatchScan();
+  });
+
+  it('is filled from the traces already stored when the migration runs on an existing database', async () => {
+    const kysely = db.store.db as unknown as Kysely<unknown>;
+    await sql`DROP TABLE trace_hours`.execute(kysely);
+    await sql`DELETE FROM threadline_migrations WHERE name = '003-trace-hours'`.execute(kysely);
+    const schema = db.store.dialect.name === 'postgres' ? (await sql<{ s: string }>`SELECT current_schema() AS s`.execute(kysely)).rows[0]!.s : undefined;
+    await migrateToLatest(kysely, { dialect: db.store.dialect.name, ...(schema ? { schema } : {}) });
+    await expectRollupToMatchScan();
+  });
+});
