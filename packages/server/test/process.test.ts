@@ -459,6 +459,14 @@ async function verifyReplicas(
   expect(users).toEqual(expected.users);
   expect(expected.sessions).toHaveLength(10);
   expect(expected.users).toHaveLength(5);
+  // The hourly rollup adds up to the traces, hour by hour, however the writers interleaved.
+  const numbers = (rows: Record<string, unknown>[]) => rows.map((r) => Object.values(r).map(Number));
+  const hours = await query(`SELECT hour_start AS h, SUM(trace_count) AS n, SUM(error_count) AS e, SUM(total_tokens) AS t
+    FROM trace_hours WHERE experiment_id = ${experimentId} GROUP BY hour_start HAVING SUM(trace_count) <> 0 ORDER BY hour_start`);
+  const tracesByHour = await query(`SELECT request_time - request_time % 3600000 AS h, COUNT(*) AS n, SUM(CASE WHEN state = 'ERROR' THEN 1 ELSE 0 END) AS e,
+    SUM(COALESCE(total_tokens, 0)) AS t FROM traces WHERE experiment_id = ${experimentId} GROUP BY request_time - request_time % 3600000 ORDER BY 1`);
+  expect(numbers(hours)).toEqual(numbers(tracesByHour));
+  expect(numbers(hours).reduce((sum, [, n]) => sum + n!, 0)).toBe(specs.length);
   // Nothing leaked into another experiment.
   const [stray] = await query(`SELECT (SELECT COUNT(*) FROM sessions WHERE experiment_id <> ${experimentId}) + (SELECT COUNT(*) FROM users WHERE experiment_id <> ${experimentId}) AS n`);
   expect(Number(stray!.n)).toBe(0);
@@ -471,7 +479,7 @@ async function createExperiment(server: ServerProcess, name: string): Promise<st
 }
 
 describe.skipIf(!postgresOk)('two threadline replicas on one PostgreSQL schema', () => {
-  it('store every interleaved trace once, with spans, and keep the session and user rollups exact', { timeout: 60_000 }, async () => {
+  it('store every interleaved trace once, with spans, and keep the session, user and hourly rollups exact', { timeout: 60_000 }, async () => {
     const schema = await createPostgresSchema();
     cleanups.push(() => schema.drop());
     // Both start at once: their migrations race on the empty schema.
@@ -493,7 +501,7 @@ describe.skipIf(!postgresOk)('two threadline replicas on one PostgreSQL schema',
 });
 
 describe('two threadline processes on one SQLite file (WAL)', () => {
-  it('store every interleaved trace once, with spans, and keep the session and user rollups exact', { timeout: 60_000 }, async () => {
+  it('store every interleaved trace once, with spans, and keep the session, user and hourly rollups exact', { timeout: 60_000 }, async () => {
     const { uri, path } = tempSqliteUri();
     // The first creates the file and its schema; the second opens it as it stands.
     const first = await startServerProcess({ backendStoreUri: uri });
