@@ -4,12 +4,9 @@ import { createRoot } from 'react-dom/client';
 import { createBrowserRouter, Navigate, RouterProvider } from 'react-router';
 import { Layout } from './components/Layout';
 import { ExperimentsPage } from './pages/ExperimentsPage';
-import { OverviewPage } from './pages/OverviewPage';
 import { SessionPage } from './pages/SessionPage';
 import { SessionsPage } from './pages/SessionsPage';
-import { TracePage } from './pages/TracePage';
 import { TracesPage } from './pages/TracesPage';
-import { UserPage } from './pages/UserPage';
 import { UsersPage } from './pages/UsersPage';
 import './styles.css';
 
@@ -17,7 +14,10 @@ const queryClient = new QueryClient({
   defaultOptions: { queries: { staleTime: 10_000, retry: (count, error) => count < 2 && !(error && 'status' in error && (error as { status: number }).status < 500), refetchOnWindowFocus: false } },
 });
 
-/** Every view and filter lives in the URL, so any screen can be shared by its link. */
+/**
+ * Every view and filter lives in the URL, so any screen can be shared by its link. The lists load
+ * with the app; the chart pages (uPlot) and the trace detail come as their own chunks when opened.
+ */
 const router = createBrowserRouter([
   {
     path: '/',
@@ -26,13 +26,13 @@ const router = createBrowserRouter([
       { index: true, element: <Navigate to="/experiments/0/traces" replace /> },
       { path: 'experiments', element: <ExperimentsPage /> },
       { path: 'experiments/:experimentId', element: <Navigate to="traces" replace /> },
-      { path: 'experiments/:experimentId/overview', element: <OverviewPage /> },
+      { path: 'experiments/:experimentId/overview', lazy: async () => ({ Component: (await import('./pages/OverviewPage')).OverviewPage }) },
       { path: 'experiments/:experimentId/traces', element: <TracesPage /> },
-      { path: 'experiments/:experimentId/traces/:traceId', element: <TracePage /> },
+      { path: 'experiments/:experimentId/traces/:traceId', lazy: async () => ({ Component: (await import('./pages/TracePage')).TracePage }) },
       { path: 'experiments/:experimentId/sessions', element: <SessionsPage /> },
       { path: 'experiments/:experimentId/sessions/:sessionId', element: <SessionPage /> },
       { path: 'experiments/:experimentId/users', element: <UsersPage /> },
-      { path: 'experiments/:experimentId/users/:userId', element: <UserPage /> },
+      { path: 'experiments/:experimentId/users/:userId', lazy: async () => ({ Component: (await import('./pages/UserPage')).UserPage }) },
       { path: '*', element: <div className="page"><h1>Not found</h1><p>No page at this address.</p></div> },
     ],
   },

@@ -218,4 +218,23 @@ describe.runIf(available)('web UI in Chromium', () => {
     expect(await page.evaluate(() => document.body.innerHTML.includes('<img'))).toBe(false);
     expect(dialogs).toEqual([]);
   });
+
+  it('charts the overview by user over a fixed window, and opens a user page with its activity', async () => {
+    const HOUR = 3_600_000;
+    // 60 hours from a whole hour: one-hour buckets, so the server answers from its hourly rollup.
+    await page.goto(`${server.url}/experiments/0/overview?from=${T0 - 48 * HOUR}&to=${T0 + 12 * HOUR}&group=user`);
+    const stat = (label: string) => page.locator('.stat', { has: page.locator('.stat-label', { hasText: label }) }).locator('.stat-value');
+    // 3 alice + o'brien + bob + mallory + 55 carol + 220 bulk.
+    await expect.poll(() => stat('Traces').textContent()).toBe('281');
+    for (const chart of ['chart-traces', 'chart-latency', 'chart-tokens', 'chart-groups']) {
+      expect(await page.getByTestId(chart).locator('canvas').count(), chart).toBeGreaterThan(0);
+    }
+    const groups = page.locator('.plain-table tbody tr');
+    expect(await groups.first().textContent()).toMatch(/^bulk220/);
+    await groups.filter({ hasText: 'alice' }).getByRole('link').click();
+    await page.waitForURL(/\/users\/alice/);
+    await expect.poll(() => stat('Traces').textContent()).toBe('3');
+    expect(await stat('Sessions').textContent()).toBe('1');
+    expect(await page.getByTestId('chart-traces').locator('canvas').count()).toBeGreaterThan(0);
+  });
 });
