@@ -77,6 +77,11 @@ describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
       // A range ending mid-hour: whole hours from the rollup, the part-hour from traces.
       { startTimeMs: DAY0 + 5 * HOUR_MS, endTimeMs: DAY0 + 40 * HOUR_MS + 1_234_567, bucketMs: 3 * HOUR_MS },
       { startTimeMs: DAY0 + 24 * HOUR_MS, endTimeMs: DAY0 + 24 * HOUR_MS + 30 * 60_000, bucketMs: HOUR_MS },
+      // Boundaries inside hours: the hours they cut are scanned, the others read from the rollup.
+      { startTimeMs: DAY0 - 1_234_567, endTimeMs: DAY0 + 50 * HOUR_MS + 7, bucketMs: 2.5 * HOUR_MS },
+      { startTimeMs: DAY0 + 600_000, endTimeMs: DAY0 + DAYS * 24 * HOUR_MS - 1, bucketMs: 12 * HOUR_MS },
+      // So many cut hours that the range is scanned whole.
+      { startTimeMs: DAY0 + 1, endTimeMs: DAY0 + 3 * 24 * HOUR_MS, bucketMs: HOUR_MS },
     ];
     for (const shape of shapes) {
       const q = { experimentId, ...shape };

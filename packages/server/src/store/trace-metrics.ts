@@ -97,18 +97,19 @@ interface HistogramRow {
  * Traces of one experiment and time range counted per time bucket: traces, errors, tokens,
  * latency percentiles, and optionally the same per busiest user or session.
  *
- * When the buckets fall on whole hours (the overview's ranges do) and no user or session is
- * asked for, whole hours are read from the `trace_hours` rollup (a month is ~720 hours' rows,
- * whatever the traffic) and only a trailing part-hour from `traces`. Otherwise, and for the
- * groups, one grouped scan of the range on the (experiment_id, request_time) index, or the
- * user's or session's index; no trace row leaves the database. `rollups: false` forces the
+ * Without a user or session, and with buckets of an hour or more, every hour that lies whole in
+ * one bucket is read from the `trace_hours` rollup (a month is ~720 hours' rows, whatever the
+ * traffic); only the hours a bucket boundary or the range's ends cut through are scanned (none
+ * when the range and buckets fall on whole hours, as the overview's relative ranges do). Otherwise,
+ * and for the groups, one grouped scan of the range on the (experiment_id, request_time) index, or
+ * the user's or session's index; no trace row leaves the database. `rollups: false` forces the
  * scan, which the tests hold the rollup against.
  */
 export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQuery, options: { rollups?: boolean } = {}): Promise<TraceMetrics> {
   const count = Math.ceil((q.endTimeMs - q.startTimeMs) / q.bucketMs);
   const experimentId = Number(q.experimentId);
-  const bucketOf = (column: string) => sql<number>`CAST((${sql.ref(column)} - ${sql.lit(q.startTimeMs)}) / ${sql.lit(q.bucketMs)} AS BIGINT)`;
-  const bucket = bucketOf('request_time');
+  const bucketOf = (time: RawBuilder<unknown>) => sql<number>`CAST((${time} - ${sql.lit(q.startTimeMs)}) / ${sql.lit(q.bucketMs)} AS BIGINT)`;
+  const bucket = bucketOf(sql`request_time`);
   const inRange = (from: number, to: number) =>
     sql`experiment_id = ${experimentId} AND request_time >= ${sql.lit(from)} AND request_time < ${sql.lit(to)}${
       q.userId !== undefined ? sql` AND user_id = ${q.userId}` : sql``
@@ -120,17 +121,17 @@ export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQue
         SUM(input_tokens) AS it, SUM(output_tokens) AS ot, SUM(total_tokens) AS tt
       FROM traces WHERE ${inRange(from, to)} GROUP BY ${bucket}, ${latencyBinSql('execution_duration')}`.execute(db);
 
-  const hourAligned = q.startTimeMs % HOUR_MS === 0 && q.bucketMs % HOUR_MS === 0;
-  const wholeHoursEnd = hourOf(q.endTimeMs);
-  const useRollup = (options.rollups ?? true) && hourAligned && q.userId === undefined && q.sessionId === undefined && wholeHoursEnd > q.startTimeMs;
-  const parts = useRollup
+  const cut = (options.rollups ?? true) && q.userId === undefined && q.sessionId === undefined && q.bucketMs >= HOUR_MS ? cutHours(q, count) : undefined;
+  const parts = cut
     ? [
+        // Hours inside the range whose first and last millisecond fall in the same bucket.
         sql<HistogramRow>`
-          SELECT ${bucketOf('hour_start')} AS b, latency_bin AS l, SUM(trace_count) AS n, SUM(error_count) AS e,
+          SELECT ${bucketOf(sql`hour_start`)} AS b, latency_bin AS l, SUM(trace_count) AS n, SUM(error_count) AS e,
             SUM(input_tokens) AS it, SUM(output_tokens) AS ot, SUM(total_tokens) AS tt
-          FROM trace_hours WHERE experiment_id = ${experimentId} AND hour_start >= ${sql.lit(q.startTimeMs)} AND hour_start < ${sql.lit(wholeHoursEnd)}
-          GROUP BY ${bucketOf('hour_start')}, latency_bin`.execute(db),
-        ...(wholeHoursEnd < q.endTimeMs ? [scan(wholeHoursEnd, q.endTimeMs)] : []),
+          FROM trace_hours WHERE experiment_id = ${experimentId} AND hour_start >= ${sql.lit(q.startTimeMs)} AND hour_start <= ${sql.lit(q.endTimeMs - HOUR_MS)}
+            AND ${bucketOf(sql`hour_start`)} = ${bucketOf(sql`hour_start + ${sql.lit(HOUR_MS - 1)}`)}
+          GROUP BY ${bucketOf(sql`hour_start`)}, latency_bin`.execute(db),
+        ...cut.map(([from, to]) => scan(from, to)),
       ]
     : [scan(q.startTimeMs, q.endTimeMs)];
   const rows = (await Promise.all(parts)).flatMap((r) => r.rows);
@@ -189,6 +190,29 @@ export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQue
     }
   }
   return { buckets, groups };
+}
+
+/** Past this many cut hours, scanning the range is simpler than reading around them. */
+const MAX_CUT_HOURS = 64;
+
+/**
+ * The parts of the range, as [from, to) ms, in hours that a bucket boundary or an end of the
+ * range falls inside: their traces must be counted one by one. Undefined when there are so many
+ * that one scan of the range is the better plan.
+ */
+function cutHours(q: TraceMetricsQuery, count: number): [number, number][] | undefined {
+  const cut: [number, number][] = [];
+  for (let k = 0; k <= count; k++) {
+    const boundary = Math.min(q.startTimeMs + k * q.bucketMs, q.endTimeMs);
+    if (boundary % HOUR_MS === 0) continue;
+    const from = Math.max(hourOf(boundary), q.startTimeMs);
+    const to = Math.min(hourOf(boundary) + HOUR_MS, q.endTimeMs);
+    const last = cut.at(-1);
+    if (last && from <= last[1]) last[1] = Math.max(last[1], to);
+    else cut.push([from, to]);
+    if (cut.length > MAX_CUT_HOURS) return undefined;
+  }
+  return cut;
 }
 
 /** The q-quantile of a histogram over LATENCY_BOUNDS_MS, interpolated inside its bin. */
