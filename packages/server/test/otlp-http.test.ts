@@ -258,6 +258,25 @@ describeEachDatabase('OTLP /v1/traces', (database) => {
       expect(await t.store.db.selectFrom('sessions').selectAll().where('session_id', '=', 'other-session').execute()).toEqual([]);
     });
 
+    it('preview a chat by its last user message and its reply, in MLflow and OpenInference conventions', async () => {
+      const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'first question' }, { role: 'assistant', content: 'first answer' }, { role: 'user', content: 'second question' }];
+      const reply = { choices: [{ message: { role: 'assistant', content: 'second answer' } }] };
+      const mlflowConvention = { traceId: hexTraceId(), spanId: hexSpanId(), name: 'chat', attributes: { 'mlflow.spanInputs': JSON.stringify({ messages }), 'mlflow.spanOutputs': JSON.stringify(reply) } };
+      const openInference = {
+        traceId: hexTraceId(),
+        spanId: hexSpanId(),
+        name: 'chat',
+        attributes: { 'input.value': JSON.stringify({ messages }), 'input.mime_type': 'application/json', 'output.value': JSON.stringify(reply), 'output.mime_type': 'application/json' },
+      };
+      // Not a chat: the JSON, as before.
+      const plain = { traceId: hexTraceId(), spanId: hexSpanId(), name: 'lookup', attributes: { 'mlflow.spanInputs': JSON.stringify({ id: 7 }), 'mlflow.spanOutputs': JSON.stringify([1, 2]) } };
+      expect((await send(t, toProtobuf(otlpRequest([mlflowConvention, openInference, plain])), { 'content-type': PROTOBUF })).statusCode).toBe(200);
+      for (const spec of [mlflowConvention, openInference]) {
+        expect(await t.store.getTrace(`tr-${spec.traceId}`)).toMatchObject({ requestPreview: 'second question', responsePreview: 'second answer' });
+      }
+      expect(await t.store.getTrace(`tr-${plain.traceId}`)).toMatchObject({ requestPreview: '{"id":7}', responsePreview: '[1,2]' });
+    });
+
     it('accept a later StartTraceV3 with the same or more metadata, which then finalizes the trace', async () => {
       const traceId = hexTraceId();
       await send(t, toProtobuf(otlpRequest([{ traceId, spanId: hexSpanId(), name: 'root', attributes: { 'user.id': 'u-fin', 'session.id': 's-fin' } }])), { 'content-type': PROTOBUF });

@@ -1,6 +1,8 @@
 import { SpanStatusCode as OtelStatusCode, type HrTime } from '@opentelemetry/api';
 import type { ReadableSpan, Span as SdkSpan } from '@opentelemetry/sdk-trace-base';
 import {
+  requestPreview,
+  responsePreview,
   SpanAttributeKey,
   SpanStatusCode,
   TRACE_ID_PREFIX,
@@ -8,13 +10,13 @@ import {
   TraceLocationType,
   TraceMetadataKey,
   TraceState,
+  truncatePreview,
   type SpanEventJson,
   type SpanJson,
   type TokenUsage,
   type TraceInfoJson,
 } from '@threadline/protocol';
 import { recordedValue, type RecordedValue } from './json-text.js';
-import { requestPreview, responsePreview, truncatePreview } from './preview.js';
 import type { TracingContextValues } from './tracing-context.js';
 
 /**

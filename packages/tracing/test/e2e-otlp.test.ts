@@ -81,9 +81,9 @@ describe('OTLP exporter against a real server', () => {
     expect(full.info).toMatchObject({
       traceId,
       state: 'OK',
-      // Over OTLP the server derives the previews from the root's inputs and outputs (their JSON; a
-      // string as itself), not the SDK's chat-aware ones (those travel only with the REST exporter).
-      requestPreview: '{"messages":[{"role":"user","content":"Hello, how are you?"}],"userId":"user-123","sessionId":"session-abc-456"}',
+      // Over OTLP the server derives the previews from the root's inputs and outputs, as the SDK
+      // does over REST: the last user message of a chat, not the inputs' JSON.
+      requestPreview: 'Hello, how are you?',
       responsePreview: 'echo: Hello, how are you?',
       traceLocation: { mlflowExperiment: { experimentId } },
     });
@@ -113,7 +113,7 @@ describe('OTLP exporter against a real server', () => {
     const { sessions } = await client.searchSessions({ filter: "session_id = 'otlp-session'" });
     expect(sessions).toHaveLength(1);
     expect(sessions[0]).toMatchObject({ userIds: ['otlp-user'], traceCount: 2, totalTokens: 14, lastResponsePreview: 'echo: two' });
-    expect(sessions[0]!.firstRequestPreview).toContain('"content":"one"');
+    expect(sessions[0]!.firstRequestPreview).toBe('one');
   });
 
   it('retries through a server answering 500 and refusing connections, then delivers every trace once', async () => {

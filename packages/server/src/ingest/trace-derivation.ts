@@ -1,4 +1,4 @@
-import { REQUEST_RESPONSE_PREVIEW_MAX_LENGTH, SpanAttributeKey, TraceMetadataKey } from '@threadline/protocol';
+import { requestPreview, responsePreview, SpanAttributeKey, TraceMetadataKey } from '@threadline/protocol';
 import type { SpanRecord, TokenCounts } from '../trace-model.js';
 
 /**
@@ -83,9 +83,13 @@ export function findRootSpan(spans: readonly SpanRecord[]): SpanRecord | undefin
   return root;
 }
 
-/** A preview of a span's inputs or outputs, cut as MLflow cuts them (997 characters + `...`). */
-export function previewOf(value: unknown): string | null {
-  if (value === undefined) return null;
-  const text = typeof value === 'string' ? value : JSON.stringify(value);
-  return text.length > REQUEST_RESPONSE_PREVIEW_MAX_LENGTH ? `${text.slice(0, REQUEST_RESPONSE_PREVIEW_MAX_LENGTH - 3)}...` : text;
+/**
+ * Previews of a trace that arrived without them, from its root span's inputs and outputs: built
+ * as the SDK builds its own (the last user message and the reply of a chat, else the JSON), so a
+ * trace reads the same in the UI whether it came over OTLP or the MLflow API.
+ */
+export function rootPreviews(root: SpanRecord | undefined): { request: string | null; response: string | null } {
+  const inputs = root?.attributes[SpanAttributeKey.INPUTS];
+  const outputs = root?.attributes[SpanAttributeKey.OUTPUTS];
+  return { request: inputs === undefined ? null : requestPreview(inputs), response: outputs === undefined ? null : responsePreview(outputs) };
 }

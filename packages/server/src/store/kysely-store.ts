@@ -13,7 +13,7 @@ import {
   type TraceSearchRequest,
   type UserPage,
 } from '../query/index.js';
-import { findRootSpan, previewOf, tokenUsageFromMetadata, tokenUsageFromSpans, type UsageSpan } from '../ingest/trace-derivation.js';
+import { findRootSpan, rootPreviews, tokenUsageFromMetadata, tokenUsageFromSpans, type UsageSpan } from '../ingest/trace-derivation.js';
 import type { SpanBatchFields, SpanRecord, StoredTrace, TokenCounts, TraceRecord } from '../trace-model.js';
 import { addToRollups, moveInRollups, recomputeRollups, shiftHours, type RollupContribution } from './rollups.js';
 import type { Database, TracesTable } from './schema.js';
@@ -211,13 +211,14 @@ export class KyselyTraceStore implements TraceStore {
       }
       const spanCount = await upsertSpans(trx, traceId, spans);
       const root = findRootSpan(spans);
+      const previews = rootPreviews(root);
       const tokens: TokenCounts | null = before.total_tokens === null ? tokenUsageFromSpans(spans) : null;
       const after: TraceRow = {
         ...before,
         span_count: spanCount,
         name: before.name ?? root?.name ?? null,
-        request_preview: before.request_preview ?? (root ? previewOf(root.attributes['mlflow.spanInputs']) : null),
-        response_preview: before.response_preview ?? (root ? previewOf(root.attributes['mlflow.spanOutputs']) : null),
+        request_preview: before.request_preview ?? previews.request,
+        response_preview: before.response_preview ?? previews.response,
         input_tokens: tokens?.inputTokens ?? before.input_tokens,
         output_tokens: tokens?.outputTokens ?? before.output_tokens,
         total_tokens: tokens?.totalTokens ?? before.total_tokens,
@@ -236,6 +237,7 @@ export class KyselyTraceStore implements TraceStore {
       const metadata = fields.metadata;
       const tokens = tokenUsageFromSpans(spans, { prefer: 'innermost' });
       const name = fields.name ?? batch.root?.name ?? null;
+      const previews = rootPreviews(batch.root);
       const row: TraceRow = {
         trace_id: traceId,
         experiment_id: Number(experimentId),
@@ -243,8 +245,8 @@ export class KyselyTraceStore implements TraceStore {
         request_time: batch.startMs,
         execution_duration: batch.endMs - batch.startMs,
         state: batch.root ? rootState(batch.root) : TraceState.IN_PROGRESS,
-        request_preview: batch.root ? previewOf(batch.root.attributes[SpanAttributeKey.INPUTS]) : null,
-        response_preview: batch.root ? previewOf(batch.root.attributes[SpanAttributeKey.OUTPUTS]) : null,
+        request_preview: previews.request,
+        response_preview: previews.response,
         name,
         user_id: metadata[TraceMetadataKey.USER] ?? null,
         session_id: metadata[TraceMetadataKey.SESSION] ?? null,
@@ -290,8 +292,8 @@ export class KyselyTraceStore implements TraceStore {
         execution_duration: finalized ? before.execution_duration : Math.max(end, batch.endMs) - Math.min(start, batch.startMs),
         state: finalized || !root ? before.state : rootState(root),
         name: before.name ?? name,
-        request_preview: before.request_preview ?? (root ? previewOf(root.attributes[SpanAttributeKey.INPUTS]) : null),
-        response_preview: before.response_preview ?? (root ? previewOf(root.attributes[SpanAttributeKey.OUTPUTS]) : null),
+        request_preview: before.request_preview ?? previews.request,
+        response_preview: before.response_preview ?? previews.response,
         user_id: before.user_id ?? added[TraceMetadataKey.USER] ?? null,
         session_id: before.session_id ?? added[TraceMetadataKey.SESSION] ?? null,
         input_tokens: keepTokens ? before.input_tokens : (allTokens?.inputTokens ?? null),

@@ -1,10 +1,11 @@
-import { REQUEST_RESPONSE_PREVIEW_MAX_LENGTH } from '@threadline/protocol';
-import { toJsonText } from './json-text.js';
+import { REQUEST_RESPONSE_PREVIEW_MAX_LENGTH } from './keys.js';
 
 /**
  * Request and response previews, as `@mlflow/core` 0.2.0 builds them from the root span: the text of
  * the last user message of a chat request (OpenAI chat completions, OpenAI Responses, Anthropic-style
  * `messages`), the text of the assistant's reply, or else the value's JSON; cut to 1000 characters.
+ * The SDK previews its traces with these, and the server the traces that arrive without previews
+ * (OTLP, a span upload), so a trace previews the same whichever way it came.
  *
  * One deliberate difference: a plain string value previews as itself, not as its JSON (`Hello`, not
  * `"Hello"`), which is what the UI's request/response columns want to show.
@@ -22,9 +23,14 @@ export function truncatePreview(text: string): string {
   return text.length > REQUEST_RESPONSE_PREVIEW_MAX_LENGTH ? `${text.slice(0, REQUEST_RESPONSE_PREVIEW_MAX_LENGTH - 3)}...` : text;
 }
 
+/** Values here were decoded from JSON, so only a hand-built cycle or BigInt can fail to encode. */
 function jsonPreview(value: unknown): string {
   if (typeof value === 'string') return value;
-  return toJsonText(value) ?? '';
+  try {
+    return JSON.stringify(value) ?? '';
+  } catch (error) {
+    return `[Unserializable: ${error instanceof Error ? error.message : String(error)}]`;
+  }
 }
 
 type Role = 'user' | 'assistant';
