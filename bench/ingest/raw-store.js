@@ -4,6 +4,7 @@
  */
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../packages/server/dist/index.js';
+import { traceHourKey } from '../../packages/server/dist/store/rollups.js';
 
 const INSERT_TRACE = `INSERT INTO traces (trace_id, experiment_id, client_request_id, request_time, execution_duration, state,
   request_preview, response_preview, name, user_id, session_id, input_tokens, output_tokens, total_tokens, span_count)
@@ -14,7 +15,7 @@ const INSERT_TRACE = `INSERT INTO traces (trace_id, experiment_id, client_reques
 const INSERT_SPAN = `INSERT INTO spans (trace_id, span_id, parent_span_id, name, type, status, start_ns, end_ns, content)
   VALUES (@trace_id, @span_id, @parent_span_id, @name, @type, @status, @start_ns, @end_ns, @content)`;
 
-// The rollup upserts of packages/server/src/store/rollups.ts (addToRollups), as plain SQL.
+// The rollup upserts of packages/server/src/store/rollups.ts (addToRollups, shiftHours), as plain SQL.
 const addCounters = (table) =>
   [`trace_count = ${table}.trace_count + 1`, ...['error_count:errors', 'input_tokens', 'output_tokens', 'total_tokens'].map((c) => {
     const [column, param = column] = c.split(':');
@@ -42,6 +43,10 @@ const UPSERT_USER = `INSERT INTO users (experiment_id, user_id, first_time, last
     ${addCounters('users')},
     first_time = CASE WHEN @time < users.first_time THEN @time ELSE users.first_time END,
     last_time = CASE WHEN @time > users.last_time THEN @time ELSE users.last_time END`;
+const UPSERT_HOUR = `INSERT INTO trace_hours (experiment_id, hour_start, latency_bin, shard, trace_count, error_count, input_tokens, output_tokens, total_tokens)
+  VALUES (@experiment_id, @hour_start, @latency_bin, @shard, 1, @errors, @input_tokens, @output_tokens, @total_tokens)
+  ON CONFLICT (experiment_id, hour_start, latency_bin, shard) DO UPDATE SET
+    ${addCounters('trace_hours')}`;
 const LINK_SESSION_USER = `INSERT INTO session_users (experiment_id, session_id, user_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`;
 const COUNT_SESSION_USER = `UPDATE sessions SET user_count = user_count + 1 WHERE experiment_id = ? AND session_id = ?`;
 const COUNT_USER_SESSION = `UPDATE users SET session_count = session_count + 1 WHERE experiment_id = ? AND user_id = ?`;
@@ -77,6 +82,7 @@ export class RawWriter {
     this.insertSpan = db.prepare(INSERT_SPAN);
     this.upsertSession = db.prepare(UPSERT_SESSION);
     this.upsertUser = db.prepare(UPSERT_USER);
+    this.upsertHour = db.prepare(UPSERT_HOUR);
     this.linkSessionUser = db.prepare(LINK_SESSION_USER);
     this.countSessionUser = db.prepare(COUNT_SESSION_USER);
     this.countUserSession = db.prepare(COUNT_USER_SESSION);
@@ -113,6 +119,14 @@ export class RawWriter {
         this.countUserSession.run(t.experiment_id, t.user_id);
       }
     }
+    // Which hour, latency bin and shard: the server's own key function, not a copy of it.
+    const hour = traceHourKey({
+      experimentId: t.experiment_id,
+      traceId: t.trace_id,
+      requestTime: Number(t.request_time),
+      durationMs: t.execution_duration === null ? null : Number(t.execution_duration),
+    });
+    this.upsertHour.run({ ...c, ...hour });
   }
 
   /** One transaction per trace. */

@@ -13,6 +13,7 @@ const TABLES = {
   sessions: 'experiment_id, session_id',
   users: 'experiment_id, user_id',
   session_users: 'experiment_id, user_id, session_id',
+  trace_hours: 'experiment_id, hour_start, latency_bin, shard',
 };
 
 /** Row count and content hash of each table. */

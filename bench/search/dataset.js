@@ -11,11 +11,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TraceMetadataKey, TraceTagKey, SPANS_LOCATION_TRACKING_STORE } from '../../packages/protocol/dist/index.js';
 import Database from 'better-sqlite3';
+import { traceHourKey } from '../../packages/server/dist/store/rollups.js';
 import { createSchema } from '../ingest/raw-store.js';
 import { hex, rng } from '../lib/random.js';
 
 /** Bump when the generated rows change, so cached databases are rebuilt. */
-const GENERATOR_VERSION = 1;
+const GENERATOR_VERSION = 2;
 export const EXPERIMENT_ID = 1;
 /** Share of traces whose tag `x` starts with `abc` (the LIKE query's matches). */
 export const ABC_SHARE = 0.01;
@@ -86,6 +87,7 @@ async function load({ traces, users, sessions, path, log }) {
   const sessionRows = [];
   const userRows = new Map();
   const links = new Set();
+  const hourRows = new Map();
   let written = 0;
   const BATCH = 20_000;
   let inBatch = 0;
@@ -119,9 +121,12 @@ async function load({ traces, users, sessions, path, log }) {
       insertTags.run(traceId, 'x', x, traceId, TraceTagKey.TRACE_NAME, 'chat', traceId, TraceTagKey.SPANS_LOCATION, SPANS_LOCATION_TRACKING_STORE);
       writeSpans(insertSpan, rand, traceId, time, duration, error);
 
-      for (const row of [session, userRow(userRows, uid)]) {
-        row.first_time = Math.min(row.first_time, time);
-        row.last_time = Math.max(row.last_time, time);
+      const hourKey = traceHourKey({ experimentId: EXPERIMENT_ID, traceId, requestTime: time, durationMs: duration });
+      const hourId = `${hourKey.hour_start}:${hourKey.latency_bin}:${hourKey.shard}`;
+      if (!hourRows.has(hourId)) hourRows.set(hourId, { ...hourKey, trace_count: 0, error_count: 0, input_tokens: 0, output_tokens: 0, total_tokens: 0 });
+      for (const row of [session, userRow(userRows, uid), hourRows.get(hourId)]) {
+        if ('first_time' in row) row.first_time = Math.min(row.first_time, time);
+        if ('last_time' in row) row.last_time = Math.max(row.last_time, time);
         row.trace_count++;
         row.error_count += error ? 1 : 0;
         row.input_tokens += input;
@@ -145,7 +150,10 @@ async function load({ traces, users, sessions, path, log }) {
     sessionRows.push(session);
   }
   db.exec('COMMIT');
-  writeRollups(db, sessionRows, userRows, links);
+  writeRollups(db, sessionRows, userRows, links, hourRows);
+  const counted = db.prepare('SELECT SUM(trace_count) AS n, SUM(total_tokens) AS t FROM trace_hours').get();
+  const stored = db.prepare('SELECT COUNT(*) AS n, SUM(total_tokens) AS t FROM traces').get();
+  if (counted.n !== stored.n || counted.t !== stored.t) throw new Error(`trace_hours counts ${counted.n} traces, ${counted.t} tokens; traces hold ${stored.n}, ${stored.t}`);
   db.pragma('journal_mode = WAL');
   db.close();
 }
@@ -177,7 +185,9 @@ function writeSpans(insertSpan, rand, traceId, time, duration, error) {
   });
 }
 
-function writeRollups(db, sessionRows, userRows, links) {
+function writeRollups(db, sessionRows, userRows, links, hourRows) {
+  const insertHour = db.prepare(`INSERT INTO trace_hours (experiment_id, hour_start, latency_bin, shard, trace_count, error_count, input_tokens, output_tokens, total_tokens)
+    VALUES (@experiment_id, @hour_start, @latency_bin, @shard, @trace_count, @error_count, @input_tokens, @output_tokens, @total_tokens)`);
   const insertSession = db.prepare(`INSERT INTO sessions (experiment_id, session_id, first_time, last_time, last_end_time, trace_count, error_count,
     input_tokens, output_tokens, total_tokens, user_count, first_trace_id, first_request_preview, last_trace_id, last_response_preview)
     VALUES (${EXPERIMENT_ID}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
@@ -197,5 +207,6 @@ function writeRollups(db, sessionRows, userRows, links) {
   for (const u of userRows.values()) {
     insertUser.run(u.user_id, u.first_time, u.last_time, u.trace_count, u.session_count, u.error_count, u.input_tokens, u.output_tokens, u.total_tokens);
   }
+  for (const h of hourRows.values()) insertHour.run(h);
   db.exec('COMMIT');
 }
