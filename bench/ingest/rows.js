@@ -9,7 +9,7 @@ import { parseJsonBody } from '../../packages/server/dist/ingest/json-body.js';
 import { parseMlflowSpans } from '../../packages/server/dist/ingest/mlflow-spans.js';
 import { parseStartTraceRequest } from '../../packages/server/dist/ingest/mlflow-trace-info.js';
 import { spanToMlflowJson } from '../../packages/server/dist/ingest/span-json.js';
-import { findRootSpan, previewOf, tokenUsageFromMetadata, tokenUsageFromSpans } from '../../packages/server/dist/ingest/trace-derivation.js';
+import { findRootSpan, rootPreviews, tokenUsageFromMetadata, tokenUsageFromSpans } from '../../packages/server/dist/ingest/trace-derivation.js';
 
 const INFO_FINALIZED = 'mlflow.trace.infoFinalized';
 const TRACE_NAME = 'mlflow.traceName';
@@ -46,8 +46,8 @@ export function rowsOf(trace) {
       request_time: record.requestTimeMs,
       execution_duration: record.executionDurationMs,
       state: record.state,
-      request_preview: record.requestPreview ?? (root ? previewOf(root.attributes['mlflow.spanInputs']) : null),
-      response_preview: record.responsePreview ?? (root ? previewOf(root.attributes['mlflow.spanOutputs']) : null),
+      request_preview: record.requestPreview ?? rootPreviews(root).request,
+      response_preview: record.responsePreview ?? rootPreviews(root).response,
       name,
       user_id: record.metadata['mlflow.trace.user'] ?? null,
       session_id: record.metadata['mlflow.trace.session'] ?? null,
