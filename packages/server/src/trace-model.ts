@@ -47,6 +47,8 @@ export interface SpanRecord {
   /** 16 hex digits. */
   spanId: string;
   parentSpanId: string | null;
+  /** Its parent is in another process (OTLP span flags): the root of this process's part of the trace. */
+  parentIsRemote?: true;
   name: string;
   /** `mlflow.spanType`, or null when the span has none. */
   type: string | null;

@@ -277,6 +277,68 @@ describeEachDatabase('OTLP /v1/traces', (database) => {
       expect(await t.store.getTrace(`tr-${plain.traceId}`)).toMatchObject({ requestPreview: '{"id":7}', responsePreview: '[1,2]' });
     });
 
+    describe("a trace begun in another process (a local root's parent is remote)", () => {
+      const REMOTE_PARENT = 0x301; // sampled, parent known to be remote
+      const chat = (question: string, answer: string) => ({
+        'mlflow.spanInputs': JSON.stringify({ messages: [{ role: 'user', content: question }] }),
+        'mlflow.spanOutputs': JSON.stringify(answer),
+      });
+      /** The callee's part: its root (parent in the caller's process) and a child. */
+      const calleePart = (traceId: string, callerSpan: string, base: number, flags?: number): SpanSpec[] => {
+        const localRoot = hexSpanId();
+        return [
+          { traceId, spanId: hexSpanId(), parentSpanId: localRoot, name: 'retrieve', startMs: base + 20, endMs: base + 60 },
+          { traceId, spanId: localRoot, parentSpanId: callerSpan, ...(flags !== undefined ? { flags } : {}), name: 'callee', startMs: base + 10, endMs: base + 80, statusCode: 1, attributes: { ...chat('question B', 'answer B'), 'user.id': 'u-remote' } },
+        ];
+      };
+      const post = async (spans: SpanSpec[]) => expect((await send(t, toProtobuf(otlpRequest(spans)), { 'content-type': PROTOBUF })).statusCode).toBe(200);
+
+      it('stands for the trace until the trace root arrives, which then decides state, name and previews', async () => {
+        const traceId = hexTraceId();
+        const [root, callerSpan] = [hexSpanId(), hexSpanId()];
+        const base = 1_790_000_200_000;
+        await post(calleePart(traceId, callerSpan, base, REMOTE_PARENT));
+        expect(await t.store.getTrace(`tr-${traceId}`)).toMatchObject({ state: TraceState.OK, name: 'callee', requestPreview: 'question B', responsePreview: 'answer B', userId: 'u-remote', spanCount: 2 });
+        await rollupsAreExact(t.store);
+
+        await post([
+          { traceId, spanId: callerSpan, parentSpanId: root, name: 'call callee', startMs: base + 5, endMs: base + 90 },
+          { traceId, spanId: root, name: 'caller', startMs: base, endMs: base + 100, statusCode: 2, attributes: chat('question A', 'answer A') },
+        ]);
+        const trace = await t.store.getTrace(`tr-${traceId}`);
+        expect(trace).toMatchObject({ state: TraceState.ERROR, name: 'caller', requestPreview: 'question A', responsePreview: 'answer A', userId: 'u-remote', spanCount: 4, requestTimeMs: base, executionDurationMs: 100 });
+        expect(trace?.tags['mlflow.traceName']).toBe('caller');
+        await rollupsAreExact(t.store);
+
+        // Resent, the callee's part changes nothing the root decided.
+        await post(calleePart(traceId, callerSpan, base, REMOTE_PARENT));
+        expect(await t.store.getTrace(`tr-${traceId}`)).toMatchObject({ state: TraceState.ERROR, name: 'caller', requestPreview: 'question A' });
+      });
+
+      it('without the remote flag, the same spans wait for their root (IN_PROGRESS)', async () => {
+        const traceId = hexTraceId();
+        await post(calleePart(traceId, hexSpanId(), 1_790_000_300_000));
+        expect(await t.store.getTrace(`tr-${traceId}`)).toMatchObject({ state: TraceState.IN_PROGRESS, name: null, requestPreview: null });
+      });
+
+      it("gives way to the caller's trace info logged over the MLflow API", async () => {
+        const traceId = hexTraceId();
+        await post(calleePart(traceId, hexSpanId(), 1_790_000_400_000, REMOTE_PARENT));
+        const res = await t.post('/api/3.0/mlflow/traces', startTraceBody({
+          traceId: `tr-${traceId}`,
+          user: 'u-remote',
+          requestPreview: 'question A',
+          responsePreview: 'answer A',
+          requestTime: new Date(1_790_000_400_000).toISOString(),
+          executionDuration: '0.1s',
+          tags: { 'mlflow.traceName': 'caller' },
+        }));
+        expect(res.statusCode).toBe(200);
+        expect(await t.store.getTrace(`tr-${traceId}`)).toMatchObject({ state: TraceState.OK, name: 'caller', requestPreview: 'question A', responsePreview: 'answer A', requestTimeMs: 1_790_000_400_000, executionDurationMs: 100, spanCount: 2 });
+        await rollupsAreExact(t.store);
+      });
+    });
+
     it('accept a later StartTraceV3 with the same or more metadata, which then finalizes the trace', async () => {
       const traceId = hexTraceId();
       await send(t, toProtobuf(otlpRequest([{ traceId, spanId: hexSpanId(), name: 'root', attributes: { 'user.id': 'u-fin', 'session.id': 's-fin' } }])), { 'content-type': PROTOBUF });

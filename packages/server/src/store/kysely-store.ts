@@ -192,6 +192,8 @@ export class KyselyTraceStore implements TraceStore {
         state: record.state,
         request_preview: record.requestPreview ?? before.request_preview,
         response_preview: record.responsePreview ?? before.response_preview,
+        // The client's info is the trace's: its name over one its spans (perhaps another process's) gave.
+        name: record.tags[TraceTagKey.TRACE_NAME] ?? before.name,
         user_id: before.user_id ?? row.user_id,
         session_id: before.session_id ?? row.session_id,
         input_tokens: before.input_tokens ?? row.input_tokens,
@@ -236,15 +238,16 @@ export class KyselyTraceStore implements TraceStore {
       const batch = batchSummaryOf(spans);
       const metadata = fields.metadata;
       const tokens = tokenUsageFromSpans(spans, { prefer: 'innermost' });
-      const name = fields.name ?? batch.root?.name ?? null;
-      const previews = rootPreviews(batch.root);
+      const lead = batch.root ?? batch.localRoot;
+      const name = fields.name ?? lead?.name ?? null;
+      const previews = rootPreviews(lead);
       const row: TraceRow = {
         trace_id: traceId,
         experiment_id: Number(experimentId),
         client_request_id: null,
         request_time: batch.startMs,
         execution_duration: batch.endMs - batch.startMs,
-        state: batch.root ? rootState(batch.root) : TraceState.IN_PROGRESS,
+        state: lead ? rootState(lead) : TraceState.IN_PROGRESS,
         request_preview: previews.request,
         response_preview: previews.response,
         name,
@@ -285,15 +288,20 @@ export class KyselyTraceStore implements TraceStore {
       const root = batch.root;
       const start = Number(before.request_time);
       const end = start + Number(before.execution_duration ?? 0);
+      // A trace logged through StartTraceV3 keeps the times, state, previews and name its client
+      // gave. Otherwise the trace's own root, when it comes, decides them, over what a local root
+      // (another process's part of the trace) said; a local root fills in for a trace still
+      // without either.
+      const rootDecides = !finalized && root !== undefined;
+      const localDecides = !finalized && root === undefined && batch.localRoot !== undefined && before.state === TraceState.IN_PROGRESS;
       const after: TraceRow = {
         ...before,
-        // A trace logged through StartTraceV3 keeps the times and state its client gave.
         request_time: finalized ? before.request_time : Math.min(start, batch.startMs),
         execution_duration: finalized ? before.execution_duration : Math.max(end, batch.endMs) - Math.min(start, batch.startMs),
-        state: finalized || !root ? before.state : rootState(root),
-        name: before.name ?? name,
-        request_preview: before.request_preview ?? previews.request,
-        response_preview: before.response_preview ?? previews.response,
+        state: rootDecides ? rootState(root) : localDecides ? rootState(batch.localRoot!) : before.state,
+        name: rootDecides ? name : (before.name ?? name),
+        request_preview: rootDecides ? (previews.request ?? before.request_preview) : (before.request_preview ?? previews.request),
+        response_preview: rootDecides ? (previews.response ?? before.response_preview) : (before.response_preview ?? previews.response),
         user_id: before.user_id ?? added[TraceMetadataKey.USER] ?? null,
         session_id: before.session_id ?? added[TraceMetadataKey.SESSION] ?? null,
         input_tokens: keepTokens ? before.input_tokens : (allTokens?.inputTokens ?? null),
@@ -301,11 +309,11 @@ export class KyselyTraceStore implements TraceStore {
         total_tokens: keepTokens ? before.total_tokens : (allTokens?.totalTokens ?? null),
         span_count: spanCount,
       };
-      await insertMissingTags(trx, traceId, {
-        ...fields.tags,
-        ...(before.name === null && after.name !== null ? { [TraceTagKey.TRACE_NAME]: after.name } : {}),
+      await insertMissingTags(trx, traceId, fields.tags);
+      await upsertTags(trx, traceId, {
+        [TraceTagKey.SPANS_LOCATION]: SPANS_LOCATION_TRACKING_STORE,
+        ...(after.name !== null && after.name !== before.name ? { [TraceTagKey.TRACE_NAME]: after.name } : {}),
       });
-      await upsertTags(trx, traceId, { [TraceTagKey.SPANS_LOCATION]: SPANS_LOCATION_TRACKING_STORE });
       await this.replaceTraceRow(trx, before, after);
       return { kind: 'merged' };
     });
@@ -503,17 +511,23 @@ async function insertMissingTags(trx: Db, traceId: string, tags: Record<string, 
   await trx.insertInto('trace_tags').values(rows).onConflict((oc) => oc.columns(['trace_id', 'key']).doNothing()).execute();
 }
 
-/** The earliest start and latest end of a batch of spans, in ms, and its root span if it has one. */
-function batchSummaryOf(spans: readonly SpanRecord[]): { startMs: number; endMs: number; root: SpanRecord | undefined } {
+/**
+ * The earliest start and latest end of a batch of spans, in ms; its root span if it has one; and
+ * its local root: the earliest span whose parent is in another process, which stands for the
+ * trace (state, previews, name) until, if ever, the trace's own root arrives.
+ */
+function batchSummaryOf(spans: readonly SpanRecord[]): { startMs: number; endMs: number; root: SpanRecord | undefined; localRoot: SpanRecord | undefined } {
   let start: bigint | null = null;
   let end: bigint | null = null;
+  let localRoot: SpanRecord | undefined;
   for (const span of spans) {
     const spanEnd = span.endNs ?? span.startNs;
     if (start === null || span.startNs < start) start = span.startNs;
     if (end === null || spanEnd > end) end = spanEnd;
+    if (span.parentIsRemote && (!localRoot || span.startNs < localRoot.startNs)) localRoot = span;
   }
   const startMs = Number((start ?? 0n) / 1_000_000n);
-  return { startMs, endMs: Math.max(startMs, Number((end ?? 0n) / 1_000_000n)), root: findRootSpan(spans) };
+  return { startMs, endMs: Math.max(startMs, Number((end ?? 0n) / 1_000_000n)), root: findRootSpan(spans), localRoot };
 }
 
 /** A trace's state once its root span has ended: the root's error, or OK. */

@@ -18,6 +18,8 @@ export interface SpanSpec {
   endMs?: number;
   attributes?: Record<string, unknown>;
   statusCode?: number;
+  /** SpanFlags; 0x300 marks a span whose parent is in another process. */
+  flags?: number;
 }
 
 export const hexTraceId = (): string => randomBytes(16).toString('hex');
@@ -43,6 +45,7 @@ export function otlpSpan(spec: SpanSpec): Record<string, unknown> {
     traceId: spec.traceId,
     spanId: spec.spanId,
     ...(spec.parentSpanId ? { parentSpanId: spec.parentSpanId } : {}),
+    ...(spec.flags !== undefined ? { flags: spec.flags } : {}),
     name: spec.name ?? 'span',
     kind: 1,
     startTimeUnixNano: String(start),

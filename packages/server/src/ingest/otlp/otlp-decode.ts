@@ -12,6 +12,11 @@ export interface OtlpSpan {
   spanId: string | null;
   /** Empty for a root span. */
   parentSpanId: string | null;
+  /**
+   * The span's `flags` say its parent lives in another process (bits 8 and 9, set by OpenTelemetry
+   * exporters from the parent context): the span is that process's root of a trace begun elsewhere.
+   */
+  parentIsRemote: boolean;
   name: string;
   /** SpanKind number; 0 (unspecified) is to be read as INTERNAL. */
   kind: number;
@@ -97,6 +102,7 @@ function spansOf(request: Record<string, unknown>, readId: IdReader): OtlpSpan[]
           traceId: readId(span.traceId, `${where}.traceId`),
           spanId: readId(span.spanId, `${where}.spanId`),
           parentSpanId: readId(span.parentSpanId, `${where}.parentSpanId`),
+          parentIsRemote: parentIsRemote(span.flags, `${where}.flags`),
           name: stringOr(span.name, ''),
           kind: enumNumber(span.kind, SPAN_KIND_NAMES, `${where}.kind`),
           startNs: nanos(span.startTimeUnixNano, `${where}.startTimeUnixNano`),
@@ -193,6 +199,16 @@ function nanos(raw: unknown, where: string): bigint | null {
   const text = longText(raw);
   if (text === null || !/^\d{1,20}$/.test(text)) throw new OtlpDecodeError(`${where} must be a non-negative integer of nanoseconds.`);
   return BigInt(text);
+}
+
+/** SpanFlags: bit 8 says whether bit 9 is known; bit 9 that the parent is remote. */
+const HAS_IS_REMOTE = 0x100;
+const IS_REMOTE = 0x200;
+
+function parentIsRemote(raw: unknown, where: string): boolean {
+  if (raw === undefined || raw === null) return false;
+  if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 0) throw new OtlpDecodeError(`${where} must be an unsigned 32-bit integer; got ${JSON.stringify(raw)}.`);
+  return (raw & (HAS_IS_REMOTE | IS_REMOTE)) === (HAS_IS_REMOTE | IS_REMOTE);
 }
 
 function enumNumber(raw: unknown, names: readonly string[], where: string): number {

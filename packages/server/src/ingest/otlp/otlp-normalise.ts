@@ -111,6 +111,7 @@ function toSpanRecord(traceId: string, span: OtlpSpan): SpanRecord {
   return {
     spanId: span.spanId!,
     parentSpanId: span.parentSpanId,
+    ...(span.parentSpanId !== null && span.parentIsRemote ? { parentIsRemote: true } : {}),
     name: span.name,
     type,
     status: STATUS[span.statusCode] ?? 'UNSET',
