@@ -321,6 +321,20 @@ describeEachDatabase('OTLP /v1/traces', (database) => {
         expect(await t.store.getTrace(`tr-${traceId}`)).toMatchObject({ state: TraceState.IN_PROGRESS, name: null, requestPreview: null });
       });
 
+      it("arriving after the caller's trace info, adds its spans and changes nothing the info said", async () => {
+        const traceId = hexTraceId();
+        const res = await t.post('/api/3.0/mlflow/traces', startTraceBody({ traceId: `tr-${traceId}`, user: 'u-remote', requestPreview: 'question A', responsePreview: 'answer A', state: 'ERROR', tags: {} }));
+        expect(res.statusCode).toBe(200);
+        await post(calleePart(traceId, hexSpanId(), 1_790_000_500_000, REMOTE_PARENT));
+        // No name yet: the caller's own root names the trace when its spans are uploaded, not the callee's.
+        expect(await t.store.getTrace(`tr-${traceId}`)).toMatchObject({ state: TraceState.ERROR, name: null, requestPreview: 'question A', responsePreview: 'answer A', spanCount: 2 });
+        await t.store.logSpans(`tr-${traceId}`, [{ spanId: hexSpanId(), parentSpanId: null, name: 'caller', type: 'AGENT', status: 'ERROR', statusMessage: '', startNs: 1_790_000_500_000_000_000n, endNs: 1_790_000_500_100_000_000n, attributes: {}, events: [] }]);
+        const trace = await t.store.getTrace(`tr-${traceId}`);
+        expect(trace).toMatchObject({ name: 'caller', spanCount: 3 });
+        expect(trace?.tags['mlflow.traceName']).toBe('caller');
+        await rollupsAreExact(t.store);
+      });
+
       it("gives way to the caller's trace info logged over the MLflow API", async () => {
         const traceId = hexTraceId();
         await post(calleePart(traceId, hexSpanId(), 1_790_000_400_000, REMOTE_PARENT));
@@ -336,6 +350,14 @@ describeEachDatabase('OTLP /v1/traces', (database) => {
         expect(res.statusCode).toBe(200);
         expect(await t.store.getTrace(`tr-${traceId}`)).toMatchObject({ state: TraceState.OK, name: 'caller', requestPreview: 'question A', responsePreview: 'answer A', requestTimeMs: 1_790_000_400_000, executionDurationMs: 100, spanCount: 2 });
         await rollupsAreExact(t.store);
+
+        // An info without a name takes the callee's away: the caller's root span names the trace.
+        const unnamed = hexTraceId();
+        await post(calleePart(unnamed, hexSpanId(), 1_790_000_450_000, REMOTE_PARENT));
+        expect((await t.post('/api/3.0/mlflow/traces', startTraceBody({ traceId: `tr-${unnamed}`, user: 'u-remote', tags: {} }))).statusCode).toBe(200);
+        const trace = await t.store.getTrace(`tr-${unnamed}`);
+        expect(trace?.name).toBeNull();
+        expect(trace?.tags['mlflow.traceName']).toBeUndefined();
       });
     });
 

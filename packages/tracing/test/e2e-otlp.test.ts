@@ -1,5 +1,3 @@
-import express from 'express';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -8,7 +6,6 @@ import {
   getLastActiveTraceId,
   init,
   SpanType,
-  threadlineSessions,
   ThreadlineClient,
   trace,
   traceContextHeaders,
@@ -16,6 +13,7 @@ import {
   updateCurrentTrace,
   withSpan,
 } from '@threadline/tracing';
+import { withCallee } from './support/callee-service.js';
 import { FlakyProxy } from './support/flaky-proxy.js';
 import { recordingLogger } from './support/sdk-setup.js';
 import { startTrackingServer, type TestTrackingServer } from './support/tracking-server.js';
@@ -136,14 +134,7 @@ describe('OTLP exporter against a real server', () => {
   });
 
   it("a trace continued by another service (W3C traceparent) is one trace on the server: the callee's spans under the caller's", async () => {
-    const retrieve = trace(async (query: string) => [`doc about ${query}`], { name: 'retrieve', spanType: SpanType.RETRIEVER });
-    const app = express();
-    app.use(threadlineSessions());
-    app.get('/search', async (req, res) => void res.json(await retrieve(String(req.query.q))));
-    const callee = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => callee.once('listening', resolve));
-    const url = `http://127.0.0.1:${(callee.address() as AddressInfo).port}`;
-    try {
+    await withCallee(async (url) => {
       const ask = trace(async (q: string) => (await fetch(`${url}/search?q=${q}`, { headers: traceContextHeaders() })).json(), { name: 'ask', spanType: SpanType.AGENT });
       expect(await tracingContext({ user: 'caller-user', sessionId: 'distributed' }, () => ask('otlp'))).toEqual(['doc about otlp']);
       const traceId = getLastActiveTraceId()!;
@@ -155,8 +146,6 @@ describe('OTLP exporter against a real server', () => {
       expect(byName.ask!.parentId).toBeNull();
       expect(byName.retrieve!.parentId).toBe(byName.ask!.spanId);
       expect(byName.retrieve!.outputs).toEqual(['doc about otlp']);
-    } finally {
-      await new Promise((resolve) => callee.close(() => resolve(undefined)));
-    }
+    });
   });
 });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -9,10 +10,12 @@ import {
   SpanType,
   ThreadlineClient,
   trace,
+  traceContextHeaders,
   tracingContext,
   updateCurrentTrace,
   withSpan,
 } from '@threadline/tracing';
+import { withCallee } from './support/callee-service.js';
 import { recordingLogger } from './support/sdk-setup.js';
 import { startTrackingServer, type TestTrackingServer } from './support/tracking-server.js';
 
@@ -171,5 +174,42 @@ describe('end to end against a real threadline server', () => {
     const turns = await search.getSessionTraces('session-abc-456');
     expect(turns.traces).toHaveLength(1);
     expect(turns.traces[0]!.traceMetadata['mlflow.trace.user']).toBe('user-123');
+  });
+
+  describe('across services (W3C traceparent), with the default REST exporter', () => {
+    it("makes one trace of caller and callee: the callee's spans under the caller's span, the caller's info", async () => {
+      await withCallee(async (url) => {
+        const before = getExportStats();
+        const ask = trace(async (q: string) => (await fetch(`${url}/search?q=${q}`, { headers: traceContextHeaders() })).json(), { name: 'ask', spanType: SpanType.AGENT });
+        expect(await tracingContext({ user: 'caller-user', sessionId: 'distributed-rest' }, () => ask('rest'))).toEqual(['doc about rest']);
+        const traceId = getLastActiveTraceId()!;
+        expect(await flushTraces()).toBe(true);
+        // Both halves delivered, neither refused: the callee's went over OTLP, without a trace info.
+        expect(getExportStats()).toMatchObject({ exported: before.exported + 2, failed: before.failed, dropped: before.dropped });
+        const full = await client.getTrace(traceId);
+        expect(full.info).toMatchObject({ state: 'OK', requestPreview: '{"q":"rest"}', responsePreview: '["doc about rest"]' });
+        expect(full.info.tags['mlflow.traceName']).toBe('ask');
+        expect(full.info.traceMetadata).toMatchObject({ 'mlflow.trace.user': 'caller-user', 'mlflow.trace.session': 'distributed-rest' });
+        const byName = Object.fromEntries(full.data.spans.map((s) => [s.name, s]));
+        expect(Object.keys(byName).sort()).toEqual(['ask', 'retrieve']);
+        expect(byName.ask!.parentId).toBeNull();
+        expect(byName.retrieve!.parentId).toBe(byName.ask!.spanId);
+        expect(byName.retrieve!.outputs).toEqual(['doc about rest']);
+      });
+    });
+
+    it('a callee whose caller logs elsewhere (a gateway sent the traceparent) still reads as a finished trace', async () => {
+      await withCallee(async (url) => {
+        const [otelTraceId, gatewaySpan] = [randomBytes(16).toString('hex'), randomBytes(8).toString('hex')];
+        const reply = await fetch(`${url}/search?q=gateway`, { headers: { traceparent: `00-${otelTraceId}-${gatewaySpan}-01`, 'X-User-ID': 'gateway-user' } });
+        expect(await reply.json()).toEqual(['doc about gateway']);
+        expect(await flushTraces()).toBe(true);
+        const full = await client.getTrace(`tr-${otelTraceId}`);
+        expect(full.info).toMatchObject({ state: 'OK', requestPreview: '{"query":"gateway"}', responsePreview: '["doc about gateway"]' });
+        expect(full.info.tags['mlflow.traceName']).toBe('retrieve');
+        expect(full.info.traceMetadata['mlflow.trace.user']).toBe('gateway-user');
+        expect(full.data.spans.map((s) => [s.name, s.parentId])).toEqual([['retrieve', gatewaySpan]]);
+      });
+    });
   });
 });

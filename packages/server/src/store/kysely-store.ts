@@ -184,6 +184,12 @@ export class KyselyTraceStore implements TraceStore {
       const addedMetadata = Object.fromEntries(Object.entries(metadata).filter(([k]) => !(k in existing.metadata)));
       await insertKeyValues(trx, 'trace_metadata', record.traceId, addedMetadata);
       await upsertTags(trx, record.traceId, record.tags);
+      // Before a client's info, a trace is named by its spans, perhaps only another process's part
+      // of it: the info's name, else the trace's own root span (now or when its spans come), wins.
+      const named = existing.metadata[TraceMetadataKey.INFO_FINALIZED] === 'true';
+      const name = record.tags[TraceTagKey.TRACE_NAME] ?? (named ? before.name : await rootSpanName(trx, record.traceId));
+      if (name === null && before.name !== null) await trx.deleteFrom('trace_tags').where('trace_id', '=', record.traceId).where('key', '=', TraceTagKey.TRACE_NAME).execute();
+      else if (name !== null && name !== before.name) await upsertTags(trx, record.traceId, { [TraceTagKey.TRACE_NAME]: name });
       const after: TraceRow = {
         ...before,
         client_request_id: record.clientRequestId ?? before.client_request_id,
@@ -192,8 +198,7 @@ export class KyselyTraceStore implements TraceStore {
         state: record.state,
         request_preview: record.requestPreview ?? before.request_preview,
         response_preview: record.responsePreview ?? before.response_preview,
-        // The client's info is the trace's: its name over one its spans (perhaps another process's) gave.
-        name: record.tags[TraceTagKey.TRACE_NAME] ?? before.name,
+        name,
         user_id: before.user_id ?? row.user_id,
         session_id: before.session_id ?? row.session_id,
         input_tokens: before.input_tokens ?? row.input_tokens,
@@ -289,19 +294,21 @@ export class KyselyTraceStore implements TraceStore {
       const start = Number(before.request_time);
       const end = start + Number(before.execution_duration ?? 0);
       // A trace logged through StartTraceV3 keeps the times, state, previews and name its client
-      // gave. Otherwise the trace's own root, when it comes, decides them, over what a local root
-      // (another process's part of the trace) said; a local root fills in for a trace still
-      // without either.
+      // gave (what it left out, only the trace's own root fills in). Otherwise the trace's root,
+      // when it comes, decides them, over what a local root (another process's part of the
+      // trace) said; a local root fills in for a trace still without either.
       const rootDecides = !finalized && root !== undefined;
       const localDecides = !finalized && root === undefined && batch.localRoot !== undefined && before.state === TraceState.IN_PROGRESS;
+      const filler = finalized ? root : (root ?? batch.localRoot);
+      const fill = rootPreviews(filler);
       const after: TraceRow = {
         ...before,
         request_time: finalized ? before.request_time : Math.min(start, batch.startMs),
         execution_duration: finalized ? before.execution_duration : Math.max(end, batch.endMs) - Math.min(start, batch.startMs),
         state: rootDecides ? rootState(root) : localDecides ? rootState(batch.localRoot!) : before.state,
-        name: rootDecides ? name : (before.name ?? name),
-        request_preview: rootDecides ? (previews.request ?? before.request_preview) : (before.request_preview ?? previews.request),
-        response_preview: rootDecides ? (previews.response ?? before.response_preview) : (before.response_preview ?? previews.response),
+        name: rootDecides ? name : (before.name ?? fields.name ?? filler?.name ?? null),
+        request_preview: rootDecides ? (fill.request ?? before.request_preview) : (before.request_preview ?? fill.request),
+        response_preview: rootDecides ? (fill.response ?? before.response_preview) : (before.response_preview ?? fill.response),
         user_id: before.user_id ?? added[TraceMetadataKey.USER] ?? null,
         session_id: before.session_id ?? added[TraceMetadataKey.SESSION] ?? null,
         input_tokens: keepTokens ? before.input_tokens : (allTokens?.inputTokens ?? null),
@@ -502,6 +509,12 @@ async function upsertSpans(trx: Db, traceId: string, spans: readonly SpanRecord[
   }
   const row = await trx.selectFrom('spans').select((eb) => eb.fn.countAll<number>().as('n')).where('trace_id', '=', traceId).executeTakeFirstOrThrow();
   return Number(row.n);
+}
+
+/** The name of a trace's stored root span (the earliest, if several claim to be), if it has one. */
+async function rootSpanName(trx: Db, traceId: string): Promise<string | null> {
+  const row = await trx.selectFrom('spans').select('name').where('trace_id', '=', traceId).where('parent_span_id', 'is', null).orderBy('start_ns').limit(1).executeTakeFirst();
+  return row?.name ?? null;
 }
 
 /** Sets tags the trace does not have yet; existing values (perhaps a user's edit) stay. */
