@@ -179,7 +179,7 @@ describe('chat.completions.create', () => {
     const original = await (pending as unknown as { responsePromise: Promise<unknown> }).responsePromise.catch((e: unknown) => e);
     expect(caught).toBeInstanceOf(OpenAI.RateLimitError);
     expect(caught).toBe(original);
-    expect((caught as OpenAI.APIError).status).toBe(429);
+    expect((caught as InstanceType<typeof OpenAI.APIError>).status).toBe(429);
 
     const { info, data } = await stored();
     const [span] = data.spans;

@@ -6,6 +6,7 @@ const fakeTrace = (n: number): FinishedTrace => ({
   traceId: `tr-${n.toString(16).padStart(32, '0')}`,
   traceInfo: (experimentId) => ({ trace_id: `tr-${n}`, trace_location: { type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: experimentId } } }),
   spanJson: () => [],
+  spans: [],
 });
 
 /** An exporter whose answers the test scripts: `fail(n, kind)` fails the next n calls. */

@@ -138,7 +138,8 @@ for (const [name, open, numRuns] of databases) describe.skipIf(!open)(`session a
         continue;
       }
       if (!tree) continue;
-      const table = language === SESSION_LANGUAGE ? 'sessions as r' : 'users as r';
+      // Only the SQL text is looked at: either table's query builder serves.
+      const table = (language === SESSION_LANGUAGE ? 'sessions as r' : 'users as r') as 'sessions as r';
       const compiled = database.db.selectFrom(table).selectAll().where(compileRollupFilter(tree, language, database.dialect)).compile();
       expect(compiled.sql).not.toContain(MARK);
     }

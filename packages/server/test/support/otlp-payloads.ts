@@ -72,9 +72,11 @@ export function toProtobuf(request: Record<string, unknown>): Buffer {
 }
 
 /** Rows in every table a trace write touches: compared before and after a refused request. */
-export async function tableCounts(store: KyselyTraceStore): Promise<Record<string, number>> {
-  const counts: Record<string, number> = {};
-  for (const table of ['traces', 'trace_metadata', 'trace_tags', 'spans', 'sessions', 'users', 'session_users'] as const) {
+const COUNTED_TABLES = ['traces', 'trace_metadata', 'trace_tags', 'spans', 'sessions', 'users', 'session_users', 'trace_hours'] as const;
+
+export async function tableCounts(store: KyselyTraceStore): Promise<Record<(typeof COUNTED_TABLES)[number], number>> {
+  const counts = {} as Record<(typeof COUNTED_TABLES)[number], number>;
+  for (const table of COUNTED_TABLES) {
     const row = await store.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     counts[table] = Number(row.n);
   }
