@@ -1,21 +1,59 @@
 /**
  * The measured queries, each twice: through Threadline's real search code (the store methods the
  * HTTP routes call: filter parsed, compiled by Kysely, keyset-paged, traces loaded with metadata
- * and tags) and written by hand as the best SQL for the indexes, run with prepared better-sqlite3
- * statements on the same database. Both sides return the same rows; `check` compares them once.
+ * and tags) and written by hand as the best SQL for the indexes, on the same database (SqliteHand
+ * here, PostgresHand in postgres.js). Both sides return the same rows; run.js compares them first.
  */
 import { EXPERIMENT_ID, sessionId, userId } from './dataset.js';
 
 const EXP = String(EXPERIMENT_ID);
 
-/** Hand-written loading of whole traces (row, metadata, tags) by id, as the store returns them. */
-class HandTraces {
+/**
+ * The hand-written side on SQLite: prepared better-sqlite3 statements, the best SQL for the
+ * indexes. Every method answers rows as plain objects; `loadTraces` whole traces (row, metadata,
+ * tags) by id, as the store returns them.
+ */
+export class SqliteHand {
   constructor(raw) {
     this.raw = raw;
     this.byCount = new Map();
+    this.statements = {
+      userTraces: raw.prepare(`SELECT trace_id FROM traces WHERE experiment_id = ? AND user_id = ?
+        ORDER BY request_time DESC, trace_id ASC LIMIT 100`),
+      sessionTraces: raw.prepare(`SELECT trace_id FROM traces WHERE experiment_id = ? AND session_id = ?
+        ORDER BY request_time ASC, trace_id ASC LIMIT 100`),
+      newestSessions: raw.prepare(`SELECT * FROM sessions WHERE experiment_id = ?
+        ORDER BY last_time DESC, session_id ASC LIMIT 50`),
+      sessionUsers: raw.prepare(`SELECT session_id, user_id FROM session_users WHERE experiment_id = ? AND session_id IN (SELECT value FROM json_each(?))
+        ORDER BY session_id, user_id`),
+      topUsers: raw.prepare(`SELECT * FROM users WHERE experiment_id = ?
+        ORDER BY trace_count DESC, last_time DESC, user_id ASC LIMIT 50`),
+      tagLike: raw.prepare(`SELECT t.trace_id FROM traces AS t WHERE t.experiment_id = ?
+        AND EXISTS (SELECT 1 FROM trace_tags AS kv WHERE kv.trace_id = t.trace_id AND kv.key = 'x' AND kv.value LIKE 'abc%')
+        ORDER BY t.request_time DESC, t.trace_id ASC LIMIT 100`),
+    };
   }
 
-  load(ids) {
+  userTraces(experimentId, user) {
+    return this.statements.userTraces.all(experimentId, user);
+  }
+  sessionTraces(experimentId, session) {
+    return this.statements.sessionTraces.all(experimentId, session);
+  }
+  newestSessions(experimentId) {
+    return this.statements.newestSessions.all(experimentId);
+  }
+  sessionUsers(experimentId, sessionIds) {
+    return this.statements.sessionUsers.all(experimentId, JSON.stringify(sessionIds));
+  }
+  topUsers(experimentId) {
+    return this.statements.topUsers.all(experimentId);
+  }
+  tagLike(experimentId) {
+    return this.statements.tagLike.all(experimentId);
+  }
+
+  loadTraces(ids) {
     if (ids.length === 0) return [];
     let statements = this.byCount.get(ids.length);
     if (!statements) {
@@ -27,34 +65,25 @@ class HandTraces {
       };
       this.byCount.set(ids.length, statements);
     }
-    const rows = new Map(statements.rows.all(ids).map((r) => [r.trace_id, { ...r, metadata: {}, tags: {} }]));
-    for (const m of statements.metadata.all(ids)) rows.get(m.trace_id).metadata[m.key] = m.value;
-    for (const t of statements.tags.all(ids)) rows.get(t.trace_id).tags[t.key] = t.value;
-    return ids.map((id) => rows.get(id));
+    return assembleTraces(ids, statements.rows.all(ids), statements.metadata.all(ids), statements.tags.all(ids));
   }
+}
+
+/** Whole traces in the order of `ids`, from their rows, metadata and tags. */
+export function assembleTraces(ids, rows, metadata, tags) {
+  const byId = new Map(rows.map((r) => [r.trace_id, { ...r, metadata: {}, tags: {} }]));
+  for (const m of metadata) byId.get(m.trace_id).metadata[m.key] = m.value;
+  for (const t of tags) byId.get(t.trace_id).tags[t.key] = t.value;
+  return ids.map((id) => byId.get(id));
 }
 
 /**
  * @param {import('../../packages/server/dist/index.js').KyselyTraceStore} store
- * @param {import('better-sqlite3').Database} raw
+ * @param {SqliteHand | import('./postgres.js').PostgresHand} hand the same queries by hand; its
+ *   methods may answer directly (SQLite) or by promise (PostgreSQL)
  * @param {{ users: number, sessions: number }} sizes
  */
-export function searchQueries(store, raw, sizes) {
-  const traces = new HandTraces(raw);
-  const userTraces = raw.prepare(`SELECT trace_id FROM traces WHERE experiment_id = ? AND user_id = ?
-    ORDER BY request_time DESC, trace_id ASC LIMIT 100`);
-  const sessionTraces = raw.prepare(`SELECT trace_id FROM traces WHERE experiment_id = ? AND session_id = ?
-    ORDER BY request_time ASC, trace_id ASC LIMIT 100`);
-  const newestSessions = raw.prepare(`SELECT * FROM sessions WHERE experiment_id = ?
-    ORDER BY last_time DESC, session_id ASC LIMIT 50`);
-  const sessionUsers = raw.prepare(`SELECT session_id, user_id FROM session_users WHERE experiment_id = ? AND session_id IN (SELECT value FROM json_each(?))
-    ORDER BY session_id, user_id`);
-  const topUsers = raw.prepare(`SELECT * FROM users WHERE experiment_id = ?
-    ORDER BY trace_count DESC, last_time DESC, user_id ASC LIMIT 50`);
-  const tagLike = raw.prepare(`SELECT t.trace_id FROM traces AS t WHERE t.experiment_id = ?
-    AND EXISTS (SELECT 1 FROM trace_tags AS kv WHERE kv.trace_id = t.trace_id AND kv.key = 'x' AND kv.value LIKE 'abc%')
-    ORDER BY t.request_time DESC, t.trace_id ASC LIMIT 100`);
-
+export function searchQueries(store, hand, sizes) {
   // Spread over the population, the same for both sides of an iteration.
   const pickUser = (i) => userId((i * 7919) % sizes.users);
   const pickSession = (i) => sessionId((i * 104_729) % sizes.sessions);
@@ -65,22 +94,22 @@ export function searchQueries(store, raw, sizes) {
       how: "`searchTraces`, filter ``metadata.`mlflow.trace.user` = 'u'``",
       threadline: async (i) =>
         (await store.searchTraces({ experimentIds: [EXP], filter: `metadata.\`mlflow.trace.user\` = '${pickUser(i)}'`, maxResults: 100 })).traces.map((t) => t.traceId),
-      hand: (i) => traces.load(userTraces.all(EXPERIMENT_ID, pickUser(i)).map((r) => r.trace_id)).map((t) => t.trace_id),
+      hand: async (i) => (await hand.loadTraces((await hand.userTraces(EXPERIMENT_ID, pickUser(i))).map((r) => r.trace_id))).map((t) => t.trace_id),
     },
     {
       name: "one session's traces",
       how: '`getSessionTraces` (the turns endpoint), oldest first',
       threadline: async (i) => (await store.getSessionTraces({ experimentId: EXP, sessionId: pickSession(i), maxResults: 100 })).traces.map((t) => t.traceId),
-      hand: (i) => traces.load(sessionTraces.all(EXPERIMENT_ID, pickSession(i)).map((r) => r.trace_id)).map((t) => t.trace_id),
+      hand: async (i) => (await hand.loadTraces((await hand.sessionTraces(EXPERIMENT_ID, pickSession(i))).map((r) => r.trace_id))).map((t) => t.trace_id),
     },
     {
       name: 'sessions list, newest 50',
       how: '`searchSessions`, default order, with user ids',
       threadline: async () => (await store.searchSessions({ experimentId: EXP, maxResults: 50 })).sessions.map((s) => `${s.sessionId}:${s.userIds.join(',')}`),
-      hand: () => {
-        const rows = newestSessions.all(EXPERIMENT_ID);
+      hand: async () => {
+        const rows = await hand.newestSessions(EXPERIMENT_ID);
         const users = new Map();
-        for (const link of sessionUsers.all(EXPERIMENT_ID, JSON.stringify(rows.map((r) => r.session_id)))) {
+        for (const link of await hand.sessionUsers(EXPERIMENT_ID, rows.map((r) => r.session_id))) {
           const list = users.get(link.session_id) ?? [];
           if (list.length < 20) list.push(link.user_id);
           users.set(link.session_id, list);
@@ -92,13 +121,13 @@ export function searchQueries(store, raw, sizes) {
       name: 'users list, top 50 by traces',
       how: "`searchUsers`, order_by `traces DESC`",
       threadline: async () => (await store.searchUsers({ experimentId: EXP, orderBy: ['traces DESC'], maxResults: 50 })).users.map((u) => u.userId),
-      hand: () => topUsers.all(EXPERIMENT_ID).map((u) => u.user_id),
+      hand: async () => (await hand.topUsers(EXPERIMENT_ID)).map((u) => u.user_id),
     },
     {
       name: "tag LIKE 'abc%', newest 100",
       how: "`searchTraces`, filter `tags.x LIKE 'abc%'`",
       threadline: async () => (await store.searchTraces({ experimentIds: [EXP], filter: "tags.x LIKE 'abc%'", maxResults: 100 })).traces.map((t) => t.traceId),
-      hand: () => traces.load(tagLike.all(EXPERIMENT_ID).map((r) => r.trace_id)).map((t) => t.trace_id),
+      hand: async () => (await hand.loadTraces((await hand.tagLike(EXPERIMENT_ID)).map((r) => r.trace_id))).map((t) => t.trace_id),
     },
   ];
 }
