@@ -56,8 +56,9 @@ export async function ensurePostgresCopy({ sqlitePath, url, log }) {
       return { schema, loadSeconds: undefined };
     }
     const started = performance.now();
-    // Older copies (other sizes or schema versions) go: they only take space.
-    for (const { nspname } of (await client.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench\\_search\\_%'`)).rows) {
+    // Older copies of the same size (another schema or generator) go: they only take space.
+    const sameSize = `${schema.slice(0, schema.lastIndexOf('_')).replace(/_/g, '\\_')}\\_%`;
+    for (const { nspname } of (await client.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE $1`, [sameSize])).rows) {
       await client.query(`DROP SCHEMA "${nspname}" CASCADE`);
     }
     const store = await openPostgresStore({ connectionString: url, schema });

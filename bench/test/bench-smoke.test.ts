@@ -1,0 +1,53 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+// @ts-expect-error plain JavaScript shared with the screenshots script
+import { chromiumAvailable } from '../../packages/ui/scripts/browser.mjs';
+
+/**
+ * Every benchmark, run end to end at a toy size, so none rots between the runs that fill
+ * BENCHMARKS.md: each builds its data, checks both of its sides agree, and prints its result.
+ * What is asserted is that they run and check, never how fast anything was.
+ */
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const run = promisify(execFile);
+const cacheDir = mkdtempSync(join(tmpdir(), 'threadline-bench-smoke-'));
+const postgresUrl = process.env.TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+const requirePostgres = process.env.THREADLINE_REQUIRE_POSTGRES === '1';
+const browser: boolean = chromiumAvailable() || process.env.THREADLINE_REQUIRE_BROWSER === '1';
+
+afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
+
+async function bench(script: string, args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, [join(root, 'bench', script), ...args, '--no-write'], { cwd: root, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 });
+  return stdout;
+}
+
+describe('benchmarks at a toy size', { timeout: 300_000 }, () => {
+  it('bench:ingest writes the same rows through the server and raw', async () => {
+    const out = await bench('ingest/run.js', ['--traces', '40', '--rounds', '1', '--warmup', '10']);
+    expect(out).toMatch(/Checked: the server's database and both raw databases hold identical rows \(50 traces, 250 spans/);
+    expect(out).toMatch(/trace_hours rows/);
+  });
+
+  it('bench:search answers every query the same on both sides, on SQLite and PostgreSQL', async () => {
+    const out = await bench('search/run.js', ['--traces', '2000', '--iterations', '3', '--warmup', '1', '--cache-dir', cacheDir, '--postgres', postgresUrl, '--postgres-iterations', '3']);
+    expect(out.match(/checked: .* both sides return the same/g)).toHaveLength(requirePostgres || !out.includes('PostgreSQL: not measured') ? 10 : 5);
+    expect(out).toMatch(/Worst p50 ratio on SQLite/);
+    if (requirePostgres) expect(out).toMatch(/Worst p50 ratio on PostgreSQL/);
+  });
+
+  it('bench:sdk and bench:otlp run', async () => {
+    expect(await bench('sdk/run.js', ['--calls', '300', '--rounds', '1'])).toMatch(/Threadline \/ fair bare OpenTelemetry/);
+    expect(await bench('otlp/run.js', ['--traces', '60', '--rounds', '1'])).toMatch(/median: OTLP [\d,]+ spans\/s, MLflow REST [\d,]+ spans\/s/);
+  });
+
+  it.runIf(browser)('bench:ui shows every first screen', async () => {
+    const out = await bench('ui/run.js', ['--traces', '2000', '--iterations', '1', '--cache-dir', cacheDir]);
+    expect(out.match(/^\| (Traces|Sessions|Session page|Users|User page|Overview)/gm)).toHaveLength(8);
+  });
+});
