@@ -300,7 +300,8 @@ export class KyselyTraceStore implements TraceStore {
       const rootDecides = !finalized && root !== undefined;
       const localDecides = !finalized && root === undefined && batch.localRoot !== undefined && before.state === TraceState.IN_PROGRESS;
       const filler = finalized ? root : (root ?? batch.localRoot);
-      const fill = rootPreviews(filler);
+      // Unless a finalized trace got only a local root here, that is the span `previews` came from.
+      const fill = filler === lead ? previews : rootPreviews(filler);
       const after: TraceRow = {
         ...before,
         request_time: finalized ? before.request_time : Math.min(start, batch.startMs),
