@@ -6,16 +6,17 @@ import { readCpuMs, readRssKib, readWrittenChars } from './proc.js';
 export const CLI_PATH = fileURLToPath(new URL('../../packages/server/dist/cli.js', import.meta.url));
 
 /**
- * Starts `threadline server` as a child process on a SQLite file and a free port (the server is
- * asked for port 0 and reports the one it bound in its "listening on" line).
+ * Starts `threadline server` as a child process on a SQLite file (or any backend store URI) and
+ * a free port (the server is asked for port 0 and reports the one it bound in its "listening on"
+ * line).
  *
- * @param {{ dbPath: string, nodeArgs?: string[], env?: NodeJS.ProcessEnv, startTimeoutMs?: number }} options
- * @returns {Promise<{ url: string, pid: number, rssKib(): number, cpuMs(): number, writtenChars(): number, stop(): Promise<number | string | null>, stderr(): string }>}
+ * @param {{ dbPath?: string, backendStoreUri?: string, nodeArgs?: string[], env?: NodeJS.ProcessEnv, startTimeoutMs?: number }} options
+ * @returns {Promise<{ url: string, pid: number, exited: Promise<number | string | null>, rssKib(): number, cpuMs(): number, writtenChars(): number, stop(): Promise<number | string | null>, stderr(): string }>}
  */
-export async function startServerProcess({ dbPath, nodeArgs = [], env = process.env, startTimeoutMs = 30_000 }) {
+export async function startServerProcess({ dbPath, backendStoreUri = `sqlite:///${dbPath}`, nodeArgs = [], env = process.env, startTimeoutMs = 30_000 }) {
   const child = spawn(
     process.execPath,
-    [...nodeArgs, CLI_PATH, 'server', '--host', '127.0.0.1', '--port', '0', '--backend-store-uri', `sqlite:///${dbPath}`],
+    [...nodeArgs, CLI_PATH, 'server', '--host', '127.0.0.1', '--port', '0', '--backend-store-uri', backendStoreUri],
     { env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stdout = '';
@@ -46,6 +47,7 @@ export async function startServerProcess({ dbPath, nodeArgs = [], env = process.
   return {
     url,
     pid,
+    exited,
     rssKib: () => readRssKib(pid),
     cpuMs: () => readCpuMs(pid),
     writtenChars: () => readWrittenChars(pid),

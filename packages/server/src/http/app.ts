@@ -1,10 +1,12 @@
-import { API_PREFIXES, ErrorCode, type ErrorBody } from '@threadline/protocol';
+import { API_PREFIXES } from '@threadline/protocol';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { ApiError } from '../errors.js';
 import { parseJsonBody } from '../ingest/json-body.js';
 import { TraceNotFoundError } from '../store/kysely-store.js';
 import type { TraceStore } from '../store/store.js';
 import { registerArtifactRoutes } from './artifacts.js';
+import { failureReply, STORE_RETRY_AFTER_SECONDS } from './failures.js';
+import { ReadinessCheck } from './readiness.js';
 import { ExperimentCache } from './experiment-cache.js';
 import { registerMetricsRoutes } from './metrics.js';
 import { registerExperimentRoutes } from './experiments.js';
@@ -62,15 +64,25 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler((error: FastifyError | ApiError | TraceNotFoundError, request, reply) => {
-    const { status, body } = errorReply(error);
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    const { status, body, retryAfterSeconds } = failureReply(error);
+    if (status === 500) request.log.error({ err: error }, 'request failed');
+    else if (status >= 500) request.log.warn({ err: error }, 'request refused for now');
+    if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ error_code: 'ENDPOINT_NOT_FOUND', message: `No API endpoint for ${request.method} ${request.url.split('?')[0]}.` });
   });
 
+  // Liveness: the process answers. Readiness: it can also reach its database, so a load
+  // balancer sends traffic elsewhere while a database fails over or restarts.
   app.get('/health', async (_req, reply) => reply.type('text/plain').send('OK'));
+  const readiness = new ReadinessCheck(options.store);
+  app.get('/health/ready', async (_req, reply) => {
+    const problem = await readiness.problem();
+    if (problem === undefined) return reply.type('text/plain').send('OK');
+    return reply.status(503).header('retry-after', String(STORE_RETRY_AFTER_SECONDS)).type('text/plain').send(`Not ready: ${problem}`);
+  });
   app.get('/version', async (_req, reply) => reply.type('text/plain').send(SERVER_VERSION));
 
   const context: RouteContext = { store: options.store, experiments: new ExperimentCache(options.store) };
@@ -95,21 +107,3 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
 }
 
 export const SERVER_VERSION = '0.1.0';
-
-function errorReply(error: unknown): { status: number; body: ErrorBody } {
-  if (error instanceof ApiError) return { status: error.status, body: error.toBody() };
-  if (error instanceof TraceNotFoundError) return { status: 404, body: { error_code: ErrorCode.RESOURCE_DOES_NOT_EXIST, message: error.message } };
-  const fastifyError = error as FastifyError;
-  switch (fastifyError.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 413, body: { error_code: ErrorCode.BAD_REQUEST, message: `Request body is larger than the server's limit: ${fastifyError.message}` } };
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_VALIDATION':
-      return { status: 400, body: { error_code: ErrorCode.INVALID_PARAMETER_VALUE, message: fastifyError.message } };
-  }
-  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-    return { status: fastifyError.statusCode, body: { error_code: ErrorCode.BAD_REQUEST, message: fastifyError.message } };
-  }
-  return { status: 500, body: { error_code: ErrorCode.INTERNAL_ERROR, message: 'Internal server error; the server log has the details.' } };
-}

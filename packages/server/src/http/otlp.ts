@@ -2,6 +2,7 @@ import { promisify } from 'node:util';
 import { gunzip, inflate, inflateRaw, type InputType, type ZlibOptions } from 'node:zlib';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.js';
+import { failureReply } from './failures.js';
 import { parseExperimentId } from '../ingest/mlflow-trace-info.js';
 import { decodeOtlpJson, decodeOtlpProtobuf, OtlpDecodeError } from '../ingest/otlp/otlp-decode.js';
 import { normaliseOtlpSpans } from '../ingest/otlp/otlp-normalise.js';
@@ -41,6 +42,7 @@ class OtlpHttpError extends Error {
     readonly status: number,
     readonly rpcCode: number,
     message: string,
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'OtlpHttpError';
@@ -79,8 +81,10 @@ export function registerOtlpRoutes(app: FastifyInstance, context: RouteContext, 
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBodyBytes }, (_req, body, done) => done(null, body));
 
   app.setErrorHandler((error: FastifyError | OtlpHttpError, request, reply) => {
-    const failure = error instanceof OtlpHttpError ? error : fromFastifyError(error, maxBodyBytes);
-    if (failure.status >= 500) request.log.error({ err: error }, 'OTLP request failed');
+    const failure = error instanceof OtlpHttpError ? error : otlpFailure(error, maxBodyBytes);
+    if (failure.status === 500) request.log.error({ err: error }, 'OTLP request failed');
+    else if (failure.status >= 500) request.log.warn({ err: error }, 'OTLP request refused for now');
+    if (failure.retryAfterSeconds !== undefined) void reply.header('retry-after', String(failure.retryAfterSeconds));
     return sendStatus(reply, encodingOf(request), failure);
   });
 
@@ -178,12 +182,16 @@ function tooLarge(maxBytes: number, when: string): OtlpHttpError {
   return new OtlpHttpError(413, RpcCode.RESOURCE_EXHAUSTED, `The request body is larger than the server's limit of ${maxBytes} bytes ${when}.`);
 }
 
-function fromFastifyError(error: FastifyError, maxBytes: number): OtlpHttpError {
+/**
+ * Anything else a handler threw, as OTLP/HTTP answers it: the server's one failure mapping, with
+ * the statuses OTLP exporters act on (413 before decompression; 503 with Retry-After, which they
+ * retry; 400 and 500, which they do not).
+ */
+function otlpFailure(error: FastifyError, maxBytes: number): OtlpHttpError {
   if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return tooLarge(maxBytes, 'before decompression');
-  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
-    return new OtlpHttpError(error.statusCode, RpcCode.INVALID_ARGUMENT, error.message);
-  }
-  return new OtlpHttpError(500, RpcCode.INTERNAL, 'Internal server error; the server log has the details.');
+  const { status, body, retryAfterSeconds } = failureReply(error);
+  const rpcCode = status === 503 ? RpcCode.UNAVAILABLE : status >= 500 ? RpcCode.INTERNAL : RpcCode.INVALID_ARGUMENT;
+  return new OtlpHttpError(status, rpcCode, body.message, retryAfterSeconds);
 }
 
 /** Success: 0 bytes / `{}`, or `partial_success` with the rejected count and the reasons. */

@@ -1,17 +1,42 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
+import { databaseFailure, StoreUnavailableError } from './store-errors.js';
 
 /** Runs a unit of writes in a transaction and resolves once that transaction has committed. */
 export interface TransactionRunner {
   run<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
 }
 
-/** One transaction per unit of work: for databases with many connections (PostgreSQL). */
+/** Attempts of a transaction that keeps colliding with others (deadlock, serialization failure). */
+const MAX_CONFLICT_ATTEMPTS = 5;
+/** First wait before running a collided transaction again; doubled each time, with full jitter. */
+const CONFLICT_BACKOFF_MILLIS = 10;
+
+/**
+ * One transaction per unit of work: for databases with many connections (PostgreSQL). A unit
+ * that collides with another transaction (SQLSTATE 40001, 40P01) was rolled back whole and is run
+ * again, a bounded number of times with jittered backoff, before its caller hears of it: the
+ * rollups lock in one order, so such collisions are rare, but a database may still pick a victim.
+ * Units must therefore be safe to run again, which every store write is (they read what they
+ * change inside the transaction).
+ */
 export class DirectTransactions implements TransactionRunner {
   constructor(private readonly db: Kysely<Database>) {}
 
-  run<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute(work);
+  async run<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute(work);
+      } catch (error) {
+        const failure = databaseFailure(error);
+        // A write cancelled by the statement time limit was queued behind locks or a slow
+        // database, not asked for too much: the client should send it again later.
+        if (failure === 'timeout') throw new StoreUnavailableError('The database took too long to store this; retry later.', { cause: error });
+        if (attempt >= MAX_CONFLICT_ATTEMPTS || failure !== 'conflict') throw error;
+        await sleep(Math.random() * CONFLICT_BACKOFF_MILLIS * 2 ** (attempt - 1));
+      }
+    }
   }
 }
 

@@ -443,6 +443,10 @@ export class KyselyTraceStore implements TraceStore {
     });
   }
 
+  async ping(): Promise<void> {
+    await sql`SELECT 1`.execute(this.db);
+  }
+
   async close(): Promise<void> {
     await this.db.destroy();
   }

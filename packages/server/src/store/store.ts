@@ -114,5 +114,8 @@ export interface TraceStore {
   /** Traces of a time range counted per time bucket (and per busiest user or session), for charts. */
   traceMetrics(query: TraceMetricsQuery): Promise<TraceMetrics>;
 
+  /** Resolves once the database answered a trivial query; rejects when it cannot be reached. */
+  ping(): Promise<void>;
+
   close(): Promise<void>;
 }

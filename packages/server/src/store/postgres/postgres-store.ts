@@ -13,7 +13,25 @@ export interface PostgresStoreOptions {
   maxConnections?: number;
   /** Schema to use (created if missing); tests isolate themselves with one each. */
   schema?: string;
+  /**
+   * Longest a statement may run before PostgreSQL cancels it (`statement_timeout`). A search
+   * cancelled so is a 400 that asks for a narrower filter; no query holds a connection longer.
+   * Default 30 000 ms.
+   */
+  queryTimeoutMillis?: number;
+  /**
+   * Longest a request waits for a connection, from the pool or from the server, before it is
+   * answered 503 with Retry-After. Default 5 000 ms.
+   */
+  connectTimeoutMillis?: number;
 }
+
+const DEFAULT_QUERY_TIMEOUT_MILLIS = 30_000;
+const DEFAULT_CONNECT_TIMEOUT_MILLIS = 5_000;
+/** A write waiting this long for another transaction's row lock gives up (503) instead of queueing on. */
+const LOCK_TIMEOUT_MILLIS = 10_000;
+/** A transaction left open by a stalled request releases its locks after this long. */
+const IDLE_IN_TRANSACTION_TIMEOUT_MILLIS = 60_000;
 
 /**
  * Opens a PostgreSQL store. Any number of server replicas may share the database: every write
@@ -23,31 +41,46 @@ export interface PostgresStoreOptions {
  * const store = await openPostgresStore({ connectionString: 'postgresql://postgres@127.0.0.1:5432/threadline' });
  */
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<KyselyTraceStore> {
-  // Times in ms and counters fit a double exactly; nanosecond columns are only read inside span JSON.
-  const types = { getTypeParser: (oid: number, format?: string) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text')) };
+  // Migrations run on a connection of their own without the statement time limit: a backfill
+  // of a large database may take minutes, once.
+  const migrator = new Kysely<Database>({ dialect: new PostgresDialect({ pool: newPool(options, { maxConnections: 1 }) }) });
+  try {
+    if (options.schema) await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(options.schema)}`.execute(migrator);
+    const { rows } = await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(migrator);
+    await migrateToLatest(migrator as Kysely<unknown>, { dialect: 'postgres', schema: rows[0]!.schema });
+  } finally {
+    await migrator.destroy();
+  }
+  const limits =
+    `SET statement_timeout = ${Math.max(1, Math.round(options.queryTimeoutMillis ?? DEFAULT_QUERY_TIMEOUT_MILLIS))}; ` +
+    `SET lock_timeout = ${LOCK_TIMEOUT_MILLIS}; SET idle_in_transaction_session_timeout = ${IDLE_IN_TRANSACTION_TIMEOUT_MILLIS}`;
+  const pool = newPool(options, { maxConnections: options.maxConnections ?? 10 });
+  pool.on('connect', (client) => {
+    // Sent ahead of anything the pool's caller sends on this new connection (a client runs its
+    // queries in order). Should it fail, the connection is broken and so is the caller's query.
+    client.query(limits).catch(() => {});
+  });
+  return new KyselyTraceStore(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), postgresDialect);
+}
+
+function newPool(options: PostgresStoreOptions, { maxConnections }: { maxConnections: number }): pg.Pool {
   const pool = new pg.Pool({
     connectionString: options.connectionString,
-    max: options.maxConnections ?? 10,
-    types: types as pg.CustomTypesConfig,
+    max: maxConnections,
+    // Times in ms and counters fit a double exactly; nanosecond columns are only read inside span JSON.
+    types: { getTypeParser: (oid: number, format?: string) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text')) } as pg.CustomTypesConfig,
+    connectionTimeoutMillis: options.connectTimeoutMillis ?? DEFAULT_CONNECT_TIMEOUT_MILLIS,
+    // A peer that vanished without a FIN (failover, cable) is noticed by TCP, not by waiting forever.
+    keepAlive: true,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
-  // An idle client losing its server must not crash the process; the next query reports it.
+  // A connection lost while idle in the pool: the pool drops it and opens another when needed.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  try {
-    if (options.schema) {
-      const client = await pool.connect();
-      try {
-        await client.query(`CREATE SCHEMA IF NOT EXISTS "${options.schema.replace(/"/g, '""')}"`);
-      } finally {
-        client.release();
-      }
-    }
-    const { rows } = await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db);
-    await migrateToLatest(db as Kysely<unknown>, { dialect: 'postgres', schema: rows[0]!.schema });
-  } catch (error) {
-    await db.destroy();
-    throw error;
-  }
-  return new KyselyTraceStore(db, postgresDialect);
+  pool.on('connect', (client) => {
+    // A connection lost while a request uses it (a terminated backend, a failover) emits 'error'
+    // on its client, which would crash the process if nobody listened. The query in flight
+    // rejects with the same error, the request answers 503, and the pool discards the client.
+    client.on('error', () => {});
+  });
+  return pool;
 }

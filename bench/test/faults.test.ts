@@ -1,0 +1,35 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { POSTGRES_URL as postgresUrl, postgresReachable } from '../../packages/server/test/support/databases.js';
+
+/**
+ * The fault test: bench/faults at a small size. Two server replicas on one PostgreSQL schema
+ * take traces over the MLflow REST flow and OTLP while every backend of theirs is terminated
+ * again and again; no replica may exit, every acknowledged trace must be stored, and every
+ * failure must be a 503 with Retry-After.
+ */
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const postgres = await postgresReachable();
+
+describe.skipIf(!postgres)('database faults under load (bench:faults)', () => {
+  it('two replicas survive repeated backend terminations: no exit, no acknowledged trace lost, failures are 503 with Retry-After', { timeout: 240_000 }, async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [`${root}bench/faults/run.js`, '--traces', '800', '--concurrency', '12', '--kill-every-ms', '150', '--postgres', postgresUrl, '--json', '--no-write'],
+      { cwd: root, timeout: 220_000, maxBuffer: 16 * 1024 * 1024 },
+    ).catch((error: { stdout?: string; message: string }) => ({ stdout: error.stdout ?? error.message }));
+    const outcome = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    expect(outcome.replicaExits).toEqual([]);
+    expect(outcome.otherFailures).toEqual([]);
+    expect(outcome.lost).toBe(0);
+    expect(outcome.acknowledged).toBe(800);
+    expect(outcome.stored).toBe(800);
+    expect(outcome.answers503WithoutRetryAfter).toBe(0);
+    expect(outcome.readyAfter).toEqual([true, true]);
+    // The faults really happened while traces were in flight.
+    expect(outcome.killRounds as number).toBeGreaterThanOrEqual(5);
+    expect(outcome.backendsTerminated as number).toBeGreaterThan(0);
+  });
+});
