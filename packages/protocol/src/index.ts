@@ -16,7 +16,7 @@ export {
 } from './keys.js';
 export type { TokenUsage } from './keys.js';
 export { SpanType, SpanStatusCode } from './span.js';
-export { requestPreview, responsePreview, truncatePreview } from './preview.js';
+export { displayText, requestPreview, responsePreview, truncatePreview } from './preview.js';
 export type { NanoTime, SpanEventJson, SpanJson, TraceDataJson } from './span.js';
 export { TraceState, TraceLocationType } from './trace-info.js';
 export type { KeyValueJson, TraceInfoJson, TraceInfoV2Json, TraceLocationJson } from './trace-info.js';

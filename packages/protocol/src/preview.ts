@@ -18,9 +18,21 @@ export function responsePreview(outputs: unknown): string {
   return truncatePreview(messageText(outputs, 'assistant') ?? jsonPreview(outputs));
 }
 
-/** Cuts to 1000 characters: the first 997 and `...`. */
+/** Cuts to 1000 characters (the first 997 and `...`), with any NUL shown as U+FFFD. */
 export function truncatePreview(text: string): string {
-  return text.length > REQUEST_RESPONSE_PREVIEW_MAX_LENGTH ? `${text.slice(0, REQUEST_RESPONSE_PREVIEW_MAX_LENGTH - 3)}...` : text;
+  const shown = displayText(text);
+  return shown.length > REQUEST_RESPONSE_PREVIEW_MAX_LENGTH ? `${shown.slice(0, REQUEST_RESPONSE_PREVIEW_MAX_LENGTH - 3)}...` : shown;
+}
+
+/**
+ * Text to show: a NUL character (U+0000) becomes the replacement character U+FFFD. Previews are
+ * display text (and PostgreSQL cannot store a NUL in text); the span keeps the exact value.
+ *
+ * @example
+ * displayText('a\u0000b') // 'a\uFFFDb'
+ */
+export function displayText(text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
 }
 
 /** Values here were decoded from JSON, so only a hand-built cycle or BigInt can fail to encode. */

@@ -1,5 +1,6 @@
 import { invalidParameter } from '../errors.js';
 import { isObject } from '../ingest/mlflow-spans.js';
+import { refuseNul } from '../text.js';
 
 /**
  * Reading request fields with MLflow's error messages in mind: each wrong or missing field is a
@@ -15,14 +16,14 @@ export function requiredString(obj: Record<string, unknown>, field: string): str
   const value = obj[field];
   if (value === undefined || value === null || value === '') throw invalidParameter(`Missing value for required parameter '${field}'.`);
   if (typeof value !== 'string') throw invalidParameter(`Invalid value ${JSON.stringify(value)} for parameter '${field}': it must be a string.`);
-  return value;
+  return refuseNul(value, `Parameter '${field}'`);
 }
 
 export function optionalString(obj: Record<string, unknown>, field: string): string | undefined {
   const value = obj[field];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') throw invalidParameter(`Invalid value ${JSON.stringify(value)} for parameter '${field}': it must be a string.`);
-  return value;
+  return refuseNul(value, `Parameter '${field}'`);
 }
 
 /** An integer field; query strings deliver it as a string, JSON bodies as a number or a string (int64). */
@@ -46,5 +47,6 @@ export function optionalStringList(obj: Record<string, unknown>, field: string):
   if (list === null || !list.every((v): v is string => typeof v === 'string')) {
     throw invalidParameter(`Invalid value ${JSON.stringify(raw)} for parameter '${field}': it must be a list of strings.`);
   }
+  for (const value of list) refuseNul(value, `Parameter '${field}'`);
   return list;
 }

@@ -1,4 +1,5 @@
 import { invalidParameter } from '../errors.js';
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../json.js';
 
 /**
  * Keys whose values are nanosecond timestamps: bare JSON integers above 2^53 that `JSON.parse`
@@ -17,6 +18,8 @@ const NANO_KEYS = /("(?:start_time_unix_nano|end_time_unix_nano|time_unix_nano|s
  * parseJsonBody('{"start_time_unix_nano": 1795463486775000001}') // { start_time_unix_nano: '1795463486775000001' }
  */
 export function parseJsonBody(text: string): unknown {
+  // Refused before parsing: code that walks the parsed value recursively would overflow the stack.
+  if (jsonDepthExceeds(text)) throw invalidParameter(`The JSON request body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep.`);
   try {
     return JSON.parse(text.replace(NANO_KEYS, '$1"$2"'));
   } catch (error) {

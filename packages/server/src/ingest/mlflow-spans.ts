@@ -1,6 +1,7 @@
 import { SpanAttributeKey } from '@threadline/protocol';
 import { invalidParameter } from '../errors.js';
 import { jsonValue } from '../json.js';
+import { refuseNul } from '../text.js';
 import type { SpanEventRecord, SpanRecord, SpanStatus } from '../trace-model.js';
 
 /**
@@ -24,6 +25,7 @@ function parseSpan(traceId: string, raw: unknown, index: number): SpanRecord {
   const where = `spans[${index}]`;
   if (!isObject(raw)) throw invalidParameter(`${where} must be an object.`);
   if (typeof raw.name !== 'string') throw invalidParameter(`${where}.name must be a string.`);
+  refuseNul(raw.name, `${where}.name`);
   const spanId = parseSpanId(raw.span_id, `${where}.span_id`);
   if (spanId === null) throw invalidParameter(`${where}.span_id is required.`);
   const attributes = decodeAttributes(raw.attributes, where);
@@ -37,7 +39,7 @@ function parseSpan(traceId: string, raw: unknown, index: number): SpanRecord {
     spanId,
     parentSpanId: parseSpanId(raw.parent_span_id, `${where}.parent_span_id`),
     name: raw.name,
-    type: typeof type === 'string' ? type : null,
+    type: typeof type === 'string' ? refuseNul(type, `${where}.attributes['${SpanAttributeKey.SPAN_TYPE}']`) : null,
     status: parseStatusCode(status.code, `${where}.status.code`),
     statusMessage: typeof status.message === 'string' ? status.message : '',
     startNs: parseNanos(raw.start_time_unix_nano, `${where}.start_time_unix_nano`) ?? missing(`${where}.start_time_unix_nano`),

@@ -1,4 +1,5 @@
 import {
+  displayText,
   MAX_METADATA_KEY_LENGTH,
   MAX_TAG_KEY_LENGTH,
   TRACE_ID_PREFIX,
@@ -6,6 +7,7 @@ import {
   TraceState,
 } from '@threadline/protocol';
 import { invalidParameter } from '../errors.js';
+import { refuseNul } from '../text.js';
 import type { TraceRecord } from '../trace-model.js';
 import { isObject } from './mlflow-spans.js';
 
@@ -39,12 +41,12 @@ export function parseStartTraceRequest(body: unknown): TraceRecord {
   return {
     traceId,
     experimentId: parseLocation(info.trace_location),
-    clientRequestId: optionalString(info.client_request_id, 'trace_info.client_request_id'),
+    clientRequestId: refuseNul(optionalString(info.client_request_id, 'trace_info.client_request_id'), 'trace_info.client_request_id'),
     requestTimeMs: parseTimestamp(info.request_time),
     executionDurationMs: parseDuration(info.execution_duration),
     state: parseState(info.state),
-    requestPreview: optionalString(info.request_preview, 'trace_info.request_preview'),
-    responsePreview: optionalString(info.response_preview, 'trace_info.response_preview'),
+    requestPreview: previewOf(info.request_preview, 'trace_info.request_preview'),
+    responsePreview: previewOf(info.response_preview, 'trace_info.response_preview'),
     metadata: parseStringMap(info.trace_metadata, 'trace_info.trace_metadata', MAX_METADATA_KEY_LENGTH, MAX_METADATA_VALUE_CHARS),
     tags: parseStringMap(info.tags, 'trace_info.tags', MAX_TAG_KEY_LENGTH, MAX_TAG_VALUE_CHARS),
   };
@@ -92,6 +94,12 @@ function parseState(raw: unknown): TraceState {
   return raw as TraceState;
 }
 
+/** A client's preview, kept as the display text it is (a NUL shows as U+FFFD), not cut. */
+function previewOf(raw: unknown, where: string): string | null {
+  const text = optionalString(raw, where);
+  return text === null ? null : displayText(text);
+}
+
 function optionalString(raw: unknown, where: string): string | null {
   if (raw === undefined || raw === null) return null;
   if (typeof raw !== 'string') throw invalidParameter(`${where} must be a string.`);
@@ -115,7 +123,8 @@ export function parseStringMap(raw: unknown, where: string, maxKeyChars: number,
     if (typeof value !== 'string') throw invalidParameter(`${where}['${key}'] must be a string; got ${JSON.stringify(value ?? null)}.`);
     if (key.length > maxKeyChars) throw invalidParameter(`${where} key '${key.slice(0, 40)}...' is longer than ${maxKeyChars} characters.`);
     if (value.length > maxValueChars) throw invalidParameter(`${where}['${key}'] is longer than ${maxValueChars} characters.`);
-    out[key] = value;
+    refuseNul(key, `${where} key ${JSON.stringify(key.slice(0, 40))}`);
+    out[key] = refuseNul(value, `${where}['${key.slice(0, 40)}']`);
   }
   return out;
 }

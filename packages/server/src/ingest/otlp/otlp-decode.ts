@@ -136,22 +136,30 @@ function list(raw: unknown, where: string): Record<string, unknown>[] {
 }
 
 /** `KeyValue` list to a plain object; later duplicates of a key win, as in the OTel SDKs. */
-export function attributesOf(raw: unknown, where: string): Record<string, unknown> {
+export function attributesOf(raw: unknown, where: string, depth = 0): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [i, kv] of list(raw, where).entries()) {
     if (typeof kv.key !== 'string') throw new OtlpDecodeError(`${where}[${i}].key must be a string.`);
-    out[kv.key] = anyValue(kv.value, `${where}[${i}].value`);
+    out[kv.key] = anyValue(kv.value, `${where}[${i}].value`, depth);
   }
   return out;
 }
 
 /**
+ * Deepest nesting of array and key-value list AnyValues accepted, in protobuf and JSON alike:
+ * OpenTelemetry SDKs limit nothing here, but no instrumentation nests values this deep, and
+ * deeper ones would overflow recursive code downstream.
+ */
+export const MAX_ANY_VALUE_DEPTH = 64;
+
+/**
  * `AnyValue` to a JSON value. Members are tested by presence, never truthiness (`false` and `0`
  * are values). int64 beyond 2^53 stays a decimal string; a non-finite double its proto3 JSON name.
  */
-function anyValue(raw: unknown, where: string): unknown {
+function anyValue(raw: unknown, where: string, depth = 0): unknown {
   if (raw === undefined || raw === null) return null;
   if (!isRecord(raw)) throw new OtlpDecodeError(`${where} must be an AnyValue object.`);
+  if (depth > MAX_ANY_VALUE_DEPTH) throw new OtlpDecodeError(`${where} nests array and key-value list values more than ${MAX_ANY_VALUE_DEPTH} levels deep.`);
   if ('stringValue' in raw) return stringOr(raw.stringValue, '');
   if ('boolValue' in raw) return raw.boolValue === true || raw.boolValue === 'true';
   if ('intValue' in raw) return int64(raw.intValue, where);
@@ -160,9 +168,9 @@ function anyValue(raw: unknown, where: string): unknown {
     const array = isRecord(raw.arrayValue) ? raw.arrayValue.values : undefined;
     if (array === undefined || array === null) return [];
     if (!Array.isArray(array)) throw new OtlpDecodeError(`${where}.arrayValue.values must be a list.`);
-    return array.map((v, i) => anyValue(v, `${where}.arrayValue.values[${i}]`));
+    return array.map((v, i) => anyValue(v, `${where}.arrayValue.values[${i}]`, depth + 1));
   }
-  if ('kvlistValue' in raw) return attributesOf(isRecord(raw.kvlistValue) ? raw.kvlistValue.values : undefined, `${where}.kvlistValue.values`);
+  if ('kvlistValue' in raw) return attributesOf(isRecord(raw.kvlistValue) ? raw.kvlistValue.values : undefined, `${where}.kvlistValue.values`, depth + 1);
   if ('bytesValue' in raw) return stringOr(raw.bytesValue, '');
   // string_value_strindex is for the profiling signal only: treated as absent.
   return null;

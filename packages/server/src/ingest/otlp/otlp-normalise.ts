@@ -1,5 +1,6 @@
 import { SpanAttributeKey, TRACE_ID_PREFIX, TraceMetadataKey } from '@threadline/protocol';
 import { jsonValue } from '../../json.js';
+import { anyNul } from '../../text.js';
 import type { SpanBatchFields, SpanRecord, SpanStatus } from '../../trace-model.js';
 import type { OtlpSpan } from './otlp-decode.js';
 import {
@@ -67,13 +68,23 @@ export function normaliseOtlpSpans(spans: readonly OtlpSpan[]): NormalisedOtlpRe
     entry.sources.push(span);
   }
 
-  const traces = [...byTrace].map(([traceId, entry]) => ({
-    traceId,
-    spans: [...entry.spans.values()],
-    fields: traceFieldsOf(entry.sources),
-  }));
+  const traces: OtlpTraceBatch[] = [];
+  for (const [traceId, entry] of byTrace) {
+    const trace = { traceId, spans: [...entry.spans.values()], fields: traceFieldsOf(entry.sources) };
+    // Refused whole, as on the MLflow API: a user, session, tag or name is never stored altered.
+    if (holdsNul(trace)) for (let i = 0; i < trace.spans.length; i++) reject(NUL_REJECTION);
+    else traces.push(trace);
+  }
   const rejectedSpans = [...rejections.values()].reduce((a, b) => a + b, 0);
   return { traces, rejectedSpans, rejections: [...rejections].map(([reason, n]) => `${n} span(s): ${reason}`) };
+}
+
+const NUL_REJECTION = 'its trace has a user, session, tag, metadata value, span name or span type with a NUL character (U+0000)';
+
+/** Whether text stored as a label (not as span content) holds a NUL character. */
+function holdsNul(trace: OtlpTraceBatch): boolean {
+  const { metadata, tags, name } = trace.fields;
+  return anyNul([name, ...Object.keys(metadata), ...Object.values(metadata), ...Object.keys(tags), ...Object.values(tags), ...trace.spans.flatMap((s) => [s.name, s.type])]);
 }
 
 function invalidity(span: OtlpSpan): string | null {
