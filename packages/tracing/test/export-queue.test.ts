@@ -177,4 +177,26 @@ describe('TraceExportQueue retry timing (fake clock)', () => {
     expect(queue.stats()).toMatchObject({ failed: 1, queued: 0 });
     expect(exporter.calls).toBe(22);
   });
+
+  it('giving a trace up is no recovery: the next traces keep backing off and the outage is not logged again', async () => {
+    const exporter = new ScriptedExporter().fail(1000, 'unreachable');
+    const queue = new TraceExportQueue(exporter, {
+      scheduledDelayMillis: 0,
+      maxExportBatchSize: 1,
+      initialBackoffMillis: 1000,
+      maxBackoffMillis: 1000,
+      maxExportAttempts: 2,
+      random: () => 0,
+    });
+    queue.enqueue(fakeTrace(1));
+    queue.enqueue(fakeTrace(2));
+    expect(await after(exporter, 0)).toBe(1);
+    expect(await after(exporter, 500)).toBe(2);
+    expect(queue.stats()).toMatchObject({ failed: 1, consecutiveFailures: 2 });
+    // Trace 2 waits for the backoff too, rather than going at once with the backoff reset.
+    expect(await after(exporter, 499)).toBe(2);
+    expect(await after(exporter, 1)).toBe(3);
+    expect(logger.messages.filter((m) => m.message.includes('recovered'))).toHaveLength(0);
+    expect(logger.messages.filter((m) => m.level === 'warn' && m.message.includes('(unreachable)'))).toHaveLength(1);
+  });
 });

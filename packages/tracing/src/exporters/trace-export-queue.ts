@@ -222,8 +222,10 @@ export class TraceExportQueue {
     const failed = new Map<FinishedTrace, ThreadlineRequestError>();
     for (const failure of failures) failed.set(failure.trace, failure.error);
     const retry: Entry[] = [];
-    let retryAfterMillis: number | undefined;
     const done: Entry[] = [];
+    // Whether the server (or the network) failed transiently, even for traces now given up.
+    let transient = false;
+    let retryAfterMillis: number | undefined;
     for (const entry of batch) {
       const error = failed.get(entry.trace);
       if (error === undefined) {
@@ -232,9 +234,12 @@ export class TraceExportQueue {
         continue;
       }
       entry.attempts++;
+      if (error.retryable) {
+        transient = true;
+        if (error.retryAfterMillis !== undefined) retryAfterMillis = Math.max(retryAfterMillis ?? 0, error.retryAfterMillis);
+      }
       if (error.retryable && entry.attempts < this.maxAttempts) {
         retry.push(entry);
-        if (error.retryAfterMillis !== undefined) retryAfterMillis = Math.max(retryAfterMillis ?? 0, error.retryAfterMillis);
         this.once.log(error.kind, 'warn', `Trace export failing (${error.kind}): ${error.message}. Retrying with backoff; not logged again until an export succeeds.`);
       } else {
         this.counts.failed++;
@@ -248,13 +253,17 @@ export class TraceExportQueue {
     }
     if (retry.length > 0) {
       this.counts.retries += retry.length;
-      this.counts.consecutiveFailures++;
       this.queue.unshift(...retry);
       // Retries go first; if that overflows the bound, the newest traces go.
       while (this.queue.length > this.maxQueueSize) {
         done.push(this.queue.pop()!);
         this.counts.dropped++;
       }
+    }
+    if (transient) {
+      // Also when every failing trace was given up: the outage goes on, so the next batch waits
+      // out the backoff too, rather than finding the backoff reset and the outage "recovered".
+      this.counts.consecutiveFailures++;
       this.backoffUntil = Date.now() + this.backoff.delayMillis(this.counts.consecutiveFailures, retryAfterMillis);
     } else {
       if (this.counts.consecutiveFailures > 0) {
