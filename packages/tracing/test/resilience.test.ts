@@ -184,17 +184,28 @@ describe('retry policy, against a real HTTP server', () => {
     expect(await tracesNamed('retry-after-hour')).toHaveLength(1);
   });
 
-  it.each([400, 404, 413, 415, 422])('%i is attempted exactly once: the trace is dropped, counted and logged once', async (status) => {
+  it.each([
+    [400, '(rejected)'],
+    [404, '(rejected)'],
+    [413, '(rejected)'],
+    [415, '(rejected)'],
+    [422, '(rejected)'],
+    [401, 'refused the credentials (HTTP 401)'],
+    [403, 'refused the credentials (HTTP 403)'],
+  ])('%i is attempted exactly once per trace: dropped, counted, logged once as "%s"', async (status, logged) => {
     proxy.mode = 'status';
+    // A Retry-After changes nothing: the same request would be refused again.
     proxy.answer = { status, retryAfter: '0' };
     const logger = initAgainstProxy(5000);
     const before = proxy.seen.status;
-    await runTracedCalls(`rejected-${status}`, 3);
+    await runTracedCalls(`refused-${status}`, 3);
     expect(await flushTraces({ timeoutMillis: 10_000 })).toBe(true);
     // One create-trace request per trace, none repeated.
     expect(proxy.seen.status - before).toBe(3);
     expect(getExportStats()).toMatchObject({ exported: 0, failed: 3, retries: 0 });
-    expect(logger.messages.filter((m) => m.message.includes('(rejected)'))).toHaveLength(1);
+    const errors = logger.messages.filter((m) => m.level === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.message).toContain(logged);
   });
 
   it.each([408, 429, 500, 502, 503, 504])('%i is retried until the server recovers', async (status) => {

@@ -246,6 +246,12 @@ export class TraceExportQueue {
         done.push(entry);
         if (error.retryable) {
           this.once.log('gave-up', 'error', `Gave up exporting trace ${entry.trace.traceId} after ${entry.attempts} attempts (${error.kind}): ${error.message}. Further given-up traces are counted in getExportStats().failed.`);
+        } else if (error.kind === 'unauthorized') {
+          this.once.log(
+            error.kind,
+            'error',
+            `The tracking server refused the credentials (HTTP ${error.status ?? '401/403'}): traces are dropped, not retried, and counted in getExportStats().failed; not logged again. Check trackingServerToken (MLFLOW_TRACKING_TOKEN) or trackingServerUsername / trackingServerPassword. ${error.message}`,
+          );
         } else {
           this.once.log(error.kind, 'error', `Trace ${entry.trace.traceId} could not be exported and is dropped (${error.kind}): ${error.message}`);
         }
