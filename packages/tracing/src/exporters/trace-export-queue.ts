@@ -65,9 +65,9 @@ interface FlushWaiter {
  * alive on their own); transient failures (unreachable, timeout, 408, 429, 5xx) are retried with
  * exponential backoff and jitter (`ExportBackoff`), waiting at least what the server's Retry-After
  * asks but never less than the backoff's floor nor more than `maxBackoffMillis`; the queue never
- * holds more than `maxQueueSize` traces. When full it drops the NEWEST traces (as OpenTelemetry's batch processor
- * does): what is queued keeps its order and its retries, and the drop is counted. Each kind of
- * failure is logged once until an export succeeds again.
+ * holds more than `maxQueueSize` traces. When full it drops the NEWEST traces (as OpenTelemetry's
+ * batch processor does): what is queued keeps its order and its retries, and the drop is counted.
+ * Each kind of failure is logged once until an export succeeds again.
  *
  * @example
  * const queue = new TraceExportQueue(new MlflowRestExporter({ trackingUri }), { maxQueueSize: 500 });
