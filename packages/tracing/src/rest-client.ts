@@ -1,5 +1,5 @@
 import type { ErrorBody } from '@threadline/protocol';
-import { ThreadlineRequestError } from './exporters/trace-exporter.js';
+import { ThreadlineRequestError, type ExportFailureKind } from './exporters/trace-exporter.js';
 
 /** Headers added to every request: fixed, or computed per request (e.g. a refreshed token). */
 export type HeadersProvider = Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>);
@@ -134,7 +134,8 @@ function httpError(response: Response, text: string, method: string, path: strin
     // Not an MLflow error body: keep the text.
   }
   const retryAfterMillis = parseRetryAfter(response.headers.get('retry-after'));
-  const kind = status === 429 ? 'rate-limited' : status === 408 ? 'timeout' : status >= 500 ? 'server-error' : 'rejected';
+  const kind: ExportFailureKind =
+    status === 429 ? 'rate-limited' : status === 408 ? 'timeout' : status >= 500 ? 'server-error' : status === 401 || status === 403 ? 'unauthorized' : 'rejected';
   return new ThreadlineRequestError(kind, `${method} ${path}: HTTP ${status}${errorCode ? ` ${errorCode}` : ''}: ${message}`, {
     status,
     ...(errorCode !== undefined && { errorCode }),

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { setLogger, ThreadlineRequestError, TraceExportQueue, type ExportResult, type FinishedTrace, type TraceExporter } from '@threadline/tracing';
 import { recordingLogger } from './support/sdk-setup.js';
 
@@ -76,14 +76,6 @@ describe('TraceExportQueue', () => {
     expect(logger.messages.filter((m) => m.message.includes('recovered'))).toHaveLength(1);
   });
 
-  it('honours Retry-After over its own (here very long) backoff', async () => {
-    const exporter = new ScriptedExporter().fail(1, 'rate-limited', 10);
-    const queue = new TraceExportQueue(exporter, { scheduledDelayMillis: 0, initialBackoffMillis: 60_000, maxBackoffMillis: 60_000 });
-    queue.enqueue(fakeTrace(1));
-    expect(await queue.flush(10_000)).toBe(true);
-    expect(exporter.calls).toBe(2);
-  });
-
   it('drops traces the server rejects (4xx) without retrying, counting them as failed', async () => {
     const exporter = new ScriptedExporter().fail(1, 'rejected');
     const queue = new TraceExportQueue(exporter, fast);
@@ -114,5 +106,97 @@ describe('TraceExportQueue', () => {
     expect(queue.stats().queued + queue.stats().inFlight).toBe(1);
     expect(logger.messages.some((m) => m.message.includes('kaboom'))).toBe(true);
     expect(logger.messages.filter((m) => m.message.includes('timed out'))).toHaveLength(1);
+  });
+});
+
+// Timers and Date.now are the queue's only clock: faked here, the waits are exact and instant.
+describe('TraceExportQueue retry timing (fake clock)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** Advances the fake clock by `millis` and returns how many export calls were made so far. */
+  const after = async (exporter: ScriptedExporter, millis: number) => {
+    await vi.advanceTimersByTimeAsync(millis);
+    return exporter.calls;
+  };
+
+  it('draws each wait between half its exponential ceiling and the ceiling (the jitter)', async () => {
+    for (const [random, firstWait, secondWait] of [[() => 0, 250, 500], [() => 1, 500, 1000]] as const) {
+      const exporter = new ScriptedExporter().fail(2, 'unreachable');
+      const queue = new TraceExportQueue(exporter, { scheduledDelayMillis: 0, initialBackoffMillis: 500, random });
+      queue.enqueue(fakeTrace(1));
+      expect(await after(exporter, 0)).toBe(1);
+      expect(await after(exporter, firstWait - 1)).toBe(1);
+      expect(await after(exporter, 1)).toBe(2);
+      expect(await after(exporter, secondWait - 1)).toBe(2);
+      expect(await after(exporter, 1)).toBe(3);
+      expect(queue.stats()).toMatchObject({ exported: 1, consecutiveFailures: 0 });
+    }
+  });
+
+  it('waits out its own backoff floor even when the server says Retry-After: 0', async () => {
+    const exporter = new ScriptedExporter().fail(1, 'server-error', 0);
+    const queue = new TraceExportQueue(exporter, { scheduledDelayMillis: 0, initialBackoffMillis: 1000, maxBackoffMillis: 1000, random: () => 0 });
+    queue.enqueue(fakeTrace(1));
+    expect(await after(exporter, 0)).toBe(1);
+    expect(await after(exporter, 499)).toBe(1);
+    expect(await after(exporter, 1)).toBe(2);
+    expect(queue.stats().exported).toBe(1);
+  });
+
+  it('honours a Retry-After longer than its own backoff, up to maxBackoffMillis', async () => {
+    const exporter = new ScriptedExporter().fail(1, 'rate-limited', 5000).fail(1, 'server-error', 3_600_000);
+    const queue = new TraceExportQueue(exporter, { scheduledDelayMillis: 0, initialBackoffMillis: 100, maxBackoffMillis: 10_000, random: () => 0 });
+    queue.enqueue(fakeTrace(1));
+    expect(await after(exporter, 0)).toBe(1);
+    // Its own wait would be 50 ms: the server's 5 s wins.
+    expect(await after(exporter, 4999)).toBe(1);
+    expect(await after(exporter, 1)).toBe(2);
+    // An hour is cut to maxBackoffMillis.
+    expect(await after(exporter, 9999)).toBe(2);
+    expect(await after(exporter, 1)).toBe(3);
+    expect(queue.stats().exported).toBe(1);
+  });
+
+  it.each([
+    ['shortest', () => 0],
+    ['longest', () => 1],
+  ])('with the defaults, keeps a trace through 4 minutes of outage and gives it up within 8.5 (%s jitter)', async (_, random) => {
+    const exporter = new ScriptedExporter().fail(1000, 'unreachable');
+    const queue = new TraceExportQueue(exporter, { random });
+    queue.enqueue(fakeTrace(1));
+    // The first attempt goes after scheduledDelayMillis (200 ms).
+    expect(await after(exporter, 200)).toBe(1);
+    await vi.advanceTimersByTimeAsync(4 * 60_000);
+    expect(queue.stats()).toMatchObject({ failed: 0, queued: 1 });
+    await vi.advanceTimersByTimeAsync(4.5 * 60_000);
+    expect(queue.stats()).toMatchObject({ failed: 1, queued: 0 });
+    expect(exporter.calls).toBe(22);
+  });
+
+  it('giving a trace up is no recovery: the next traces keep backing off and the outage is not logged again', async () => {
+    const exporter = new ScriptedExporter().fail(1000, 'unreachable');
+    const queue = new TraceExportQueue(exporter, {
+      scheduledDelayMillis: 0,
+      maxExportBatchSize: 1,
+      initialBackoffMillis: 1000,
+      maxBackoffMillis: 1000,
+      maxExportAttempts: 2,
+      random: () => 0,
+    });
+    queue.enqueue(fakeTrace(1));
+    queue.enqueue(fakeTrace(2));
+    expect(await after(exporter, 0)).toBe(1);
+    expect(await after(exporter, 500)).toBe(2);
+    expect(queue.stats()).toMatchObject({ failed: 1, consecutiveFailures: 2 });
+    // Trace 2 waits for the backoff too, rather than going at once with the backoff reset.
+    expect(await after(exporter, 499)).toBe(2);
+    expect(await after(exporter, 1)).toBe(3);
+    expect(logger.messages.filter((m) => m.message.includes('recovered'))).toHaveLength(0);
+    expect(logger.messages.filter((m) => m.level === 'warn' && m.message.includes('(unreachable)'))).toHaveLength(1);
   });
 });

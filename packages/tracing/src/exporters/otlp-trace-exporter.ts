@@ -27,7 +27,7 @@ const TRACE_TAG_PREFIX = 'mlflow.traceTag.';
  * text recorded at the call, every `mlflow.*` string JSON-encoded; the root also the trace's user
  * and session (`mlflow.trace.user` / `mlflow.trace.session` and OpenTelemetry's `user.id` /
  * `session.id`) and its tags (`mlflow.traceTag.<key>`). Same queue, batching and retries as the
- * REST exporter: a connection error, timeout, 429 or 5xx fails the batch transiently.
+ * REST exporter: a connection error, timeout, 408, 429 or 5xx fails the batch transiently.
  *
  * @example
  * init({ trackingUri: 'http://127.0.0.1:5000', experimentId: '0', exporter: 'otlp' });

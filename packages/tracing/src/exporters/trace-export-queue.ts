@@ -1,4 +1,5 @@
 import { OnceLog } from '../logger.js';
+import { ExportBackoff } from './export-backoff.js';
 import { ExportResultCode, ThreadlineRequestError, type ExportFailure, type ExportResult, type FinishedTrace, type TraceExporter } from './trace-exporter.js';
 
 /** Options of the export queue. All optional; the defaults suit a web app. */
@@ -9,12 +10,21 @@ export interface ExportQueueOptions {
   maxExportBatchSize?: number;
   /** How long a finished trace may wait for others to batch with. Default 200 ms. */
   scheduledDelayMillis?: number;
-  /** First wait after a transient failure; doubled per consecutive failure, with jitter. Default 500 ms. */
+  /**
+   * Ceiling of the first wait after a transient failure, doubled per export call that fails in a
+   * row; each wait is drawn between half its ceiling and the ceiling. Default 500 ms.
+   */
   initialBackoffMillis?: number;
-  /** Longest wait between attempts (also caps a server's Retry-After). Default 30 000 ms. */
+  /** Longest wait between attempts, a server's Retry-After included. Default 30 000 ms. */
   maxBackoffMillis?: number;
-  /** Attempts per trace before it is given up (counted in `failed`). Default 12 (about 4 minutes of outage). */
+  /**
+   * Attempts per trace before it is given up (counted in `failed`). Default 22: with the default
+   * backoff, the waits between them add up to at least 4 minutes (about 8 at most), so a trace
+   * outlasts a 4-minute outage whatever the jitter and whatever Retry-After the server sends.
+   */
   maxExportAttempts?: number;
+  /** Source of the backoff's jitter, returning numbers in [0, 1). Default `Math.random` (tests pass a fixed one). */
+  random?: () => number;
   /** Default timeout of `flush()`. Default 10 000 ms. */
   flushTimeoutMillis?: number;
 }
@@ -52,11 +62,12 @@ interface FlushWaiter {
 /**
  * The queue between finished traces and an exporter, kept off the application's path: `enqueue` is
  * O(1) and never throws or blocks; batches go out on timers (unref'd, so they never keep a process
- * alive on their own); transient failures (unreachable, timeout, 429, 5xx) are retried with
- * exponential backoff and jitter, or after the server's Retry-After; the queue never holds more than
- * `maxQueueSize` traces. When full it drops the NEWEST traces (as OpenTelemetry's batch processor
- * does): what is queued keeps its order and its retries, and the drop is counted. Each kind of
- * failure is logged once until an export succeeds again.
+ * alive on their own); transient failures (unreachable, timeout, 408, 429, 5xx) are retried with
+ * exponential backoff and jitter (`ExportBackoff`), waiting at least what the server's Retry-After
+ * asks but never less than the backoff's floor nor more than `maxBackoffMillis`; the queue never
+ * holds more than `maxQueueSize` traces. When full it drops the NEWEST traces (as OpenTelemetry's
+ * batch processor does): what is queued keeps its order and its retries, and the drop is counted.
+ * Each kind of failure is logged once until an export succeeds again.
  *
  * @example
  * const queue = new TraceExportQueue(new MlflowRestExporter({ trackingUri }), { maxQueueSize: 500 });
@@ -70,8 +81,7 @@ export class TraceExportQueue {
   private readonly maxQueueSize: number;
   private readonly batchSize: number;
   private readonly delayMillis: number;
-  private readonly initialBackoffMillis: number;
-  private readonly maxBackoffMillis: number;
+  private readonly backoff: ExportBackoff;
   private readonly maxAttempts: number;
   private readonly flushTimeoutMillis: number;
   private timer: NodeJS.Timeout | undefined;
@@ -90,9 +100,8 @@ export class TraceExportQueue {
     this.maxQueueSize = Math.max(1, options.maxQueueSize ?? 2048);
     this.batchSize = Math.max(1, Math.min(options.maxExportBatchSize ?? 64, this.maxQueueSize));
     this.delayMillis = Math.max(0, options.scheduledDelayMillis ?? 200);
-    this.initialBackoffMillis = Math.max(1, options.initialBackoffMillis ?? 500);
-    this.maxBackoffMillis = Math.max(this.initialBackoffMillis, options.maxBackoffMillis ?? 30_000);
-    this.maxAttempts = Math.max(1, options.maxExportAttempts ?? 12);
+    this.backoff = new ExportBackoff(options);
+    this.maxAttempts = Math.max(1, options.maxExportAttempts ?? 22);
     this.flushTimeoutMillis = options.flushTimeoutMillis ?? 10_000;
   }
 
@@ -213,8 +222,10 @@ export class TraceExportQueue {
     const failed = new Map<FinishedTrace, ThreadlineRequestError>();
     for (const failure of failures) failed.set(failure.trace, failure.error);
     const retry: Entry[] = [];
-    let retryAfterMillis: number | undefined;
     const done: Entry[] = [];
+    // Whether the server (or the network) failed transiently, even for traces now given up.
+    let transient = false;
+    let retryAfterMillis: number | undefined;
     for (const entry of batch) {
       const error = failed.get(entry.trace);
       if (error === undefined) {
@@ -223,15 +234,24 @@ export class TraceExportQueue {
         continue;
       }
       entry.attempts++;
+      if (error.retryable) {
+        transient = true;
+        if (error.retryAfterMillis !== undefined) retryAfterMillis = Math.max(retryAfterMillis ?? 0, error.retryAfterMillis);
+      }
       if (error.retryable && entry.attempts < this.maxAttempts) {
         retry.push(entry);
-        if (error.retryAfterMillis !== undefined) retryAfterMillis = Math.max(retryAfterMillis ?? 0, error.retryAfterMillis);
         this.once.log(error.kind, 'warn', `Trace export failing (${error.kind}): ${error.message}. Retrying with backoff; not logged again until an export succeeds.`);
       } else {
         this.counts.failed++;
         done.push(entry);
         if (error.retryable) {
           this.once.log('gave-up', 'error', `Gave up exporting trace ${entry.trace.traceId} after ${entry.attempts} attempts (${error.kind}): ${error.message}. Further given-up traces are counted in getExportStats().failed.`);
+        } else if (error.kind === 'unauthorized') {
+          this.once.log(
+            error.kind,
+            'error',
+            `The tracking server refused the credentials (HTTP ${error.status ?? '401/403'}): traces are dropped, not retried, and counted in getExportStats().failed; not logged again. Check trackingServerToken (MLFLOW_TRACKING_TOKEN) or trackingServerUsername / trackingServerPassword. ${error.message}`,
+          );
         } else {
           this.once.log(error.kind, 'error', `Trace ${entry.trace.traceId} could not be exported and is dropped (${error.kind}): ${error.message}`);
         }
@@ -239,14 +259,18 @@ export class TraceExportQueue {
     }
     if (retry.length > 0) {
       this.counts.retries += retry.length;
-      this.counts.consecutiveFailures++;
       this.queue.unshift(...retry);
       // Retries go first; if that overflows the bound, the newest traces go.
       while (this.queue.length > this.maxQueueSize) {
         done.push(this.queue.pop()!);
         this.counts.dropped++;
       }
-      this.backoffUntil = Date.now() + this.backoffMillis(retryAfterMillis);
+    }
+    if (transient) {
+      // Also when every failing trace was given up: the outage goes on, so the next batch waits
+      // out the backoff too, rather than finding the backoff reset and the outage "recovered".
+      this.counts.consecutiveFailures++;
+      this.backoffUntil = Date.now() + this.backoff.delayMillis(this.counts.consecutiveFailures, retryAfterMillis);
     } else {
       if (this.counts.consecutiveFailures > 0) {
         this.once.reset();
@@ -257,14 +281,6 @@ export class TraceExportQueue {
       this.backoffUntil = 0;
     }
     this.release(done);
-  }
-
-  private backoffMillis(retryAfterMillis: number | undefined): number {
-    if (retryAfterMillis !== undefined) return Math.min(retryAfterMillis, this.maxBackoffMillis);
-    const exponent = Math.min(this.counts.consecutiveFailures - 1, 30);
-    const ceiling = Math.min(this.maxBackoffMillis, this.initialBackoffMillis * 2 ** exponent);
-    // "Equal jitter": at least half the ceiling, so clients that failed together spread out.
-    return ceiling / 2 + Math.random() * (ceiling / 2);
   }
 
   /** Entries that left the queue for good: wake the flushes that were waiting for them. */

@@ -17,11 +17,12 @@ export interface FinishedTrace {
 }
 
 /**
- * Why an export failed. `unreachable` (connection refused, DNS, reset), `timeout`, `rate-limited`
- * (429) and `server-error` (5xx) are transient and retried; `rejected` (other 4xx),
- * `invalid-response` and `exporter-error` are not.
+ * Why an export failed. `unreachable` (connection refused, DNS, reset), `timeout` (no reply in
+ * time, or 408), `rate-limited` (429) and `server-error` (5xx) are transient and retried;
+ * `unauthorized` (401, 403: the credentials), `rejected` (other 4xx: 400, 404, 413, 415, 422, ...),
+ * `invalid-response` and `exporter-error` are not: the same request would fail the same way.
  */
-export type ExportFailureKind = 'unreachable' | 'timeout' | 'rate-limited' | 'server-error' | 'rejected' | 'invalid-response' | 'exporter-error';
+export type ExportFailureKind = 'unreachable' | 'timeout' | 'rate-limited' | 'server-error' | 'unauthorized' | 'rejected' | 'invalid-response' | 'exporter-error';
 
 const RETRYABLE: ReadonlySet<ExportFailureKind> = new Set(['unreachable', 'timeout', 'rate-limited', 'server-error']);
 

@@ -1,16 +1,24 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
-export type ProxyMode = 'pass' | 'slow' | 'error500' | 'rate-limited';
+export type ProxyMode = 'pass' | 'slow' | 'error500' | 'rate-limited' | 'status';
+
+/** What the proxy answers in mode `status`: an HTTP status, with a Retry-After header if given. */
+export interface ProxyAnswer {
+  status: number;
+  retryAfter?: string;
+}
 
 /**
  * A tiny HTTP server in front of a real tracking server, to play a failing one: forwarding
- * (`pass`), answering 500 or 429, or holding requests without answering (`slow`); `stop()` closes
- * its port, so clients get connection refused, and `start()` opens the same port again.
+ * (`pass`), answering 500 or 429 (`Retry-After: 0`), answering `answer` (`status`), or holding
+ * requests without answering (`slow`); `stop()` closes its port, so clients get connection
+ * refused, and `start()` opens the same port again. `seen` counts the requests of each mode.
  */
 export class FlakyProxy {
   mode: ProxyMode = 'pass';
-  readonly seen: Record<ProxyMode, number> = { pass: 0, slow: 0, error500: 0, 'rate-limited': 0 };
+  answer: ProxyAnswer = { status: 503 };
+  readonly seen: Record<ProxyMode, number> = { pass: 0, slow: 0, error500: 0, 'rate-limited': 0, status: 0 };
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private port = 0;
@@ -50,10 +58,12 @@ export class FlakyProxy {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     if (mode === 'slow') return; // never answers; the client's timeout ends it
-    if (mode === 'error500' || mode === 'rate-limited') {
-      const status = mode === 'error500' ? 500 : 429;
-      res.writeHead(status, { 'content-type': 'application/json', ...(status === 429 && { 'retry-after': '0' }) });
-      res.end(JSON.stringify({ error_code: 'INTERNAL_ERROR', message: `flaky proxy says ${status}` }));
+    const answer: ProxyAnswer | undefined =
+      mode === 'error500' ? { status: 500 } : mode === 'rate-limited' ? { status: 429, retryAfter: '0' } : mode === 'status' ? this.answer : undefined;
+    if (answer !== undefined) {
+      const { status, retryAfter } = answer;
+      res.writeHead(status, { 'content-type': 'application/json', ...(retryAfter !== undefined && { 'retry-after': retryAfter }) });
+      res.end(JSON.stringify({ error_code: status >= 500 ? 'INTERNAL_ERROR' : 'INVALID_PARAMETER_VALUE', message: `flaky proxy says ${status}` }));
       return;
     }
     const body = Buffer.concat(chunks);
