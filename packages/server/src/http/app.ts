@@ -5,6 +5,7 @@ import { parseJsonBody } from '../ingest/json-body.js';
 import { TraceNotFoundError } from '../store/kysely-store.js';
 import type { TraceStore } from '../store/store.js';
 import { registerArtifactRoutes } from './artifacts.js';
+import { limitConcurrentBodies } from './body-budget.js';
 import { failureReply, STORE_RETRY_AFTER_SECONDS } from './failures.js';
 import { ReadinessCheck } from './readiness.js';
 import { ExperimentCache } from './experiment-cache.js';
@@ -26,6 +27,20 @@ export interface AppOptions {
   otlp?: OtlpOptions;
   /** The built web UI served at `/`; `{ distDir: false }` serves none. */
   ui?: UiOptions;
+  /** Time and memory limits on what clients send; defaults suit a server on the open network. */
+  limits?: ClientLimits;
+}
+
+/** How long a client may take to send a request, and how much it may send at once. */
+export interface ClientLimits {
+  /** Time to send a request's headers; a client that takes longer is disconnected. Default 10 000 ms. */
+  headersTimeoutMillis?: number;
+  /** Time to send a whole request, body included; a slower one is answered 408. Default 60 000 ms. */
+  requestTimeoutMillis?: number;
+  /** A connection that sends and receives nothing this long is closed. Default 120 000 ms. */
+  idleTimeoutMillis?: number;
+  /** Request body bytes held at once, over all requests; past it, 503 with Retry-After. Default 256 MiB. */
+  maxConcurrentBodyBytes?: number;
 }
 
 /** What every route module receives. */
@@ -35,6 +50,12 @@ export interface RouteContext {
 }
 
 const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024 * 1024;
+const DEFAULT_LIMITS: Required<ClientLimits> = {
+  headersTimeoutMillis: 10_000,
+  requestTimeoutMillis: 60_000,
+  idleTimeoutMillis: 120_000,
+  maxConcurrentBodyBytes: 256 * 1024 * 1024,
+};
 
 /**
  * The tracking server's HTTP application: MLflow's REST API under `/api/` and `/ajax-api/`,
@@ -45,9 +66,20 @@ const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024 * 1024;
  * await app.listen({ port: 5000 });
  */
 export async function createApp(options: AppOptions): Promise<FastifyInstance> {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const bodyLimitBytes = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   const app = Fastify({
     logger: options.logger ?? false,
-    bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+    bodyLimit: bodyLimitBytes,
+    // Slow clients (half-sent headers or bodies, idle sockets) are cut off, so that a few
+    // thousand of them cannot hold the server's connections and memory. Node checks these
+    // deadlines every connectionsCheckingInterval, by default only every 30 s.
+    http: {
+      headersTimeout: Math.min(limits.headersTimeoutMillis, limits.requestTimeoutMillis),
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, limits.headersTimeoutMillis / 2)),
+    },
+    requestTimeout: limits.requestTimeoutMillis,
+    connectionTimeout: limits.idleTimeoutMillis,
     // MLflow clients join tracking URI and path as strings: a trailing slash gives `//`.
     routerOptions: { ignoreDuplicateSlashes: true },
   });
@@ -62,6 +94,8 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
       done(error as Error, undefined);
     }
   });
+
+  limitConcurrentBodies(app, { maxBytes: limits.maxConcurrentBodyBytes, bodyLimitBytes });
 
   app.setErrorHandler((error: FastifyError | ApiError | TraceNotFoundError, request, reply) => {
     const { status, body, retryAfterSeconds } = failureReply(error);
