@@ -19,9 +19,15 @@ program
     process.env.THREADLINE_BACKEND_STORE_URI ?? 'sqlite:///threadline.db',
   )
   .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', process.env.THREADLINE_LOG_LEVEL ?? 'warn')
-  .action(async (options: { host: string; port: number; backendStoreUri: string; logLevel: string }) => {
+  .option(
+    '--query-timeout-ms <ms>',
+    'longest a database query may run before it is stopped (a search past it is a 400)',
+    parsePositiveInteger,
+    process.env.THREADLINE_QUERY_TIMEOUT_MS ? parsePositiveInteger(process.env.THREADLINE_QUERY_TIMEOUT_MS) : 30_000,
+  )
+  .action(async (options: { host: string; port: number; backendStoreUri: string; logLevel: string; queryTimeoutMs: number }) => {
     try {
-      const server = await startServer(options);
+      const server = await startServer({ ...options, queryTimeoutMillis: options.queryTimeoutMs });
       process.stdout.write(`Threadline ${SERVER_VERSION} listening on ${server.url} (store: ${server.storeDescription})\n`);
       const stop = () => {
         void server.close().then(() => process.exit(0));
@@ -33,6 +39,12 @@ program
       process.exit(error instanceof StartupError ? error.exitCode : 1);
     }
   });
+
+function parsePositiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`'${value}' is not a positive whole number.`);
+  return n;
+}
 
 function parsePort(value: string): number {
   const port = Number(value);

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { createApp } from './http/app.js';
-import { openStore, parseStoreUri, StoreUriError, type StoreLocation } from './store/create-store.js';
+import { openStore, parseStoreUri, StoreUriError, type StoreLocation, type StoreOptions } from './store/create-store.js';
 import type { KyselyTraceStore } from './store/kysely-store.js';
 
 export interface ServerOptions {
@@ -10,6 +10,8 @@ export interface ServerOptions {
   logLevel?: string;
   /** Working directory that relative SQLite paths are resolved against. */
   cwd?: string;
+  /** Longest a database query may run; see StoreOptions. */
+  queryTimeoutMillis?: number;
 }
 
 export interface RunningServer {
@@ -46,7 +48,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (error instanceof StoreUriError) throw new StartupError(error.message, 2);
     throw error;
   }
-  const store = await openOrExplain(location);
+  const store = await openOrExplain(location, { ...(options.queryTimeoutMillis !== undefined ? { queryTimeoutMillis: options.queryTimeoutMillis } : {}) });
   const app = await createApp({ store, logger: { level: options.logLevel ?? 'warn' } });
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 5000;
@@ -74,9 +76,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
 }
 
-async function openOrExplain(location: StoreLocation): Promise<KyselyTraceStore> {
+async function openOrExplain(location: StoreLocation, options: StoreOptions): Promise<KyselyTraceStore> {
   try {
-    return await openStore(location);
+    return await openStore(location, options);
   } catch (error) {
     const where = location.kind === 'sqlite' ? `SQLite database ${location.path}` : `PostgreSQL at ${redactPassword(location.connectionString)}`;
     const reason = (error as Error).message || (error as NodeJS.ErrnoException).code || String(error);

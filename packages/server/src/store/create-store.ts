@@ -53,7 +53,13 @@ export async function createStore(uri: string, cwd?: string): Promise<KyselyTrac
   return openStore(parseStoreUri(uri, cwd));
 }
 
+/** What every store takes, whichever database it opens. */
+export interface StoreOptions {
+  /** Longest a query may run before it is stopped (PostgreSQL: `statement_timeout`). */
+  queryTimeoutMillis?: number;
+}
+
 /** Opens the store at an already parsed location. */
-export async function openStore(location: StoreLocation): Promise<KyselyTraceStore> {
-  return location.kind === 'sqlite' ? openSqliteStore({ path: location.path }) : openPostgresStore({ connectionString: location.connectionString });
+export async function openStore(location: StoreLocation, options: StoreOptions = {}): Promise<KyselyTraceStore> {
+  return location.kind === 'sqlite' ? openSqliteStore({ path: location.path }) : openPostgresStore({ connectionString: location.connectionString, ...options });
 }
