@@ -8,6 +8,8 @@ export const ErrorCode = {
   REQUEST_LIMIT_EXCEEDED: 'REQUEST_LIMIT_EXCEEDED',
   TEMPORARILY_UNAVAILABLE: 'TEMPORARILY_UNAVAILABLE',
   INTERNAL_ERROR: 'INTERNAL_ERROR',
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  PERMISSION_DENIED: 'PERMISSION_DENIED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -20,6 +22,8 @@ export const HTTP_STATUS_OF_ERROR_CODE: Record<ErrorCode, number> = {
   REQUEST_LIMIT_EXCEEDED: 429,
   TEMPORARILY_UNAVAILABLE: 503,
   INTERNAL_ERROR: 500,
+  UNAUTHENTICATED: 401,
+  PERMISSION_DENIED: 403,
 };
 
 /** The body of every error reply: `{"error_code": "INVALID_PARAMETER_VALUE", "message": "..."}`. */

@@ -25,7 +25,19 @@ program
     parsePositiveInteger,
     process.env.THREADLINE_QUERY_TIMEOUT_MS ? parsePositiveInteger(process.env.THREADLINE_QUERY_TIMEOUT_MS) : 30_000,
   )
-  .action(async (options: { host: string; port: number; backendStoreUri: string; logLevel: string; queryTimeoutMs: number }) => {
+  .option(
+    '--allowed-hosts <names>',
+    'comma-separated host names the server answers to besides localhost and its own addresses (* for any)',
+    parseList,
+    parseList(process.env.THREADLINE_ALLOWED_HOSTS ?? ''),
+  )
+  .option(
+    '--allowed-origins <origins>',
+    'comma-separated web origins (https://app.example.com) whose pages may change data, besides its own',
+    parseList,
+    parseList(process.env.THREADLINE_ALLOWED_ORIGINS ?? ''),
+  )
+  .action(async (options: { host: string; port: number; backendStoreUri: string; logLevel: string; queryTimeoutMs: number; allowedHosts: string[]; allowedOrigins: string[] }) => {
     try {
       const server = await startServer({ ...options, queryTimeoutMillis: options.queryTimeoutMs });
       process.stdout.write(`Threadline ${SERVER_VERSION} listening on ${server.url} (store: ${server.storeDescription})\n`);
@@ -39,6 +51,13 @@ program
       process.exit(error instanceof StartupError ? error.exitCode : 1);
     }
   });
+
+function parseList(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
 
 function parsePositiveInteger(value: string): number {
   const n = Number(value);

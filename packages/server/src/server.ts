@@ -12,6 +12,10 @@ export interface ServerOptions {
   cwd?: string;
   /** Longest a database query may run; see StoreOptions. */
   queryTimeoutMillis?: number;
+  /** Host names the server answers to besides loopback ones and its own addresses; see EdgeSecurityOptions. */
+  allowedHosts?: string[];
+  /** Web origins allowed to send state-changing requests besides the server's own. */
+  allowedOrigins?: string[];
 }
 
 export interface RunningServer {
@@ -49,8 +53,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw error;
   }
   const store = await openOrExplain(location, { ...(options.queryTimeoutMillis !== undefined ? { queryTimeoutMillis: options.queryTimeoutMillis } : {}) });
-  const app = await createApp({ store, logger: { level: options.logLevel ?? 'warn' } });
   const host = options.host ?? '127.0.0.1';
+  const app = await createApp({
+    store,
+    logger: { level: options.logLevel ?? 'warn' },
+    edge: { listenHost: host, allowedHosts: options.allowedHosts ?? [], allowedOrigins: options.allowedOrigins ?? [] },
+  });
   const port = options.port ?? 5000;
   try {
     await app.listen({ host, port });

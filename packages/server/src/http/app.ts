@@ -6,6 +6,7 @@ import { TraceNotFoundError } from '../store/kysely-store.js';
 import type { TraceStore } from '../store/store.js';
 import { registerArtifactRoutes } from './artifacts.js';
 import { limitConcurrentBodies } from './body-budget.js';
+import { secureEdge, type EdgeSecurityOptions } from './edge-security.js';
 import { failureReply, STORE_RETRY_AFTER_SECONDS } from './failures.js';
 import { ReadinessCheck } from './readiness.js';
 import { ExperimentCache } from './experiment-cache.js';
@@ -29,6 +30,8 @@ export interface AppOptions {
   ui?: UiOptions;
   /** Time and memory limits on what clients send; defaults suit a server on the open network. */
   limits?: ClientLimits;
+  /** Which hosts and web origins the server answers; safe for a laptop when left out. */
+  edge?: EdgeSecurityOptions;
 }
 
 /** How long a client may take to send a request, and how much it may send at once. */
@@ -84,8 +87,8 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     routerOptions: { ignoreDuplicateSlashes: true },
   });
 
-  // Every body is read as JSON whatever its content type: the MLflow SDKs send spans as
-  // application/json, Python's artifact upload as octet-stream, and curl users often none.
+  // Bodies are JSON. A POST must also say so (secureEdge); other methods are read as JSON
+  // whatever they declare: clients upload span data with PUT as a file (octet-stream or none).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
     try {
@@ -95,6 +98,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     }
   });
 
+  secureEdge(app, options.edge);
   limitConcurrentBodies(app, { maxBytes: limits.maxConcurrentBodyBytes, bodyLimitBytes });
 
   app.setErrorHandler((error: FastifyError | ApiError | TraceNotFoundError, request, reply) => {

@@ -123,11 +123,14 @@ export function registerOtlpRoutes(app: FastifyInstance, context: RouteContext, 
   });
 }
 
-/** protobuf or JSON by a loose match on `Content-Type` (`; charset=...` and the like allowed). */
+/**
+ * protobuf or JSON by the media type of `Content-Type`, parameters (`; charset=...`) aside. An
+ * exact match: `text/plain; x=application/json`, which a web page's form can send, is neither.
+ */
 function encodingOf(request: FastifyRequest): Encoding | null {
-  const type = (request.headers['content-type'] ?? '').toLowerCase();
-  if (type.includes('application/x-protobuf') || type.includes('application/protobuf')) return 'protobuf';
-  if (type.includes('application/json')) return 'json';
+  const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/x-protobuf' || type === 'application/protobuf') return 'protobuf';
+  if (type === 'application/json') return 'json';
   return null;
 }
 

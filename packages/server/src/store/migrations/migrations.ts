@@ -41,6 +41,12 @@ export async function migrateToLatest(db: Kysely<unknown>, ctx: MigrationContext
     migrationLockTableName: 'threadline_migrations_lock',
     ...(ctx.schema ? { migrationTableSchema: ctx.schema } : {}),
   });
-  const { error } = await migrator.migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
+  for (let attempt = 1; ; attempt++) {
+    const { error } = await migrator.migrateToLatest();
+    if (!error) return;
+    // Kysely finds its migration table by listing the tables of every schema; another schema
+    // dropped during that listing fails it (3F000) though nothing of ours is wrong. Run again.
+    if (attempt < 3 && (error as { code?: unknown }).code === '3F000') continue;
+    throw error instanceof Error ? error : new Error(String(error));
+  }
 }
