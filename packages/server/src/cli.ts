@@ -1,6 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { SERVER_VERSION } from './http/app.js';
 import { startServer, StartupError } from './server.js';
+import { AccountStore, PERMISSIONS, type Permission } from './store/accounts.js';
+import { createStore } from './store/create-store.js';
 
 /** The `threadline` command. Reads the environment and flags here, and nowhere below. */
 const program = new Command()
@@ -37,10 +39,24 @@ program
     parseList,
     parseList(process.env.THREADLINE_ALLOWED_ORIGINS ?? ''),
   )
-  .action(async (options: { host: string; port: number; backendStoreUri: string; logLevel: string; queryTimeoutMs: number; allowedHosts: string[]; allowedOrigins: string[] }) => {
+  .option('--auth', 'require accounts and API tokens (THREADLINE_AUTH=true); needed to listen on a non-loopback address')
+  .option('--no-auth', 'run without accounts on a non-loopback address, behind something that authenticates (THREADLINE_AUTH=false)')
+  .option('--default-permission <permission>', 'what an account may do in an experiment it was given no permission on', parsePermission, parsePermission(process.env.THREADLINE_DEFAULT_PERMISSION ?? 'READ'))
+  .addHelpText(
+    'after',
+    '\nWith --auth, THREADLINE_ADMIN_USERNAME and THREADLINE_ADMIN_PASSWORD create an admin account at start-up if it does not exist.',
+  )
+  .action(async (options: { host: string; port: number; backendStoreUri: string; logLevel: string; queryTimeoutMs: number; allowedHosts: string[]; allowedOrigins: string[]; auth?: boolean; defaultPermission: Permission }) => {
     try {
-      const server = await startServer({ ...options, queryTimeoutMillis: options.queryTimeoutMs });
-      process.stdout.write(`Threadline ${SERVER_VERSION} listening on ${server.url} (store: ${server.storeDescription})\n`);
+      const auth = options.auth ?? booleanFromEnv('THREADLINE_AUTH');
+      const admin = process.env.THREADLINE_ADMIN_USERNAME && process.env.THREADLINE_ADMIN_PASSWORD ? { username: process.env.THREADLINE_ADMIN_USERNAME, password: process.env.THREADLINE_ADMIN_PASSWORD } : undefined;
+      const server = await startServer({
+        ...options,
+        queryTimeoutMillis: options.queryTimeoutMs,
+        ...(auth !== undefined ? { auth } : {}),
+        ...(admin ? { bootstrapAdmin: admin } : {}),
+      });
+      process.stdout.write(`Threadline ${SERVER_VERSION} listening on ${server.url} (store: ${server.storeDescription}${auth ? '; accounts required' : ''})\n`);
       const stop = () => {
         void server.close().then(() => process.exit(0));
       };
@@ -51,6 +67,54 @@ program
       process.exit(error instanceof StartupError ? error.exitCode : 1);
     }
   });
+
+program
+  .command('create-account')
+  .description('Create an account on the store (the password comes from THREADLINE_PASSWORD or the first line of standard input).')
+  .requiredOption('--username <name>', 'the account to create')
+  .option('--admin', 'make it an admin', false)
+  .option('--backend-store-uri <uri>', 'the store, as for `threadline server`', process.env.THREADLINE_BACKEND_STORE_URI ?? 'sqlite:///threadline.db')
+  .action(async (options: { username: string; admin: boolean; backendStoreUri: string }) => {
+    const password = process.env.THREADLINE_PASSWORD ?? (await firstLineOfStdin());
+    if (password.length < 8) {
+      process.stderr.write('threadline: a password of at least 8 characters is needed (THREADLINE_PASSWORD or standard input).\n');
+      process.exit(2);
+    }
+    const store = await createStore(options.backendStoreUri);
+    try {
+      const accounts = new AccountStore(store.db);
+      await accounts.createAccount({ username: options.username, password, isAdmin: options.admin });
+      await accounts.audit('system', 'account.create', options.username, { is_admin: options.admin, from: 'threadline create-account' });
+      process.stdout.write(`Created ${options.admin ? 'admin ' : ''}account '${options.username}'.\n`);
+    } catch (error) {
+      process.stderr.write(`threadline: ${(error as Error).message}\n`);
+      process.exitCode = 1;
+    } finally {
+      await store.close();
+    }
+  });
+
+async function firstLineOfStdin(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('Password: ');
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += String(chunk);
+    if (text.includes('\n')) break;
+  }
+  return text.split(/\r?\n/)[0] ?? '';
+}
+
+function booleanFromEnv(name: string): boolean | undefined {
+  const value = process.env[name]?.trim().toLowerCase();
+  if (value === undefined || value === '') return undefined;
+  return value === 'true' || value === '1' || value === 'yes';
+}
+
+function parsePermission(value: string): Permission {
+  const permission = value.trim().toUpperCase();
+  if (!(PERMISSIONS as readonly string[]).includes(permission)) throw new InvalidArgumentError(`'${value}' is not a permission: ${PERMISSIONS.join(', ')}.`);
+  return permission as Permission;
+}
 
 function parseList(value: string): string[] {
   return value

@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { createApp } from './http/app.js';
 import { openStore, parseStoreUri, StoreUriError, type StoreLocation, type StoreOptions } from './store/create-store.js';
 import type { KyselyTraceStore } from './store/kysely-store.js';
+import { AccountStore, type Permission } from './store/accounts.js';
+import type { AuthOptions } from './http/auth/access.js';
 
 export interface ServerOptions {
   host?: string;
@@ -16,6 +18,15 @@ export interface ServerOptions {
   allowedHosts?: string[];
   /** Web origins allowed to send state-changing requests besides the server's own. */
   allowedOrigins?: string[];
+  /**
+   * Accounts, tokens and permissions: true to require them, false to run open on purpose.
+   * Left undefined, the server runs open on a loopback address and refuses to start on any other.
+   */
+  auth?: boolean;
+  /** Permission of an account on an experiment it was given none on. Default READ. */
+  defaultPermission?: Permission;
+  /** An admin account created at start-up if it does not exist (THREADLINE_ADMIN_USERNAME / _PASSWORD). */
+  bootstrapAdmin?: { username: string; password: string };
 }
 
 export interface RunningServer {
@@ -52,12 +63,28 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (error instanceof StoreUriError) throw new StartupError(error.message, 2);
     throw error;
   }
-  const store = await openOrExplain(location, { ...(options.queryTimeoutMillis !== undefined ? { queryTimeoutMillis: options.queryTimeoutMillis } : {}) });
   const host = options.host ?? '127.0.0.1';
+  if (options.auth === undefined && !isLoopbackAddress(host)) {
+    throw new StartupError(
+      `Listening on ${host} would let anyone on the network read and delete every trace. Add --auth to require accounts and tokens, or --no-auth if something in front of the server already authenticates.`,
+      2,
+    );
+  }
+  const store = await openOrExplain(location, { ...(options.queryTimeoutMillis !== undefined ? { queryTimeoutMillis: options.queryTimeoutMillis } : {}) });
+  let auth: AuthOptions | undefined;
+  if (options.auth) {
+    try {
+      auth = { accounts: await accountsWithAdmin(new AccountStore(store.db), options.bootstrapAdmin), defaultPermission: options.defaultPermission ?? 'READ' };
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+  }
   const app = await createApp({
     store,
     logger: { level: options.logLevel ?? 'warn' },
     edge: { listenHost: host, allowedHosts: options.allowedHosts ?? [], allowedOrigins: options.allowedOrigins ?? [] },
+    ...(auth ? { auth } : {}),
   });
   const port = options.port ?? 5000;
   try {
@@ -82,6 +109,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await store.close();
     },
   };
+}
+
+/** The account store, with the bootstrap admin created if asked for; refuses to run with no account at all. */
+async function accountsWithAdmin(accounts: AccountStore, admin: ServerOptions['bootstrapAdmin']): Promise<AccountStore> {
+  if (admin && !(await accounts.getAccount(admin.username))) {
+    await accounts.createAccount({ ...admin, isAdmin: true });
+    await accounts.audit('system', 'account.create', admin.username, { is_admin: true, from: 'THREADLINE_ADMIN_USERNAME' });
+  }
+  if ((await accounts.countAccounts()) === 0) {
+    throw new StartupError('--auth needs an admin to sign in with: set THREADLINE_ADMIN_USERNAME and THREADLINE_ADMIN_PASSWORD, or run `threadline create-account --admin --username <name>` first.', 2);
+  }
+  return accounts;
+}
+
+function isLoopbackAddress(host: string): boolean {
+  return host === 'localhost' || /^127(?:\.\d{1,3}){3}$/.test(host) || host === '::1';
 }
 
 async function openOrExplain(location: StoreLocation, options: StoreOptions): Promise<KyselyTraceStore> {

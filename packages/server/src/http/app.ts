@@ -5,6 +5,10 @@ import { parseJsonBody } from '../ingest/json-body.js';
 import { TraceNotFoundError } from '../store/kysely-store.js';
 import type { TraceStore } from '../store/store.js';
 import { registerArtifactRoutes } from './artifacts.js';
+import type { AccountStore } from '../store/accounts.js';
+import { AccessControl, type AuthOptions } from './auth/access.js';
+import { accessRuleOf } from './auth/access-rules.js';
+import { registerAccountRoutes } from './auth/account-routes.js';
 import { limitConcurrentBodies } from './body-budget.js';
 import { secureEdge, type EdgeSecurityOptions } from './edge-security.js';
 import { failureReply, STORE_RETRY_AFTER_SECONDS } from './failures.js';
@@ -32,6 +36,8 @@ export interface AppOptions {
   limits?: ClientLimits;
   /** Which hosts and web origins the server answers; safe for a laptop when left out. */
   edge?: EdgeSecurityOptions;
+  /** Accounts and per-experiment permissions; without it every caller may do everything. */
+  auth?: AuthOptions;
 }
 
 /** How long a client may take to send a request, and how much it may send at once. */
@@ -50,6 +56,9 @@ export interface ClientLimits {
 export interface RouteContext {
   store: TraceStore;
   experiments: ExperimentCache;
+  access: AccessControl;
+  /** The account store while auth is on. */
+  accounts: AccountStore | undefined;
 }
 
 const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -99,6 +108,9 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   secureEdge(app, options.edge);
+  // Before any route: the access check covers every route, and refuses to register one without a rule.
+  const access = new AccessControl(options.auth, options.store);
+  access.install(app, accessRuleOf);
   limitConcurrentBodies(app, { maxBytes: limits.maxConcurrentBodyBytes, bodyLimitBytes });
 
   app.setErrorHandler((error: FastifyError | ApiError | TraceNotFoundError, request, reply) => {
@@ -123,7 +135,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.get('/version', async (_req, reply) => reply.type('text/plain').send(SERVER_VERSION));
 
-  const context: RouteContext = { store: options.store, experiments: new ExperimentCache(options.store) };
+  const context: RouteContext = { store: options.store, experiments: new ExperimentCache(options.store), access, accounts: options.auth?.accounts };
   for (const prefix of API_PREFIXES) {
     await app.register(
       async (scope) => {
@@ -133,6 +145,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         registerSessionRoutes(scope, context);
         registerUserRoutes(scope, context);
         registerMetricsRoutes(scope, context);
+        registerAccountRoutes(scope, access, options.auth?.accounts);
       },
       { prefix },
     );

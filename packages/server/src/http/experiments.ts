@@ -4,6 +4,7 @@ import { ApiError, invalidParameter, notFound } from '../errors.js';
 import { parseExperimentId, parseStringMap } from '../ingest/mlflow-trace-info.js';
 import type { Experiment } from '../store/store.js';
 import type { RouteContext } from './app.js';
+import type { Caller } from './auth/caller.js';
 import { bodyObject, optionalInteger, optionalString, optionalStringList, requiredString } from './fields.js';
 import { decodeOffsetToken, encodeOffsetToken } from './offset-token.js';
 import { experimentJson } from './views.js';
@@ -14,7 +15,7 @@ const SEARCH_EXPERIMENTS_DEFAULT_MAX_RESULTS = 1000;
 const SEARCH_EXPERIMENTS_MAX_RESULTS = 50000;
 
 /** Experiments: create, get, get-by-name, search, update, delete, restore, set/delete tag. */
-export function registerExperimentRoutes(app: FastifyInstance, { store, experiments: cache }: RouteContext): void {
+export function registerExperimentRoutes(app: FastifyInstance, { store, experiments: cache, access, accounts }: RouteContext): void {
   const load = async (rawId: unknown): Promise<Experiment> => {
     const id = parseExperimentId(rawId, 'experiment_id');
     const experiment = await store.getExperiment(id);
@@ -31,7 +32,15 @@ export function registerExperimentRoutes(app: FastifyInstance, { store, experime
       throw new ApiError(ErrorCode.RESOURCE_ALREADY_EXISTS, `Experiment '${name}' already exists.`);
     }
     try {
-      return { experiment_id: await store.createExperiment({ name, ...(artifactLocation ? { artifactLocation } : {}), tags }) };
+      const experimentId = await store.createExperiment({ name, ...(artifactLocation ? { artifactLocation } : {}), tags });
+      const caller = access.callerOf(req);
+      if (accounts && caller.kind === 'account') {
+        // Whoever creates an experiment manages it.
+        await accounts.setPermission(experimentId, caller.account.accountId, 'MANAGE');
+        access.changed();
+        await accounts.audit(caller.account.username, 'experiment.create', `experiment ${experimentId}`, { name });
+      }
+      return { experiment_id: experimentId };
     } catch (error) {
       // Another replica created the same name between our check and our insert.
       if (await store.getExperimentByName(name)) throw new ApiError(ErrorCode.RESOURCE_ALREADY_EXISTS, `Experiment '${name}' already exists.`);
@@ -44,11 +53,12 @@ export function registerExperimentRoutes(app: FastifyInstance, { store, experime
   app.get(ApiPath.EXPERIMENTS_GET_BY_NAME, async (req) => {
     const name = requiredString(bodyObject(req.query), 'experiment_name');
     const experiment = await store.getExperimentByName(name);
-    if (!experiment) throw notFound(`Could not find experiment with name '${name}'.`);
+    // One the caller may not read is as absent as one that does not exist.
+    if (!experiment || !(await access.canRead(access.callerOf(req), experiment.experimentId))) throw notFound(`Could not find experiment with name '${name}'.`);
     return { experiment: experimentJson(experiment) };
   });
 
-  const search = async (params: Record<string, unknown>) => {
+  const search = async (params: Record<string, unknown>, caller: Caller) => {
     const maxResults = optionalInteger(params, 'max_results', 1, SEARCH_EXPERIMENTS_MAX_RESULTS) ?? SEARCH_EXPERIMENTS_DEFAULT_MAX_RESULTS;
     const viewType = optionalString(params, 'view_type') ?? ViewType.ACTIVE_ONLY;
     if (!(viewType in ViewType)) throw invalidParameter(`Invalid view_type '${viewType}': use ACTIVE_ONLY, DELETED_ONLY or ALL.`);
@@ -61,13 +71,17 @@ export function registerExperimentRoutes(app: FastifyInstance, { store, experime
       offset,
       ...(filter ? { nameLike: experimentNameFilter(filter) } : {}),
     });
+    // Pages are cut before filtering, so a page may hold fewer than max_results; the token still
+    // says whether more follow.
+    const readable = [];
+    for (const experiment of experiments) if (await access.canRead(caller, experiment.experimentId)) readable.push(experiment);
     return {
-      experiments: experiments.map(experimentJson),
+      experiments: readable.map(experimentJson),
       ...(experiments.length === maxResults ? { next_page_token: encodeOffsetToken(offset + maxResults) } : {}),
     };
   };
-  app.post(ApiPath.EXPERIMENTS_SEARCH, async (req) => search(bodyObject(req.body)));
-  app.get(ApiPath.EXPERIMENTS_SEARCH, async (req) => search(bodyObject(req.query)));
+  app.post(ApiPath.EXPERIMENTS_SEARCH, async (req) => search(bodyObject(req.body), access.callerOf(req)));
+  app.get(ApiPath.EXPERIMENTS_SEARCH, async (req) => search(bodyObject(req.query), access.callerOf(req)));
 
   app.post(ApiPath.EXPERIMENTS_UPDATE, async (req) => {
     const body = bodyObject(req.body);
@@ -86,6 +100,7 @@ export function registerExperimentRoutes(app: FastifyInstance, { store, experime
     if (experiment.experimentId === '0') throw invalidParameter('The default experiment (ID 0) cannot be deleted.');
     await store.setExperimentLifecycle(experiment.experimentId, LifecycleStage.DELETED);
     cache.forget(experiment.experimentId);
+    await access.audit(req, 'experiment.delete', `experiment ${experiment.experimentId}`, { name: experiment.name });
     return {};
   });
 

@@ -158,6 +158,7 @@ export function registerTraceRoutes(app: FastifyInstance, context: RouteContext)
         ...(maxTimestampMillis !== undefined ? { maxTimestampMillis } : {}),
         ...(maxTraces !== undefined ? { maxTraces } : {}),
       });
+      await context.access.audit(req, 'traces.delete', `experiment ${experimentId}`, { traces_deleted: deleted, ...(traceIds !== undefined ? { trace_ids: traceIds.slice(0, 100) } : { max_timestamp_millis: maxTimestampMillis }) });
       return { traces_deleted: deleted };
     });
   }

@@ -17,6 +17,59 @@ export interface Database {
   users: UsersTable;
   session_users: SessionUsersTable;
   trace_hours: TraceHoursTable;
+  accounts: AccountsTable;
+  api_tokens: ApiTokensTable;
+  ui_sessions: UiSessionsTable;
+  experiment_permissions: ExperimentPermissionsTable;
+  audit_events: AuditEventsTable;
+}
+
+/** A person who signs in to Threadline (the `users` table is the traced app's end users). */
+export interface AccountsTable {
+  account_id: Generated<number>;
+  username: string;
+  /** scrypt hash (auth/passwords.ts); null for an account that signs in with tokens only. */
+  password_hash: string | null;
+  is_admin: number;
+  created_time: number;
+}
+
+export interface ApiTokensTable {
+  /** Public id, shown in lists and used to revoke; the secret is never stored. */
+  token_id: string;
+  account_id: number;
+  name: string;
+  /** SHA-256 of the secret token, hex. */
+  token_hash: string;
+  created_time: number;
+  last_used_time: number | null;
+  revoked_time: number | null;
+}
+
+export interface UiSessionsTable {
+  /** SHA-256 of the session cookie's value, hex. */
+  session_hash: string;
+  account_id: number;
+  csrf_token: string;
+  created_time: number;
+  expires_time: number;
+}
+
+export interface ExperimentPermissionsTable {
+  experiment_id: number;
+  account_id: number;
+  permission: string;
+}
+
+export interface AuditEventsTable {
+  event_id: Generated<number>;
+  time: number;
+  /** Username, or `anonymous` / `system`. */
+  actor: string;
+  action: string;
+  target: string;
+  /** JSON object. */
+  details: string;
 }
 
 interface KeyValueTable {

@@ -2,6 +2,7 @@ import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'k
 import * as m001 from './001-initial.js';
 import * as m002 from './002-search-indexes.js';
 import * as m003 from './003-trace-hours.js';
+import * as m004 from './004-accounts.js';
 
 /** What a migration may need to know of the database it runs on. */
 export interface MigrationContext {
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, { up: VersionedMigration }> = {
   '001-initial': m001,
   '002-search-indexes': m002,
   '003-trace-hours': m003,
+  '004-accounts': m004,
 };
 
 /**
