@@ -5,17 +5,7 @@ import { HOUR_MS, queryTraceMetrics, type TraceMetricsQuery } from '../src/store
 import type { SpanRecord, TraceRecord } from '../src/trace-model.js';
 import { describeEachDatabase, type TestStore } from './support/databases.js';
 import { newTraceId } from './support/mlflow-payloads.js';
-
-/** A small deterministic generator (mulberry32): the same traces on every run and database. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { random } from './support/random.js';
 
 const DAY0 = Date.UTC(2026, 10, 1);
 const DAYS = 3;
