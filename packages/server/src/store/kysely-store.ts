@@ -22,6 +22,7 @@ import type {
   DeleteTracesInput,
   Experiment,
   IngestSpansResult,
+  LogSpansResult,
   SearchExperimentsInput,
   StartTraceResult,
   StoredSpan,
@@ -146,7 +147,7 @@ export class KyselyTraceStore implements TraceStore {
     return this.writes.startTrace(record);
   }
 
-  logSpans(traceId: string, spans: SpanRecord[], options: { experimentId?: string } = {}): Promise<void> {
+  logSpans(traceId: string, spans: SpanRecord[], options: { experimentId?: string } = {}): Promise<LogSpansResult> {
     return this.writes.logSpans(traceId, spans, options);
   }
 

@@ -10,31 +10,66 @@ type Db = Kysely<Database> | Transaction<Database>;
 /** Large id lists are read in chunks, well under every database's bound-parameter limit. */
 const ID_CHUNK = 500;
 
+/** A span with the row it is stored as. */
+export interface SpanToStore {
+  span: SpanRecord;
+  row: ReturnType<typeof spanRow>;
+}
+
 /**
- * Inserts or replaces spans on (trace_id, span_id): a repeated span is the same span, resent.
- * Answers how many spans the trace now has.
+ * A batch's spans with the rows they are stored as; of two spans with one id, the first is taken
+ * and the id answered in `conflicting` when the other says something else.
  */
-export async function upsertSpans(trx: Db, traceId: string, spans: readonly SpanRecord[]): Promise<number> {
+export function spansToStore(traceId: string, spans: readonly SpanRecord[]): { spans: SpanToStore[]; conflicting: string[] } {
+  const byId = new Map<string, SpanToStore>();
+  const conflicting = new Set<string>();
+  for (const span of spans) {
+    const row = spanRow(traceId, span);
+    const seen = byId.get(span.spanId);
+    if (!seen) byId.set(span.spanId, { span, row });
+    else if (seen.row.content !== row.content) conflicting.add(span.spanId);
+  }
+  return { spans: [...byId.values()], conflicting: [...conflicting].sort() };
+}
+
+/**
+ * Spans are write-once: a span id, once stored for a trace, keeps its content. This sorts spans
+ * into those new to the trace, those it repeats exactly (a retry: nothing to write), and those
+ * that would change a stored one. Stored spans are only read when the trace has some.
+ */
+export async function againstStored(
+  trx: Db,
+  traceId: string,
+  spans: readonly SpanToStore[],
+  traceHasSpans: boolean,
+): Promise<{ fresh: SpanToStore[]; repeated: SpanToStore[]; conflicting: string[] }> {
+  if (!traceHasSpans) return { fresh: [...spans], repeated: [], conflicting: [] };
+  const stored = new Map<string, string>();
   for (let i = 0; i < spans.length; i += ID_CHUNK) {
-    const chunk = spans.slice(i, i + ID_CHUNK);
+    const ids = spans.slice(i, i + ID_CHUNK).map((s) => s.span.spanId);
+    const rows = await trx.selectFrom('spans').select(['span_id', 'content']).where('trace_id', '=', traceId).where('span_id', 'in', ids).execute();
+    for (const r of rows) stored.set(r.span_id, r.content);
+  }
+  const out = { fresh: [] as SpanToStore[], repeated: [] as SpanToStore[], conflicting: [] as string[] };
+  for (const entry of spans) {
+    const content = stored.get(entry.span.spanId);
+    if (content === undefined) out.fresh.push(entry);
+    else if (content === entry.row.content) out.repeated.push(entry);
+    else out.conflicting.push(entry.span.spanId);
+  }
+  out.conflicting.sort();
+  return out;
+}
+
+/** Inserts spans `againstStored` found new; the trace's row lock keeps anyone else from adding them meanwhile. */
+export async function insertSpans(trx: Db, spans: readonly SpanToStore[]): Promise<void> {
+  for (let i = 0; i < spans.length; i += ID_CHUNK) {
     await trx
       .insertInto('spans')
-      .values(chunk.map((s) => spanRow(traceId, s)))
-      .onConflict((oc) =>
-        oc.columns(['trace_id', 'span_id']).doUpdateSet((eb) => ({
-          parent_span_id: eb.ref('excluded.parent_span_id'),
-          name: eb.ref('excluded.name'),
-          type: eb.ref('excluded.type'),
-          status: eb.ref('excluded.status'),
-          start_ns: eb.ref('excluded.start_ns'),
-          end_ns: eb.ref('excluded.end_ns'),
-          content: eb.ref('excluded.content'),
-        })),
-      )
+      .values(spans.slice(i, i + ID_CHUNK).map((s) => s.row))
+      .onConflict((oc) => oc.columns(['trace_id', 'span_id']).doNothing())
       .execute();
   }
-  const row = await trx.selectFrom('spans').select((eb) => eb.fn.countAll<number>().as('n')).where('trace_id', '=', traceId).executeTakeFirstOrThrow();
-  return Number(row.n);
 }
 
 /** The name of a trace's stored root span (the earliest, if several claim to be), if it has one. */

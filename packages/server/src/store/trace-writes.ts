@@ -5,9 +5,9 @@ import type { SpanBatchFields, SpanRecord, TokenCounts, TraceRecord } from '../t
 import type { TransactionRunner } from './group-commit.js';
 import { applyRollupChanges, type RollupContribution } from './rollups.js';
 import type { Database } from './schema.js';
-import { rootSpanName, upsertSpans, usageSpans } from './spans.js';
+import { againstStored, insertSpans, rootSpanName, spansToStore, usageSpans } from './spans.js';
 import type { SqlDialect } from './sql-dialect.js';
-import type { DeleteTracesInput, IngestSpansResult, StartTraceResult } from './store.js';
+import type { DeleteTracesInput, IngestSpansResult, LogSpansResult, StartTraceResult } from './store.js';
 import { contributionOf, loadTrace, storedTraceOf, TraceNotFoundError, type TraceRow } from './trace-rows.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -22,6 +22,13 @@ const ID_CHUNK = 500;
  * Every write that changes a trace: its info, its spans (MLflow upload or OTLP batches), its
  * tags, its deletion. Each is one transaction that takes its locks in the order rollups.ts
  * documents: the trace rows first, then the rollups, once, at the end.
+ *
+ * What may change once a trace has finished (its info logged by a client in state OK or ERROR):
+ * its tags (and, in their own module, assessments); nothing that says what happened. A re-log of
+ * the same info is a retry and succeeds without changing anything; one that would change the
+ * state, times, previews or client request id is refused. Spans are write-once for every trace:
+ * new spans are added (the rest of a distributed trace, a late OTLP batch), a repeat of a stored
+ * span is a retry, and a span that would replace a stored one with other content is refused.
  */
 export class TraceWrites {
   constructor(
@@ -63,6 +70,10 @@ export class TraceWrites {
       const conflicts = conflictingMetadataKeys(existing.metadata, record.metadata);
       if (conflicts.length > 0) return { kind: 'metadata-conflict', trace: existing, keys: conflicts };
       const named = existing.metadata[TraceMetadataKey.INFO_FINALIZED] === 'true';
+      if (named && before.state !== TraceState.IN_PROGRESS) {
+        const fields = rewrittenFields(before, record);
+        if (fields.length > 0) return { kind: 'finished-conflict', trace: existing, fields };
+      }
 
       const addedMetadata = Object.fromEntries(Object.entries(metadata).filter(([k]) => !(k in existing.metadata)));
       await insertKeyValues(trx, 'trace_metadata', record.traceId, addedMetadata);
@@ -92,19 +103,24 @@ export class TraceWrites {
     });
   }
 
-  async logSpans(traceId: string, spans: SpanRecord[], options: { experimentId?: string } = {}): Promise<void> {
+  async logSpans(traceId: string, spans: SpanRecord[], options: { experimentId?: string } = {}): Promise<LogSpansResult> {
     return this.transactions.run(async (trx) => {
       const before = await this.lockTraceRow(trx, traceId);
       if (!before || (options.experimentId !== undefined && String(before.experiment_id) !== options.experimentId)) {
         throw new TraceNotFoundError(traceId);
       }
-      const spanCount = await upsertSpans(trx, traceId, spans);
+      const once = spansToStore(traceId, spans);
+      const { fresh, conflicting } = await againstStored(trx, traceId, once.spans, Number(before.span_count) > 0);
+      const spanIds = [...new Set([...once.conflicting, ...conflicting])].sort();
+      // An upload is one request: all of it is stored, or none.
+      if (spanIds.length > 0) return { kind: 'span-conflict', spanIds };
+      await insertSpans(trx, fresh);
       const root = findRootSpan(spans);
       const previews = rootPreviews(root);
       const tokens: TokenCounts | null = before.total_tokens === null ? tokenUsageFromSpans(spans) : null;
       const after: TraceRow = {
         ...before,
-        span_count: spanCount,
+        span_count: Number(before.span_count) + fresh.length,
         name: before.name ?? root?.name ?? null,
         request_preview: before.request_preview ?? previews.request,
         response_preview: before.response_preview ?? previews.response,
@@ -117,32 +133,33 @@ export class TraceWrites {
         ...(before.name === null && after.name !== null ? { [TraceTagKey.TRACE_NAME]: after.name } : {}),
       });
       await replaceTraceRow(trx, before, after);
+      return { kind: 'stored' };
     });
   }
 
-  async ingestSpans(experimentId: string, traceId: string, fields: SpanBatchFields, spans: SpanRecord[]): Promise<IngestSpansResult> {
+  async ingestSpans(experimentId: string, traceId: string, fields: SpanBatchFields, batchSpans: SpanRecord[]): Promise<IngestSpansResult> {
     return this.transactions.run(async (trx) => {
-      const batch = batchSummaryOf(spans);
+      // Within the batch, the first of two spans with one id is the one taken.
+      const once = spansToStore(traceId, batchSpans);
+      const spans = once.spans.map((s) => s.span);
+      const rejected = (ids: readonly string[]) => (ids.length > 0 ? { rejectedSpanIds: [...ids] } : {});
       const metadata = fields.metadata;
-      const tokens = tokenUsageFromSpans(spans, { prefer: 'innermost' });
-      const lead = batch.root ?? batch.localRoot;
-      const name = fields.name ?? lead?.name ?? null;
-      const previews = rootPreviews(lead);
+      const created = derivedFromBatch(spans, fields);
       const row: TraceRow = {
         trace_id: traceId,
         experiment_id: Number(experimentId),
         client_request_id: null,
-        request_time: batch.startMs,
-        execution_duration: batch.endMs - batch.startMs,
-        state: lead ? rootState(lead) : TraceState.IN_PROGRESS,
-        request_preview: previews.request,
-        response_preview: previews.response,
-        name,
+        request_time: created.batch.startMs,
+        execution_duration: created.batch.endMs - created.batch.startMs,
+        state: created.lead ? rootState(created.lead) : TraceState.IN_PROGRESS,
+        request_preview: created.previews.request,
+        response_preview: created.previews.response,
+        name: created.name,
         user_id: metadata[TraceMetadataKey.USER] ?? null,
         session_id: metadata[TraceMetadataKey.SESSION] ?? null,
-        input_tokens: tokens?.inputTokens ?? null,
-        output_tokens: tokens?.outputTokens ?? null,
-        total_tokens: tokens?.totalTokens ?? null,
+        input_tokens: created.tokens?.inputTokens ?? null,
+        output_tokens: created.tokens?.outputTokens ?? null,
+        total_tokens: created.tokens?.totalTokens ?? null,
         span_count: spans.length,
       };
       // The common case, a trace in one batch, costs no read: insert-or-nothing decides.
@@ -152,14 +169,20 @@ export class TraceWrites {
         await insertKeyValues(trx, 'trace_tags', traceId, {
           ...fields.tags,
           [TraceTagKey.SPANS_LOCATION]: SPANS_LOCATION_TRACKING_STORE,
-          ...(name !== null ? { [TraceTagKey.TRACE_NAME]: name } : {}),
+          ...(created.name !== null ? { [TraceTagKey.TRACE_NAME]: created.name } : {}),
         });
-        await upsertSpans(trx, traceId, spans);
+        await insertSpans(trx, once.spans);
         await applyRollupChanges(trx, [{ was: null, now: contributionOf(row) }]);
-        return { kind: 'created' };
+        return { kind: 'created', ...rejected(once.conflicting) };
       }
 
       if (String(before.experiment_id) !== experimentId) return { kind: 'experiment-conflict', experimentId: String(before.experiment_id) };
+      const sorted = await againstStored(trx, traceId, once.spans, Number(before.span_count) > 0);
+      const conflicting = [...new Set([...once.conflicting, ...sorted.conflicting])].sort();
+      // Spans that would rewrite stored ones are left out; the rest of the batch still counts.
+      const refused = new Set(sorted.conflicting);
+      const accepted = refused.size === 0 ? spans : spans.filter((s) => !refused.has(s.spanId));
+      if (accepted.length === 0) return { kind: 'merged', ...rejected(conflicting) };
       const stored = Object.fromEntries(
         (await trx.selectFrom('trace_metadata').select(['key', 'value']).where('trace_id', '=', traceId).execute()).map((r) => [r.key, r.value]),
       );
@@ -167,9 +190,10 @@ export class TraceWrites {
       // Metadata is immutable once finalized; before that, keys are only ever added.
       const added = finalized ? {} : Object.fromEntries(Object.entries(metadata).filter(([k]) => !(k in stored)));
       await insertKeyValues(trx, 'trace_metadata', traceId, added);
-      const spanCount = await upsertSpans(trx, traceId, spans);
+      await insertSpans(trx, sorted.fresh);
+      const { batch, lead, name, previews } = accepted.length === spans.length ? created : derivedFromBatch(accepted, fields);
       const keepTokens = finalized && tokenUsageFromMetadata(stored) !== null;
-      const allTokens = keepTokens ? null : tokenUsageFromSpans(await usageSpans(trx, traceId, spans), { prefer: 'innermost' });
+      const allTokens = keepTokens ? null : tokenUsageFromSpans(await usageSpans(trx, traceId, accepted), { prefer: 'innermost' });
       const root = batch.root;
       const start = Number(before.request_time);
       const end = start + Number(before.execution_duration ?? 0);
@@ -195,7 +219,7 @@ export class TraceWrites {
         input_tokens: keepTokens ? before.input_tokens : (allTokens?.inputTokens ?? null),
         output_tokens: keepTokens ? before.output_tokens : (allTokens?.outputTokens ?? null),
         total_tokens: keepTokens ? before.total_tokens : (allTokens?.totalTokens ?? null),
-        span_count: spanCount,
+        span_count: Number(before.span_count) + sorted.fresh.length,
       };
       await insertMissingTags(trx, traceId, fields.tags);
       await upsertTags(trx, traceId, {
@@ -203,7 +227,7 @@ export class TraceWrites {
         ...(after.name !== null && after.name !== before.name ? { [TraceTagKey.TRACE_NAME]: after.name } : {}),
       });
       await replaceTraceRow(trx, before, after);
-      return { kind: 'merged' };
+      return { kind: 'merged', ...rejected(conflicting) };
     });
   }
 
@@ -300,6 +324,35 @@ async function replaceTraceRow(trx: Db, before: TraceRow, after: TraceRow): Prom
 
 function sameContribution(a: RollupContribution, b: RollupContribution): boolean {
   return (Object.keys(a) as (keyof RollupContribution)[]).every((k) => a[k] === b[k]);
+}
+
+/**
+ * What a re-log of a finished trace's info would change of what happened, by MLflow field name.
+ * Fields the re-log leaves out (null) change nothing; tags and metadata are judged elsewhere.
+ */
+function rewrittenFields(stored: TraceRow, record: TraceRecord): string[] {
+  const given = <T>(value: T | null, storedValue: T | null) => value !== null && value !== storedValue;
+  return [
+    ...(record.state !== stored.state ? ['state'] : []),
+    ...(record.requestTimeMs !== Number(stored.request_time) ? ['request_time'] : []),
+    ...(given(record.executionDurationMs, stored.execution_duration === null ? null : Number(stored.execution_duration)) ? ['execution_duration'] : []),
+    ...(given(record.requestPreview, stored.request_preview) ? ['request_preview'] : []),
+    ...(given(record.responsePreview, stored.response_preview) ? ['response_preview'] : []),
+    ...(given(record.clientRequestId, stored.client_request_id) ? ['client_request_id'] : []),
+  ];
+}
+
+/** What a batch of spans says of its trace, as if the trace had no others. */
+function derivedFromBatch(spans: readonly SpanRecord[], fields: SpanBatchFields) {
+  const batch = batchSummaryOf(spans);
+  const lead = batch.root ?? batch.localRoot;
+  return {
+    batch,
+    lead,
+    name: fields.name ?? lead?.name ?? null,
+    previews: rootPreviews(lead),
+    tokens: tokenUsageFromSpans(spans, { prefer: 'innermost' }),
+  };
 }
 
 /**
