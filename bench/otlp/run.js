@@ -93,14 +93,16 @@ try {
   server = await startServerProcess({ dbPath: join(dir, 'server.db') });
 
   // Warm-up of both paths (JIT, statement caches), not counted.
-  const warm = makeTraceSet(200, SEED, 999);
+  // Each set has its own seed: one seed would give every set the same trace ids, and a trace
+  // logged again with other times is refused (a finished trace cannot be rewritten).
+  const warm = makeTraceSet(200, SEED + 1000, 999);
   await sendTraces(server.url, warm, CONCURRENCY * PER_REQUEST);
   await sendOtlp(server.url, otlpRequestsOf(warm, PER_REQUEST), CONCURRENCY);
 
   const rows = [];
   const rates = { otlp: [], rest: [] };
   for (let round = 0; round < ROUNDS; round++) {
-    const traces = makeTraceSet(N, SEED, round);
+    const traces = makeTraceSet(N, SEED + round, round);
     const requests = otlpRequestsOf(traces, PER_REQUEST);
     const spans = requests.reduce((a, r) => a + r.spans, 0);
     const bytes = requests.reduce((a, r) => a + r.body.length, 0);

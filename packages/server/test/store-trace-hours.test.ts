@@ -5,17 +5,7 @@ import { HOUR_MS, queryTraceMetrics, type TraceMetricsQuery } from '../src/store
 import type { SpanRecord, TraceRecord } from '../src/trace-model.js';
 import { describeEachDatabase, type TestStore } from './support/databases.js';
 import { newTraceId } from './support/mlflow-payloads.js';
-
-/** A small deterministic generator (mulberry32): the same traces on every run and database. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { random } from './support/random.js';
 
 const DAY0 = Date.UTC(2026, 10, 1);
 const DAYS = 3;
@@ -33,6 +23,11 @@ function llmSpan(traceId: string, startMs: number, endMs: number, status: 'OK' |
     attributes: { 'mlflow.chat.tokenUsage': { input_tokens: tokens, output_tokens: 1, total_tokens: tokens + 1 } },
     events: [],
   };
+}
+
+/** A re-log that repeats what a finished trace's info said. */
+function sameInfo(stored: TraceRecord, again: TraceRecord): boolean {
+  return stored.state === again.state && stored.requestTimeMs === again.requestTimeMs && stored.executionDurationMs === again.executionDurationMs;
 }
 
 describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
@@ -115,14 +110,20 @@ describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
   });
 
   it('moves a trace between hours, latency bins and states when it is logged again or gets spans', async () => {
+    let moved = 0;
     for (const traceId of logged.slice(0, 40)) {
-      // A re-log with the same metadata may change time, duration and state; spans may bring tokens.
-      const again = { ...traceRecord(traceId), metadata: (await db.store.getTrace(traceId))!.metadata };
-      if (again.metadata['mlflow.trace.tokenUsage'] === undefined && again.metadata['mlflow.trace.user'] !== undefined) {
-        await db.store.startTrace(again);
+      // A re-log with the same metadata may change time, duration and state while the trace is
+      // in progress; once it has finished, such a re-log is refused. Spans may bring tokens.
+      const stored = (await db.store.getTrace(traceId))!;
+      const again = { ...traceRecord(traceId), metadata: stored.metadata };
+      const result = await db.store.startTrace(again);
+      expect(result.kind).toBe(stored.state === 'IN_PROGRESS' ? 'updated' : sameInfo(stored, again) ? 'updated' : 'finished-conflict');
+      if (result.kind === 'updated') moved++;
+      if (again.metadata['mlflow.trace.tokenUsage'] === undefined) {
         await db.store.logSpans(traceId, [llmSpan(traceId, again.requestTimeMs, again.requestTimeMs + 10, 'OK', 11)]);
       }
     }
+    expect(moved).toBeGreaterThan(3);
     for (const traceId of logged.slice(150, 180)) {
       // A later batch of the same trace widens its time span and may end it in error.
       const start = timeInRange();

@@ -1,6 +1,6 @@
-import { TRACE_DATA_FILE_NAME } from '@threadline/protocol';
+import { ErrorCode, TRACE_DATA_FILE_NAME } from '@threadline/protocol';
 import type { FastifyInstance } from 'fastify';
-import { invalidParameter, notFound } from '../errors.js';
+import { ApiError, invalidParameter, notFound } from '../errors.js';
 import { parseMlflowSpans } from '../ingest/mlflow-spans.js';
 import { TraceNotFoundError } from '../store/kysely-store.js';
 import type { RouteContext } from './app.js';
@@ -19,11 +19,18 @@ export function registerArtifactRoutes(app: FastifyInstance, context: RouteConte
 
   app.put<{ Params: { '*': string } }>(`${ARTIFACTS_ROOT}/*`, async (req) => {
     const { experimentId, traceId } = parseTraceDataPath(req.params['*']);
+    let result;
     try {
-      await store.logSpans(traceId, parseMlflowSpans(traceId, req.body), { experimentId });
+      result = await store.logSpans(traceId, parseMlflowSpans(traceId, req.body), { experimentId });
     } catch (error) {
       if (error instanceof TraceNotFoundError) throw traceNotFound(traceId, experimentId);
       throw error;
+    }
+    if (result.kind === 'span-conflict') {
+      throw new ApiError(
+        ErrorCode.RESOURCE_CONFLICT,
+        `Trace '${traceId}' already has span(s) ${result.spanIds.map((id) => `'${id}'`).join(', ')} with other content; stored spans cannot be rewritten. Nothing was changed.`,
+      );
     }
     return {};
   });

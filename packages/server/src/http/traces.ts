@@ -53,6 +53,12 @@ export function registerTraceRoutes(app: FastifyInstance, context: RouteContext)
           ErrorCode.RESOURCE_CONFLICT,
           `Trace '${record.traceId}' is already logged in experiment ${result.trace.experimentId}, not ${record.experimentId}. Nothing was changed.`,
         );
+      case 'finished-conflict':
+        throw new ApiError(
+          ErrorCode.RESOURCE_CONFLICT,
+          `Trace '${record.traceId}' has finished (state ${result.trace.state}) and what happened cannot be rewritten; this request would change ` +
+            `${result.fields.map((f) => `'${f}'`).join(', ')}. Nothing was changed. An identical retry is accepted; tags can be changed with the trace tag endpoints.`,
+        );
     }
   });
 

@@ -3,10 +3,45 @@ import type { Database } from './schema.js';
 import { hourOf, latencyBin } from './trace-metrics.js';
 
 /**
- * What one trace adds to the `sessions`, `users` and `trace_hours` rollups. Rollups are kept in
- * the same transaction as the trace, so listing sessions or users, or charting a month, never
+ * The rollups: `sessions`, `users`, `session_users` and `trace_hours` (DESIGN.md §4). Every write
+ * that changes a trace updates them in the same transaction through `applyRollupChanges`, the only
+ * writer of these tables, so that listing sessions or users, or charting a month, never
  * aggregates traces at read time.
+ *
+ * ## The lock order
+ *
+ * Every write transaction takes its row locks in this one order, so that two transactions (on
+ * two server replicas) never each hold a row the other waits for:
+ *
+ *   1. `traces` rows, by trace_id. A write of one trace inserts or locks (`FOR UPDATE`) its row
+ *      before anything else; a delete locks all its victims first, in trace_id order
+ *      (trace-writes.ts). The trace's metadata, tags and spans are only written under that lock.
+ *   2. `sessions` rows, by (experiment_id, session_id);
+ *   3. `users` rows, by (experiment_id, user_id);
+ *   4. `session_users` rows, by (experiment_id, session_id, user_id);
+ *   5. `trace_hours` rows, by (experiment_id, hour_start, latency_bin, shard).
+ *
+ * After step 4 a transaction updates `user_count` / `session_count` and recounted times of rows
+ * of steps 2 and 3, or deletes them: only rows it already holds, so nothing new is waited for.
+ * `applyRollupChanges` is called once per transaction with every change the transaction made.
+ *
+ * ## Why counts stay exact
+ *
+ * Nothing is deleted and inserted again: rows are upserted (`ON CONFLICT DO UPDATE`) and updated
+ * in place, counters by difference. A row is deleted only when its trace count reaches 0, by the
+ * transaction holding its lock; a writer waiting for that row then inserts it afresh, which an
+ * upsert does without a duplicate-key error.
+ *
+ * Times (first and last trace, last end) cannot move by difference when a trace leaves a key (it
+ * is deleted, or its time moved), so the key's row is first locked by its upsert, and only then
+ * are the traces read for the new extremes, through the (experiment, key, time) indexes. Under
+ * READ COMMITTED each statement sees what was committed when it started, and every writer of a
+ * trace of that key takes the same row lock after writing its trace row: a concurrent writer has
+ * either committed before the lock was granted (its trace is seen) or waits for the lock and then
+ * merges its own trace into the row as this transaction left it.
  */
+
+/** What one trace counts for in the rollups. */
 export interface RollupContribution {
   experimentId: number;
   traceId: string;
@@ -23,194 +58,430 @@ export interface RollupContribution {
   responsePreview: string | null;
 }
 
+/** A trace as it was counted (null: it is new) and as it is to be counted (null: it is gone). */
+export interface RollupChange {
+  was: RollupContribution | null;
+  now: RollupContribution | null;
+}
+
 type Db = Kysely<Database> | Transaction<Database>;
 
 /**
- * Adds a new trace to its session's, user's and hour's rollups. Every statement is an atomic
- * upsert, so server replicas writing traces of the same session at once still count exactly; rows
- * are always locked in the order sessions, users, session_users, trace_hours, which keeps
- * concurrent writers from deadlocking.
+ * Applies every change of one transaction to the rollups, taking row locks in the module's lock
+ * order. Cost: a few statements per key touched, plus indexed reads of the keys a trace left.
  */
-export async function addToRollups(db: Db, c: RollupContribution): Promise<void> {
-  if (c.sessionId !== null) {
-    await db
-      .insertInto('sessions')
-      .values({
-        experiment_id: c.experimentId,
-        session_id: c.sessionId,
-        ...countersOf(c),
-        last_end_time: c.endTime,
-        user_count: 0,
-        first_trace_id: c.traceId,
-        first_request_preview: c.requestPreview,
-        last_trace_id: c.traceId,
-        last_response_preview: c.responsePreview,
-      })
-      .onConflict((oc) =>
-        oc.columns(['experiment_id', 'session_id']).doUpdateSet({
-          ...counterUpdates('sessions', c),
-          // All SET expressions read the row as it was, so the comparisons below see the old times.
-          first_trace_id: sql`CASE WHEN ${isEarlier(c, 'sessions.first_time', 'sessions.first_trace_id')} THEN ${c.traceId} ELSE sessions.first_trace_id END`,
-          first_request_preview: sql`CASE WHEN ${isEarlier(c, 'sessions.first_time', 'sessions.first_trace_id')} THEN ${c.requestPreview} ELSE sessions.first_request_preview END`,
-          last_trace_id: sql`CASE WHEN ${isLater(c, 'sessions.last_time', 'sessions.last_trace_id')} THEN ${c.traceId} ELSE sessions.last_trace_id END`,
-          last_response_preview: sql`CASE WHEN ${isLater(c, 'sessions.last_time', 'sessions.last_trace_id')} THEN ${c.responsePreview} ELSE sessions.last_response_preview END`,
-          last_end_time: sql`CASE WHEN ${c.endTime} > sessions.last_end_time THEN ${c.endTime} ELSE sessions.last_end_time END`,
-        }),
-      )
-      .execute();
+export async function applyRollupChanges(db: Db, changes: readonly RollupChange[]): Promise<void> {
+  const sessions = new KeyPlans();
+  const users = new KeyPlans();
+  const links = new Map<string, { experimentId: number; sessionId: string; userId: string; entering: boolean }>();
+  for (const { was, now } of changes) {
+    if (was !== null && now !== null && was.experimentId !== now.experimentId) throw new Error(`Trace ${now.traceId} cannot move between experiments.`);
+    sessions.add(was, now, (c) => c.sessionId);
+    users.add(was, now, (c) => c.userId);
+    const wasLink = was && was.sessionId !== null && was.userId !== null ? linkKey(was) : null;
+    const nowLink = now && now.sessionId !== null && now.userId !== null ? linkKey(now) : null;
+    if (wasLink === nowLink) continue;
+    // A link some trace enters stays whatever else left it.
+    if (wasLink !== null && !links.has(wasLink)) links.set(wasLink, { experimentId: was!.experimentId, sessionId: was!.sessionId!, userId: was!.userId!, entering: false });
+    if (nowLink !== null) links.set(nowLink, { experimentId: now!.experimentId, sessionId: now!.sessionId!, userId: now!.userId!, entering: true });
   }
-  if (c.userId !== null) {
-    await db
-      .insertInto('users')
-      .values({
-        experiment_id: c.experimentId,
-        user_id: c.userId,
-        ...countersOf(c),
-        session_count: 0,
-      })
-      .onConflict((oc) =>
-        oc.columns(['experiment_id', 'user_id']).doUpdateSet(counterUpdates('users', c)),
-      )
-      .execute();
+
+  // 2 and 3: lock and count each session, then each user.
+  const sessionRows = new Map<string, SessionRow | undefined>();
+  for (const [key, plan] of sessions.sorted()) sessionRows.set(key, await countSession(db, plan));
+  const userRows = new Map<string, UserRow | undefined>();
+  for (const [key, plan] of users.sorted()) userRows.set(key, await countUser(db, plan));
+
+  // 4: links a trace made or may have unmade, and what they change in the counts of users and sessions.
+  const userCounts = new Map<string, number>();
+  const sessionCounts = new Map<string, number>();
+  for (const key of [...links.keys()].sort()) {
+    const link = links.get(key)!;
+    const sessionKey = keyOf(link.experimentId, link.sessionId);
+    const userKey = keyOf(link.experimentId, link.userId);
+    const changed = link.entering ? await insertLink(db, link) : await deleteLinkIfUnused(db, link);
+    if (!changed) continue;
+    userCounts.set(sessionKey, (userCounts.get(sessionKey) ?? 0) + (link.entering ? 1 : -1));
+    sessionCounts.set(userKey, (sessionCounts.get(userKey) ?? 0) + (link.entering ? 1 : -1));
   }
-  if (c.sessionId !== null && c.userId !== null) {
-    const linked = await db
-      .insertInto('session_users')
-      .values({ experiment_id: c.experimentId, session_id: c.sessionId, user_id: c.userId })
-      .onConflict((oc) => oc.doNothing())
-      .executeTakeFirst();
-    if (Number(linked.numInsertedOrUpdatedRows ?? 0) > 0) {
-      await db
-        .updateTable('sessions')
-        .set({ user_count: sql`user_count + 1` })
-        .where('experiment_id', '=', c.experimentId)
-        .where('session_id', '=', c.sessionId)
-        .execute();
-      await db
-        .updateTable('users')
-        .set({ session_count: sql`session_count + 1` })
-        .where('experiment_id', '=', c.experimentId)
-        .where('user_id', '=', c.userId)
-        .execute();
+
+  // Rows of 2 and 3, already held: link counts, times a leaving trace may have set, deletes at 0.
+  for (const [key, plan] of sessions.sorted()) await finishSession(db, plan, sessionRows.get(key), userCounts.get(key) ?? 0);
+  for (const [key, plan] of users.sorted()) await finishUser(db, plan, userRows.get(key), sessionCounts.get(key) ?? 0);
+
+  // 5.
+  await shiftHours(db, changes.flatMap(({ was, now }) => [...(was ? [{ c: was, sign: -1 as const }] : []), ...(now ? [{ c: now, sign: 1 as const }] : [])]));
+}
+
+/** A key's sort and map key: experiment, then id, compared as strings by every transaction alike. */
+function keyOf(experimentId: number, id: string): string {
+  return `${String(experimentId).padStart(20, '0')}\u0000${id}`;
+}
+
+function linkKey(c: RollupContribution): string {
+  return `${keyOf(c.experimentId, c.sessionId!)}\u0000${c.userId}`;
+}
+
+/** What the changes of one transaction do to one session or user. */
+interface KeyPlan {
+  experimentId: number;
+  id: string;
+  /** Net change of the counters. */
+  traces: number;
+  errors: number;
+  input: number;
+  output: number;
+  total: number;
+  /** Traces now counted here: merged into the first/last times and previews. */
+  entering: RollupContribution[];
+  /** Traces that left, or moved in time within, the key: its times must be read again if they set them. */
+  leaving: RollupContribution[];
+  /** Traces that stay at the same time: the previews they set follow their new values. */
+  staying: RollupContribution[];
+}
+
+class KeyPlans {
+  private readonly plans = new Map<string, KeyPlan>();
+
+  add(was: RollupContribution | null, now: RollupContribution | null, idOf: (c: RollupContribution) => string | null): void {
+    const wasId = was && idOf(was);
+    const nowId = now && idOf(now);
+    if (wasId !== null && wasId === nowId) {
+      const plan = this.plan(now!.experimentId, nowId);
+      plan.errors += Number(now!.isError) - Number(was!.isError);
+      plan.input += now!.inputTokens - was!.inputTokens;
+      plan.output += now!.outputTokens - was!.outputTokens;
+      plan.total += now!.totalTokens - was!.totalTokens;
+      plan.entering.push(now!);
+      if (now!.requestTime === was!.requestTime && now!.endTime >= was!.endTime) plan.staying.push(now!);
+      else plan.leaving.push(was!);
+      return;
+    }
+    if (wasId !== null) {
+      const plan = this.plan(was!.experimentId, wasId);
+      plan.traces -= 1;
+      plan.errors -= Number(was!.isError);
+      plan.input -= was!.inputTokens;
+      plan.output -= was!.outputTokens;
+      plan.total -= was!.totalTokens;
+      plan.leaving.push(was!);
+    }
+    if (nowId !== null) {
+      const plan = this.plan(now!.experimentId, nowId);
+      plan.traces += 1;
+      plan.errors += Number(now!.isError);
+      plan.input += now!.inputTokens;
+      plan.output += now!.outputTokens;
+      plan.total += now!.totalTokens;
+      plan.entering.push(now!);
     }
   }
-  await shiftHours(db, [{ c, sign: 1 }]);
+
+  sorted(): [string, KeyPlan][] {
+    return [...this.plans].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  private plan(experimentId: number, id: string): KeyPlan {
+    const key = keyOf(experimentId, id);
+    let plan = this.plans.get(key);
+    if (!plan) this.plans.set(key, (plan = { experimentId, id, traces: 0, errors: 0, input: 0, output: 0, total: 0, entering: [], leaving: [], staying: [] }));
+    return plan;
+  }
 }
 
-/** The columns sessions and users share, as a new row with one trace. */
-function countersOf(c: RollupContribution) {
+/** The columns of a locked row that decide whether its times must be read again. */
+interface SessionRow {
+  trace_count: number;
+  first_time: number;
+  last_time: number;
+  last_end_time: number;
+  first_trace_id: string;
+  last_trace_id: string;
+}
+type UserRow = Pick<SessionRow, 'trace_count' | 'first_time' | 'last_time'>;
+
+const before = (a: RollupContribution, b: RollupContribution) => a.requestTime < b.requestTime || (a.requestTime === b.requestTime && a.traceId < b.traceId);
+
+/** The earliest and latest of the entering traces, and the latest end. */
+function extremes(entering: readonly RollupContribution[]) {
+  const first = entering.reduce((a, b) => (before(b, a) ? b : a));
+  const last = entering.reduce((a, b) => (before(a, b) ? b : a));
+  return { first, last, lastEnd: Math.max(...entering.map((c) => c.endTime)) };
+}
+
+/** Counter updates of a row of `table`, by the plan's differences. */
+function counterDeltas(table: 'sessions' | 'users', plan: KeyPlan) {
+  const add = (column: string, delta: number) => sql<number>`${sql.ref(`${table}.${column}`)} + ${delta}`;
   return {
-    first_time: c.requestTime,
-    last_time: c.requestTime,
-    trace_count: 1,
-    error_count: c.isError ? 1 : 0,
-    input_tokens: c.inputTokens,
-    output_tokens: c.outputTokens,
-    total_tokens: c.totalTokens,
+    trace_count: add('trace_count', plan.traces),
+    error_count: add('error_count', plan.errors),
+    input_tokens: add('input_tokens', plan.input),
+    output_tokens: add('output_tokens', plan.output),
+    total_tokens: add('total_tokens', plan.total),
   };
 }
 
-/** The same columns, as the upsert's update of an existing row of `table`. */
-function counterUpdates(table: 'sessions' | 'users', c: RollupContribution) {
-  const column = (name: string) => sql.ref(`${table}.${name}`);
-  return {
-    trace_count: sql<number>`${column('trace_count')} + 1`,
-    first_time: sql<number>`CASE WHEN ${c.requestTime} < ${column('first_time')} THEN ${c.requestTime} ELSE ${column('first_time')} END`,
-    last_time: sql<number>`CASE WHEN ${c.requestTime} > ${column('last_time')} THEN ${c.requestTime} ELSE ${column('last_time')} END`,
-    ...deltaUpdates(c.isError ? 1 : 0, c.inputTokens, c.outputTokens, c.totalTokens, table),
-  };
+function counterValues(plan: KeyPlan) {
+  return { trace_count: plan.traces, error_count: plan.errors, input_tokens: plan.input, output_tokens: plan.output, total_tokens: plan.total };
 }
 
-/** Counters that move by a difference, on a row of `table`. */
-function deltaUpdates(errors: number, input: number, output: number, total: number, table: 'sessions' | 'users') {
-  const column = (name: string) => sql.ref(`${table}.${name}`);
-  return {
-    error_count: sql<number>`${column('error_count')} + ${errors}`,
-    input_tokens: sql<number>`${column('input_tokens')} + ${input}`,
-    output_tokens: sql<number>`${column('output_tokens')} + ${output}`,
-    total_tokens: sql<number>`${column('total_tokens')} + ${total}`,
-  };
+/** `column`'s value, or the lower / higher of it and `value`. */
+const least = (column: string, value: number) => sql<number>`CASE WHEN ${value} < ${sql.ref(column)} THEN ${value} ELSE ${sql.ref(column)} END`;
+const greatest = (column: string, value: number) => sql<number>`CASE WHEN ${value} > ${sql.ref(column)} THEN ${value} ELSE ${sql.ref(column)} END`;
+
+/**
+ * Step 2 for one session: locks its row by an upsert (or an update, when no trace enters) that
+ * moves its counters and merges in the entering traces. Answers the row as it now is, if any.
+ */
+async function countSession(db: Db, plan: KeyPlan): Promise<SessionRow | undefined> {
+  const returned = ['trace_count', 'first_time', 'last_time', 'last_end_time', 'first_trace_id', 'last_trace_id'] as const;
+  if (plan.entering.length === 0) {
+    return db
+      .updateTable('sessions')
+      .set(counterDeltas('sessions', plan))
+      .where('experiment_id', '=', plan.experimentId)
+      .where('session_id', '=', plan.id)
+      .returning(returned)
+      .executeTakeFirst();
+  }
+  const { first, last, lastEnd } = extremes(plan.entering);
+  // All SET expressions read the row as it was, so the comparisons see the old first and last.
+  const earlier = sql<boolean>`(${first.requestTime} < sessions.first_time OR (${first.requestTime} = sessions.first_time AND ${first.traceId} < sessions.first_trace_id))`;
+  const later = sql<boolean>`(${last.requestTime} > sessions.last_time OR (${last.requestTime} = sessions.last_time AND ${last.traceId} > sessions.last_trace_id))`;
+  const follow = (column: string, preview: (c: RollupContribution) => string | null, otherwise: string) =>
+    plan.staying.length === 0
+      ? sql.ref(otherwise)
+      : sql`CASE ${sql.ref(column)} ${sql.join(plan.staying.map((c) => sql`WHEN ${c.traceId} THEN ${preview(c)}`), sql` `)} ELSE ${sql.ref(otherwise)} END`;
+  return db
+    .insertInto('sessions')
+    .values({
+      experiment_id: plan.experimentId,
+      session_id: plan.id,
+      ...counterValues(plan),
+      first_time: first.requestTime,
+      last_time: last.requestTime,
+      last_end_time: lastEnd,
+      user_count: 0,
+      first_trace_id: first.traceId,
+      first_request_preview: first.requestPreview,
+      last_trace_id: last.traceId,
+      last_response_preview: last.responsePreview,
+    })
+    .onConflict((oc) =>
+      oc.columns(['experiment_id', 'session_id']).doUpdateSet({
+        ...counterDeltas('sessions', plan),
+        first_time: least('sessions.first_time', first.requestTime),
+        last_time: greatest('sessions.last_time', last.requestTime),
+        last_end_time: greatest('sessions.last_end_time', lastEnd),
+        first_trace_id: sql`CASE WHEN ${earlier} THEN ${first.traceId} ELSE sessions.first_trace_id END`,
+        first_request_preview: sql`CASE WHEN ${earlier} THEN ${first.requestPreview} ELSE ${follow('sessions.first_trace_id', (c) => c.requestPreview, 'sessions.first_request_preview')} END`,
+        last_trace_id: sql`CASE WHEN ${later} THEN ${last.traceId} ELSE sessions.last_trace_id END`,
+        last_response_preview: sql`CASE WHEN ${later} THEN ${last.responsePreview} ELSE ${follow('sessions.last_trace_id', (c) => c.responsePreview, 'sessions.last_response_preview')} END`,
+      }),
+    )
+    .returning(returned)
+    .executeTakeFirst();
 }
 
-/** The trace comes before the row's first trace: earlier, or as early with a smaller id. */
-function isEarlier(c: RollupContribution, timeColumn: string, idColumn: string) {
-  return sql`(${c.requestTime} < ${sql.raw(timeColumn)} OR (${c.requestTime} = ${sql.raw(timeColumn)} AND ${c.traceId} < ${sql.raw(idColumn)}))`;
+/** Step 3 for one user, as `countSession`. */
+async function countUser(db: Db, plan: KeyPlan): Promise<UserRow | undefined> {
+  const returned = ['trace_count', 'first_time', 'last_time'] as const;
+  if (plan.entering.length === 0) {
+    return db
+      .updateTable('users')
+      .set(counterDeltas('users', plan))
+      .where('experiment_id', '=', plan.experimentId)
+      .where('user_id', '=', plan.id)
+      .returning(returned)
+      .executeTakeFirst();
+  }
+  const { first, last } = extremes(plan.entering);
+  return db
+    .insertInto('users')
+    .values({ experiment_id: plan.experimentId, user_id: plan.id, ...counterValues(plan), first_time: first.requestTime, last_time: last.requestTime, session_count: 0 })
+    .onConflict((oc) =>
+      oc.columns(['experiment_id', 'user_id']).doUpdateSet({
+        ...counterDeltas('users', plan),
+        first_time: least('users.first_time', first.requestTime),
+        last_time: greatest('users.last_time', last.requestTime),
+      }),
+    )
+    .returning(returned)
+    .executeTakeFirst();
 }
 
-function isLater(c: RollupContribution, timeColumn: string, idColumn: string) {
-  return sql`(${c.requestTime} > ${sql.raw(timeColumn)} OR (${c.requestTime} = ${sql.raw(timeColumn)} AND ${c.traceId} > ${sql.raw(idColumn)}))`;
+/** Links a session and a user; true when they were not linked yet. */
+async function insertLink(db: Db, link: { experimentId: number; sessionId: string; userId: string }): Promise<boolean> {
+  const inserted = await db
+    .insertInto('session_users')
+    .values({ experiment_id: link.experimentId, session_id: link.sessionId, user_id: link.userId })
+    .onConflict((oc) => oc.doNothing())
+    .executeTakeFirst();
+  return Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0;
 }
 
 /**
- * Rebuilds the rollups of the given sessions and users from their traces, after traces were
- * deleted or changed in a way increments cannot express (a moved time, a lost error).
+ * Unlinks a session and a user once no trace has both; true when a link was removed. The
+ * session's row lock, held since step 2, keeps every other writer of the pair waiting.
+ */
+async function deleteLinkIfUnused(db: Db, link: { experimentId: number; sessionId: string; userId: string }): Promise<boolean> {
+  const used = await db
+    .selectFrom('traces')
+    .select('trace_id')
+    .where('experiment_id', '=', link.experimentId)
+    .where('session_id', '=', link.sessionId)
+    .where('user_id', '=', link.userId)
+    .limit(1)
+    .executeTakeFirst();
+  if (used) return false;
+  const deleted = await db
+    .deleteFrom('session_users')
+    .where('experiment_id', '=', link.experimentId)
+    .where('session_id', '=', link.sessionId)
+    .where('user_id', '=', link.userId)
+    .executeTakeFirst();
+  return Number(deleted.numDeletedRows) > 0;
+}
+
+/** Whether a trace that left may have been the one a row's first or last time came from. */
+function timesMayBeStale(plan: KeyPlan, row: { first_time: number; last_time: number }): boolean {
+  return plan.leaving.some((c) => c.requestTime <= Number(row.first_time) || c.requestTime >= Number(row.last_time));
+}
+
+/** A session's row after its links: deleted once it counts no trace, else its counts and times made whole. */
+async function finishSession(db: Db, plan: KeyPlan, row: SessionRow | undefined, userCountDelta: number): Promise<void> {
+  if (!row) return;
+  const ofSession = db.selectFrom('traces').where('experiment_id', '=', plan.experimentId).where('session_id', '=', plan.id);
+  if (Number(row.trace_count) <= 0) {
+    await db.deleteFrom('sessions').where('experiment_id', '=', plan.experimentId).where('session_id', '=', plan.id).where('trace_count', '<=', 0).execute();
+    return;
+  }
+  const leftIds = new Set(plan.leaving.map((c) => c.traceId));
+  const times = timesMayBeStale(plan, row) || leftIds.has(row.first_trace_id) || leftIds.has(row.last_trace_id);
+  const end = plan.leaving.some((c) => c.endTime >= Number(row.last_end_time));
+  if (!times && !end && userCountDelta === 0) return;
+  const first = times
+    ? await ofSession.select(['trace_id', 'request_time', 'request_preview']).orderBy('request_time', 'asc').orderBy('trace_id', 'asc').limit(1).executeTakeFirstOrThrow()
+    : undefined;
+  const last = times
+    ? await ofSession.select(['trace_id', 'request_time', 'response_preview']).orderBy('request_time', 'desc').orderBy('trace_id', 'desc').limit(1).executeTakeFirstOrThrow()
+    : undefined;
+  const lastEnd = end
+    ? await ofSession.select((eb) => eb.fn.max<number>(sql`request_time + COALESCE(execution_duration, 0)`).as('t')).executeTakeFirstOrThrow()
+    : undefined;
+  await db
+    .updateTable('sessions')
+    .set({
+      ...(userCountDelta !== 0 ? { user_count: sql<number>`user_count + ${userCountDelta}` } : {}),
+      ...(first && last
+        ? {
+            first_time: first.request_time,
+            first_trace_id: first.trace_id,
+            first_request_preview: first.request_preview,
+            last_time: last.request_time,
+            last_trace_id: last.trace_id,
+            last_response_preview: last.response_preview,
+          }
+        : {}),
+      ...(lastEnd ? { last_end_time: Number(lastEnd.t) } : {}),
+    })
+    .where('experiment_id', '=', plan.experimentId)
+    .where('session_id', '=', plan.id)
+    .execute();
+}
+
+/** A user's row after its links, as `finishSession`. */
+async function finishUser(db: Db, plan: KeyPlan, row: UserRow | undefined, sessionCountDelta: number): Promise<void> {
+  if (!row) return;
+  if (Number(row.trace_count) <= 0) {
+    await db.deleteFrom('users').where('experiment_id', '=', plan.experimentId).where('user_id', '=', plan.id).where('trace_count', '<=', 0).execute();
+    return;
+  }
+  const times = timesMayBeStale(plan, row);
+  if (!times && sessionCountDelta === 0) return;
+  const span = times
+    ? await db
+        .selectFrom('traces')
+        .where('experiment_id', '=', plan.experimentId)
+        .where('user_id', '=', plan.id)
+        .select((eb) => [eb.fn.min<number>('request_time').as('first'), eb.fn.max<number>('request_time').as('last')])
+        .executeTakeFirstOrThrow()
+    : undefined;
+  await db
+    .updateTable('users')
+    .set({
+      ...(sessionCountDelta !== 0 ? { session_count: sql<number>`session_count + ${sessionCountDelta}` } : {}),
+      ...(span ? { first_time: Number(span.first), last_time: Number(span.last) } : {}),
+    })
+    .where('experiment_id', '=', plan.experimentId)
+    .where('user_id', '=', plan.id)
+    .execute();
+}
+
+/**
+ * Rebuilds the session and user rollups of the given keys (and of the users linked to those
+ * sessions) from their traces: a repair, and how fixtures written as raw traces get their
+ * rollups. Writers use `applyRollupChanges`; this takes the same lock order, and upserts.
  * Cost is proportional to the traces of those sessions and users, through their indexes.
  */
-export async function recomputeRollups(
-  db: Db,
-  experimentId: number,
-  sessionIds: Iterable<string>,
-  userIds: Iterable<string>,
-): Promise<void> {
+export async function recomputeRollups(db: Db, experimentId: number, sessionIds: Iterable<string>, userIds: Iterable<string>): Promise<void> {
   const users = new Set(userIds);
-  for (const sessionId of new Set(sessionIds)) {
-    await db.deleteFrom('session_users').where('experiment_id', '=', experimentId).where('session_id', '=', sessionId).execute();
-    await db
-      .insertInto('session_users')
-      .columns(['experiment_id', 'session_id', 'user_id'])
-      .expression((eb) =>
-        eb
-          .selectFrom('traces')
-          .select([sql.lit(experimentId).as('experiment_id'), 'session_id', 'user_id'])
-          .distinct()
-          .where('experiment_id', '=', experimentId)
-          .where('session_id', '=', sessionId)
-          .where('user_id', 'is not', null),
-      )
-      .execute();
-    for (const row of await db
-      .selectFrom('session_users')
-      .select('user_id')
-      .where('experiment_id', '=', experimentId)
-      .where('session_id', '=', sessionId)
-      .execute()) {
-      users.add(row.user_id);
+  for (const sessionId of [...new Set(sessionIds)].sort()) {
+    const totals = await traceTotals(db, experimentId, 'session_id', sessionId);
+    const ofSession = db.selectFrom('traces').where('experiment_id', '=', experimentId).where('session_id', '=', sessionId);
+    const first = await ofSession.select(['trace_id', 'request_preview']).orderBy('request_time', 'asc').orderBy('trace_id', 'asc').limit(1).executeTakeFirst();
+    const last = await ofSession.select(['trace_id', 'response_preview']).orderBy('request_time', 'desc').orderBy('trace_id', 'desc').limit(1).executeTakeFirst();
+    const linked = await ofSession.select('user_id').distinct().where('user_id', 'is not', null).execute();
+    const userIdsOf = linked.map((r) => r.user_id!);
+    for (const userId of userIdsOf) users.add(userId);
+    const stale = db.selectFrom('session_users').select('user_id').where('experiment_id', '=', experimentId).where('session_id', '=', sessionId);
+    for (const row of await stale.execute()) users.add(row.user_id);
+    if (!first || !last) {
+      await db.deleteFrom('sessions').where('experiment_id', '=', experimentId).where('session_id', '=', sessionId).execute();
+    } else {
+      const values = {
+        ...totals,
+        user_count: userIdsOf.length,
+        first_trace_id: first.trace_id,
+        first_request_preview: first.request_preview,
+        last_trace_id: last.trace_id,
+        last_response_preview: last.response_preview,
+      };
+      await db
+        .insertInto('sessions')
+        .values({ experiment_id: experimentId, session_id: sessionId, ...values })
+        .onConflict((oc) => oc.columns(['experiment_id', 'session_id']).doUpdateSet(values))
+        .execute();
     }
-    await recomputeSession(db, experimentId, sessionId);
   }
-  for (const userId of users) await recomputeUser(db, experimentId, userId);
-}
-
-async function recomputeSession(db: Db, experimentId: number, sessionId: string): Promise<void> {
-  await db.deleteFrom('sessions').where('experiment_id', '=', experimentId).where('session_id', '=', sessionId).execute();
-  const totals = await traceTotals(db, experimentId, 'session_id', sessionId);
-  if (totals.trace_count === 0) return;
-  const ofSession = db.selectFrom('traces').where('experiment_id', '=', experimentId).where('session_id', '=', sessionId);
-  const first = await ofSession.select(['trace_id', 'request_preview']).orderBy('request_time', 'asc').orderBy('trace_id', 'asc').limit(1).executeTakeFirstOrThrow();
-  const last = await ofSession.select(['trace_id', 'response_preview']).orderBy('request_time', 'desc').orderBy('trace_id', 'desc').limit(1).executeTakeFirstOrThrow();
-  await db
-    .insertInto('sessions')
-    .values({
-      experiment_id: experimentId,
-      session_id: sessionId,
-      ...totals,
-      user_count: await linkCount(db, experimentId, 'session_id', sessionId),
-      first_trace_id: first.trace_id,
-      first_request_preview: first.request_preview,
-      last_trace_id: last.trace_id,
-      last_response_preview: last.response_preview,
-    })
-    .execute();
-}
-
-async function recomputeUser(db: Db, experimentId: number, userId: string): Promise<void> {
-  await db.deleteFrom('users').where('experiment_id', '=', experimentId).where('user_id', '=', userId).execute();
-  const { last_end_time: _unused, ...totals } = await traceTotals(db, experimentId, 'user_id', userId);
-  if (totals.trace_count === 0) return;
-  await db
-    .insertInto('users')
-    .values({ experiment_id: experimentId, user_id: userId, ...totals, session_count: await linkCount(db, experimentId, 'user_id', userId) })
-    .execute();
+  const wanted = new Set<string>();
+  const linked = new Set<string>();
+  const pair = (sessionId: string, userId: string) => `${sessionId}\u0000${userId}`;
+  for (const userId of [...users].sort()) {
+    const { last_end_time: _unused, ...totals } = await traceTotals(db, experimentId, 'user_id', userId);
+    const ofUser = await db.selectFrom('traces').select('session_id').distinct().where('experiment_id', '=', experimentId).where('user_id', '=', userId).where('session_id', 'is not', null).execute();
+    for (const row of ofUser) wanted.add(pair(row.session_id!, userId));
+    for (const row of await db.selectFrom('session_users').select('session_id').where('experiment_id', '=', experimentId).where('user_id', '=', userId).execute()) {
+      linked.add(pair(row.session_id, userId));
+    }
+    if (totals.trace_count === 0) {
+      await db.deleteFrom('users').where('experiment_id', '=', experimentId).where('user_id', '=', userId).execute();
+    } else {
+      const values = { ...totals, session_count: ofUser.length };
+      await db
+        .insertInto('users')
+        .values({ experiment_id: experimentId, user_id: userId, ...values })
+        .onConflict((oc) => oc.columns(['experiment_id', 'user_id']).doUpdateSet(values))
+        .execute();
+    }
+  }
+  for (const key of [...new Set([...wanted, ...linked])].sort()) {
+    if (wanted.has(key) === linked.has(key)) continue;
+    const [sessionId, userId] = key.split('\u0000') as [string, string];
+    const link = { experimentId, sessionId, userId };
+    if (wanted.has(key)) await insertLink(db, link);
+    else await db.deleteFrom('session_users').where('experiment_id', '=', experimentId).where('session_id', '=', sessionId).where('user_id', '=', userId).execute();
+  }
 }
 
 /** What a session's or a user's traces add up to, read through the (experiment, column, time) index. */
@@ -243,69 +514,6 @@ async function traceTotals(db: Db, experimentId: number, column: 'session_id' | 
   };
 }
 
-/** Distinct users of a session, or distinct sessions of a user. */
-async function linkCount(db: Db, experimentId: number, column: 'session_id' | 'user_id', id: string): Promise<number> {
-  const row = await db
-    .selectFrom('session_users')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('experiment_id', '=', experimentId)
-    .where(column, '=', id)
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
-}
-
-/**
- * Moves a trace's contribution after its row changed. When it stays in the same session and user
- * at the same time, counters move by difference and previews follow in O(1); anything else
- * rebuilds the affected sessions and users from their traces. Hours always move by difference.
- */
-export async function moveInRollups(db: Db, was: RollupContribution, now: RollupContribution): Promise<void> {
-  const sameShape =
-    was.experimentId === now.experimentId &&
-    was.sessionId === now.sessionId &&
-    was.userId === now.userId &&
-    was.requestTime === now.requestTime;
-  if (!sameShape) {
-    await recomputeRollups(
-      db,
-      now.experimentId,
-      [was.sessionId, now.sessionId].flatMap((s) => s ?? []),
-      [was.userId, now.userId].flatMap((u) => u ?? []),
-    );
-    if (was.experimentId !== now.experimentId) {
-      await recomputeRollups(db, was.experimentId, [was.sessionId].flatMap((s) => s ?? []), [was.userId].flatMap((u) => u ?? []));
-    }
-    await shiftHours(db, [{ c: was, sign: -1 }, { c: now, sign: 1 }]);
-    return;
-  }
-  const errors = (now.isError ? 1 : 0) - (was.isError ? 1 : 0);
-  const input = now.inputTokens - was.inputTokens;
-  const output = now.outputTokens - was.outputTokens;
-  const total = now.totalTokens - was.totalTokens;
-  if (now.sessionId !== null) {
-    await db
-      .updateTable('sessions')
-      .set({
-        ...deltaUpdates(errors, input, output, total, 'sessions'),
-        last_end_time: sql`CASE WHEN ${now.endTime} > last_end_time THEN ${now.endTime} ELSE last_end_time END`,
-        first_request_preview: sql`CASE WHEN first_trace_id = ${now.traceId} THEN ${now.requestPreview} ELSE first_request_preview END`,
-        last_response_preview: sql`CASE WHEN last_trace_id = ${now.traceId} THEN ${now.responsePreview} ELSE last_response_preview END`,
-      })
-      .where('experiment_id', '=', now.experimentId)
-      .where('session_id', '=', now.sessionId)
-      .execute();
-  }
-  if (now.userId !== null) {
-    await db
-      .updateTable('users')
-      .set(deltaUpdates(errors, input, output, total, 'users'))
-      .where('experiment_id', '=', now.experimentId)
-      .where('user_id', '=', now.userId)
-      .execute();
-  }
-  await shiftHours(db, [{ c: was, sign: -1 }, { c: now, sign: 1 }]);
-}
-
 /** Rows per key of `trace_hours`: a few, so that one busy hour is not one hot row lock. */
 const HOUR_SHARDS = 8;
 
@@ -317,16 +525,15 @@ export function traceHourKey(c: Pick<RollupContribution, 'experimentId' | 'trace
 }
 
 /**
- * Adds (sign 1) or takes away (sign -1) traces' counts in `trace_hours`, by difference, so it is
- * exact whatever changed (time, duration, state, tokens) and needs no recount. Changes to one row
- * are summed first and rows are written in key order, so two transactions never wait on each
- * other's rows in opposite orders.
+ * Step 5: adds (sign 1) or takes away (sign -1) traces' counts in `trace_hours`, by difference,
+ * so it is exact whatever changed (time, duration, state, tokens) and needs no recount. Changes
+ * to one row are summed first and rows are written in key order.
  */
-export async function shiftHours(db: Db, changes: readonly { c: RollupContribution; sign: 1 | -1 }[]): Promise<void> {
+async function shiftHours(db: Db, changes: readonly { c: RollupContribution; sign: 1 | -1 }[]): Promise<void> {
   const rows = new Map<string, { experiment_id: number; hour_start: number; latency_bin: number; shard: number; trace_count: number; error_count: number; input_tokens: number; output_tokens: number; total_tokens: number }>();
   for (const { c, sign } of changes) {
     const key = traceHourKey(c);
-    const id = `${key.experiment_id}:${String(key.hour_start).padStart(16, '0')}:${String(key.latency_bin + 1).padStart(3, '0')}:${key.shard}`;
+    const id = `${String(key.experiment_id).padStart(20, '0')}:${String(key.hour_start).padStart(16, '0')}:${String(key.latency_bin + 1).padStart(3, '0')}:${key.shard}`;
     let row = rows.get(id);
     if (!row) rows.set(id, (row = { ...key, trace_count: 0, error_count: 0, input_tokens: 0, output_tokens: 0, total_tokens: 0 }));
     row.trace_count += sign;

@@ -37,11 +37,27 @@ export type StartTraceResult =
   /** Same trace id with different metadata: refused, nothing changed. */
   | { kind: 'metadata-conflict'; trace: StoredTrace; keys: string[] }
   /** Same trace id in another experiment: refused, nothing changed. */
-  | { kind: 'experiment-conflict'; trace: StoredTrace };
+  | { kind: 'experiment-conflict'; trace: StoredTrace }
+  /**
+   * The trace has finished (its info was logged in state OK or ERROR) and this log would change
+   * what happened: `fields` (MLflow names: state, request_time, ...). Refused, nothing changed.
+   */
+  | { kind: 'finished-conflict'; trace: StoredTrace; fields: string[] };
+
+/** The outcome of uploading a trace's spans. */
+export type LogSpansResult =
+  /** Every span is stored: new ones added, repeats of stored ones (a retry) left as they were. */
+  | { kind: 'stored' }
+  /** Spans are write-once: these ids are stored with other content. Refused, nothing changed. */
+  | { kind: 'span-conflict'; spanIds: string[] };
 
 /** The outcome of ingesting a batch of a trace's spans without its info (OTLP). */
 export type IngestSpansResult =
-  | { kind: 'created' | 'merged' }
+  /**
+   * Stored, except `rejectedSpanIds`: spans that would have replaced stored ones with other
+   * content (spans are write-once), or repeated an id within the batch; those were left out.
+   */
+  | { kind: 'created' | 'merged'; rejectedSpanIds?: string[] }
   /** The trace exists in another experiment: refused, nothing changed. */
   | { kind: 'experiment-conflict'; experimentId: string };
 
@@ -79,19 +95,24 @@ export interface TraceStore {
   setExperimentTag(experimentId: string, key: string, value: string): Promise<void>;
   deleteExperimentTag(experimentId: string, key: string): Promise<void>;
 
-  /** Logs a trace's info; metadata is immutable, tags and the rest of the info may be updated. */
+  /**
+   * Logs a trace's info. Metadata is immutable; tags may change; the rest of the info may change
+   * until the trace has finished, after which only an identical re-log (a retry) is accepted.
+   */
   startTrace(trace: TraceRecord): Promise<StartTraceResult>;
   /**
-   * Stores a trace's spans (replacing any with the same span id) and derives name and tokens.
+   * Stores a trace's spans and derives name and tokens. Spans are write-once: stored ones are
+   * never replaced, and an upload that would change one is refused whole.
    * Throws TraceNotFoundError when the trace does not exist (in `experimentId`, when given).
    */
-  logSpans(traceId: string, spans: SpanRecord[], options?: { experimentId?: string }): Promise<void>;
+  logSpans(traceId: string, spans: SpanRecord[], options?: { experimentId?: string }): Promise<LogSpansResult>;
   /**
    * Stores a batch of a trace's spans that came without trace info (OTLP), in one transaction:
    * creates the trace (not finalized, IN_PROGRESS until its root span arrives) or merges into it.
    * Batches may come in any order and repeat spans; the trace's times, state, name, previews,
    * tokens and rollups always reflect every span stored. `fields` values are only added where the
-   * trace has none, and metadata not at all once the trace is finalized.
+   * trace has none, and metadata not at all once the trace is finalized. A span already stored
+   * with other content is left as it was and reported in `rejectedSpanIds`.
    */
   ingestSpans(experimentId: string, traceId: string, fields: SpanBatchFields, spans: SpanRecord[]): Promise<IngestSpansResult>;
   getTrace(traceId: string): Promise<StoredTrace | undefined>;

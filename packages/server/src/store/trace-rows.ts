@@ -1,0 +1,89 @@
+import { TraceState } from '@threadline/protocol';
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { StoredTrace } from '../trace-model.js';
+import type { RollupContribution } from './rollups.js';
+import type { Database, TracesTable } from './schema.js';
+
+/** A `traces` row as read and written by the store. */
+export type TraceRow = Selectable<TracesTable>;
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** A trace id that no trace has. The HTTP layer answers it with 404. */
+export class TraceNotFoundError extends Error {
+  constructor(readonly traceId: string) {
+    super(`Trace with id '${traceId}' not found.`);
+    this.name = 'TraceNotFoundError';
+  }
+}
+
+/** What a trace row counts for in the rollups. */
+export function contributionOf(row: TraceRow): RollupContribution {
+  return {
+    experimentId: Number(row.experiment_id),
+    traceId: row.trace_id,
+    sessionId: row.session_id,
+    userId: row.user_id,
+    requestTime: Number(row.request_time),
+    endTime: Number(row.request_time) + Number(row.execution_duration ?? 0),
+    durationMs: row.execution_duration === null ? null : Number(row.execution_duration),
+    isError: row.state === TraceState.ERROR,
+    inputTokens: Number(row.input_tokens ?? 0),
+    outputTokens: Number(row.output_tokens ?? 0),
+    totalTokens: Number(row.total_tokens ?? 0),
+    requestPreview: row.request_preview,
+    responsePreview: row.response_preview,
+  };
+}
+
+export async function loadTraces(db: Db, traceIds: readonly string[]): Promise<StoredTrace[]> {
+  if (traceIds.length === 0) return [];
+  const ids = [...traceIds];
+  const [rows, metadata, tags] = await Promise.all([
+    db.selectFrom('traces').selectAll().where('trace_id', 'in', ids).execute(),
+    db.selectFrom('trace_metadata').selectAll().where('trace_id', 'in', ids).execute(),
+    db.selectFrom('trace_tags').selectAll().where('trace_id', 'in', ids).execute(),
+  ]);
+  const metadataOf = groupByTrace(metadata);
+  const tagsOf = groupByTrace(tags);
+  return rows.map((r) => storedTraceOf(r, metadataOf.get(r.trace_id) ?? {}, tagsOf.get(r.trace_id) ?? {}));
+}
+
+export async function loadTrace(db: Db, traceId: string): Promise<StoredTrace> {
+  const [trace] = await loadTraces(db, [traceId]);
+  if (!trace) throw new TraceNotFoundError(traceId);
+  return trace;
+}
+
+export function storedTraceOf(r: TraceRow, metadata: Record<string, string>, tags: Record<string, string>): StoredTrace {
+  return {
+    traceId: r.trace_id,
+    experimentId: String(r.experiment_id),
+    clientRequestId: r.client_request_id,
+    requestTimeMs: Number(r.request_time),
+    executionDurationMs: r.execution_duration === null ? null : Number(r.execution_duration),
+    state: r.state as TraceState,
+    requestPreview: r.request_preview,
+    responsePreview: r.response_preview,
+    metadata,
+    tags,
+    name: r.name,
+    userId: r.user_id,
+    sessionId: r.session_id,
+    tokenUsage:
+      r.total_tokens === null
+        ? null
+        : { inputTokens: Number(r.input_tokens ?? 0), outputTokens: Number(r.output_tokens ?? 0), totalTokens: Number(r.total_tokens) },
+    spanCount: Number(r.span_count),
+  };
+}
+
+function groupByTrace(rows: { trace_id: string; key: string; value: string }[]): Map<string, Record<string, string>> {
+  const out = new Map<string, Record<string, string>>();
+  for (const row of rows) {
+    let entry = out.get(row.trace_id);
+    if (!entry) out.set(row.trace_id, (entry = {}));
+    entry[row.key] = row.value;
+  }
+  return out;
+}

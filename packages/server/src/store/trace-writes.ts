@@ -1,0 +1,418 @@
+import { TraceMetadataKey, TraceState, TraceTagKey, SPANS_LOCATION_TRACKING_STORE } from '@threadline/protocol';
+import type { Kysely, Transaction } from 'kysely';
+import { findRootSpan, rootPreviews, tokenUsageFromMetadata, tokenUsageFromSpans } from '../ingest/trace-derivation.js';
+import type { SpanBatchFields, SpanRecord, TokenCounts, TraceRecord } from '../trace-model.js';
+import type { TransactionRunner } from './group-commit.js';
+import { applyRollupChanges, type RollupContribution } from './rollups.js';
+import type { Database } from './schema.js';
+import { againstStored, insertSpans, rootSpanName, spansToStore, usageSpans } from './spans.js';
+import type { SqlDialect } from './sql-dialect.js';
+import type { DeleteTracesInput, IngestSpansResult, LogSpansResult, StartTraceResult } from './store.js';
+import { contributionOf, loadTrace, storedTraceOf, TraceNotFoundError, type TraceRow } from './trace-rows.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** Metadata keys the server writes itself; a client's retry does not repeat them. */
+const SERVER_METADATA_KEYS = new Set<string>([TraceMetadataKey.INFO_FINALIZED]);
+
+/** Large id lists are read and locked in chunks, well under every database's bound-parameter limit. */
+const ID_CHUNK = 500;
+
+/**
+ * Every write that changes a trace: its info, its spans (MLflow upload or OTLP batches), its
+ * tags, its deletion. Each is one transaction that takes its locks in the order rollups.ts
+ * documents: the trace rows first, then the rollups, once, at the end.
+ *
+ * What may change once a trace has finished (its info logged by a client in state OK or ERROR):
+ * its tags (and, in their own module, assessments); nothing that says what happened. A re-log of
+ * the same info is a retry and succeeds without changing anything; one that would change the
+ * state, times, previews or client request id is refused. Spans are write-once for every trace:
+ * new spans are added (the rest of a distributed trace, a late OTLP batch), a repeat of a stored
+ * span is a retry, and a span that would replace a stored one with other content is refused.
+ */
+export class TraceWrites {
+  constructor(
+    private readonly dialect: SqlDialect,
+    private readonly transactions: TransactionRunner,
+  ) {}
+
+  async startTrace(record: TraceRecord): Promise<StartTraceResult> {
+    return this.transactions.run(async (trx) => {
+      const metadata = { ...record.metadata, [TraceMetadataKey.INFO_FINALIZED]: 'true' };
+      const tokens = tokenUsageFromMetadata(record.metadata);
+      const row: TraceRow = {
+        trace_id: record.traceId,
+        experiment_id: Number(record.experimentId),
+        client_request_id: record.clientRequestId,
+        request_time: record.requestTimeMs,
+        execution_duration: record.executionDurationMs,
+        state: record.state,
+        request_preview: record.requestPreview,
+        response_preview: record.responsePreview,
+        name: record.tags[TraceTagKey.TRACE_NAME] ?? null,
+        user_id: record.metadata[TraceMetadataKey.USER] ?? null,
+        session_id: record.metadata[TraceMetadataKey.SESSION] ?? null,
+        input_tokens: tokens?.inputTokens ?? null,
+        output_tokens: tokens?.outputTokens ?? null,
+        total_tokens: tokens?.totalTokens ?? null,
+        span_count: 0,
+      };
+      const before = await this.insertOrLock(trx, row);
+      if (before === 'created') {
+        await insertKeyValues(trx, 'trace_metadata', record.traceId, metadata);
+        await insertKeyValues(trx, 'trace_tags', record.traceId, record.tags);
+        await applyRollupChanges(trx, [{ was: null, now: contributionOf(row) }]);
+        return { kind: 'created', trace: storedTraceOf(row, metadata, record.tags) };
+      }
+
+      const existing = await loadTrace(trx, record.traceId);
+      if (existing.experimentId !== record.experimentId) return { kind: 'experiment-conflict', trace: existing };
+      const conflicts = conflictingMetadataKeys(existing.metadata, record.metadata);
+      if (conflicts.length > 0) return { kind: 'metadata-conflict', trace: existing, keys: conflicts };
+      const named = existing.metadata[TraceMetadataKey.INFO_FINALIZED] === 'true';
+      if (named && before.state !== TraceState.IN_PROGRESS) {
+        const fields = rewrittenFields(before, record);
+        if (fields.length > 0) return { kind: 'finished-conflict', trace: existing, fields };
+      }
+
+      const addedMetadata = Object.fromEntries(Object.entries(metadata).filter(([k]) => !(k in existing.metadata)));
+      await insertKeyValues(trx, 'trace_metadata', record.traceId, addedMetadata);
+      await upsertTags(trx, record.traceId, record.tags);
+      // Before a client's info, a trace is named by its spans, perhaps only another process's part
+      // of it: the info's name, else the trace's own root span (now or when its spans come), wins.
+      const name = record.tags[TraceTagKey.TRACE_NAME] ?? (named ? before.name : await rootSpanName(trx, record.traceId));
+      if (name === null && before.name !== null) await trx.deleteFrom('trace_tags').where('trace_id', '=', record.traceId).where('key', '=', TraceTagKey.TRACE_NAME).execute();
+      else if (name !== null && name !== before.name) await upsertTags(trx, record.traceId, { [TraceTagKey.TRACE_NAME]: name });
+      const after: TraceRow = {
+        ...before,
+        client_request_id: record.clientRequestId ?? before.client_request_id,
+        request_time: record.requestTimeMs,
+        execution_duration: record.executionDurationMs ?? before.execution_duration,
+        state: record.state,
+        request_preview: record.requestPreview ?? before.request_preview,
+        response_preview: record.responsePreview ?? before.response_preview,
+        name,
+        user_id: before.user_id ?? row.user_id,
+        session_id: before.session_id ?? row.session_id,
+        input_tokens: before.input_tokens ?? row.input_tokens,
+        output_tokens: before.output_tokens ?? row.output_tokens,
+        total_tokens: before.total_tokens ?? row.total_tokens,
+      };
+      await replaceTraceRow(trx, before, after);
+      return { kind: 'updated', trace: await loadTrace(trx, record.traceId) };
+    });
+  }
+
+  async logSpans(traceId: string, spans: SpanRecord[], options: { experimentId?: string } = {}): Promise<LogSpansResult> {
+    return this.transactions.run(async (trx) => {
+      const before = await this.lockTraceRow(trx, traceId);
+      if (!before || (options.experimentId !== undefined && String(before.experiment_id) !== options.experimentId)) {
+        throw new TraceNotFoundError(traceId);
+      }
+      const once = spansToStore(traceId, spans);
+      const { fresh, conflicting } = await againstStored(trx, traceId, once.spans, Number(before.span_count) > 0);
+      const spanIds = [...new Set([...once.conflicting, ...conflicting])].sort();
+      // An upload is one request: all of it is stored, or none.
+      if (spanIds.length > 0) return { kind: 'span-conflict', spanIds };
+      await insertSpans(trx, fresh);
+      const root = findRootSpan(spans);
+      const previews = rootPreviews(root);
+      const tokens: TokenCounts | null = before.total_tokens === null ? tokenUsageFromSpans(spans) : null;
+      const after: TraceRow = {
+        ...before,
+        span_count: Number(before.span_count) + fresh.length,
+        name: before.name ?? root?.name ?? null,
+        request_preview: before.request_preview ?? previews.request,
+        response_preview: before.response_preview ?? previews.response,
+        input_tokens: tokens?.inputTokens ?? before.input_tokens,
+        output_tokens: tokens?.outputTokens ?? before.output_tokens,
+        total_tokens: tokens?.totalTokens ?? before.total_tokens,
+      };
+      await upsertTags(trx, traceId, {
+        [TraceTagKey.SPANS_LOCATION]: SPANS_LOCATION_TRACKING_STORE,
+        ...(before.name === null && after.name !== null ? { [TraceTagKey.TRACE_NAME]: after.name } : {}),
+      });
+      await replaceTraceRow(trx, before, after);
+      return { kind: 'stored' };
+    });
+  }
+
+  async ingestSpans(experimentId: string, traceId: string, fields: SpanBatchFields, batchSpans: SpanRecord[]): Promise<IngestSpansResult> {
+    return this.transactions.run(async (trx) => {
+      // Within the batch, the first of two spans with one id is the one taken.
+      const once = spansToStore(traceId, batchSpans);
+      const spans = once.spans.map((s) => s.span);
+      const rejected = (ids: readonly string[]) => (ids.length > 0 ? { rejectedSpanIds: [...ids] } : {});
+      const metadata = fields.metadata;
+      const created = derivedFromBatch(spans, fields);
+      const row: TraceRow = {
+        trace_id: traceId,
+        experiment_id: Number(experimentId),
+        client_request_id: null,
+        request_time: created.batch.startMs,
+        execution_duration: created.batch.endMs - created.batch.startMs,
+        state: created.lead ? rootState(created.lead) : TraceState.IN_PROGRESS,
+        request_preview: created.previews.request,
+        response_preview: created.previews.response,
+        name: created.name,
+        user_id: metadata[TraceMetadataKey.USER] ?? null,
+        session_id: metadata[TraceMetadataKey.SESSION] ?? null,
+        input_tokens: created.tokens?.inputTokens ?? null,
+        output_tokens: created.tokens?.outputTokens ?? null,
+        total_tokens: created.tokens?.totalTokens ?? null,
+        span_count: spans.length,
+      };
+      // The common case, a trace in one batch, costs no read: insert-or-nothing decides.
+      const before = await this.insertOrLock(trx, row);
+      if (before === 'created') {
+        await insertKeyValues(trx, 'trace_metadata', traceId, metadata);
+        await insertKeyValues(trx, 'trace_tags', traceId, {
+          ...fields.tags,
+          [TraceTagKey.SPANS_LOCATION]: SPANS_LOCATION_TRACKING_STORE,
+          ...(created.name !== null ? { [TraceTagKey.TRACE_NAME]: created.name } : {}),
+        });
+        await insertSpans(trx, once.spans);
+        await applyRollupChanges(trx, [{ was: null, now: contributionOf(row) }]);
+        return { kind: 'created', ...rejected(once.conflicting) };
+      }
+
+      if (String(before.experiment_id) !== experimentId) return { kind: 'experiment-conflict', experimentId: String(before.experiment_id) };
+      const sorted = await againstStored(trx, traceId, once.spans, Number(before.span_count) > 0);
+      const conflicting = [...new Set([...once.conflicting, ...sorted.conflicting])].sort();
+      // Spans that would rewrite stored ones are left out; the rest of the batch still counts.
+      const refused = new Set(sorted.conflicting);
+      const accepted = refused.size === 0 ? spans : spans.filter((s) => !refused.has(s.spanId));
+      if (accepted.length === 0) return { kind: 'merged', ...rejected(conflicting) };
+      const stored = Object.fromEntries(
+        (await trx.selectFrom('trace_metadata').select(['key', 'value']).where('trace_id', '=', traceId).execute()).map((r) => [r.key, r.value]),
+      );
+      const finalized = stored[TraceMetadataKey.INFO_FINALIZED] === 'true';
+      // Metadata is immutable once finalized; before that, keys are only ever added.
+      const added = finalized ? {} : Object.fromEntries(Object.entries(metadata).filter(([k]) => !(k in stored)));
+      await insertKeyValues(trx, 'trace_metadata', traceId, added);
+      await insertSpans(trx, sorted.fresh);
+      const { batch, lead, name, previews } = accepted.length === spans.length ? created : derivedFromBatch(accepted, fields);
+      const keepTokens = finalized && tokenUsageFromMetadata(stored) !== null;
+      const allTokens = keepTokens ? null : tokenUsageFromSpans(await usageSpans(trx, traceId, accepted), { prefer: 'innermost' });
+      const root = batch.root;
+      const start = Number(before.request_time);
+      const end = start + Number(before.execution_duration ?? 0);
+      // A trace logged through StartTraceV3 keeps the times, state, previews and name its client
+      // gave (what it left out, only the trace's own root fills in). Otherwise the trace's root,
+      // when it comes, decides them, over what a local root (another process's part of the
+      // trace) said; a local root fills in for a trace still without either.
+      const rootDecides = !finalized && root !== undefined;
+      const localDecides = !finalized && root === undefined && batch.localRoot !== undefined && before.state === TraceState.IN_PROGRESS;
+      const filler = finalized ? root : (root ?? batch.localRoot);
+      // Unless a finalized trace got only a local root here, that is the span `previews` came from.
+      const fill = filler === lead ? previews : rootPreviews(filler);
+      const after: TraceRow = {
+        ...before,
+        request_time: finalized ? before.request_time : Math.min(start, batch.startMs),
+        execution_duration: finalized ? before.execution_duration : Math.max(end, batch.endMs) - Math.min(start, batch.startMs),
+        state: rootDecides ? rootState(root) : localDecides ? rootState(batch.localRoot!) : before.state,
+        name: rootDecides ? name : (before.name ?? fields.name ?? filler?.name ?? null),
+        request_preview: rootDecides ? (fill.request ?? before.request_preview) : (before.request_preview ?? fill.request),
+        response_preview: rootDecides ? (fill.response ?? before.response_preview) : (before.response_preview ?? fill.response),
+        user_id: before.user_id ?? added[TraceMetadataKey.USER] ?? null,
+        session_id: before.session_id ?? added[TraceMetadataKey.SESSION] ?? null,
+        input_tokens: keepTokens ? before.input_tokens : (allTokens?.inputTokens ?? null),
+        output_tokens: keepTokens ? before.output_tokens : (allTokens?.outputTokens ?? null),
+        total_tokens: keepTokens ? before.total_tokens : (allTokens?.totalTokens ?? null),
+        span_count: Number(before.span_count) + sorted.fresh.length,
+      };
+      await insertMissingTags(trx, traceId, fields.tags);
+      await upsertTags(trx, traceId, {
+        [TraceTagKey.SPANS_LOCATION]: SPANS_LOCATION_TRACKING_STORE,
+        ...(after.name !== null && after.name !== before.name ? { [TraceTagKey.TRACE_NAME]: after.name } : {}),
+      });
+      await replaceTraceRow(trx, before, after);
+      return { kind: 'merged', ...rejected(conflicting) };
+    });
+  }
+
+  async setTraceTag(traceId: string, key: string, value: string): Promise<void> {
+    return this.transactions.run(async (trx) => {
+      // The trace row first, as every writer of a trace's rows does (rollups.ts, lock order).
+      await this.lockTraceRow(trx, traceId);
+      await upsertTags(trx, traceId, { [key]: value });
+      if (key === TraceTagKey.TRACE_NAME) await trx.updateTable('traces').set({ name: value }).where('trace_id', '=', traceId).execute();
+    });
+  }
+
+  async deleteTraceTag(traceId: string, key: string): Promise<boolean> {
+    return this.transactions.run(async (trx) => {
+      await this.lockTraceRow(trx, traceId);
+      const deleted = await trx.deleteFrom('trace_tags').where('trace_id', '=', traceId).where('key', '=', key).executeTakeFirst();
+      if (key === TraceTagKey.TRACE_NAME) await trx.updateTable('traces').set({ name: null }).where('trace_id', '=', traceId).execute();
+      return Number(deleted.numDeletedRows) > 0;
+    });
+  }
+
+  async deleteTraces(input: DeleteTracesInput): Promise<number> {
+    return this.transactions.run(async (trx) => {
+      const experimentId = Number(input.experimentId);
+      let query = trx.selectFrom('traces').select('trace_id').where('experiment_id', '=', experimentId);
+      if (input.traceIds !== undefined) query = query.where('trace_id', 'in', input.traceIds.length > 0 ? input.traceIds : ['']);
+      if (input.maxTimestampMillis !== undefined) query = query.where('request_time', '<=', input.maxTimestampMillis);
+      // Oldest first, so max_traces deletes the oldest ones, as MLflow does.
+      query = query.orderBy('request_time', 'asc').orderBy('trace_id', 'asc');
+      if (input.maxTraces !== undefined) query = query.limit(input.maxTraces);
+      const ids = (await query.execute()).map((r) => r.trace_id).sort();
+      // Step 1 of the lock order: every victim's row, in trace_id order, before anything else.
+      // Each is read as it is once locked: a concurrent writer may have moved or deleted it.
+      const victims: Pick<TraceRow, 'trace_id' | 'experiment_id' | 'session_id' | 'user_id' | 'request_time' | 'execution_duration' | 'state' | 'input_tokens' | 'output_tokens' | 'total_tokens'>[] = [];
+      for (let i = 0; i < ids.length; i += ID_CHUNK) {
+        let lock = trx
+          .selectFrom('traces')
+          .select(['trace_id', 'experiment_id', 'session_id', 'user_id', 'request_time', 'execution_duration', 'state', 'input_tokens', 'output_tokens', 'total_tokens'])
+          .where('trace_id', 'in', ids.slice(i, i + ID_CHUNK))
+          .where('experiment_id', '=', experimentId);
+        if (input.maxTimestampMillis !== undefined) lock = lock.where('request_time', '<=', input.maxTimestampMillis);
+        lock = lock.orderBy('trace_id', 'asc');
+        victims.push(...(await (this.dialect.name === 'postgres' ? lock.forUpdate() : lock).execute()));
+      }
+      for (let i = 0; i < victims.length; i += ID_CHUNK) {
+        const chunk = victims.slice(i, i + ID_CHUNK).map((v) => v.trace_id);
+        for (const table of ['trace_metadata', 'trace_tags', 'spans', 'assessments', 'traces'] as const) {
+          await trx.deleteFrom(table).where('trace_id', 'in', chunk).execute();
+        }
+      }
+      const unread = { client_request_id: null, request_preview: null, response_preview: null, name: null, span_count: 0 };
+      await applyRollupChanges(trx, victims.map((v) => ({ was: contributionOf({ ...v, ...unread }), now: null })));
+      return victims.length;
+    });
+  }
+
+  /**
+   * Step 1 of the lock order for a write of one trace: inserts its row if it has none (answering
+   * 'created'), else locks and reads the existing one. Insert-or-nothing decides atomically which
+   * of two concurrent writers creates the trace; a row deleted between that and the lock is
+   * inserted again.
+   */
+  private async insertOrLock(trx: Db, row: TraceRow): Promise<'created' | TraceRow> {
+    for (let attempt = 0; ; attempt++) {
+      const inserted = await trx.insertInto('traces').values(row).onConflict((oc) => oc.column('trace_id').doNothing()).executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return 'created';
+      const before = await this.lockTraceRow(trx, row.trace_id);
+      if (before) return before;
+      if (attempt === 2) throw new Error(`Trace ${row.trace_id} was deleted and created again while this write waited for it; nothing was written.`);
+    }
+  }
+
+  /**
+   * A trace's row, read to be rewritten. On PostgreSQL the row is locked until the transaction
+   * ends, so that replicas writing one trace at once (a retry, OTLP batches, a span upload)
+   * take turns; SQLite's single writer already does.
+   */
+  private async lockTraceRow(trx: Db, traceId: string): Promise<TraceRow | undefined> {
+    const query = trx.selectFrom('traces').selectAll().where('trace_id', '=', traceId);
+    return (this.dialect.name === 'postgres' ? query.forUpdate() : query).executeTakeFirst();
+  }
+}
+
+/** Writes the changed columns of a trace row and moves its rollup contribution with it. */
+async function replaceTraceRow(trx: Db, before: TraceRow, after: TraceRow): Promise<void> {
+  // Only changed columns: an unchanged indexed column rewritten still costs index pages.
+  const changes = Object.fromEntries(Object.entries(after).filter(([column, value]) => before[column as keyof TraceRow] !== value));
+  if (Object.keys(changes).length === 0) return;
+  await trx.updateTable('traces').set(changes).where('trace_id', '=', after.trace_id).execute();
+  const was = contributionOf(before);
+  const now = contributionOf(after);
+  if (!sameContribution(was, now)) await applyRollupChanges(trx, [{ was, now }]);
+}
+
+function sameContribution(a: RollupContribution, b: RollupContribution): boolean {
+  return (Object.keys(a) as (keyof RollupContribution)[]).every((k) => a[k] === b[k]);
+}
+
+/**
+ * What a re-log of a finished trace's info would change of what happened, by MLflow field name.
+ * Fields the re-log leaves out (null) change nothing; tags and metadata are judged elsewhere.
+ */
+function rewrittenFields(stored: TraceRow, record: TraceRecord): string[] {
+  const given = <T>(value: T | null, storedValue: T | null) => value !== null && value !== storedValue;
+  return [
+    ...(record.state !== stored.state ? ['state'] : []),
+    ...(record.requestTimeMs !== Number(stored.request_time) ? ['request_time'] : []),
+    ...(given(record.executionDurationMs, stored.execution_duration === null ? null : Number(stored.execution_duration)) ? ['execution_duration'] : []),
+    ...(given(record.requestPreview, stored.request_preview) ? ['request_preview'] : []),
+    ...(given(record.responsePreview, stored.response_preview) ? ['response_preview'] : []),
+    ...(given(record.clientRequestId, stored.client_request_id) ? ['client_request_id'] : []),
+  ];
+}
+
+/** What a batch of spans says of its trace, as if the trace had no others. */
+function derivedFromBatch(spans: readonly SpanRecord[], fields: SpanBatchFields) {
+  const batch = batchSummaryOf(spans);
+  const lead = batch.root ?? batch.localRoot;
+  return {
+    batch,
+    lead,
+    name: fields.name ?? lead?.name ?? null,
+    previews: rootPreviews(lead),
+    tokens: tokenUsageFromSpans(spans, { prefer: 'innermost' }),
+  };
+}
+
+/**
+ * The earliest start and latest end of a batch of spans, in ms; its root span if it has one; and
+ * its local root: the earliest span whose parent is in another process, which stands for the
+ * trace (state, previews, name) until, if ever, the trace's own root arrives.
+ */
+function batchSummaryOf(spans: readonly SpanRecord[]): { startMs: number; endMs: number; root: SpanRecord | undefined; localRoot: SpanRecord | undefined } {
+  let start: bigint | null = null;
+  let end: bigint | null = null;
+  let localRoot: SpanRecord | undefined;
+  for (const span of spans) {
+    const spanEnd = span.endNs ?? span.startNs;
+    if (start === null || span.startNs < start) start = span.startNs;
+    if (end === null || spanEnd > end) end = spanEnd;
+    if (span.parentIsRemote && (!localRoot || span.startNs < localRoot.startNs)) localRoot = span;
+  }
+  const startMs = Number((start ?? 0n) / 1_000_000n);
+  return { startMs, endMs: Math.max(startMs, Number((end ?? 0n) / 1_000_000n)), root: findRootSpan(spans), localRoot };
+}
+
+/** A trace's state once its root span has ended: the root's error, or OK. */
+function rootState(root: SpanRecord): TraceState {
+  return root.status === 'ERROR' ? TraceState.ERROR : TraceState.OK;
+}
+
+/** Sets tags in one statement, overwriting existing values. */
+async function upsertTags(trx: Db, traceId: string, tags: Record<string, string>): Promise<void> {
+  const rows = Object.entries(tags).map(([key, value]) => ({ trace_id: traceId, key, value }));
+  if (rows.length === 0) return;
+  await trx
+    .insertInto('trace_tags')
+    .values(rows)
+    .onConflict((oc) => oc.columns(['trace_id', 'key']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })))
+    .execute();
+}
+
+/** Sets tags the trace does not have yet; existing values (perhaps a user's edit) stay. */
+async function insertMissingTags(trx: Db, traceId: string, tags: Record<string, string>): Promise<void> {
+  const rows = Object.entries(tags).map(([key, value]) => ({ trace_id: traceId, key, value }));
+  if (rows.length === 0) return;
+  await trx.insertInto('trace_tags').values(rows).onConflict((oc) => oc.columns(['trace_id', 'key']).doNothing()).execute();
+}
+
+async function insertKeyValues(trx: Db, table: 'trace_metadata' | 'trace_tags', traceId: string, values: Record<string, string>): Promise<void> {
+  const rows = Object.entries(values).map(([key, value]) => ({ trace_id: traceId, key, value }));
+  if (rows.length > 0) await trx.insertInto(table).values(rows).execute();
+}
+
+/**
+ * Metadata keys a repeated log would change: a different value for a stored key, or a key added
+ * to a finalized trace. Leaving a stored key out changes nothing (metadata cannot be removed), so
+ * it is no conflict: a client's retry stays accepted after OTLP spans added user or session.
+ */
+function conflictingMetadataKeys(stored: Record<string, string>, incoming: Record<string, string>): string[] {
+  const finalized = stored[TraceMetadataKey.INFO_FINALIZED] === 'true';
+  const conflicts: string[] = [];
+  for (const [key, value] of Object.entries(incoming)) {
+    if (SERVER_METADATA_KEYS.has(key)) continue;
+    if (key in stored ? stored[key] !== value : finalized) conflicts.push(key);
+  }
+  return conflicts.sort();
+}
