@@ -79,6 +79,12 @@ export class GroupCommitTransactions implements TransactionRunner {
       await this.drain();
     } finally {
       this.flushing = false;
+      // A caller answered by the last batch may have queued more work before this ran; it saw
+      // `flushing` still set and scheduled nothing, so it is scheduled here.
+      if (this.queue.length > 0) {
+        this.flushing = true;
+        setImmediate(() => void this.flush());
+      }
     }
   }
 

@@ -1,5 +1,5 @@
 import { LifecycleStage } from '@threadline/protocol';
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import {
   findSessions,
   findSessionTraceIds,
