@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { describeEachDatabase } from './support/databases.js';
 import { newTraceId, startTraceBody, tracesJsonPath, tracesJsonText, type TraceInfoOptions } from './support/mlflow-payloads.js';
+import { hexSpanId, hexTraceId, otlpRequest } from './support/otlp-payloads.js';
 import { JSON_HEADERS, useTestApp } from './support/test-app.js';
 
 /**
@@ -116,5 +117,18 @@ describeEachDatabase('a finished trace over the MLflow API', (database) => {
       expect(spans.map((s) => s.name).sort()).toEqual(['add', 'inner', 'late']);
       expect((await t.get(`/api/3.0/mlflow/traces/${options.traceId}`)).json().trace.trace_info.state).toBe('OK');
     });
+  });
+
+  it('reports an OTLP span resent with other content as rejected (partial success), and keeps the stored one', async () => {
+    const traceId = hexTraceId();
+    const spanId = hexSpanId();
+    const send = (name: string) =>
+      t.app.inject({ method: 'POST', url: '/v1/traces', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(otlpRequest([{ traceId, spanId, name }])) });
+    expect((await send('first')).json()).toEqual({});
+    expect((await send('first')).json()).toEqual({});
+    const rewritten = await send('second');
+    expect(rewritten.statusCode).toBe(200);
+    expect(rewritten.json()).toMatchObject({ partialSuccess: { rejectedSpans: '1', errorMessage: expect.stringMatching(/differ from spans already stored/) } });
+    expect((await t.store.getSpans(`tr-${traceId}`)).map((s) => JSON.parse(s.contentJson).name)).toEqual(['first']);
   });
 });

@@ -114,9 +114,14 @@ export function registerOtlpRoutes(app: FastifyInstance, context: RouteContext, 
       const messages = [...rejections];
       const outcomes = await Promise.all(traces.map((t) => context.store.ingestSpans(experimentId, t.traceId, t.fields, t.spans)));
       outcomes.forEach((outcome, i) => {
-        if (outcome.kind !== 'experiment-conflict') return;
-        rejected += traces[i]!.spans.length;
-        messages.push(`${traces[i]!.spans.length} span(s): trace ${traces[i]!.traceId} belongs to experiment ${outcome.experimentId}, not ${experimentId}`);
+        if (outcome.kind === 'experiment-conflict') {
+          rejected += traces[i]!.spans.length;
+          messages.push(`${traces[i]!.spans.length} span(s): trace ${traces[i]!.traceId} belongs to experiment ${outcome.experimentId}, not ${experimentId}`);
+        } else if (outcome.rejectedSpanIds !== undefined) {
+          // Spans are write-once: a resent span with other content than the stored one is left out.
+          rejected += outcome.rejectedSpanIds.length;
+          messages.push(`${outcome.rejectedSpanIds.length} span(s) of trace ${traces[i]!.traceId} differ from spans already stored with the same ids, which are kept`);
+        }
       });
       return sendExportResponse(reply, encoding, rejected, messages.join('; '));
     },
