@@ -251,6 +251,40 @@ describe('threadline server: start-up', () => {
   });
 });
 
+describe('threadline server with accounts (--auth)', () => {
+  it('refuses to listen on a non-loopback address without --auth or --no-auth, and --auth without an admin', async () => {
+    const open = await runCli(['server', '--host', '0.0.0.0', '--port', '0', '--backend-store-uri', tempSqliteUri().uri]);
+    expect(open.code).toBe(2);
+    expectOneLineError(open.stderr, /--auth/);
+    const noAdmin = await runCli(['server', '--auth', '--host', '127.0.0.1', '--port', '0', '--backend-store-uri', tempSqliteUri().uri]);
+    expect(noAdmin.code).toBe(2);
+    expectOneLineError(noAdmin.stderr, /THREADLINE_ADMIN_USERNAME/);
+  });
+
+  it("takes the MLflow SDK's two calls with HTTP Basic and with a token, and answers 401 without them", async () => {
+    const { uri } = tempSqliteUri();
+    const created = await runCli(['create-account', '--admin', '--username', 'root', '--backend-store-uri', uri], { env: { THREADLINE_PASSWORD: 'root password 1' } });
+    expect(created.stdout).toMatch(/Created admin account 'root'/);
+    const server = await startServerProcess({ backendStoreUri: uri, extraArgs: ['--auth'], env: { THREADLINE_ADMIN_USERNAME: 'admin', THREADLINE_ADMIN_PASSWORD: 'admin password 1' } });
+    expect(server.output().stdout).toMatch(/accounts required/);
+    const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    // Both admins can sign in: the one created by the command, and the one from the environment.
+    await logTrace(server.url, sdkTrace({ session: 'auth-1' }), server.url, basic('root', 'root password 1'));
+    await logTrace(server.url, sdkTrace({ session: 'auth-1' }), server.url, basic('admin', 'admin password 1'));
+    const token = JSON.parse((await request(server.url, 'POST', '/api/threadline/tokens', JSON.stringify({ name: 'ci' }), basic('admin', 'admin password 1'))).text).token as string;
+    await logTrace(server.url, sdkTrace({ session: 'auth-1' }), server.url, `Bearer ${token}`);
+
+    const anonymous = await createTrace(server.url, sdkTrace({ session: 'auth-1' }));
+    expect(anonymous.status).toBe(401);
+    expect(JSON.parse(anonymous.text)).toMatchObject({ error_code: 'UNAUTHENTICATED' });
+    const search = (authorization?: string) => request(server.url, 'POST', '/api/threadline/sessions/search', JSON.stringify({ experiment_id: '0' }), authorization);
+    expect((await search()).status).toBe(401);
+    expect(JSON.parse((await search(`Bearer ${token}`)).text).sessions).toEqual([expect.objectContaining({ session_id: 'auth-1', trace_count: 3 })]);
+    expect(await request(server.url, 'GET', '/health')).toEqual({ status: 200, text: 'OK' });
+    await server.stop();
+  });
+});
+
 // ---- durability on one SQLite file --------------------------------------------------------------
 
 describe('threadline server on a SQLite file: restart and kill -9', () => {

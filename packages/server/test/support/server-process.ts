@@ -52,6 +52,10 @@ export interface StartServerProcessOptions {
   port?: number;
   /** Guards against a hung start-up only; not a performance assertion. Default 30 s. */
   startTimeoutMillis?: number;
+  /** More flags for `threadline server`, e.g. `['--auth']`. */
+  extraArgs?: string[];
+  /** Environment variables added to the test process's own. */
+  env?: Record<string, string>;
 }
 
 /** Children still running, with the promise of their end; killed by stopAllServerProcesses() and at exit. */
@@ -62,9 +66,9 @@ process.once('exit', () => {
   for (const child of live.keys()) child.kill('SIGKILL');
 });
 
-function spawnCli(args: string[]): { child: ChildProcess; exited: Promise<ExitStatus> } {
+function spawnCli(args: string[], env: Record<string, string> = {}): { child: ChildProcess; exited: Promise<ExitStatus> } {
   if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} does not exist: build the server first (npx tsc -b).`);
-  const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const exited = new Promise<ExitStatus>((resolve) => {
     // 'close', not 'exit': by then everything the process printed has been read.
     child.once('close', (code, signal) => {
@@ -87,8 +91,8 @@ function spawnCli(args: string[]): { child: ChildProcess; exited: Promise<ExitSt
  * const run = await runCli(['server', '--port', '0', '--backend-store-uri', 'mysql://x']);
  * // run.code === 2, run.stderr === "threadline: Unsupported backend store URI ...\n"
  */
-export async function runCli(args: string[], options: { timeoutMillis?: number } = {}): Promise<CliRun> {
-  const { child, exited } = spawnCli(args);
+export async function runCli(args: string[], options: { timeoutMillis?: number; env?: Record<string, string> } = {}): Promise<CliRun> {
+  const { child, exited } = spawnCli(args, options.env);
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -110,7 +114,7 @@ export async function runCli(args: string[], options: { timeoutMillis?: number }
  */
 export function startServerProcess(options: StartServerProcessOptions): Promise<ServerProcess> {
   const host = options.host ?? '127.0.0.1';
-  const { child, exited } = spawnCli(['server', '--host', host, '--port', String(options.port ?? 0), '--backend-store-uri', options.backendStoreUri]);
+  const { child, exited } = spawnCli(['server', '--host', host, '--port', String(options.port ?? 0), '--backend-store-uri', options.backendStoreUri, ...(options.extraArgs ?? [])], options.env);
   let stdout = '';
   let stderr = '';
   const output = () => ({ stdout, stderr });
@@ -383,11 +387,11 @@ export interface HttpReply {
   text: string;
 }
 
-/** One request with the SDK's headers (`Content-Type: application/json`, no auth). */
-export async function request(baseUrl: string, method: string, path: string, bodyText?: string): Promise<HttpReply> {
+/** One request with the SDK's headers (`Content-Type: application/json`, and `Authorization` when given). */
+export async function request(baseUrl: string, method: string, path: string, bodyText?: string, authorization?: string): Promise<HttpReply> {
   const response = await fetch(`${baseUrl}${path}`, {
     method,
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(authorization !== undefined ? { authorization } : {}) },
     ...(bodyText !== undefined ? { body: bodyText } : {}),
   });
   return { status: response.status, text: await response.text() };
@@ -401,8 +405,8 @@ export function tracesJsonPathOf(artifactLocation: string): string {
 }
 
 /** Call (a). On 200, also the artifact location the SDK would upload to. */
-export async function createTrace(baseUrl: string, spec: TraceSpec): Promise<HttpReply & { artifactLocation?: string }> {
-  const reply = await request(baseUrl, 'POST', '/api/3.0/mlflow/traces', startTraceBodyText(spec));
+export async function createTrace(baseUrl: string, spec: TraceSpec, authorization?: string): Promise<HttpReply & { artifactLocation?: string }> {
+  const reply = await request(baseUrl, 'POST', '/api/3.0/mlflow/traces', startTraceBodyText(spec), authorization);
   if (reply.status !== 200) return reply;
   const body = JSON.parse(reply.text) as { trace?: { trace_info?: { tags?: Record<string, string> } } };
   const artifactLocation = body.trace?.trace_info?.tags?.['mlflow.artifactLocation'];
@@ -410,8 +414,8 @@ export async function createTrace(baseUrl: string, spec: TraceSpec): Promise<Htt
 }
 
 /** Call (b): PUT the spans to the path named by call (a)'s reply. */
-export function uploadSpans(baseUrl: string, spec: TraceSpec, artifactLocation: string): Promise<HttpReply> {
-  return request(baseUrl, 'PUT', tracesJsonPathOf(artifactLocation), tracesJsonText(spec));
+export function uploadSpans(baseUrl: string, spec: TraceSpec, artifactLocation: string, authorization?: string): Promise<HttpReply> {
+  return request(baseUrl, 'PUT', tracesJsonPathOf(artifactLocation), tracesJsonText(spec), authorization);
 }
 
 /**
@@ -421,12 +425,12 @@ export function uploadSpans(baseUrl: string, spec: TraceSpec, artifactLocation: 
  * @example
  * await logTrace(server.url, sdkTrace({ session: 's1' }));
  */
-export async function logTrace(createUrl: string, spec: TraceSpec, uploadUrl: string = createUrl): Promise<void> {
-  const created = await createTrace(createUrl, spec);
+export async function logTrace(createUrl: string, spec: TraceSpec, uploadUrl: string = createUrl, authorization?: string): Promise<void> {
+  const created = await createTrace(createUrl, spec, authorization);
   if (created.status !== 200 || created.artifactLocation === undefined) {
     throw new Error(`create of ${spec.traceId} on ${createUrl}: HTTP ${created.status} ${created.text}`);
   }
-  const uploaded = await uploadSpans(uploadUrl, spec, created.artifactLocation);
+  const uploaded = await uploadSpans(uploadUrl, spec, created.artifactLocation, authorization);
   if (uploaded.status !== 200) throw new Error(`span upload of ${spec.traceId} on ${uploadUrl}: HTTP ${uploaded.status} ${uploaded.text}`);
 }
 
