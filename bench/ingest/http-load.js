@@ -10,10 +10,10 @@ const HEADERS = { 'content-type': 'application/json', 'user-agent': 'node' };
 const REQUEST_TIMEOUT_MS = 30_000;
 
 /** One request; resolves with status and body text, whatever the status. */
-function send(agent, base, method, path, body, sockets) {
+function send(agent, base, method, path, body, sockets, extraHeaders) {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { agent, host: base.hostname, port: base.port, method, path, headers: { ...HEADERS, 'content-length': body.length } },
+      { agent, host: base.hostname, port: base.port, method, path, headers: { ...HEADERS, ...extraHeaders, 'content-length': body.length } },
       (res) => {
         const chunks = [];
         res.on('data', (chunk) => chunks.push(chunk));
@@ -43,10 +43,13 @@ function uploadPath(replyBody) {
  *
  * @param {string} url server base URL
  * @param {{ traceId: string, post: Buffer, put: Buffer, putPath: string }[]} traces
+ * @param {number} concurrency
+ * @param {{ authorization?: string }} [options] sent with every request, as the SDKs send credentials
  * @returns {Promise<{ elapsedMs: number, postMs: Float64Array, putMs: Float64Array, responseBytes: number }>}
  * (`responseBytes`: all bytes the server sent on the connections, headers included)
  */
-export async function sendTraces(url, traces, concurrency) {
+export async function sendTraces(url, traces, concurrency, { authorization } = {}) {
+  const extraHeaders = authorization ? { authorization } : {};
   const base = new URL(url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const postMs = new Float64Array(traces.length);
@@ -68,12 +71,12 @@ export async function sendTraces(url, traces, concurrency) {
       const i = next++;
       const trace = traces[i];
       const t0 = performance.now();
-      const created = await send(agent, base, 'POST', '/api/3.0/mlflow/traces', trace.post, sockets);
+      const created = await send(agent, base, 'POST', '/api/3.0/mlflow/traces', trace.post, sockets, extraHeaders);
       const t1 = performance.now();
       if (created.status !== 200) throw new Error(`POST trace ${trace.traceId}: HTTP ${created.status} ${created.body.slice(0, 500)}`);
       const path = uploadPath(created.body);
       if (path !== trace.putPath) throw new Error(`unexpected upload path ${path} for ${trace.traceId}`);
-      const uploaded = await send(agent, base, 'PUT', path, trace.put, sockets);
+      const uploaded = await send(agent, base, 'PUT', path, trace.put, sockets, extraHeaders);
       const t2 = performance.now();
       if (uploaded.status !== 200 || uploaded.body.trim() !== '{}') {
         throw new Error(`PUT spans of ${trace.traceId}: HTTP ${uploaded.status} ${uploaded.body.slice(0, 500)}`);

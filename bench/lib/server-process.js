@@ -10,13 +10,13 @@ export const CLI_PATH = fileURLToPath(new URL('../../packages/server/dist/cli.js
  * a free port (the server is asked for port 0 and reports the one it bound in its "listening on"
  * line).
  *
- * @param {{ dbPath?: string, backendStoreUri?: string, nodeArgs?: string[], env?: NodeJS.ProcessEnv, startTimeoutMs?: number }} options
+ * @param {{ dbPath?: string, backendStoreUri?: string, serverArgs?: string[], nodeArgs?: string[], env?: NodeJS.ProcessEnv, startTimeoutMs?: number }} options
  * @returns {Promise<{ url: string, pid: number, exited: Promise<number | string | null>, rssKib(): number, cpuMs(): number, writtenChars(): number, stop(): Promise<number | string | null>, stderr(): string }>}
  */
-export async function startServerProcess({ dbPath, backendStoreUri = `sqlite:///${dbPath}`, nodeArgs = [], env = process.env, startTimeoutMs = 30_000 }) {
+export async function startServerProcess({ dbPath, backendStoreUri = `sqlite:///${dbPath}`, serverArgs = [], nodeArgs = [], env = process.env, startTimeoutMs = 30_000 }) {
   const child = spawn(
     process.execPath,
-    [...nodeArgs, CLI_PATH, 'server', '--host', '127.0.0.1', '--port', '0', '--backend-store-uri', backendStoreUri],
+    [...nodeArgs, CLI_PATH, 'server', '--host', '127.0.0.1', '--port', '0', '--backend-store-uri', backendStoreUri, ...serverArgs],
     { env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stdout = '';

@@ -41,6 +41,10 @@ describe('benchmarks at a toy size', { timeout: 300_000 }, () => {
     if (requirePostgres) expect(out).toMatch(/Worst p50 ratio on PostgreSQL/);
   });
 
+  it('bench:auth sends the same traces to a server with and without accounts', async () => {
+    expect(await bench('auth/run.js', ['--traces', '30', '--rounds', '1', '--warmup', '5'])).toMatch(/auth on \/ auth off = [\d.]+/);
+  });
+
   it('bench:sdk and bench:otlp run', async () => {
     expect(await bench('sdk/run.js', ['--calls', '300', '--rounds', '1'])).toMatch(/Threadline \/ fair bare OpenTelemetry/);
     expect(await bench('otlp/run.js', ['--traces', '60', '--rounds', '1'])).toMatch(/median: OTLP [\d,]+ spans\/s, MLflow REST [\d,]+ spans\/s/);
