@@ -8,13 +8,16 @@ import { chromium } from 'playwright-core';
 export const CHROMIUM_PATH = process.env.THREADLINE_CHROMIUM ?? '/usr/bin/chromium';
 export const chromiumAvailable = () => existsSync(CHROMIUM_PATH);
 
-/** A headless Chromium with a fresh profile, removed on close. */
-export async function launchBrowser() {
+/**
+ * A headless Chromium with a fresh profile, removed on close.
+ * @param {{ extraArgs?: string[] }} [options] more command-line switches, e.g. `--host-resolver-rules=...`
+ */
+export async function launchBrowser({ extraArgs = [] } = {}) {
   const userDataDir = mkdtempSync(join(tmpdir(), 'threadline-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
     viewport: { width: 1440, height: 900 },
     deviceScaleFactor: 1,
   });
