@@ -1,3 +1,5 @@
+import { MAX_LIKE_PATTERN_LENGTH, MAX_REGEX_PATTERN_LENGTH } from './limits.js';
+
 /**
  * RLIKE patterns run as JavaScript regular expressions on SQLite (the `regexp` function the store
  * registers, see {@link rlikeRegExp}) and as POSIX AREs (`~`) on PostgreSQL. This module admits
@@ -23,8 +25,6 @@ export function rlikeRegExp(pattern: string): RegExp {
   return new RegExp(pattern, RLIKE_FLAGS);
 }
 
-/** Longest RLIKE pattern accepted; longer ones are more likely abuse than search. */
-export const MAX_REGEX_PATTERN_LENGTH = 1000;
 
 // Escapes with the same meaning in both engines. Letters outside this list differ: `\b` is a word
 // boundary in JS but backspace in an ARE, `\y` / `\m` are ARE word anchors but a plain letter in JS.
@@ -158,13 +158,15 @@ function groupOpenProblem(pattern: string, i: number): string | undefined {
 
 /**
  * Returns why a LIKE / ILIKE pattern is refused, or `undefined`. A backslash escapes `%`, `_` and
- * itself (`ESCAPE '\'`), so a pattern may not end in a lone one; PostgreSQL would fail on it.
+ * itself (`ESCAPE '\'`), so a pattern may not end in a lone one; PostgreSQL would fail on it. Its
+ * length is bounded: matching costs the value's length times the pattern's (see limits.ts).
  *
  * @example
  * likePatternProblem('50\\%'); // undefined
  * likePatternProblem('abc\\'); // 'it ends with a lone backslash ...'
  */
 export function likePatternProblem(pattern: string): string | undefined {
+  if (pattern.length > MAX_LIKE_PATTERN_LENGTH) return `it is longer than ${MAX_LIKE_PATTERN_LENGTH} characters`;
   const trailing = /\\*$/.exec(pattern)![0].length;
   return trailing % 2 === 1 ? `it ends with a lone backslash; write '\\\\' for a literal backslash` : undefined;
 }

@@ -6,6 +6,7 @@ import { canonicalFilter } from './filter-ast.js';
 import { compileFilter } from './filter-compiler.js';
 import { parseFilter } from './filter-parser.js';
 import { keysetQuery, nextPageToken as nextPageTokenOf } from './keyset.js';
+import { MAX_SEARCH_EXPERIMENTS } from './limits.js';
 import { parseOrderBy } from './order-by.js';
 import { decodePageToken, searchDigest } from './page-token.js';
 
@@ -39,6 +40,9 @@ export interface TraceIdPage {
  * const traces = await store.getTraces(page.traceIds);
  */
 export async function findTraceIds(db: Kysely<Database>, dialect: SqlDialect, request: TraceSearchRequest): Promise<TraceIdPage> {
+  if (request.experimentIds.length > MAX_SEARCH_EXPERIMENTS) {
+    throw invalidParameter(`Invalid search: ${request.experimentIds.length} experiments given; one search covers at most ${MAX_SEARCH_EXPERIMENTS}.`);
+  }
   const experimentIds = request.experimentIds.map((id) => {
     if (!/^\d{1,18}$/.test(id)) throw invalidParameter(`Invalid experiment id '${id}': it must be a number.`);
     return Number(id);
