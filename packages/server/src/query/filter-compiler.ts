@@ -10,6 +10,7 @@ import {
   type FilterNode,
   type TraceAttributeKey,
 } from './filter-ast.js';
+import { portableRegex } from './regex-pattern.js';
 
 /**
  * Compiles a filter tree to one SQL condition on the `traces` table aliased `t`. Every value is a
@@ -199,7 +200,7 @@ class FilterCompiler {
     const versionRe = `"version"\\s*:\\s*("${escapeRegex(version)}"|${escapeRegex(version)})\\s*[,}]`;
     const pattern = `\\{[^{}]*(${nameRe}[^{}]*${versionRe}|${versionRe}[^{}]*${nameRe})`;
     return sql<SqlBool>`EXISTS (SELECT 1 FROM trace_tags AS kv WHERE kv.trace_id = t.trace_id AND kv.key = ${TraceTagKey.LINKED_PROMPTS}
-      AND ${this.dialect.regexMatch(sql.ref('kv.value'), sql.val(pattern))})`;
+      AND ${this.dialect.regexMatch(sql.ref('kv.value'), sql.val(portableRegex(pattern)))})`;
   }
 
   private valuePredicate(value: Expression<unknown>, clause: ClauseNode): Condition {
@@ -228,7 +229,8 @@ export function stringPredicate(dialect: SqlDialect, value: Expression<unknown>,
     case 'ILIKE':
       return dialect.ilike(value, operand);
     case 'RLIKE':
-      return dialect.regexMatch(value, operand);
+      // Validated by the parser; both stores run the same portable form of it.
+      return dialect.regexMatch(value, sql.val(portableRegex(clause.value.value as string)));
     default:
       throw new Error(`operator ${clause.operator} on a string field`);
   }

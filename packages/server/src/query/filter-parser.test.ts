@@ -12,7 +12,7 @@ import {
   MAX_REGEX_PATTERN_LENGTH,
 } from './limits.js';
 import { parseOrderBy } from './order-by.js';
-import { likePatternProblem, regexPatternProblem } from './regex-pattern.js';
+import { likePatternProblem, portableRegex, regexPatternProblem } from './regex-pattern.js';
 import { rollupFieldResolver } from './rollup-search.js';
 import { SESSION_LANGUAGE } from './session-search.js';
 
@@ -185,7 +185,7 @@ describe('parseOrderBy', () => {
 });
 
 describe('regexPatternProblem', () => {
-  it.each(['^(predict|inference)_[0-9]+', 'us-(east|west)-[0-9]', '^llm\\.', 'a.*b', '\\d{2,4}', '[^a-z\\]]', '(?:ab)+', 'x(?=y)', '(?<!a)b', '', '\\u00e9'])(
+  it.each(['^(predict|inference)_[0-9]+', 'us-(east|west)-[0-9]', '^llm\\.', 'a.*b', '\\d{2,4}', '[^a-z\\]]', '(?:ab)+', '', '\\u00e9', '(a+)+', '(a*)*', '(a|b*){2,}', '(a{10}){100}'])(
     'accepts %j',
     (pattern) => {
       expect(regexPatternProblem(pattern)).toBeUndefined();
@@ -203,16 +203,36 @@ describe('regexPatternProblem', () => {
     ['[[:digit:]]', 'POSIX'],
     ['[]a]', "']' right after '['"],
     ['(?<name>a)', 'group syntax'],
-    ['(a+)+', 'exponential'],
-    ['(a*)*', 'exponential'],
-    ['(a|b*){2,}', 'exponential'],
+    ['x(?=y)', 'lookahead'],
+    ['x(?!y)', 'lookahead'],
+    ['(?<=a)b', 'lookahead'],
+    ['(?<!a)b', 'lookahead'],
     ['a{256}', '255'],
+    ['(a{10}){101}', 'too large'],
+    ['(?:.{250}){4}'.repeat(2), 'too large'],
+    ['[\\D]', 'inside [...]'],
+    ['[a\\W]', 'inside [...]'],
+    ['\\u0000', 'NUL'],
+    ['\\ud83d', 'surrogate'],
     ['a{', "'{'"],
     ['a}', "'}'"],
     ['\\u12', 'four hex digits'],
     ['x'.repeat(1001), 'longer than'],
   ])('refuses %j', (pattern, mentions) => {
     expect(regexPatternProblem(pattern)).toContain(mentions);
+  });
+});
+
+describe('portableRegex', () => {
+  it.each([
+    ['^v\\d+\\.x', '^v[0-9]+\\.x'],
+    ['\\w\\W\\s\\S\\D', '[0-9A-Za-z_][^0-9A-Za-z_][\\t\\n\\v\\f\\r ][^\\t\\n\\v\\f\\r ][^0-9]'],
+    ['[\\d\\s-]', '[0-9\\t\\n\\v\\f\\r -]'],
+    ['\\u00e9\\u002e[\\u005d]\\ud83d\\ude00', 'é\\.[\\]]😀'],
+    ['(?:a|b)+?\\n', '(?:a|b)+?\\n'],
+  ])('writes %j as %j for both engines', (pattern, portable) => {
+    expect(regexPatternProblem(pattern)).toBeUndefined();
+    expect(portableRegex(pattern)).toBe(portable);
   });
 });
 
