@@ -83,7 +83,12 @@ class FilterCompiler {
             : sql.ref('s.content');
       return this.valuePredicate(value, clause);
     });
-    return sql<SqlBool>`EXISTS (SELECT 1 FROM spans AS s WHERE s.trace_id = t.trace_id AND ${joinConditions(conditions, 'AND')})`;
+    return this.spansExist(joinConditions(conditions, 'AND'));
+  }
+
+  /** Some span of the trace satisfies `condition`; a trace may have many spans, so each is timed. */
+  private spansExist(condition: Condition): Condition {
+    return sql<SqlBool>`EXISTS (SELECT 1 FROM spans AS s WHERE ${withinTimeLimit(this.dialect, sql`s.trace_id = t.trace_id AND ${condition}`)})`;
   }
 
   private compileClause(clause: ClauseNode): Condition {
@@ -100,7 +105,7 @@ class FilterCompiler {
         return this.keyValue('trace_metadata', field.key, clause);
       }
       case 'text':
-        return sql<SqlBool>`EXISTS (SELECT 1 FROM spans AS s WHERE s.trace_id = t.trace_id AND ${this.valuePredicate(sql.ref('s.content'), clause)})`;
+        return this.spansExist(this.valuePredicate(sql.ref('s.content'), clause));
       case 'assessment':
         return this.assessment(field, clause);
       case 'issue':
@@ -234,6 +239,14 @@ export function stringPredicate(dialect: SqlDialect, value: Expression<unknown>,
     default:
       throw new Error(`operator ${clause.operator} on a string field`);
   }
+}
+
+/**
+ * `conditions` behind the dialect's time-limit check, which must come first to be tested for every
+ * row (SqlDialect.timeLimitCheck); for the WHERE clause of a subquery that may scan many rows.
+ */
+export function withinTimeLimit(dialect: SqlDialect, conditions: RawBuilder<unknown>): RawBuilder<unknown> {
+  return dialect.timeLimitCheck ? sql`${dialect.timeLimitCheck} AND ${conditions}` : conditions;
 }
 
 export function joinConditions(conditions: readonly Condition[], operator: 'AND' | 'OR'): Condition {

@@ -57,10 +57,10 @@ export async function findTraceIds(db: Kysely<Database>, dialect: SqlDialect, re
   const digest = searchDigest(request.experimentIds, canonicalFilter(tree), keys);
   const after = request.pageToken ? decodePageToken(request.pageToken, digest, keys) : undefined;
 
-  let query = db
-    .selectFrom('traces as t')
-    .select('t.trace_id')
-    .where(sql<SqlBool>`t.experiment_id IN (${sql.join(experimentIds)})`);
+  let query = db.selectFrom('traces as t').select('t.trace_id');
+  // First, so that it is tested for every row the search looks at (see SqlDialect.timeLimitCheck).
+  if (dialect.timeLimitCheck) query = query.where(dialect.timeLimitCheck);
+  query = query.where(sql<SqlBool>`t.experiment_id IN (${sql.join(experimentIds)})`);
   if (tree) query = query.where(compileFilter(tree, dialect));
   const rows = await keysetQuery(query, keys, after).limit(maxResults).execute();
   const traceIds = rows.map((row) => row.trace_id);
