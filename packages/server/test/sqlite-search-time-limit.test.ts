@@ -54,28 +54,29 @@ async function seededStore(name: string, options: Omit<SqliteStoreOptions, 'path
   const path = join(dir, `${name}.db`);
   const store = await openSqliteStore({ path, ...options });
   const experimentId = await store.createExperiment({ name });
-  await Promise.all(
-    Array.from({ length: traces }, async (_, i) => {
-      const traceId = newTraceId();
-      await store.startTrace({
-        traceId,
-        experimentId,
-        clientRequestId: null,
-        requestTimeMs: Date.UTC(2026, 10, 23) + i,
-        executionDurationMs: 5,
-        state: 'OK',
-        requestPreview: null,
-        responsePreview: null,
-        metadata: { 'mlflow.trace.user': `u-${i % 3}`, 'mlflow.trace.session': `s-${i % 7}` },
-        tags: {},
-      });
-      const startNs = 1_795_000_000_000_000_000n + BigInt(i);
-      await store.logSpans(traceId, [
-        { spanId: traceId.slice(3, 19), parentSpanId: null, name: 'llm', type: 'LLM', status: 'OK', statusMessage: '', startNs, endNs: startNs + 1n, attributes: { blob }, events: [] },
-      ]);
-    }),
-  );
+  await Promise.all(Array.from({ length: traces }, (_, i) => addSpan(store, experimentId, i, blob)));
   return { store, experimentId, path };
+}
+
+/** The `i`th trace of a user (of 3) and session (of 7), with one span whose attribute `blob` is `blob`. */
+async function addSpan(store: KyselyTraceStore, experimentId: string, i: number, blob: string): Promise<void> {
+  const traceId = newTraceId();
+  await store.startTrace({
+    traceId,
+    experimentId,
+    clientRequestId: null,
+    requestTimeMs: Date.UTC(2026, 10, 23) + i,
+    executionDurationMs: 5,
+    state: 'OK',
+    requestPreview: null,
+    responsePreview: null,
+    metadata: { 'mlflow.trace.user': `u-${i % 3}`, 'mlflow.trace.session': `s-${i % 7}` },
+    tags: {},
+  });
+  const startNs = 1_795_000_000_000_000_000n + BigInt(i);
+  await store.logSpans(traceId, [
+    { spanId: traceId.slice(3, 19), parentSpanId: null, name: 'llm', type: 'LLM', status: 'OK', statusMessage: '', startNs, endNs: startNs + 1n, attributes: { blob }, events: [] },
+  ]);
 }
 
 /** The 400 a search is stopped with; fails the test when it returns. */
@@ -141,11 +142,14 @@ describe('a real server on SQLite while a slow search runs', () => {
   let store: KyselyTraceStore;
   let experimentId: string;
   let bareExperimentId: string;
+  let hugeExperimentId: string;
 
   beforeAll(async () => {
     ({ store, experimentId } = await seededStore('server', { searchTimeLimitMillis: 1_500 }, SPANS, BLOB));
     bareExperimentId = await store.createExperiment({ name: 'bare' });
     await addBareTraces(store, bareExperimentId, 400_000);
+    hugeExperimentId = await store.createExperiment({ name: 'huge' });
+    await addSpan(store, hugeExperimentId, 0, 'a'.repeat(16 << 20));
     app = await createApp({ store });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
   });
@@ -157,6 +161,9 @@ describe('a real server on SQLite while a slow search runs', () => {
   it.each([
     // Pattern matching over large values goes straight to a search thread.
     ['a LIKE over large span contents', () => experimentId, SLOW_LIKE],
+    // One row that takes seconds inside SQLite's LIKE (16M positions x 190 characters): answered at
+    // the limit, its thread stopped once it is back from that row.
+    ['a LIKE inside one 16 MiB span', () => hugeExperimentId, `span.content LIKE '%${'a'.repeat(190)}b%'`],
     // Cheap rows, but very many: it starts on the event loop and moves to a thread past its budget.
     ['a scan of 400,000 traces', () => bareExperimentId, Array.from({ length: 30 }, (_, i) => `tags.k${i} = 'x'`).join(' OR ')],
   ])('%s: answers /health and takes a trace meanwhile, then stops the search with a 400', async (_what, experiment, filter) => {
