@@ -10,6 +10,7 @@ import {
   type FilterNode,
   type TraceAttributeKey,
 } from './filter-ast.js';
+import { portableRegex } from './regex-pattern.js';
 
 /**
  * Compiles a filter tree to one SQL condition on the `traces` table aliased `t`. Every value is a
@@ -82,7 +83,12 @@ class FilterCompiler {
             : sql.ref('s.content');
       return this.valuePredicate(value, clause);
     });
-    return sql<SqlBool>`EXISTS (SELECT 1 FROM spans AS s WHERE s.trace_id = t.trace_id AND ${joinConditions(conditions, 'AND')})`;
+    return this.spansExist(joinConditions(conditions, 'AND'));
+  }
+
+  /** Some span of the trace satisfies `condition`; a trace may have many spans, so each is timed. */
+  private spansExist(condition: Condition): Condition {
+    return sql<SqlBool>`EXISTS (SELECT 1 FROM spans AS s WHERE ${withinTimeLimit(this.dialect, sql`s.trace_id = t.trace_id AND ${condition}`)})`;
   }
 
   private compileClause(clause: ClauseNode): Condition {
@@ -99,7 +105,7 @@ class FilterCompiler {
         return this.keyValue('trace_metadata', field.key, clause);
       }
       case 'text':
-        return sql<SqlBool>`EXISTS (SELECT 1 FROM spans AS s WHERE s.trace_id = t.trace_id AND ${this.valuePredicate(sql.ref('s.content'), clause)})`;
+        return this.spansExist(this.valuePredicate(sql.ref('s.content'), clause));
       case 'assessment':
         return this.assessment(field, clause);
       case 'issue':
@@ -199,7 +205,7 @@ class FilterCompiler {
     const versionRe = `"version"\\s*:\\s*("${escapeRegex(version)}"|${escapeRegex(version)})\\s*[,}]`;
     const pattern = `\\{[^{}]*(${nameRe}[^{}]*${versionRe}|${versionRe}[^{}]*${nameRe})`;
     return sql<SqlBool>`EXISTS (SELECT 1 FROM trace_tags AS kv WHERE kv.trace_id = t.trace_id AND kv.key = ${TraceTagKey.LINKED_PROMPTS}
-      AND ${this.dialect.regexMatch(sql.ref('kv.value'), sql.val(pattern))})`;
+      AND ${this.dialect.regexMatch(sql.ref('kv.value'), sql.val(portableRegex(pattern)))})`;
   }
 
   private valuePredicate(value: Expression<unknown>, clause: ClauseNode): Condition {
@@ -228,10 +234,19 @@ export function stringPredicate(dialect: SqlDialect, value: Expression<unknown>,
     case 'ILIKE':
       return dialect.ilike(value, operand);
     case 'RLIKE':
-      return dialect.regexMatch(value, operand);
+      // Validated by the parser; both stores run the same portable form of it.
+      return dialect.regexMatch(value, sql.val(portableRegex(clause.value.value as string)));
     default:
       throw new Error(`operator ${clause.operator} on a string field`);
   }
+}
+
+/**
+ * `conditions` behind the dialect's time-limit check, which must come first to be tested for every
+ * row (SqlDialect.timeLimitCheck); for the WHERE clause of a subquery that may scan many rows.
+ */
+export function withinTimeLimit(dialect: SqlDialect, conditions: RawBuilder<unknown>): RawBuilder<unknown> {
+  return dialect.timeLimitCheck ? sql`${dialect.timeLimitCheck} AND ${conditions}` : conditions;
 }
 
 export function joinConditions(conditions: readonly Condition[], operator: 'AND' | 'OR'): Condition {

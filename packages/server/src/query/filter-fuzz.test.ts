@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../errors.js';
 import { compileFilter } from './filter-compiler.js';
 import { parseFilter } from './filter-parser.js';
-import { regexPatternProblem } from './regex-pattern.js';
+import { compileRlike, portableRegex, regexPatternProblem } from './regex-pattern.js';
 import { findTraceIds } from './trace-search.js';
 import { loadSearchFixture } from '../../test/support/search-fixture.js';
 import { openSqlite, postgresOrSkip, type TestDatabase, type TestDatabaseFactory } from '../../test/support/query-databases.js';
@@ -189,8 +189,11 @@ for (const [name, open, numRuns] of databases) describe.skipIf(!open)(`filter fu
     await fc.assert(
       fc.asyncProperty(pattern, async (p) => {
         const problem = regexPatternProblem(p);
-        // Accepted patterns compile whatever flags the store's regexp function uses.
-        if (problem === undefined) for (const flags of ['', 's', 'u', 'su']) new RegExp(p, flags);
+        // Accepted patterns are valid JavaScript too, whatever the flags, and compile on RE2.
+        if (problem === undefined) {
+          for (const flags of ['', 's', 'u', 'su']) new RegExp(p, flags);
+          compileRlike(portableRegex(p));
+        }
         await runFilter(`trace.name RLIKE '${p.replaceAll("'", "''")}' OR span.attributes.model RLIKE '${p.replaceAll("'", "''")}'`, undefined);
       }),
       { numRuns },

@@ -2,8 +2,19 @@ import { describe, expect, it } from 'vitest';
 import { ApiError } from '../errors.js';
 import { canonicalFilter, type ClauseNode, type FilterNode } from './filter-ast.js';
 import { parseFilter } from './filter-parser.js';
+import {
+  MAX_FILTER_CLAUSES,
+  MAX_FILTER_DEPTH,
+  MAX_FILTER_LENGTH,
+  MAX_LIKE_PATTERN_LENGTH,
+  MAX_LIST_VALUES,
+  MAX_ORDER_BY_KEYS,
+  MAX_REGEX_PATTERN_LENGTH,
+} from './limits.js';
 import { parseOrderBy } from './order-by.js';
-import { likePatternProblem, regexPatternProblem } from './regex-pattern.js';
+import { likePatternProblem, portableRegex, regexPatternProblem } from './regex-pattern.js';
+import { rollupFieldResolver } from './rollup-search.js';
+import { SESSION_LANGUAGE } from './session-search.js';
 
 /** A compact rendering of a tree: clauses by their source text, booleans as prefix forms. */
 function shape(node: FilterNode | undefined, text: string): unknown {
@@ -174,7 +185,7 @@ describe('parseOrderBy', () => {
 });
 
 describe('regexPatternProblem', () => {
-  it.each(['^(predict|inference)_[0-9]+', 'us-(east|west)-[0-9]', '^llm\\.', 'a.*b', '\\d{2,4}', '[^a-z\\]]', '(?:ab)+', 'x(?=y)', '(?<!a)b', '', '\\u00e9'])(
+  it.each(['^(predict|inference)_[0-9]+', 'us-(east|west)-[0-9]', '^llm\\.', 'a.*b', '\\d{2,4}', '[^a-z\\]]', '(?:ab)+', '', '\\u00e9', '(a+)+', '(a*)*', '(a|b*){2,}', '(a{10}){100}'])(
     'accepts %j',
     (pattern) => {
       expect(regexPatternProblem(pattern)).toBeUndefined();
@@ -192,10 +203,17 @@ describe('regexPatternProblem', () => {
     ['[[:digit:]]', 'POSIX'],
     ['[]a]', "']' right after '['"],
     ['(?<name>a)', 'group syntax'],
-    ['(a+)+', 'exponential'],
-    ['(a*)*', 'exponential'],
-    ['(a|b*){2,}', 'exponential'],
+    ['x(?=y)', 'lookahead'],
+    ['x(?!y)', 'lookahead'],
+    ['(?<=a)b', 'lookahead'],
+    ['(?<!a)b', 'lookahead'],
     ['a{256}', '255'],
+    ['(a{10}){101}', 'too large'],
+    ['(?:.{250}){4}'.repeat(2), 'too large'],
+    ['[\\D]', 'inside [...]'],
+    ['[a\\W]', 'inside [...]'],
+    ['\\u0000', 'NUL'],
+    ['\\ud83d', 'surrogate'],
     ['a{', "'{'"],
     ['a}', "'}'"],
     ['\\u12', 'four hex digits'],
@@ -205,11 +223,85 @@ describe('regexPatternProblem', () => {
   });
 });
 
+describe('portableRegex', () => {
+  it.each([
+    ['^v\\d+\\.x', '^v[0-9]+\\.x'],
+    ['\\w\\W\\s\\S\\D', '[0-9A-Za-z_][^0-9A-Za-z_][\\t\\n\\v\\f\\r ][^\\t\\n\\v\\f\\r ][^0-9]'],
+    ['[\\d\\s-]', '[0-9\\t\\n\\v\\f\\r -]'],
+    ['\\u00e9\\u002e[\\u005d]\\ud83d\\ude00', 'é\\.[\\]]😀'],
+    ['(?:a|b)+?\\n', '(?:a|b)+?\\n'],
+  ])('writes %j as %j for both engines', (pattern, portable) => {
+    expect(regexPatternProblem(pattern)).toBeUndefined();
+    expect(portableRegex(pattern)).toBe(portable);
+  });
+});
+
 describe('likePatternProblem', () => {
   it('refuses only a lone trailing backslash', () => {
     expect(likePatternProblem('50\\%')).toBeUndefined();
     expect(likePatternProblem('a\\\\')).toBeUndefined();
     expect(likePatternProblem('a\\')).toContain('lone backslash');
     expect(likePatternProblem('a\\\\\\')).toContain('lone backslash');
+  });
+});
+
+const clauses = (n: number) => Array.from({ length: n }, (_, i) => `tag.k = 'v${i}'`).join(' OR ');
+const nested = (n: number, open = '(', close = ')') => `${open.repeat(n)}status = 'OK'${close.repeat(n)}`;
+const list = (n: number) => `tag.k IN (${Array.from({ length: n }, (_, i) => `'v${i}'`).join(', ')})`;
+
+describe('filter size limits', () => {
+  it.each([
+    ['clauses', clauses(MAX_FILTER_CLAUSES), clauses(MAX_FILTER_CLAUSES + 1), `at most ${MAX_FILTER_CLAUSES} clauses`],
+    ['levels of parentheses', nested(MAX_FILTER_DEPTH), nested(MAX_FILTER_DEPTH + 1), `at most ${MAX_FILTER_DEPTH} levels`],
+    ['levels of NOT', nested(MAX_FILTER_DEPTH, 'NOT ', ''), nested(MAX_FILTER_DEPTH + 1, 'NOT ', ''), `at most ${MAX_FILTER_DEPTH} levels`],
+    ['list values', list(MAX_LIST_VALUES), list(MAX_LIST_VALUES + 1), `at most ${MAX_LIST_VALUES} values`],
+    [
+      'list values over several lists',
+      `${list(MAX_LIST_VALUES / 2)} OR ${list(MAX_LIST_VALUES / 2)}`,
+      `${list(MAX_LIST_VALUES / 2)} OR ${list(MAX_LIST_VALUES / 2 + 1)}`,
+      `at most ${MAX_LIST_VALUES} values in all`,
+    ],
+    ['LIKE pattern length', `tag.k LIKE '${'a'.repeat(MAX_LIKE_PATTERN_LENGTH)}'`, `tag.k LIKE '${'a'.repeat(MAX_LIKE_PATTERN_LENGTH + 1)}'`, `longer than ${MAX_LIKE_PATTERN_LENGTH}`],
+    ['ILIKE pattern length', `tag.k ILIKE '${'%'.repeat(MAX_LIKE_PATTERN_LENGTH)}'`, `tag.k ILIKE '${'%'.repeat(MAX_LIKE_PATTERN_LENGTH + 1)}'`, `longer than ${MAX_LIKE_PATTERN_LENGTH}`],
+    ['RLIKE pattern length', `tag.k RLIKE '${'a'.repeat(MAX_REGEX_PATTERN_LENGTH)}'`, `tag.k RLIKE '${'a'.repeat(MAX_REGEX_PATTERN_LENGTH + 1)}'`, `longer than ${MAX_REGEX_PATTERN_LENGTH}`],
+    ['filter length', `tag.k = '${'a'.repeat(MAX_FILTER_LENGTH - 10)}'`, `tag.k = '${'a'.repeat(MAX_FILTER_LENGTH - 9)}'`, `at most ${MAX_FILTER_LENGTH}`],
+  ])('%s: the limit parses, one more is a 400 that names the limit', (_what, atLimit, pastLimit, mentions) => {
+    expect(parseFilter(atLimit)).toBeDefined();
+    const error = errorOf(pastLimit);
+    expect(error.status).toBe(400);
+    expect(error.errorCode).toBe('INVALID_PARAMETER_VALUE');
+    expect(error.message).toContain(mentions);
+  });
+
+  it('refuses 100,000 nested parentheses with a 400, not a stack overflow', () => {
+    expect(errorOf(nested(100_000)).status).toBe(400);
+    // Within the length limit too: the depth bound is what stops it.
+    const deep = errorOf(nested(20_000));
+    expect(deep.status).toBe(400);
+    expect(deep.message).toContain(`at most ${MAX_FILTER_DEPTH} levels`);
+    expect(errorOf(nested(30_000, 'NOT ', '')).status).toBe(400);
+  });
+
+  it('refuses a 20,000-term OR and a 20,000-value IN list with a 400', () => {
+    expect(errorOf(clauses(20_000)).status).toBe(400);
+    expect(errorOf(Array.from({ length: 3_000 }, () => "tag.k = '1'").join(' OR ')).message).toContain(`at most ${MAX_FILTER_CLAUSES} clauses`);
+    expect(errorOf(list(20_000)).status).toBe(400);
+  });
+
+  it('points at the clause that crosses the limit', () => {
+    const filter = clauses(MAX_FILTER_CLAUSES + 1);
+    expect(errorOf(filter).message).toContain(`at position ${filter.lastIndexOf('tag.k')}`);
+  });
+
+  it('applies to the session and user languages, which share the parser', () => {
+    const resolve = rollupFieldResolver(SESSION_LANGUAGE);
+    expect(() => parseFilter(Array.from({ length: MAX_FILTER_CLAUSES + 1 }, () => 'turns > 1').join(' AND '), resolve)).toThrow(`at most ${MAX_FILTER_CLAUSES} clauses`);
+    expect(() => parseFilter(nested(MAX_FILTER_DEPTH + 1), resolve)).toThrow(`at most ${MAX_FILTER_DEPTH} levels`);
+  });
+
+  it(`takes at most ${MAX_ORDER_BY_KEYS} order_by keys`, () => {
+    const keys = Array.from({ length: MAX_ORDER_BY_KEYS + 1 }, (_, i) => `tag.k${i} DESC`);
+    expect(parseOrderBy(keys.slice(0, MAX_ORDER_BY_KEYS))).toHaveLength(MAX_ORDER_BY_KEYS + 2); // + the tie-breakers
+    expect(() => parseOrderBy(keys)).toThrow(`at most ${MAX_ORDER_BY_KEYS}`);
   });
 });

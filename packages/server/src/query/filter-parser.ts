@@ -1,6 +1,8 @@
 import type { AndNode, ClauseNode, ComparisonOperator, FilterNode, Literal, OrNode } from './filter-ast.js';
 import { checkOperator, checkValue, resolveField, type ClauseOperator, type FieldResolver } from './filter-fields.js';
+import { invalidParameter } from '../errors.js';
 import { filterError, tokenize, type IdentifierToken, type Keyword, type Token } from './filter-lexer.js';
+import { MAX_FILTER_CLAUSES, MAX_FILTER_DEPTH, MAX_FILTER_LENGTH, MAX_LIST_VALUES } from './limits.js';
 
 /**
  * Parses a trace filter into its tree, or throws a 400 `ApiError` that names the offending token
@@ -13,18 +15,27 @@ import { filterError, tokenize, type IdentifierToken, type Keyword, type Token }
  * and_expr := not_expr ( "AND" not_expr )*
  * not_expr := "NOT" not_expr | "(" or_expr ")" | clause
  * ```
+ * A filter's size is bounded (limits.ts): its length, its clauses, its nesting of parentheses and
+ * NOT, and the values of its IN lists; past a bound it is refused at the token that crosses it.
  *
  * @example
  * const tree = parseFilter("trace.status = 'OK' AND (tag.env = 'prod' OR NOT span.type = 'TOOL')");
  * tree?.kind; // 'and'
  */
 export function parseFilter(text: string, resolve: FieldResolver = resolveField): FilterNode | undefined {
+  if (text.length > MAX_FILTER_LENGTH) {
+    throw invalidParameter(`Invalid filter: it is ${text.length} characters long; a filter may have at most ${MAX_FILTER_LENGTH}.`);
+  }
   if (text.trim() === '') return undefined;
   return new FilterParser(tokenize(text), resolve).parse();
 }
 
 class FilterParser {
   private pos = 0;
+  /** Parentheses and NOTs open around the current token. */
+  private depth = 0;
+  private clauses = 0;
+  private listValues = 0;
 
   /** @param resolve names fields: the trace language's by default, the session or user language's otherwise. */
   constructor(
@@ -68,24 +79,36 @@ class FilterParser {
 
   private parseNot(): FilterNode {
     const token = this.peek();
-    if (this.isKeyword(token, 'NOT')) {
-      this.pos++;
-      const operand = this.parseNot();
-      return { kind: 'not', operand, range: { start: token.start, end: operand.range.end } };
+    if (!this.isKeyword(token, 'NOT') && token.kind !== '(') return this.parseClause();
+    // Each level is a few frames of recursion here and in the compiler.
+    if (++this.depth > MAX_FILTER_DEPTH) {
+      throw filterError('too deeply nested at', token.text, token.start, `Parentheses and NOT may be nested at most ${MAX_FILTER_DEPTH} levels deep.`);
     }
+    this.pos++;
+    let node: FilterNode;
     if (token.kind === '(') {
-      this.pos++;
-      const inner = this.parseOr();
+      node = this.parseOr();
       const close = this.peek();
       if (close.kind !== ')') throw filterError(`expected ')' to close the '(' at position ${token.start}, found`, close.text, close.start);
       this.pos++;
-      return inner;
+    } else {
+      const operand = this.parseNot();
+      node = { kind: 'not', operand, range: { start: token.start, end: operand.range.end } };
     }
-    return this.parseClause();
+    this.depth--;
+    return node;
   }
 
   private parseClause(): ClauseNode {
     const token = this.next();
+    if (token.kind === 'identifier' && ++this.clauses > MAX_FILTER_CLAUSES) {
+      throw filterError(
+        `more than ${MAX_FILTER_CLAUSES} clauses: the clause`,
+        token.text,
+        token.start,
+        `A filter may have at most ${MAX_FILTER_CLAUSES} clauses; write many values of one field as IN ('a', 'b', ...).`,
+      );
+    }
     if (token.kind !== 'identifier') {
       const what = token.kind === 'eof' ? 'expected a clause, found' : token.kind === 'string' || token.kind === 'number' ? 'expected a field name, found' : 'unexpected';
       throw filterError(what, token.text, token.start, token.kind === 'string' || token.kind === 'number' ? 'A clause is field <comparator> value.' : undefined);
@@ -156,6 +179,9 @@ class FilterParser {
       if (token.kind === ')') {
         if (values.length === 0) throw filterError('empty list', '()', open.start, 'IN and NOT IN need at least one quoted value.');
         return values;
+      }
+      if (token.kind === 'string' && ++this.listValues > MAX_LIST_VALUES) {
+        throw filterError(`more than ${MAX_LIST_VALUES} list values: the value`, token.value, token.start, `IN and NOT IN lists may hold at most ${MAX_LIST_VALUES} values in all.`);
       }
       if (token.kind === 'string') values.push({ kind: 'string', value: token.value, range: { start: token.start, end: token.end } });
       else if (token.kind === 'number') throw filterError('lists take quoted strings only, found', token.text, token.start, `Write '${token.text}'.`);

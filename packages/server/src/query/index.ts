@@ -35,7 +35,17 @@ export { canonicalFilter } from './filter-ast.js';
 export { parseFilter } from './filter-parser.js';
 export { compileFilter } from './filter-compiler.js';
 export { parseOrderBy, type OrderKey } from './order-by.js';
-export { regexPatternProblem, likePatternProblem, rlikeRegExp, RLIKE_FLAGS } from './regex-pattern.js';
+export { regexPatternProblem, likePatternProblem, portableRegex, compileRlike, MAX_REGEX_SIZE } from './regex-pattern.js';
+export {
+  MAX_FILTER_CLAUSES,
+  MAX_FILTER_DEPTH,
+  MAX_FILTER_LENGTH,
+  MAX_LIKE_PATTERN_LENGTH,
+  MAX_LIST_VALUES,
+  MAX_ORDER_BY_KEYS,
+  MAX_REGEX_PATTERN_LENGTH,
+  MAX_SEARCH_EXPERIMENTS,
+} from './limits.js';
 export { findTraceIds, type TraceIdPage, type TraceSearchRequest } from './trace-search.js';
 export { findSessions, findSessionTraceIds, SESSION_LANGUAGE, MAX_SESSION_USER_IDS, type SessionPage, type SessionSummary, type SessionTracesRequest } from './session-search.js';
 export { findUsers, USER_LANGUAGE, type UserPage, type UserSummary } from './user-search.js';

@@ -3,6 +3,7 @@ import { TraceMetadataKey, TraceTagKey } from '@threadline/protocol';
 import { ApiError, invalidParameter } from '../errors.js';
 import { ENTITIES, REMAPPED_KEYS } from './filter-fields.js';
 import { readIdentifier, type IdentifierPart } from './filter-lexer.js';
+import { MAX_ORDER_BY_KEYS } from './limits.js';
 
 /** One key of a resolved `order_by`, with everything needed to sort and to page by it. */
 export interface OrderKey {
@@ -105,6 +106,9 @@ export function parseOrderBy(orderBy: readonly string[] | undefined): OrderKey[]
  * parseOrderList(['turns DESC'], sessionKey, [{ ...LAST_TIME, direction: 'DESC' }, { ...SESSION_ID, direction: 'ASC' }]);
  */
 export function parseOrderList(orderBy: readonly string[] | undefined, resolveKey: OrderKeyResolver, tieBreakers: readonly OrderKey[]): OrderKey[] {
+  if (orderBy && orderBy.length > MAX_ORDER_BY_KEYS) {
+    throw invalidParameter(`Invalid order_by: ${orderBy.length} keys given; at most ${MAX_ORDER_BY_KEYS} are allowed.`);
+  }
   const keys: OrderKey[] = [];
   for (const clause of orderBy ?? []) {
     const key = parseOrderClause(clause, resolveKey);

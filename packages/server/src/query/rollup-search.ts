@@ -2,7 +2,7 @@ import { sql, type CompiledQuery, type Kysely, type RawBuilder, type SelectQuery
 import { ApiError, invalidParameter } from '../errors.js';
 import type { SqlDialect } from '../store/sql-dialect.js';
 import { canonicalFilter, isTraceClause, type ClauseNode, type ComparisonNode, type FilterField, type FilterNode } from './filter-ast.js';
-import { compileFilter, integerComparison, joinConditions, stringPredicate } from './filter-compiler.js';
+import { compileFilter, integerComparison, joinConditions, stringPredicate, withinTimeLimit } from './filter-compiler.js';
 import { ENTITIES, resolveField, type FieldResolver } from './filter-fields.js';
 import { filterError, type IdentifierPart, type IdentifierToken } from './filter-lexer.js';
 import { parseFilter } from './filter-parser.js';
@@ -56,7 +56,7 @@ export interface RollupSearchRequest {
 /** Everything a rollup search needs once its request is checked. */
 export interface PreparedRollupSearch {
   experimentId: number;
-  /** The filter as a condition on `r`, when there is one. */
+  /** The filter as a condition on `r`, after the dialect's time-limit check, when there is either. */
   where: RawBuilder<SqlBool> | undefined;
   keys: OrderKey[];
   /** The previous page's last sort values. */
@@ -113,7 +113,10 @@ export function prepareRollupSearch(language: RollupLanguage, dialect: SqlDialec
     const tree = request.filter === undefined ? undefined : parseFilter(request.filter, rollupFieldResolver(language));
     const keys = parseOrderList(request.orderBy, rollupKeyResolver(language), language.tieBreakers);
     const digest = searchDigest([request.experimentId], `${language.name}:${canonicalFilter(tree)}`, keys);
-    parsed = { where: tree && compileRollupFilter(tree, language, dialect), keys, digest };
+    // The time-limit check first, so that it is tested for every row the search looks at.
+    const filter = tree && compileRollupFilter(tree, language, dialect);
+    const where = dialect.timeLimitCheck && filter ? joinConditions([dialect.timeLimitCheck, filter], 'AND') : (dialect.timeLimitCheck ?? filter);
+    parsed = { where, keys, digest };
     if (PARSED.size >= PARSED_CACHE_SIZE) PARSED.delete(PARSED.keys().next().value!);
   }
   PARSED.set(shape, parsed);
@@ -253,7 +256,7 @@ export function compileRollupFilter(node: FilterNode, language: RollupLanguage, 
   };
   const someTrace = (clauses: readonly ClauseNode[]): RawBuilder<SqlBool> => {
     const group: FilterNode = clauses.length === 1 ? clauses[0]! : { kind: 'and', operands: clauses, range: clauses[0]!.range };
-    return sql<SqlBool>`EXISTS (SELECT 1 FROM traces AS t WHERE ${language.traceOfRow} AND ${compileFilter(group, dialect)})`;
+    return sql<SqlBool>`EXISTS (SELECT 1 FROM traces AS t WHERE ${withinTimeLimit(dialect, sql`${language.traceOfRow} AND ${compileFilter(group, dialect)}`)})`;
   };
   const ownClause = (clause: ClauseNode): RawBuilder<SqlBool> => {
     const field = clause.field;

@@ -6,6 +6,7 @@ import { canonicalFilter } from './filter-ast.js';
 import { compileFilter } from './filter-compiler.js';
 import { parseFilter } from './filter-parser.js';
 import { keysetQuery, nextPageToken as nextPageTokenOf } from './keyset.js';
+import { MAX_SEARCH_EXPERIMENTS } from './limits.js';
 import { parseOrderBy } from './order-by.js';
 import { decodePageToken, searchDigest } from './page-token.js';
 
@@ -39,6 +40,9 @@ export interface TraceIdPage {
  * const traces = await store.getTraces(page.traceIds);
  */
 export async function findTraceIds(db: Kysely<Database>, dialect: SqlDialect, request: TraceSearchRequest): Promise<TraceIdPage> {
+  if (request.experimentIds.length > MAX_SEARCH_EXPERIMENTS) {
+    throw invalidParameter(`Invalid search: ${request.experimentIds.length} experiments given; one search covers at most ${MAX_SEARCH_EXPERIMENTS}.`);
+  }
   const experimentIds = request.experimentIds.map((id) => {
     if (!/^\d{1,18}$/.test(id)) throw invalidParameter(`Invalid experiment id '${id}': it must be a number.`);
     return Number(id);
@@ -53,10 +57,10 @@ export async function findTraceIds(db: Kysely<Database>, dialect: SqlDialect, re
   const digest = searchDigest(request.experimentIds, canonicalFilter(tree), keys);
   const after = request.pageToken ? decodePageToken(request.pageToken, digest, keys) : undefined;
 
-  let query = db
-    .selectFrom('traces as t')
-    .select('t.trace_id')
-    .where(sql<SqlBool>`t.experiment_id IN (${sql.join(experimentIds)})`);
+  let query = db.selectFrom('traces as t').select('t.trace_id');
+  // First, so that it is tested for every row the search looks at (see SqlDialect.timeLimitCheck).
+  if (dialect.timeLimitCheck) query = query.where(dialect.timeLimitCheck);
+  query = query.where(sql<SqlBool>`t.experiment_id IN (${sql.join(experimentIds)})`);
   if (tree) query = query.where(compileFilter(tree, dialect));
   const rows = await keysetQuery(query, keys, after).limit(maxResults).execute();
   const traceIds = rows.map((row) => row.trace_id);

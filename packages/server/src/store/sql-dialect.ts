@@ -23,4 +23,12 @@ export interface SqlDialect {
   jsonNumber(jsonText: Expression<unknown>): RawBuilder<number | null>;
   /** The string or scalar found under a path of object keys in a JSON text, as text, or NULL. */
   jsonTextAt(jsonText: Expression<unknown>, path: readonly string[]): RawBuilder<string | null>;
+  /**
+   * A condition that is true while the statement running it is within its time limit and stops
+   * the statement once it is not, tested for each row where it stands; undefined where the
+   * database bounds statements itself (PostgreSQL's statement_timeout). Searches put it first
+   * among a row's conditions (SQLite tests them in order and stops at the first false one), in
+   * the outer query and in subqueries that may scan many rows for one outer row.
+   */
+  readonly timeLimitCheck?: RawBuilder<SqlBool>;
 }

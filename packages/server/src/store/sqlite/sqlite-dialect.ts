@@ -1,10 +1,30 @@
-import { sql, type Expression } from 'kysely';
+import { sql, type Expression, type SqlBool } from 'kysely';
 import type { SqlDialect } from '../sql-dialect.js';
+
+/**
+ * The SQL function a search calls per row to stay within its time limit (search-functions.js
+ * registers it). Its name in a statement is also how the store's driver tells a search apart.
+ */
+export const TIME_LIMIT_FUNCTION = 'threadline_within_time_limit';
+
+/**
+ * Whether a statement has a condition whose cost grows with the size of the value it reads (the
+ * LIKE and REGEXP of `like`, `ilike` and `regexMatch`, the JSON parsing of `spanAttributeText`):
+ * one row of it may take seconds on a value of tens of MiB, which no check between rows can stop.
+ * Every such condition comes from this dialect, in these words.
+ *
+ * @example
+ * scalesWithValueSize("SELECT ... WHERE (kv.value LIKE ? ESCAPE '\\')"); // true
+ */
+export function scalesWithValueSize(sql: string): boolean {
+  return / LIKE | REGEXP |json_each\(/.test(sql);
+}
 
 /**
  * SQLite's quirks. LIKE is made case-sensitive per connection (`PRAGMA case_sensitive_like`), so
  * ILIKE is lower() on both sides; REGEXP calls the `regexp` function registered on the connection.
  * JSON functions refuse malformed JSON with an error, so every use is guarded by `json_valid`.
+ * SQLite has no statement timeout: searches call {@link TIME_LIMIT_FUNCTION} per row instead.
  */
 export const sqliteDialect: SqlDialect = {
   name: 'sqlite',
@@ -23,6 +43,7 @@ export const sqliteDialect: SqlDialect = {
     sql<number | null>`(CASE WHEN json_valid(${jsonText}) AND json_type(${jsonText}) IN ('integer', 'real') THEN CAST(${jsonText} AS REAL) END)`,
   jsonTextAt: (jsonText: Expression<unknown>, path: readonly string[]) =>
     sql<string | null>`(CASE WHEN json_valid(${jsonText}) THEN CAST(json_extract(${jsonText}, ${sqliteJsonPath(path)}) AS TEXT) END)`,
+  timeLimitCheck: sql<SqlBool>`(${sql.raw(TIME_LIMIT_FUNCTION)}() = 1)`,
 };
 
 /** `['metadata', 'mlflow.trace.session']` -> `$."metadata"."mlflow.trace.session"`. */

@@ -1,35 +1,83 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
+import { Kysely, type SqliteDatabase } from 'kysely';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { rlikeRegExp } from '../../query/regex-pattern.js';
 import { KyselyTraceStore } from '../kysely-store.js';
 import { migrateToLatest } from '../migrations/migrations.js';
 import type { Database } from '../schema.js';
-import { sqliteDialect } from './sqlite-dialect.js';
+import { scalesWithValueSize, sqliteDialect, TIME_LIMIT_FUNCTION } from './sqlite-dialect.js';
+import { ThreadlineSqliteDialect } from './sqlite-driver.js';
+import { SearchThreads } from './search-threads.js';
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
   path: string;
+  /**
+   * How long one search (traces, sessions, users) may run before it is stopped and answered with
+   * a 400 naming the limit. Default 10,000 ms.
+   */
+  searchTimeLimitMillis?: number;
+  /**
+   * Threads that run searches off the event loop, each on its own read-only connection, so that a
+   * slow search holds up neither ingest nor /health. Default 2. With 0, and always for `:memory:`
+   * (which no other connection can open), searches run on the event loop, within their time limit.
+   */
+  searchThreads?: number;
+}
+
+/** The default of {@link SqliteStoreOptions.searchTimeLimitMillis}. */
+export const DEFAULT_SEARCH_TIME_LIMIT_MILLIS = 10_000;
+/** Searches that may wait for a search thread before more are answered with a 503. */
+const MAX_WAITING_SEARCHES = 64;
+/**
+ * How long a search may run on the event loop before it moves to a search thread (see
+ * ThreadlineSqliteDialect): short enough that /health stays well under 100 ms.
+ */
+const EVENT_LOOP_BUDGET_MILLIS = 30;
+
+/** What search-functions.js exports; loaded by path, as the search threads load it. */
+interface SearchFunctionsModule {
+  registerSearchFunctions(database: BetterSqlite3.Database, timeLimitFunction: string): { within<T>(limitMillis: number, run: () => T): T };
 }
 
 /**
  * Opens (creating if needed) a SQLite store. WAL with `synchronous = NORMAL`: a committed trace
- * survives the process being killed; readers never wait for the writer.
+ * survives the process being killed; readers never wait for the writer, which is what lets
+ * searches run on threads of their own.
  *
  * @example
- * const store = await openSqliteStore({ path: 'threadline.db' });
+ * const store = await openSqliteStore({ path: 'threadline.db', searchTimeLimitMillis: 5_000 });
  */
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<KyselyTraceStore> {
-  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+  const inMemory = options.path === ':memory:';
+  if (!inMemory) mkdirSync(dirname(options.path), { recursive: true });
+  const timeLimitMillis = options.searchTimeLimitMillis ?? DEFAULT_SEARCH_TIME_LIMIT_MILLIS;
+  const searchThreads = inMemory ? 0 : (options.searchThreads ?? 2);
+  // Plain JavaScript shared with the search threads (see search-worker.js).
+  const functions = (await import(new URL('./search-functions.js', import.meta.url).href)) as SearchFunctionsModule;
   const database = new BetterSqlite3(options.path);
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 10000');
   // MLflow's LIKE is case-sensitive on every database.
   database.pragma('case_sensitive_like = ON');
-  database.function('regexp', { deterministic: true }, sqliteRegexp());
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }) });
+  const search = functions.registerSearchFunctions(database, TIME_LIMIT_FUNCTION);
+  const threads =
+    searchThreads > 0
+      ? new SearchThreads({ path: options.path, timeLimitFunction: TIME_LIMIT_FUNCTION, threads: searchThreads, timeLimitMillis, maxWaiting: MAX_WAITING_SEARCHES })
+      : undefined;
+  const dialect = new ThreadlineSqliteDialect(
+    { database: withStatementCache(database) },
+    {
+      timeLimitFunction: TIME_LIMIT_FUNCTION,
+      timeLimitMillis,
+      eventLoopBudgetMillis: EVENT_LOOP_BUDGET_MILLIS,
+      offEventLoop: scalesWithValueSize,
+      within: search.within,
+      ...(threads ? { threads } : {}),
+    },
+  );
+  const db = new Kysely<Database>({ dialect });
   try {
     await migrateToLatest(db as Kysely<unknown>, { dialect: 'sqlite' });
   } catch (error) {
@@ -48,7 +96,7 @@ const STATEMENT_CACHE_SIZE = 500;
  * same SQL text gets the same prepared statement back (least recently used ones are dropped).
  * Safe because Kysely runs one statement at a time on this connection and never streams here.
  */
-function withStatementCache(database: BetterSqlite3.Database): SqliteDialectConfig['database'] {
+function withStatementCache(database: BetterSqlite3.Database): SqliteDatabase {
   const statements = new Map<string, BetterSqlite3.Statement>();
   return {
     close: () => database.close(),
@@ -64,49 +112,4 @@ function withStatementCache(database: BetterSqlite3.Database): SqliteDialectConf
       return statement;
     },
   };
-}
-
-/**
- * SQLite's REGEXP, with RLIKE's meaning on PostgreSQL: unanchored, `.` matching newlines and whole
- * characters (rlikeRegExp's flags); NULL or an invalid pattern matches nothing. Filters reuse a
- * handful of patterns over many rows, so each is compiled once.
- */
-function sqliteRegexp(): (pattern: unknown, value: unknown) => number {
-  const compiled = new Map<string, RegExp | null>();
-  return (pattern, value) => {
-    if (typeof pattern !== 'string' || value === null || value === undefined) return 0;
-    let re = compiled.get(pattern);
-    if (re === undefined) {
-      try {
-        re = rlikeRegExp(pattern);
-      } catch {
-        re = null;
-      }
-      if (compiled.size > 256) compiled.clear();
-      compiled.set(pattern, re);
-    }
-    return re !== null && re.test(String(value)) ? 1 : 0;
-  };
-}
-
-/**
- * Transactions take the write lock when they begin (`BEGIN IMMEDIATE`). A deferred transaction
- * that reads and then writes cannot wait for another process's writer: SQLite fails it at once
- * with SQLITE_BUSY. Taken up front, the lock is waited for (busy_timeout), so several server
- * processes can share one database file.
- */
-class ImmediateSqliteDialect extends SqliteDialect {
-  constructor(private readonly config: SqliteDialectConfig) {
-    super(config);
-  }
-
-  override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.config);
-  }
-}
-
-class ImmediateSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
-  }
 }
