@@ -23,9 +23,9 @@ program
   .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', process.env.THREADLINE_LOG_LEVEL ?? 'warn')
   .option(
     '--query-timeout-ms <ms>',
-    'longest a database query may run before it is stopped (a search past it is a 400)',
+    'longest a search may run before it is stopped (then a 400); default 30000 on PostgreSQL, 10000 on SQLite',
     parsePositiveInteger,
-    process.env.THREADLINE_QUERY_TIMEOUT_MS ? parsePositiveInteger(process.env.THREADLINE_QUERY_TIMEOUT_MS) : 30_000,
+    process.env.THREADLINE_QUERY_TIMEOUT_MS ? parsePositiveInteger(process.env.THREADLINE_QUERY_TIMEOUT_MS) : undefined,
   )
   .option(
     '--allowed-hosts <names>',
@@ -46,13 +46,13 @@ program
     'after',
     '\nWith --auth, THREADLINE_ADMIN_USERNAME and THREADLINE_ADMIN_PASSWORD create an admin account at start-up if it does not exist.',
   )
-  .action(async (options: { host: string; port: number; backendStoreUri: string; logLevel: string; queryTimeoutMs: number; allowedHosts: string[]; allowedOrigins: string[]; auth?: boolean; defaultPermission: Permission }) => {
+  .action(async (options: { host: string; port: number; backendStoreUri: string; logLevel: string; queryTimeoutMs?: number; allowedHosts: string[]; allowedOrigins: string[]; auth?: boolean; defaultPermission: Permission }) => {
     try {
       const auth = options.auth ?? booleanFromEnv('THREADLINE_AUTH');
       const admin = process.env.THREADLINE_ADMIN_USERNAME && process.env.THREADLINE_ADMIN_PASSWORD ? { username: process.env.THREADLINE_ADMIN_USERNAME, password: process.env.THREADLINE_ADMIN_PASSWORD } : undefined;
       const server = await startServer({
         ...options,
-        queryTimeoutMillis: options.queryTimeoutMs,
+        ...(options.queryTimeoutMs !== undefined ? { queryTimeoutMillis: options.queryTimeoutMs } : {}),
         ...(auth !== undefined ? { auth } : {}),
         ...(admin ? { bootstrapAdmin: admin } : {}),
       });

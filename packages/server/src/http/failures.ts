@@ -2,6 +2,7 @@ import { ErrorCode, type ErrorBody } from '@threadline/protocol';
 import type { FastifyError } from 'fastify';
 import { ApiError } from '../errors.js';
 import { TraceNotFoundError } from '../store/kysely-store.js';
+import { searchTimeLimitError } from '../query/time-limit.js';
 import { databaseFailure } from '../store/store-errors.js';
 
 /** Seconds a client is asked to wait (`Retry-After`) when the store is briefly unavailable. */
@@ -35,11 +36,10 @@ export function failureReply(error: unknown): FailureReply {
         body: { error_code: ErrorCode.TEMPORARILY_UNAVAILABLE, message: `The database is unavailable right now; nothing was stored. Retry in ${STORE_RETRY_AFTER_SECONDS} s.` },
         retryAfterSeconds: STORE_RETRY_AFTER_SECONDS,
       };
-    case 'timeout':
-      return {
-        status: 400,
-        body: { error_code: ErrorCode.INVALID_PARAMETER_VALUE, message: `The query ran longer than the server's time limit and was stopped; narrow the filter or the time range.` },
-      };
+    case 'timeout': {
+      const answer = searchTimeLimitError();
+      return { status: answer.status, body: answer.toBody() };
+    }
     case 'invalid-text':
       return { status: 400, body: { error_code: ErrorCode.INVALID_PARAMETER_VALUE, message: 'The request contains text the database cannot store (a NUL character, U+0000).' } };
     case undefined:

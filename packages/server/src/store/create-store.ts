@@ -55,11 +55,17 @@ export async function createStore(uri: string, cwd?: string): Promise<KyselyTrac
 
 /** What every store takes, whichever database it opens. */
 export interface StoreOptions {
-  /** Longest a query may run before it is stopped (PostgreSQL: `statement_timeout`). */
+  /**
+   * Longest a query may run before it is stopped: PostgreSQL's `statement_timeout` (default
+   * 30 s), SQLite's search time limit (default 10 s; searches there share two cores with ingest).
+   */
   queryTimeoutMillis?: number;
 }
 
 /** Opens the store at an already parsed location. */
 export async function openStore(location: StoreLocation, options: StoreOptions = {}): Promise<KyselyTraceStore> {
-  return location.kind === 'sqlite' ? openSqliteStore({ path: location.path }) : openPostgresStore({ connectionString: location.connectionString, ...options });
+  if (location.kind === 'sqlite') {
+    return openSqliteStore({ path: location.path, ...(options.queryTimeoutMillis !== undefined ? { searchTimeLimitMillis: options.queryTimeoutMillis } : {}) });
+  }
+  return openPostgresStore({ connectionString: location.connectionString, ...options });
 }

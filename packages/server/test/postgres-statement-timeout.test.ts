@@ -1,0 +1,49 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { createApp } from '../src/http/app.js';
+import type { KyselyTraceStore } from '../src/store/kysely-store.js';
+import { openPostgresStore } from '../src/store/postgres/postgres-store.js';
+import { createPostgresSchema, POSTGRES_URL, postgresOk } from './support/databases.js';
+import { newTraceId, startTraceBody, tracesJsonPath } from './support/mlflow-payloads.js';
+import { JSON_HEADERS } from './support/test-app.js';
+
+/**
+ * PostgreSQL stops a search at the store's time limit (statement_timeout) and the server answers
+ * it like SQLite's own limit: a 400 asking for a narrower filter, while other requests go on.
+ */
+describe.skipIf(!postgresOk)('a search past the time limit on PostgreSQL', () => {
+  let store: KyselyTraceStore;
+  let app: FastifyInstance;
+  let drop: () => Promise<void>;
+
+  beforeAll(async () => {
+    const schema = await createPostgresSchema();
+    drop = schema.drop;
+    store = await openPostgresStore({ connectionString: POSTGRES_URL, schema: schema.schema, maxConnections: 4, queryTimeoutMillis: 300 });
+    app = await createApp({ store });
+    // One span whose inputs are 8 MiB of 'a': a LIKE with a long literal after '%' costs length × pattern.
+    const traceId = newTraceId();
+    expect((await app.inject({ method: 'POST', url: '/api/3.0/mlflow/traces', headers: JSON_HEADERS, payload: JSON.stringify(startTraceBody({ traceId })) })).statusCode).toBe(200);
+    const big = 'a'.repeat(8 * 1024 * 1024);
+    const spans = `{"spans":[{"trace_id":"x","span_id":"8MA1SDFQpsg=","parent_span_id":"","name":"root","start_time_unix_nano":1795463486775000000,"end_time_unix_nano":1795463486777000000,"status":{"code":"STATUS_CODE_OK","message":""},"attributes":{"mlflow.traceRequestId":"${traceId}","mlflow.spanType":"CHAIN","mlflow.spanInputs":"${big}"},"events":[]}]}`;
+    expect((await app.inject({ method: 'PUT', url: tracesJsonPath(traceId), headers: JSON_HEADERS, payload: spans })).statusCode).toBe(200);
+  }, 60_000);
+  afterAll(async () => {
+    await app?.close();
+    await store?.close();
+    await drop?.();
+  });
+
+  it('answers 400 with the time-limit message, and the next request is served', async () => {
+    const filter = `span.content LIKE '%${'a'.repeat(190)}b%'`;
+    const slow = await app.inject({
+      method: 'POST',
+      url: '/api/3.0/mlflow/traces/search',
+      headers: JSON_HEADERS,
+      payload: JSON.stringify({ locations: [{ type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: '0' } }], filter }),
+    });
+    expect(slow.statusCode, slow.body).toBe(400);
+    expect(slow.json()).toMatchObject({ error_code: 'INVALID_PARAMETER_VALUE', message: expect.stringMatching(/ran longer than the server's limit/) });
+    expect((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200);
+  });
+});
