@@ -77,6 +77,7 @@ describe.runIf(available)(SUITE, () => {
     expect(await form().count()).toBe(0);
     expect(await page.getByTestId('signed-in-as').count()).toBe(0);
     expect(await page.getByRole('link', { name: 'Tokens' }).count()).toBe(0);
+    expect(await page.getByRole('link', { name: 'Access' }).count()).toBe(0);
   });
 
   it('asks to sign in in place of the page asked for, and says so on a wrong password', async () => {
@@ -170,6 +171,8 @@ describe.runIf(available)(SUITE, () => {
   it('shows the sign-in page where a session ends, and signing in again goes on from there', async () => {
     await page.goto(`${server.url}/experiments/${readable}/traces`);
     await expect.poll(() => traceRows().count()).toBe(3);
+    // READ is not MANAGE: no Access tab.
+    expect(await page.getByRole('link', { name: 'Access' }).count()).toBe(0);
     await browser.context.clearCookies();
     await page.getByRole('link', { name: 'Sessions' }).click();
     await expect.poll(() => form().isVisible()).toBe(true);
@@ -218,5 +221,23 @@ describe.runIf(available)(SUITE, () => {
     expect(actions.slice(0, 4)).toEqual(['account.delete', 'account.admin', 'account.create', 'login']);
     expect(actions).toContain('login.failed');
     expect(actions).toContain('token.revoke');
+  });
+
+  it("lets a manager give and take access from the experiment's Access tab", async () => {
+    const asAlice = basic(ALICE);
+    const search = () => call(`${server.url}/api/3.0/mlflow/traces/search`, 'POST', { locations: [{ type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: secret } }] }, asAlice);
+    expect((await search()).status).toBe(403);
+    await page.goto(`${server.url}/experiments/${secret}/traces`);
+    await page.getByRole('link', { name: 'Access' }).click();
+    await page.waitForURL(`**/experiments/${secret}/access`);
+    await page.getByTestId('grant-username').fill('alice');
+    await page.getByTestId('grant-permission').selectOption('READ');
+    await page.getByRole('button', { name: 'Give access' }).click();
+    const row = page.locator('[data-testid="permissions"] tbody tr', { hasText: 'alice' });
+    await expect.poll(() => row.getByLabel('Permission of alice', { exact: true }).inputValue()).toBe('READ');
+    expect((await search()).status).toBe(200);
+    await row.getByRole('button', { name: 'Remove the permission of alice' }).click();
+    await expect.poll(() => row.count()).toBe(0);
+    expect((await search()).status).toBe(403);
   });
 });

@@ -13,6 +13,8 @@ const SECTIONS = [
   ['sessions', 'Sessions'],
   ['users', 'Users'],
 ] as const;
+/** Shown only to those who manage the experiment (always, for admins), when the server has accounts. */
+const ACCESS_SECTION = ['access', 'Access'] as const;
 
 /**
  * The frame: brand, experiment switcher, the sections, who is signed in, theme toggle. When the
@@ -30,6 +32,13 @@ export function Layout() {
   const ready = !me.isPending && !signedOut;
   const authOn = me.data?.auth_enabled === true;
   const experiments = useQuery({ queryKey: ['experiments'], queryFn: ({ signal }) => api.experiments(signal), staleTime: 60_000, enabled: ready });
+  // Who may be given access is for those who manage the experiment: the list answers them alone.
+  const permissions = useQuery({
+    queryKey: ['permissions', experimentId],
+    queryFn: ({ signal }) => api.permissions(experimentId!, signal),
+    enabled: ready && authOn && experimentId !== undefined,
+  });
+  const sections: readonly (readonly [path: string, label: string])[] = permissions.isSuccess ? [...SECTIONS, ACCESS_SECTION] : SECTIONS;
   const section = /^\/experiments\/[^/]+\/([^/]+)/.exec(location.pathname)?.[1] ?? 'traces';
   const nextTheme = choice === 'system' ? (resolved === 'dark' ? 'light' : 'dark') : choice === 'dark' ? 'light' : 'dark';
 
@@ -51,7 +60,7 @@ export function Layout() {
             <select
               aria-label="Experiment"
               value={experimentId}
-              onChange={(e) => navigate(`/experiments/${encodeURIComponent(e.target.value)}/${SECTIONS.some(([s]) => s === section) ? section : 'traces'}`)}
+              onChange={(e) => navigate(`/experiments/${encodeURIComponent(e.target.value)}/${sections.some(([s]) => s === section) ? section : 'traces'}`)}
             >
               {(experiments.data ?? []).map((e) => (
                 <option key={e.experiment_id} value={e.experiment_id}>
@@ -64,7 +73,7 @@ export function Layout() {
         )}
         {ready && experimentId !== undefined && (
           <nav className="tabs" aria-label="Sections">
-            {SECTIONS.map(([path, label]) => (
+            {sections.map(([path, label]) => (
               <NavLink key={path} to={`/experiments/${encodeURIComponent(experimentId)}/${path}`} className={({ isActive }) => (isActive || section === path ? 'tab active' : 'tab')}>
                 {label}
               </NavLink>
