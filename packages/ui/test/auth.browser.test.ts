@@ -12,6 +12,8 @@ const available = chromiumForSuite(SUITE);
 
 const ADMIN = { username: 'root', password: 'root-password-1' };
 const ALICE = { username: 'alice', password: 'alice-password-1' };
+/** An account with no permission anywhere. */
+const CAROL = { username: 'carol', password: 'carol-password-1' };
 const basic = ({ username, password }: { username: string; password: string }) => ({ authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` });
 const T0 = Date.parse('2026-11-20T10:00:00Z');
 
@@ -45,6 +47,7 @@ describe.runIf(available)(SUITE, () => {
       await logTrace(server.url, { experimentId: secret, user: 'employee-1', startMs: T0 + i * 1000, durationMs: 100, inputs: `salary of ${i + 1}`, outputs: 'confidential' }, { headers: asAdmin });
     }
     await request(server.url, 'POST', '/api/2.0/mlflow/users/create', ALICE, asAdmin);
+    await request(server.url, 'POST', '/api/2.0/mlflow/users/create', CAROL, asAdmin);
     await request(server.url, 'POST', '/api/2.0/mlflow/experiments/permissions/create', { experiment_id: readable, username: ALICE.username, permission: 'READ' }, asAdmin);
 
     browser = await launchBrowser();
@@ -191,13 +194,21 @@ describe.runIf(available)(SUITE, () => {
     expect(await page.getByTestId('traces-table').count()).toBe(0);
   });
 
+  it('tells an account that may read no experiment why its list is empty', async () => {
+    await page.goto(`${server.url}/experiments`);
+    await signIn(CAROL);
+    await expect.poll(() => page.locator('[data-testid="experiments"] tbody').textContent()).toContain('No experiment you may read yet.');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await expect.poll(() => form().isVisible()).toBe(true);
+  });
+
   it('lets an admin create an account, make it admin, delete it, and read the audit log newest first', async () => {
     await page.goto(server.url);
     await signIn(ADMIN);
     await page.getByRole('link', { name: 'Accounts' }).click();
     await page.waitForURL('**/accounts');
     const rows = page.locator('[data-testid="accounts"] tbody tr');
-    await expect.poll(() => rows.locator('td:first-child .mono').allTextContents()).toEqual(['alice', 'root']);
+    await expect.poll(() => rows.locator('td:first-child .mono').allTextContents()).toEqual(['alice', 'carol', 'root']);
     // An admin cannot lock themselves out from here.
     expect(await rows.filter({ hasText: 'root' }).getByRole('button', { name: 'Delete account root' }).isDisabled()).toBe(true);
 
@@ -210,7 +221,7 @@ describe.runIf(available)(SUITE, () => {
     await expect.poll(() => bob.textContent()).toContain('Admin');
     expect((await call(`${server.url}/api/threadline/accounts`, 'GET', undefined, basic({ username: 'bob', password: 'bob-password-1' }))).status).toBe(200);
     await bob.getByRole('button', { name: 'Delete account bob' }).click();
-    await expect.poll(() => rows.locator('td:first-child .mono').allTextContents()).toEqual(['alice', 'root']);
+    await expect.poll(() => rows.locator('td:first-child .mono').allTextContents()).toEqual(['alice', 'carol', 'root']);
     expect(dialogs.pop()).toContain('Delete the account "bob"?');
 
     await page.getByRole('link', { name: 'Audit log' }).click();
