@@ -8,9 +8,10 @@ const spanId = () => randomBytes(8).toString('base64');
 
 /**
  * Logs one trace. `spans` are `{ name, type, startMs, endMs, parent (index), inputs, outputs, error, events }`;
- * the first one is the root. Returns the trace id.
+ * the first one is the root. `options.headers` go with each request (credentials, for a server with
+ * --auth). Returns the trace id.
  */
-export async function logTrace(baseUrl, t) {
+export async function logTrace(baseUrl, t, options = {}) {
   const traceId = t.traceId ?? `tr-${hex(16)}`;
   const experimentId = t.experimentId ?? '0';
   const metadata = { 'mlflow.trace_schema.version': '3', ...(t.metadata ?? {}) };
@@ -31,7 +32,7 @@ export async function logTrace(baseUrl, t) {
     tags: { 'mlflow.traceName': spans[0].name, ...(t.tags ?? {}) },
     assessments: [],
   };
-  await request(baseUrl, 'POST', '/api/3.0/mlflow/traces', { trace: { trace_info: info } });
+  await request(baseUrl, 'POST', '/api/3.0/mlflow/traces', { trace: { trace_info: info } }, options.headers);
   const ids = spans.map(() => spanId());
   const body = {
     spans: spans.map((s, i) => ({
@@ -52,7 +53,7 @@ export async function logTrace(baseUrl, t) {
       events: s.events ?? [],
     })),
   };
-  await request(baseUrl, 'PUT', `/api/2.0/mlflow-artifacts/artifacts/${experimentId}/traces/${traceId}/artifacts/traces.json`, body);
+  await request(baseUrl, 'PUT', `/api/2.0/mlflow-artifacts/artifacts/${experimentId}/traces/${traceId}/artifacts/traces.json`, body, options.headers);
   return traceId;
 }
 
@@ -62,8 +63,8 @@ function preview(value) {
   return text.length > 1000 ? text.slice(0, 1000) : text;
 }
 
-export async function request(baseUrl, method, path, body) {
-  const response = await fetch(baseUrl + path, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+export async function request(baseUrl, method, path, body, headers = {}) {
+  const response = await fetch(baseUrl + path, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await response.text();
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
   return text ? JSON.parse(text) : {};

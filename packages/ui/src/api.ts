@@ -28,10 +28,36 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * The signed-in session, as far as requests need it: the CSRF token that every change made with
+ * the session cookie must carry, and who to tell when the server says the caller is signed out.
+ * Set by `session.ts`; while auth is off both stay unset and requests go out as before.
+ */
+let csrfToken: string | undefined;
+let onUnauthenticated: (() => void) | undefined;
+
+/** Remembers the session's CSRF token (from `me` or sign-in); undefined when signed out. */
+export function setCsrfToken(token: string | undefined): void {
+  csrfToken = token;
+}
+
+/** Registers what to do when any API call answers 401: show the sign-in page. */
+export function setUnauthenticatedHandler(handler: (() => void) | undefined): void {
+  onUnauthenticated = handler;
+}
+
+const LOGIN_PATH = '/threadline/auth/login';
+
 async function call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  // The cookie alone proves nothing about which page sent a change; the token, readable only by
+  // this origin's scripts, does.
+  const session = csrfToken;
+  if (method !== 'GET' && session !== undefined) headers['x-csrf-token'] = session;
   const response = await fetch(PREFIX + path, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers,
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     ...(signal ? { signal } : {}),
   });
@@ -43,6 +69,9 @@ async function call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string
     } catch {
       /* not JSON: keep the text */
     }
+    // A wrong password is the sign-in page's own error, not a sign that the session ended; nor is
+    // a late answer to a request sent before the latest sign-in or sign-out.
+    if (response.status === 401 && path !== LOGIN_PATH && session === csrfToken) onUnauthenticated?.();
     throw new ApiError(response.status, parsed.error_code ?? 'HTTP_' + response.status, parsed.message ?? (text || response.statusText));
   }
   return (text ? JSON.parse(text) : {}) as T;
@@ -92,7 +121,78 @@ export const api = {
   searchUsers: (body: { experimentId: string; filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string }, signal?: AbortSignal) =>
     call<SearchUsersResponse>('POST', '/threadline/users/search', rollupBody(body), signal),
   metrics: (body: TraceMetricsRequest, signal?: AbortSignal) => call<TraceMetricsResponse>('POST', '/threadline/traces/metrics', body, signal),
+
+  me: (signal?: AbortSignal) => call<Me>('GET', '/threadline/auth/me', undefined, signal),
+  login: (username: string, password: string) => call<Me>('POST', LOGIN_PATH, { username, password }),
+  logout: () => call<unknown>('POST', '/threadline/auth/logout', {}),
+
+  tokens: (signal?: AbortSignal) => call<{ tokens?: ApiToken[] }>('GET', '/threadline/tokens', undefined, signal).then((r) => r.tokens ?? []),
+  createToken: (name: string) => call<CreatedToken>('POST', '/threadline/tokens', { name }),
+  revokeToken: (tokenId: string) => call<unknown>('DELETE', `/threadline/tokens/${enc(tokenId)}`),
+
+  accounts: (signal?: AbortSignal) => call<{ accounts?: AccountJson[] }>('GET', '/threadline/accounts', undefined, signal).then((r) => r.accounts ?? []),
+  createAccount: (username: string, password: string) => call<unknown>('POST', '/2.0/mlflow/users/create', { username, password }),
+  setAdmin: (username: string, isAdmin: boolean) => call<unknown>('PATCH', '/2.0/mlflow/users/update-admin', { username, is_admin: isAdmin }),
+  deleteAccount: (username: string) => call<unknown>('DELETE', '/2.0/mlflow/users/delete', { username }),
+  audit: (beforeEventId: number | undefined, maxResults: number, signal?: AbortSignal) =>
+    call<{ events?: AuditEventJson[] }>('GET', `/threadline/audit?${q({ max_results: maxResults, before_event_id: beforeEventId })}`, undefined, signal).then((r) => r.events ?? []),
+
+  permissions: (experimentId: string, signal?: AbortSignal) =>
+    call<{ permissions?: ExperimentPermissionJson[] }>('GET', `/threadline/experiments/${enc(experimentId)}/permissions`, undefined, signal).then((r) => r.permissions ?? []),
+  /** Grants (`create`) or changes (`update`) an account's permission on an experiment. */
+  setPermission: (how: 'create' | 'update', experimentId: string, username: string, permission: Permission) =>
+    call<unknown>(how === 'create' ? 'POST' : 'PATCH', `/2.0/mlflow/experiments/permissions/${how}`, { experiment_id: experimentId, username, permission }),
+  deletePermission: (experimentId: string, username: string) => call<unknown>('DELETE', '/2.0/mlflow/experiments/permissions/delete', { experiment_id: experimentId, username }),
 };
+
+// The accounts API's shapes, as packages/server/src/http/auth/account-routes.ts answers them.
+
+/** `GET /threadline/auth/me`: whether the server asks for accounts, and who this browser is. */
+export interface Me {
+  auth_enabled: boolean;
+  signed_in: boolean;
+  username?: string;
+  is_admin?: boolean;
+  /** Present when signed in with the session cookie: goes in `X-CSRF-Token` on every change. */
+  csrf_token?: string;
+}
+
+export interface ApiToken {
+  token_id: string;
+  name: string;
+  created_time_ms: number;
+  last_used_time_ms: number | null;
+  revoked_time_ms: number | null;
+}
+
+/** A new token: `token` is its secret, in this reply only. */
+export interface CreatedToken extends ApiToken {
+  token: string;
+}
+
+export interface AccountJson {
+  username: string;
+  is_admin: boolean;
+  created_time_ms: number;
+}
+
+export interface AuditEventJson {
+  event_id: number;
+  time_ms: number;
+  actor: string;
+  action: string;
+  target: string;
+  details: Record<string, unknown>;
+}
+
+/** MLflow's experiment permissions, weakest first. */
+export const PERMISSIONS = ['NO_PERMISSIONS', 'READ', 'USE', 'EDIT', 'MANAGE'] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+export interface ExperimentPermissionJson {
+  username: string;
+  permission: Permission;
+}
 
 function rollupBody(body: { experimentId: string; filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string }) {
   return {

@@ -8,22 +8,31 @@ import { SessionPage } from './pages/SessionPage';
 import { SessionsPage } from './pages/SessionsPage';
 import { TracesPage } from './pages/TracesPage';
 import { UsersPage } from './pages/UsersPage';
+import { useMe, watchSession } from './session';
 import './styles.css';
 
 const queryClient = new QueryClient({
   defaultOptions: { queries: { staleTime: 10_000, retry: (count, error) => count < 2 && !(error && 'status' in error && (error as { status: number }).status < 500), refetchOnWindowFocus: false } },
 });
+watchSession(queryClient);
+
+/** `/`: the default experiment's traces; with accounts on, the list of experiments one may read (maybe not the default). */
+function Home() {
+  const me = useMe();
+  return <Navigate to={me.data?.auth_enabled ? '/experiments' : '/experiments/0/traces'} replace />;
+}
 
 /**
  * Every view and filter lives in the URL, so any screen can be shared by its link. The lists load
- * with the app; the chart pages (uPlot) and the trace detail come as their own chunks when opened.
+ * with the app; the chart pages (uPlot), the trace detail and the account pages come as their own
+ * chunks when opened.
  */
 const router = createBrowserRouter([
   {
     path: '/',
     element: <Layout />,
     children: [
-      { index: true, element: <Navigate to="/experiments/0/traces" replace /> },
+      { index: true, element: <Home /> },
       { path: 'experiments', element: <ExperimentsPage /> },
       { path: 'experiments/:experimentId', element: <Navigate to="traces" replace /> },
       { path: 'experiments/:experimentId/overview', lazy: async () => ({ Component: (await import('./pages/OverviewPage')).OverviewPage }) },
@@ -33,6 +42,10 @@ const router = createBrowserRouter([
       { path: 'experiments/:experimentId/sessions/:sessionId', element: <SessionPage /> },
       { path: 'experiments/:experimentId/users', element: <UsersPage /> },
       { path: 'experiments/:experimentId/users/:userId', lazy: async () => ({ Component: (await import('./pages/UserPage')).UserPage }) },
+      { path: 'experiments/:experimentId/access', lazy: async () => ({ Component: (await import('./pages/PermissionsPage')).PermissionsPage }) },
+      { path: 'tokens', lazy: async () => ({ Component: (await import('./pages/TokensPage')).TokensPage }) },
+      { path: 'accounts', lazy: async () => ({ Component: (await import('./pages/AccountsPage')).AccountsPage }) },
+      { path: 'accounts/audit', lazy: async () => ({ Component: (await import('./pages/AccountsPage')).AuditPage }) },
       { path: '*', element: <div className="page"><h1>Not found</h1><p>No page at this address.</p></div> },
     ],
   },

@@ -1,46 +1,14 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../server/src/server.js';
 // @ts-expect-error plain JavaScript shared with the screenshots script
-import { chromiumAvailable, CHROMIUM_PATH, launchBrowser } from '../scripts/browser.mjs';
+import { launchBrowser } from '../scripts/browser.mjs';
 // @ts-expect-error plain JavaScript shared with the screenshots script
 import { logTrace, request } from '../scripts/seed.mjs';
+import { chromiumForSuite, ensureBuilt } from './browser-setup.js';
 
-const uiDir = fileURLToPath(new URL('..', import.meta.url));
-const required = process.env.THREADLINE_REQUIRE_BROWSER === '1';
-const available: boolean = chromiumAvailable();
+const available = chromiumForSuite('web UI in Chromium');
 const XSS = '<img src=x onerror=alert(1)>';
-
-if (!available) {
-  const notice = `Browser tests: no Chromium at ${CHROMIUM_PATH} (apt-get install -y chromium)`;
-  if (required) {
-    describe('web UI in Chromium', () => {
-      it('needs Chromium (THREADLINE_REQUIRE_BROWSER=1)', () => {
-        throw new Error(`${notice}; THREADLINE_REQUIRE_BROWSER=1 makes this a failure.`);
-      });
-    });
-  } else {
-    console.warn(`\n*** ${notice}: SKIPPED. Set THREADLINE_REQUIRE_BROWSER=1 to make this a failure. ***\n`);
-  }
-}
-
-/** Builds the UI when dist is missing or older than a source file, so tests never run a stale build. */
-async function ensureBuilt(): Promise<void> {
-  const index = join(uiDir, 'dist', 'index.html');
-  const newest = (dir: string): number =>
-    readdirSync(dir).reduce((m, name) => {
-      const p = join(dir, name);
-      const s = statSync(p);
-      return Math.max(m, s.isDirectory() ? newest(p) : s.mtimeMs);
-    }, 0);
-  const sourceTime = Math.max(newest(join(uiDir, 'src')), statSync(join(uiDir, 'index.html')).mtimeMs);
-  if (existsSync(index) && statSync(index).mtimeMs >= sourceTime) return;
-  const { build } = await import('vite');
-  await build({ root: uiDir, logLevel: 'warn', configFile: join(uiDir, 'vite.config.ts') });
-}
 
 const T0 = Date.parse('2026-11-20T10:00:00Z');
 const chatSpans = (start: number, question: string, answer: string, extra: Record<string, unknown>[] = []) => [

@@ -1,7 +1,11 @@
 import { useQuery } from '@tanstack/react-query';
+import { useState, type ReactNode } from 'react';
 import { Link, NavLink, Outlet, useLocation, useNavigate, useParams } from 'react-router';
-import { api } from '../api';
+import { api, type Me } from '../api';
+import { SignInPage } from '../pages/SignInPage';
+import { needsSignIn, useMe, useSessionActions } from '../session';
 import { setTheme, useTheme } from '../theme';
+import { isForbidden, NoAccess } from './bits';
 
 const SECTIONS = [
   ['overview', 'Overview'],
@@ -9,14 +13,32 @@ const SECTIONS = [
   ['sessions', 'Sessions'],
   ['users', 'Users'],
 ] as const;
+/** Shown only to those who manage the experiment (always, for admins), when the server has accounts. */
+const ACCESS_SECTION = ['access', 'Access'] as const;
 
-/** The frame: brand, experiment switcher, the four sections, theme toggle. */
+/**
+ * The frame: brand, experiment switcher, the sections, who is signed in, theme toggle. When the
+ * server asks for accounts and this browser is not signed in, the sign-in page takes the place of
+ * every page (the address stays, to come back to); with auth off nothing here changes.
+ */
 export function Layout() {
   const { experimentId } = useParams();
   const navigate = useNavigate();
   const location = useLocation();
   const { choice, resolved } = useTheme();
-  const experiments = useQuery({ queryKey: ['experiments'], queryFn: ({ signal }) => api.experiments(signal), staleTime: 60_000 });
+  const me = useMe();
+  const signedOut = needsSignIn(me.data);
+  // Until `me` answers, nothing asks for data: a signed-out browser would only collect 401s.
+  const ready = !me.isPending && !signedOut;
+  const authOn = me.data?.auth_enabled === true;
+  const experiments = useQuery({ queryKey: ['experiments'], queryFn: ({ signal }) => api.experiments(signal), staleTime: 60_000, enabled: ready });
+  // Who may be given access is for those who manage the experiment: the list answers them alone.
+  const permissions = useQuery({
+    queryKey: ['permissions', experimentId],
+    queryFn: ({ signal }) => api.permissions(experimentId!, signal),
+    enabled: ready && authOn && experimentId !== undefined,
+  });
+  const sections: readonly (readonly [path: string, label: string])[] = permissions.isSuccess ? [...SECTIONS, ACCESS_SECTION] : SECTIONS;
   const section = /^\/experiments\/[^/]+\/([^/]+)/.exec(location.pathname)?.[1] ?? 'traces';
   const nextTheme = choice === 'system' ? (resolved === 'dark' ? 'light' : 'dark') : choice === 'dark' ? 'light' : 'dark';
 
@@ -32,13 +54,13 @@ export function Layout() {
           </svg>
           Threadline
         </Link>
-        {experimentId !== undefined && (
+        {ready && experimentId !== undefined && (
           <label className="exp-switch">
             <span className="muted">Experiment</span>
             <select
               aria-label="Experiment"
               value={experimentId}
-              onChange={(e) => navigate(`/experiments/${encodeURIComponent(e.target.value)}/${SECTIONS.some(([s]) => s === section) ? section : 'traces'}`)}
+              onChange={(e) => navigate(`/experiments/${encodeURIComponent(e.target.value)}/${sections.some(([s]) => s === section) ? section : 'traces'}`)}
             >
               {(experiments.data ?? []).map((e) => (
                 <option key={e.experiment_id} value={e.experiment_id}>
@@ -49,9 +71,9 @@ export function Layout() {
             </select>
           </label>
         )}
-        {experimentId !== undefined && (
+        {ready && experimentId !== undefined && (
           <nav className="tabs" aria-label="Sections">
-            {SECTIONS.map(([path, label]) => (
+            {sections.map(([path, label]) => (
               <NavLink key={path} to={`/experiments/${encodeURIComponent(experimentId)}/${path}`} className={({ isActive }) => (isActive || section === path ? 'tab active' : 'tab')}>
                 {label}
               </NavLink>
@@ -59,9 +81,12 @@ export function Layout() {
           </nav>
         )}
         <div className="topbar-right">
-          <Link to="/experiments" className="muted small-link">
-            All experiments
-          </Link>
+          {ready && (
+            <Link to="/experiments" className="muted small-link">
+              All experiments
+            </Link>
+          )}
+          {me.data?.signed_in && <AccountMenu me={me.data} />}
           <button
             className="ghost"
             data-testid="theme-toggle"
@@ -74,8 +99,76 @@ export function Layout() {
         </div>
       </header>
       <main className="main">
-        <Outlet />
+        {me.isPending ? null : signedOut ? (
+          <SignInPage />
+        ) : authOn && experimentId !== undefined ? (
+          <ExperimentAccess experimentId={experimentId}>
+            <Outlet />
+          </ExperimentAccess>
+        ) : (
+          <Outlet />
+        )}
       </main>
     </div>
   );
+}
+
+/** The signed-in account, its pages, and signing out (which leaves for the sign-in page at `/`). */
+function AccountMenu({ me }: { me: Me }) {
+  const { signOut } = useSessionActions();
+  const navigate = useNavigate();
+  const [error, setError] = useState<string | null>(null);
+  const linkClass = ({ isActive }: { isActive: boolean }) => (isActive ? 'small-link active' : 'muted small-link');
+  return (
+    <div className="account-menu">
+      <NavLink to="/tokens" className={linkClass}>
+        Tokens
+      </NavLink>
+      {me.is_admin && (
+        <NavLink to="/accounts" className={linkClass}>
+          Accounts
+        </NavLink>
+      )}
+      <span className="whoami" data-testid="signed-in-as" title={`Signed in as ${me.username ?? ''}${me.is_admin ? ' (admin)' : ''}`}>
+        {me.username}
+      </span>
+      <button
+        className="ghost small"
+        title={error ?? undefined}
+        onClick={() => {
+          setError(null);
+          signOut().then(
+            () => navigate('/'),
+            (e: unknown) => setError(`Could not sign out: ${e instanceof Error ? e.message : String(e)}`),
+          );
+        }}
+      >
+        Sign out
+      </button>
+      {error && (
+        <span className="text-error small" role="alert">
+          {error}
+        </span>
+      )}
+    </div>
+  );
+}
+
+/**
+ * An experiment's pages, once the server says the caller may read it; otherwise why not, in place
+ * of the data. (Every section asks for the same permission, so one check covers them all.)
+ */
+function ExperimentAccess({ experimentId, children }: { experimentId: string; children: ReactNode }) {
+  const experiment = useQuery({ queryKey: ['experiment', experimentId], queryFn: () => api.experiment(experimentId), staleTime: 60_000 });
+  if (experiment.isPending) return null;
+  if (isForbidden(experiment.error)) {
+    return (
+      <div className="page">
+        <NoAccess title="You don't have access to this experiment." hint="Someone who manages it, or an admin, can give you access.">
+          {experiment.error.message}
+        </NoAccess>
+      </div>
+    );
+  }
+  return children;
 }

@@ -4,10 +4,28 @@ import { ApiError } from '../api';
 
 export function ErrorNote({ error }: { error: unknown }) {
   if (!error) return null;
+  if (isForbidden(error)) return <NoAccess>{error.message}</NoAccess>;
   const message = error instanceof ApiError ? `${error.message} (${error.code}, HTTP ${error.status})` : error instanceof Error ? error.message : String(error);
   return (
     <div className="error-note" role="alert">
       {message}
+    </div>
+  );
+}
+
+/** Whether the server refused the signed-in caller (as opposed to not knowing who it is: 401). */
+export const isForbidden = (error: unknown): error is ApiError => error instanceof ApiError && error.status === 403;
+
+/**
+ * In place of data the caller may not see, so that a refusal never reads as an empty list. The
+ * server's reason (which permission it has, which one is needed) goes below the title.
+ */
+export function NoAccess({ title = "You don't have access to this.", hint, children }: { title?: string; hint?: string; children?: ReactNode }) {
+  return (
+    <div className="no-access" role="alert" data-testid="no-access">
+      <strong>{title}</strong>
+      {children !== undefined && <p className="muted">{children}</p>}
+      {hint !== undefined && <p className="muted">{hint}</p>}
     </div>
   );
 }

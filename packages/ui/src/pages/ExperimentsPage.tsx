@@ -3,9 +3,12 @@ import { Link } from 'react-router';
 import { api } from '../api';
 import { dateTime } from '../format';
 import { ErrorNote } from '../components/bits';
+import { useMe } from '../session';
 
 export function ExperimentsPage() {
   const experiments = useQuery({ queryKey: ['experiments'], queryFn: ({ signal }) => api.experiments(signal) });
+  // With accounts, the list holds only what one may read: an empty one needs saying why.
+  const authOn = useMe().data?.auth_enabled === true;
   return (
     <div className="page">
       <div className="page-head">
@@ -39,6 +42,13 @@ export function ExperimentsPage() {
               </td>
             </tr>
           ))}
+          {authOn && experiments.data?.length === 0 && (
+            <tr>
+              <td colSpan={5} className="muted">
+                No experiment you may read yet. Someone who manages one, or an admin, can give you access.
+              </td>
+            </tr>
+          )}
         </tbody>
       </table>
     </div>

@@ -1,0 +1,48 @@
+// What every browser test file needs before its first page: Chromium (or a clear skip), and a
+// current build of the UI for the server to serve.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'vitest';
+// @ts-expect-error plain JavaScript shared with the screenshots script
+import { chromiumAvailable, CHROMIUM_PATH } from '../scripts/browser.mjs';
+
+const uiDir = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Whether Chromium is here. Without it the suite is skipped with a warning, or, with
+ * THREADLINE_REQUIRE_BROWSER=1, fails with a test that says why.
+ */
+export function chromiumForSuite(suite: string): boolean {
+  const available: boolean = chromiumAvailable();
+  if (available) return true;
+  const notice = `Browser tests: no Chromium at ${CHROMIUM_PATH} (apt-get install -y chromium)`;
+  if (process.env.THREADLINE_REQUIRE_BROWSER === '1') {
+    describe(suite, () => {
+      it('needs Chromium (THREADLINE_REQUIRE_BROWSER=1)', () => {
+        throw new Error(`${notice}; THREADLINE_REQUIRE_BROWSER=1 makes this a failure.`);
+      });
+    });
+  } else {
+    console.warn(`\n*** ${notice}: SKIPPED. Set THREADLINE_REQUIRE_BROWSER=1 to make this a failure. ***\n`);
+  }
+  return false;
+}
+
+/**
+ * Builds the UI when dist is missing or older than a source file, so tests never run a stale build.
+ * Call it before starting the server: the server reads the build once, when it starts.
+ */
+export async function ensureBuilt(): Promise<void> {
+  const index = join(uiDir, 'dist', 'index.html');
+  const newest = (dir: string): number =>
+    readdirSync(dir).reduce((m, name) => {
+      const p = join(dir, name);
+      const s = statSync(p);
+      return Math.max(m, s.isDirectory() ? newest(p) : s.mtimeMs);
+    }, 0);
+  const sourceTime = Math.max(newest(join(uiDir, 'src')), statSync(join(uiDir, 'index.html')).mtimeMs);
+  if (existsSync(index) && statSync(index).mtimeMs >= sourceTime) return;
+  const { build } = await import('vite');
+  await build({ root: uiDir, logLevel: 'warn', configFile: join(uiDir, 'vite.config.ts') });
+}
