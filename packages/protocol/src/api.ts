@@ -26,6 +26,8 @@ export const ApiPath = {
   TRACES_SEARCH_V3: '/3.0/mlflow/traces/search',
   TRACES_DELETE_V3: '/3.0/mlflow/traces/delete-traces',
   TRACES_TAGS_V3: '/3.0/mlflow/traces/{trace_id}/tags',
+  ASSESSMENTS_CREATE: '/3.0/mlflow/traces/{trace_id}/assessments',
+  ASSESSMENT: '/3.0/mlflow/traces/{trace_id}/assessments/{assessment_id}',
   TRACES_SEARCH_V2: '/2.0/mlflow/traces',
   TRACES_GET_INFO_V2: '/2.0/mlflow/traces/{request_id}/info',
   TRACES_DELETE_V2: '/2.0/mlflow/traces/delete-traces',

@@ -19,6 +19,17 @@ export { SpanType, SpanStatusCode } from './span.js';
 export { displayText, requestPreview, responsePreview, truncatePreview } from './preview.js';
 export type { NanoTime, SpanEventJson, SpanJson, TraceDataJson } from './span.js';
 export { TraceState, TraceLocationType } from './trace-info.js';
+export { AssessmentSourceType, ASSESSMENT_ID_PREFIX, EXPECTATION_SERIALIZATION_FORMAT } from './assessment.js';
+export type {
+  AssessmentErrorJson,
+  AssessmentJson,
+  AssessmentResponse,
+  AssessmentSourceJson,
+  CreateAssessmentRequest,
+  ExpectationJson,
+  FeedbackJson,
+  UpdateAssessmentRequest,
+} from './assessment.js';
 export type { KeyValueJson, TraceInfoJson, TraceInfoV2Json, TraceLocationJson } from './trace-info.js';
 export { LifecycleStage, ViewType } from './experiment.js';
 export type { ExperimentJson } from './experiment.js';

@@ -1,3 +1,5 @@
+import type { AssessmentJson } from './assessment.js';
+
 export const TraceState = {
   STATE_UNSPECIFIED: 'STATE_UNSPECIFIED',
   OK: 'OK',
@@ -34,7 +36,7 @@ export interface TraceInfoJson {
   state?: TraceState | string;
   trace_metadata?: Record<string, string>;
   tags?: Record<string, string>;
-  assessments?: unknown[];
+  assessments?: AssessmentJson[];
 }
 
 /** Legacy V2 trace info, used by the `/api/2.0/mlflow/traces` endpoints. */

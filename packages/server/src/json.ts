@@ -74,3 +74,43 @@ export function jsonValue(value: unknown): unknown {
     return value;
   }
 }
+
+/**
+ * JSON text as Python's `json.dumps` writes it with its defaults: `", "` and `": "` between items,
+ * every character beyond ASCII escaped as `\uXXXX`, floats in Python's notation (`1e-07`). MLflow
+ * stores assessment values in this form and its `feedback.` / `expectation.` filters compare and
+ * match patterns against that text, so Threadline stores and compares the same text.
+ *
+ * @example
+ * pythonJsonText({ a: [1, 'é'] }) // '{"a": [1, "\\u00e9"]}'
+ * pythonJsonText(true)            // 'true'
+ */
+export function pythonJsonText(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (typeof value === 'number') return pythonNumber(value);
+  if (typeof value === 'string') return pythonString(value);
+  if (Array.isArray(value)) return `[${value.map(pythonJsonText).join(', ')}]`;
+  if (typeof value === 'object') {
+    return `{${Object.entries(value as Record<string, unknown>)
+      .map(([k, v]) => `${pythonString(k)}: ${pythonJsonText(v)}`)
+      .join(', ')}}`;
+  }
+  return 'null';
+}
+
+function pythonNumber(n: number): string {
+  if (!Number.isFinite(n)) return Number.isNaN(n) ? 'NaN' : n > 0 ? 'Infinity' : '-Infinity';
+  // JSON cannot say whether 5 was 5 or 5.0; an integral value is written as an integer.
+  if (Number.isInteger(n) && Math.abs(n) < 1e16) return String(n);
+  // Python switches to exponents from 1e16 and below 1e-4, and pads them to two digits.
+  const abs = Math.abs(n);
+  const text = abs >= 1e16 || abs < 1e-4 ? n.toExponential() : String(n);
+  return text.replace(/e([+-])(\d)$/, 'e$10$2');
+}
+
+function pythonString(s: string): string {
+  // JSON.stringify escapes quotes, backslashes and control characters as Python does; what is
+  // left beyond ASCII is escaped per UTF-16 unit, which is Python's surrogate-pair form.
+  return JSON.stringify(s).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

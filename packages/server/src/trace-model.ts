@@ -5,7 +5,7 @@ import type { TraceState } from '@threadline/protocol';
  * writes. Ids are lowercase hex; times are numbers in the unit their name says.
  */
 export interface TraceRecord {
-  /** `tr-` + 32 hex. */
+  /** `tr-` + 32 hex from the SDKs and OTLP; any id a client chose (a UUID, say) within `TRACE_ID_PATTERN`. */
   traceId: string;
   experimentId: string;
   clientRequestId: string | null;
@@ -27,6 +27,69 @@ export interface StoredTrace extends TraceRecord {
   sessionId: string | null;
   tokenUsage: TokenCounts | null;
   spanCount: number;
+  /** Oldest first; overridden ones included, with `valid: false`. */
+  assessments: StoredAssessment[];
+}
+
+export type AssessmentKind = 'feedback' | 'expectation';
+
+/** `source_type` (HUMAN, LLM_JUDGE, CODE) and `source_id` of an assessment. */
+export interface AssessmentSource {
+  sourceType: string;
+  sourceId: string;
+}
+
+/** Why feedback has no value: the error met while producing it. */
+export interface AssessmentErrorInfo {
+  errorCode: string | null;
+  errorMessage: string | null;
+  stackTrace: string | null;
+}
+
+/** An assessment's value: feedback (a value, an error, or both) or an expectation (a value). */
+export interface AssessmentValue {
+  kind: AssessmentKind;
+  /** Any JSON value; null for feedback that has only an error. */
+  value: unknown;
+  error: AssessmentErrorInfo | null;
+}
+
+/** What an assessment says, however it is held. */
+export interface AssessmentFields extends AssessmentValue {
+  name: string;
+  spanId: string | null;
+  source: AssessmentSource;
+  rationale: string | null;
+  metadata: Record<string, string>;
+  /** The id of an assessment of the same trace that this one replaces. */
+  overrides: string | null;
+}
+
+/** An assessment as a client gives it, before the store has given it an id and a place. */
+export interface AssessmentInput extends AssessmentFields {
+  /** Given by the client (assessments logged inside trace info); else the store chooses. */
+  assessmentId: string | null;
+  /** Client times; the store uses its clock for those not given. */
+  createTimeMs: number | null;
+  lastUpdateTimeMs: number | null;
+}
+
+export interface StoredAssessment extends AssessmentFields {
+  assessmentId: string;
+  traceId: string;
+  /** False while another assessment overrides this one. */
+  valid: boolean;
+  createTimeMs: number;
+  lastUpdateTimeMs: number;
+}
+
+/** What an update changes; fields left out stay. `metadata` is merged into the stored map. */
+export interface AssessmentChanges {
+  name?: string;
+  value?: AssessmentValue;
+  rationale?: string | null;
+  metadata?: Record<string, string>;
+  valid?: boolean;
 }
 
 export interface TokenCounts {

@@ -64,6 +64,10 @@ describeEachDatabase('permissions on every route', (database) => {
     return id;
   };
 
+  const FEEDBACK = { assessment_name: 'helpful', source: { source_type: 'HUMAN', source_id: 'reviewer' }, feedback: { value: true } };
+  const newAssessment = async (): Promise<string> =>
+    (await asAdmin({ method: 'POST', url: `/api/3.0/mlflow/traces/${traceId}/assessments`, body: { assessment: FEEDBACK } })).json().assessment.assessment_id as string;
+
   /** A request each rule's route answers 200 to, given enough permission; built fresh per call. */
   const SAMPLES: Record<string, (role: Role) => Promise<Sample>> = {
     'POST /api/2.0/mlflow/experiments/create': async () => ({ method: 'POST', url: '/api/2.0/mlflow/experiments/create', body: { name: unique('created') } }),
@@ -109,6 +113,14 @@ describeEachDatabase('permissions on every route', (database) => {
       await asAdmin({ method: 'PATCH', url: `/api/2.0/mlflow/traces/${traceId}/tags`, body: { key: 'gone', value: 'v' } });
       return { method: 'DELETE', url: `/api/2.0/mlflow/traces/${traceId}/tags`, body: { key: 'gone' } };
     },
+    'POST /api/3.0/mlflow/traces/:trace_id/assessments': async () => ({ method: 'POST', url: `/api/3.0/mlflow/traces/${traceId}/assessments`, body: { assessment: FEEDBACK } }),
+    'GET /api/3.0/mlflow/traces/:trace_id/assessments/:assessment_id': async () => ({ method: 'GET', url: `/api/3.0/mlflow/traces/${traceId}/assessments/${await newAssessment()}` }),
+    'PATCH /api/3.0/mlflow/traces/:trace_id/assessments/:assessment_id': async () => ({
+      method: 'PATCH',
+      url: `/api/3.0/mlflow/traces/${traceId}/assessments/${await newAssessment()}`,
+      body: { assessment: { rationale: 'changed' }, update_mask: 'rationale' },
+    }),
+    'DELETE /api/3.0/mlflow/traces/:trace_id/assessments/:assessment_id': async () => ({ method: 'DELETE', url: `/api/3.0/mlflow/traces/${traceId}/assessments/${await newAssessment()}` }),
     'POST /api/threadline/sessions/search': async () => ({ method: 'POST', url: '/api/threadline/sessions/search', body: { experiment_id: experiment } }),
     'GET /api/threadline/sessions/:session_id/traces': async () => ({ method: 'GET', url: `/api/threadline/sessions/s-1/traces?experiment_id=${experiment}` }),
     'POST /api/threadline/users/search': async () => ({ method: 'POST', url: '/api/threadline/users/search', body: { experiment_id: experiment } }),

@@ -5,6 +5,7 @@ import { parseJsonBody } from '../ingest/json-body.js';
 import { TraceNotFoundError } from '../store/kysely-store.js';
 import type { TraceStore } from '../store/store.js';
 import { registerArtifactRoutes } from './artifacts.js';
+import { registerAssessmentRoutes } from './assessments.js';
 import type { AccountStore } from '../store/accounts.js';
 import { AccessControl, type AuthOptions } from './auth/access.js';
 import { accessRuleOf } from './auth/access-rules.js';
@@ -141,6 +142,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
       async (scope) => {
         registerExperimentRoutes(scope, context);
         registerTraceRoutes(scope, context);
+        registerAssessmentRoutes(scope, context);
         registerArtifactRoutes(scope, context);
         registerSessionRoutes(scope, context);
         registerUserRoutes(scope, context);

@@ -2,12 +2,13 @@ import { ErrorCode, TRACE_DATA_FILE_NAME } from '@threadline/protocol';
 import type { FastifyInstance } from 'fastify';
 import { ApiError, invalidParameter, notFound } from '../errors.js';
 import { parseMlflowSpans } from '../ingest/mlflow-spans.js';
+import { TRACE_ID_SOURCE } from '../ingest/mlflow-trace-info.js';
 import { TraceNotFoundError } from '../store/kysely-store.js';
 import type { RouteContext } from './app.js';
 import { tracesJsonBody } from './traces.js';
 
 const ARTIFACTS_ROOT = '/2.0/mlflow-artifacts/artifacts';
-const TRACE_DATA_PATH = new RegExp(`^(\\d+)/traces/(tr-[0-9a-f]{32})/artifacts/${TRACE_DATA_FILE_NAME.replace('.', '\\.')}$`);
+const TRACE_DATA_PATH = new RegExp(`^(\\d+)/traces/(${TRACE_ID_SOURCE})/artifacts/${TRACE_DATA_FILE_NAME.replace('.', '\\.')}$`);
 
 /**
  * The artifact proxy paths the MLflow SDKs use for span data. Spans are kept in the database, not

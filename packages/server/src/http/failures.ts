@@ -1,7 +1,7 @@
 import { ErrorCode, type ErrorBody } from '@threadline/protocol';
 import type { FastifyError } from 'fastify';
 import { ApiError } from '../errors.js';
-import { TraceNotFoundError } from '../store/kysely-store.js';
+import { AssessmentNotFoundError, TraceNotFoundError } from '../store/kysely-store.js';
 import { searchTimeLimitError } from '../query/time-limit.js';
 import { databaseFailure } from '../store/store-errors.js';
 
@@ -27,7 +27,9 @@ export interface FailureReply {
  */
 export function failureReply(error: unknown): FailureReply {
   if (error instanceof ApiError) return { status: error.status, body: error.toBody() };
-  if (error instanceof TraceNotFoundError) return { status: 404, body: { error_code: ErrorCode.RESOURCE_DOES_NOT_EXIST, message: error.message } };
+  if (error instanceof TraceNotFoundError || error instanceof AssessmentNotFoundError) {
+    return { status: 404, body: { error_code: ErrorCode.RESOURCE_DOES_NOT_EXIST, message: error.message } };
+  }
   switch (databaseFailure(error)) {
     case 'unavailable':
     case 'conflict':

@@ -11,6 +11,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ApiError, invalidParameter, notFound } from '../errors.js';
 import { parseExperimentId, parseStartTraceRequest, parseStringMap, MAX_TAG_VALUE_CHARS } from '../ingest/mlflow-trace-info.js';
 import { isObject } from '../ingest/mlflow-spans.js';
+import { parseLoggedAssessments } from '../ingest/mlflow-assessment.js';
 import { stringifyJson } from '../json.js';
 import type { TracePage } from '../store/store.js';
 import type { StoredTrace } from '../trace-model.js';
@@ -37,8 +38,9 @@ export function registerTraceRoutes(app: FastifyInstance, context: RouteContext)
 
   app.post(ApiPath.TRACES_START_V3, async (req) => {
     const record = parseStartTraceRequest(req.body);
+    const assessments = parseLoggedAssessments(req.body);
     await experiments.requireActive(record.experimentId);
-    const result = await store.startTrace(record);
+    const result = await store.startTrace(record, assessments);
     switch (result.kind) {
       case 'created':
       case 'updated':
@@ -95,7 +97,7 @@ export function registerTraceRoutes(app: FastifyInstance, context: RouteContext)
     return store.searchTraces({
       experimentIds,
       maxResults: optionalInteger(params, 'max_results', 1, SEARCH_TRACES_MAX_RESULTS) ?? SEARCH_TRACES_DEFAULT_MAX_RESULTS,
-      ...(filter !== undefined && filter.trim() !== '' ? { filter } : {}),
+      ...(filter !== undefined && filter !== '' ? { filter } : {}),
       ...(orderBy !== undefined ? { orderBy } : {}),
       ...(pageToken ? { pageToken } : {}),
     });

@@ -1,14 +1,16 @@
 import {
+  EXPECTATION_SERIALIZATION_FORMAT,
   TraceLocationType,
   TraceMetadataKey,
   TraceTagKey,
+  type AssessmentJson,
   type ExperimentJson,
   type KeyValueJson,
   type TraceInfoJson,
   type TraceInfoV2Json,
 } from '@threadline/protocol';
 import type { Experiment } from '../store/store.js';
-import type { StoredTrace } from '../trace-model.js';
+import type { StoredAssessment, StoredTrace } from '../trace-model.js';
 
 /** Where MLflow clients find a trace's `traces.json`: under its experiment's artifact location. */
 export function traceArtifactLocation(experimentArtifactLocation: string, traceId: string): string {
@@ -29,8 +31,42 @@ export function traceInfoJson(trace: StoredTrace, experimentArtifactLocation: st
   info.state = trace.state;
   info.trace_metadata = withTokenUsage(trace);
   info.tags = { ...trace.tags, [TraceTagKey.ARTIFACT_LOCATION]: traceArtifactLocation(experimentArtifactLocation, trace.traceId) };
-  info.assessments = [];
+  info.assessments = trace.assessments.map(assessmentJson);
   return info;
+}
+
+/**
+ * An assessment as MLflow writes it: times as RFC 3339, feedback `value` of any JSON type,
+ * an expectation's number, boolean or string as `value` and anything else as `serialized_value`.
+ */
+export function assessmentJson(a: StoredAssessment): AssessmentJson {
+  const json: AssessmentJson = {
+    assessment_id: a.assessmentId,
+    assessment_name: a.name,
+    trace_id: a.traceId,
+    source: { source_type: a.source.sourceType, source_id: a.source.sourceId },
+    create_time: new Date(a.createTimeMs).toISOString(),
+    last_update_time: new Date(a.lastUpdateTimeMs).toISOString(),
+  };
+  if (a.spanId !== null) json.span_id = a.spanId;
+  if (a.kind === 'feedback') {
+    json.feedback = { value: a.value ?? null };
+    if (a.error) {
+      json.feedback.error = {
+        ...(a.error.errorCode !== null ? { error_code: a.error.errorCode } : {}),
+        ...(a.error.errorMessage !== null ? { error_message: a.error.errorMessage } : {}),
+        ...(a.error.stackTrace !== null ? { stack_trace: a.error.stackTrace } : {}),
+      };
+    }
+  } else {
+    const scalar = typeof a.value === 'string' || typeof a.value === 'number' || typeof a.value === 'boolean';
+    json.expectation = scalar ? { value: a.value } : { serialized_value: { serialization_format: EXPECTATION_SERIALIZATION_FORMAT, value: JSON.stringify(a.value) } };
+  }
+  if (a.rationale !== null) json.rationale = a.rationale;
+  if (Object.keys(a.metadata).length > 0) json.metadata = a.metadata;
+  if (a.overrides !== null) json.overrides = a.overrides;
+  json.valid = a.valid;
+  return json;
 }
 
 /**

@@ -19,7 +19,15 @@ import { isObject } from './mlflow-spans.js';
 export const MAX_METADATA_VALUE_CHARS = 8000;
 export const MAX_TAG_VALUE_CHARS = 8000;
 
-const TRACE_ID = /^tr-[0-9a-f]{32}$/;
+/**
+ * Trace ids a client may choose. The SDKs send `tr-` + 32 hex, but MLflow stores any id (the
+ * official SDK's `MlflowClient.createTrace` sends a UUID), so any id of letters, digits, `.`, `_`
+ * and `-` is taken, starting with a letter or digit and at most 64 long: nothing that could
+ * escape a URL path segment or an artifact path (`/`, `..`, `%`, spaces) is ever an id.
+ */
+export const TRACE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** The same pattern as a fragment, for paths that carry a trace id (artifacts.ts). */
+export const TRACE_ID_SOURCE = TRACE_ID_PATTERN.source.slice(1, -1);
 const DURATION = /^(-?\d+(?:\.\d+)?)s$/;
 const STATES = new Set<string>(Object.values(TraceState));
 
@@ -35,14 +43,16 @@ export function parseStartTraceRequest(body: unknown): TraceRecord {
   if (!isObject(info)) throw invalidParameter(`The request must be {"trace": {"trace_info": {...}}}.`);
 
   const traceId = info.trace_id;
-  if (typeof traceId !== 'string' || !TRACE_ID.test(traceId)) {
-    throw invalidParameter(`trace_info.trace_id must be '${TRACE_ID_PREFIX}' followed by 32 lowercase hex digits; got ${JSON.stringify(traceId ?? null)}.`);
+  if (typeof traceId !== 'string' || !TRACE_ID_PATTERN.test(traceId)) {
+    throw invalidParameter(
+      `trace_info.trace_id must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit (the SDKs send '${TRACE_ID_PREFIX}' and 32 hex digits); got ${JSON.stringify(traceId ?? null)}.`,
+    );
   }
   return {
     traceId,
     experimentId: parseLocation(info.trace_location),
     clientRequestId: refuseNul(optionalString(info.client_request_id, 'trace_info.client_request_id'), 'trace_info.client_request_id'),
-    requestTimeMs: parseTimestamp(info.request_time),
+    requestTimeMs: parseRfc3339Millis(info.request_time, 'trace_info.request_time') ?? Date.now(),
     executionDurationMs: parseDuration(info.execution_duration),
     state: parseState(info.state),
     requestPreview: previewOf(info.request_preview, 'trace_info.request_preview'),
@@ -70,12 +80,14 @@ export function parseExperimentId(raw: unknown, where: string): string {
   return String(Number(text));
 }
 
-function parseTimestamp(raw: unknown): number {
-  if (raw === undefined || raw === null) return Date.now();
+/** A protobuf Timestamp in JSON (RFC 3339) as milliseconds; null when absent. */
+export function parseRfc3339Millis(raw: unknown, where: string): number | null {
+  if (raw === undefined || raw === null) return null;
   const ms = typeof raw === 'string' && /^\d{4}-\d\d-\d\dT/.test(raw) ? Date.parse(raw) : NaN;
-  if (!Number.isFinite(ms)) throw invalidParameter(`trace_info.request_time must be an RFC 3339 timestamp; got ${JSON.stringify(raw)}.`);
+  if (!Number.isFinite(ms)) throw invalidParameter(`${where} must be an RFC 3339 timestamp; got ${JSON.stringify(raw)}.`);
   return ms;
 }
+
 
 function parseDuration(raw: unknown): number | null {
   if (raw === undefined || raw === null) return null;

@@ -10,6 +10,7 @@ import {
   type FilterNode,
   type TraceAttributeKey,
 } from './filter-ast.js';
+import { pythonJsonText } from '../json.js';
 import { portableRegex } from './regex-pattern.js';
 
 /**
@@ -174,7 +175,9 @@ class FilterCompiler {
     const value = clause.value;
     const equals = (): Condition => {
       if (value.kind === 'number') return numberIs('=', value.value);
-      const alternatives = [sql<SqlBool>`${raw} = ${value.value}`, sql<SqlBool>`${raw} = ${JSON.stringify(value.value)}`];
+      // The stored text is Python's json.dumps of the value (assessment-rows.ts), so the quoted
+      // form is too: `= 'café'` finds the string stored as "caf\u00e9".
+      const alternatives = [sql<SqlBool>`${raw} = ${value.value}`, sql<SqlBool>`${raw} = ${pythonJsonText(value.value)}`];
       const asNumber = Number(value.value);
       if (value.value.trim() !== '' && Number.isFinite(asNumber)) alternatives.push(numberIs('=', asNumber));
       return joinConditions(alternatives, 'OR');

@@ -14,7 +14,7 @@ export type Token =
   | { readonly kind: '(' | ')' | ',' | 'eof'; readonly text: string; readonly start: number; readonly end: number };
 
 /**
- * A dotted name: `tag.env`, ``metadata.`mlflow.trace.user` ``, `request_metadata."my key"`.
+ * A dotted name: `tag.env`, ``metadata.`mlflow.trace.user` ``, `request_metadata."my key"`, `tags.'fruit'`.
  * Components are split at unquoted dots; a quoted component keeps its dots and spaces.
  */
 export interface IdentifierToken {
@@ -27,7 +27,7 @@ export interface IdentifierToken {
 
 export interface IdentifierPart {
   readonly text: string;
-  /** Written in backticks or double quotes: taken literally, never treated as an alias. */
+  /** Written in backticks or quotes: taken literally, never treated as an alias. */
   readonly quoted: boolean;
 }
 
@@ -157,8 +157,9 @@ export function readIdentifier(input: string, start: number): IdentifierToken {
   let i = start;
   for (;;) {
     const c = input[i];
-    // Double quotes are a string at the start of a clause but a quoted name after a dot.
-    if (c === '`' || (c === '"' && parts.length > 0)) {
+    // Quotes are a string at the start of a clause but a quoted name after a dot: MLflow reads
+    // tags.'fruit' and tags."fruit" as the tag called fruit.
+    if (c === '`' || ((c === '"' || c === "'") && parts.length > 0)) {
       const { value, end } = readQuoted(input, i, 'name');
       parts.push({ text: value, quoted: true });
       i = end;

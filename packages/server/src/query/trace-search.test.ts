@@ -26,6 +26,8 @@ const FIXTURE_FILTERS: Case[] = [
   { filter: "trace.name != 'aaa'", expected: ['tr-4', 'tr-3', 'tr-2', 'tr-0'] },
   { filter: '`timestamp` >= 1 AND execution_time < 10', expected: ['tr-2', 'tr-1'] },
   { filter: "tag.fruit = 'apple'", expected: ['tr-2', 'tr-1'] },
+  // A single-quoted key, as MLflow reads it (issue 12).
+  { filter: "tags.'fruit' = 'apple'", expected: ['tr-2', 'tr-1'] },
   { filter: "tags.fruit = 'apple' and tags.color != 'red'", expected: ['tr-2'] },
   { filter: "run_id = 'run0'", expected: ['tr-0'] },
   { filter: "request_metadata.`mlflow.sourceRun` = 'run0'", expected: ['tr-0'] },
@@ -153,9 +155,8 @@ const DECISIONS: Case[] = [
   { filter: 'trace.execution_time_ms <= 1000.5', expected: [T2, T1] },
   { filter: 'trace.execution_time_ms = 1000.5', expected: [] },
   { filter: 'trace.timestamp_ms < 1e30', expected: [T4, T3, T2, T1, T5] },
-  // Empty filter, blank filter.
+  // An empty filter is no filter (a blank one is a 400, as in MLflow: INVALID_FILTERS).
   { filter: '', expected: [T4, T3, T2, T1, T5] },
-  { filter: '   ', expected: [T4, T3, T2, T1, T5] },
 ];
 
 /** Reference §17: what the MLflow UI sends. */
@@ -258,6 +259,9 @@ const INVALID_FILTERS: Array<{ filter: string; mentions: string }> = [
   { filter: "trace.status == 'OK'", mentions: "'=='" },
   { filter: "trace.status <> 'OK'", mentions: "'<>'" },
   { filter: '1 = 1', mentions: "'1' at position 0" },
+  // MLflow: "Invalid filter '   '. Could not be parsed."
+  { filter: '   ', mentions: 'blank' },
+  { filter: ' \n\t', mentions: 'blank' },
   // Decision 2: Q1, Q4, Q5, Q6, Q9 and stray ANDs beyond one on each side.
   { filter: "trace.status = 'OK' tag.a = 'b'", mentions: "'tag.a' at position 20" },
   { filter: "feedback.name = 'x'", mentions: "'feedback.name'" },

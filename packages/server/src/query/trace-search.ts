@@ -52,6 +52,10 @@ export async function findTraceIds(db: Kysely<Database>, dialect: SqlDialect, re
   if (!Number.isSafeInteger(maxResults) || maxResults < 1) {
     throw invalidParameter(`Invalid value ${maxResults} for parameter 'max_results' supplied. It must be a positive integer.`);
   }
+  // As in MLflow, an empty filter is no filter but one of only spaces is a mistake, not "all traces".
+  if (request.filter !== undefined && request.filter !== '' && request.filter.trim() === '') {
+    throw invalidParameter(`Invalid filter '${request.filter.slice(0, 40)}': it is blank. Send no filter, or an empty one, to search every trace.`);
+  }
   const tree = request.filter === undefined ? undefined : parseFilter(request.filter);
   const keys = parseOrderBy(request.orderBy);
   const digest = searchDigest(request.experimentIds, canonicalFilter(tree), keys);

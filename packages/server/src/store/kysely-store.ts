@@ -12,7 +12,8 @@ import {
   type TraceSearchRequest,
   type UserPage,
 } from '../query/index.js';
-import type { SpanBatchFields, SpanRecord, StoredTrace, TraceRecord } from '../trace-model.js';
+import type { AssessmentChanges, AssessmentInput, SpanBatchFields, SpanRecord, StoredAssessment, StoredTrace, TraceRecord } from '../trace-model.js';
+import { AssessmentWrites } from './assessments.js';
 import type { Database } from './schema.js';
 import type { SqlDialect } from './sql-dialect.js';
 import { queryTraceMetrics, type TraceMetrics, type TraceMetricsQuery } from './trace-metrics.js';
@@ -33,6 +34,7 @@ import { loadTraces } from './trace-rows.js';
 import { TraceWrites } from './trace-writes.js';
 
 export { TraceNotFoundError } from './trace-rows.js';
+export { AssessmentNotFoundError } from './assessments.js';
 
 /** Large id lists are read in chunks, well under every database's bound-parameter limit. */
 const ID_CHUNK = 500;
@@ -45,6 +47,7 @@ const ID_CHUNK = 500;
 export class KyselyTraceStore implements TraceStore {
   private readonly transactions: TransactionRunner;
   private readonly writes: TraceWrites;
+  private readonly assessments: AssessmentWrites;
 
   /**
    * @param groupCommit share each commit among the writes in flight (for single-writer SQLite);
@@ -56,7 +59,8 @@ export class KyselyTraceStore implements TraceStore {
     options: { groupCommit?: boolean } = {},
   ) {
     this.transactions = options.groupCommit ? new GroupCommitTransactions(db) : new DirectTransactions(db);
-    this.writes = new TraceWrites(dialect, this.transactions);
+    this.assessments = new AssessmentWrites(db, dialect, this.transactions);
+    this.writes = new TraceWrites(dialect, this.transactions, this.assessments);
   }
 
   // ---- experiments -------------------------------------------------------------------------
@@ -143,8 +147,8 @@ export class KyselyTraceStore implements TraceStore {
 
   // ---- traces ------------------------------------------------------------------------------
 
-  startTrace(record: TraceRecord): Promise<StartTraceResult> {
-    return this.writes.startTrace(record);
+  startTrace(record: TraceRecord, assessments?: readonly AssessmentInput[]): Promise<StartTraceResult> {
+    return this.writes.startTrace(record, assessments);
   }
 
   logSpans(traceId: string, spans: SpanRecord[], options: { experimentId?: string } = {}): Promise<LogSpansResult> {
@@ -214,6 +218,24 @@ export class KyselyTraceStore implements TraceStore {
 
   deleteTraces(input: DeleteTracesInput): Promise<number> {
     return this.writes.deleteTraces(input);
+  }
+
+  // ---- assessments (store/assessments.ts) ------------------------------------------------
+
+  createAssessment(traceId: string, input: AssessmentInput): Promise<StoredAssessment> {
+    return this.assessments.create(traceId, input);
+  }
+
+  getAssessment(traceId: string, assessmentId: string): Promise<StoredAssessment> {
+    return this.assessments.get(traceId, assessmentId);
+  }
+
+  updateAssessment(traceId: string, assessmentId: string, changes: AssessmentChanges): Promise<StoredAssessment> {
+    return this.assessments.update(traceId, assessmentId, changes);
+  }
+
+  deleteAssessment(traceId: string, assessmentId: string): Promise<void> {
+    return this.assessments.delete(traceId, assessmentId);
   }
 
   async ping(): Promise<void> {

@@ -1,6 +1,6 @@
 import type { ExperimentJson, ViewType } from '@threadline/protocol';
 import type { RollupSearchRequest, SessionPage, SessionTracesRequest, TraceSearchRequest, UserPage } from '../query/index.js';
-import type { SpanBatchFields, SpanRecord, StoredTrace, TraceRecord } from '../trace-model.js';
+import type { AssessmentChanges, AssessmentInput, SpanBatchFields, SpanRecord, StoredAssessment, StoredTrace, TraceRecord } from '../trace-model.js';
 import type { TraceMetrics, TraceMetricsQuery } from './trace-metrics.js';
 
 export interface Experiment {
@@ -99,7 +99,7 @@ export interface TraceStore {
    * Logs a trace's info. Metadata is immutable; tags may change; the rest of the info may change
    * until the trace has finished, after which only an identical re-log (a retry) is accepted.
    */
-  startTrace(trace: TraceRecord): Promise<StartTraceResult>;
+  startTrace(trace: TraceRecord, assessments?: readonly AssessmentInput[]): Promise<StartTraceResult>;
   /**
    * Stores a trace's spans and derives name and tokens. Spans are write-once: stored ones are
    * never replaced, and an upload that would change one is refused whole.
@@ -125,6 +125,18 @@ export interface TraceStore {
   /** False when the trace has no such tag. */
   deleteTraceTag(traceId: string, key: string): Promise<boolean>;
   deleteTraces(input: DeleteTracesInput): Promise<number>;
+
+  /**
+   * Adds an assessment to a trace; with `overrides`, the overridden one becomes invalid. Throws
+   * TraceNotFoundError, or AssessmentNotFoundError when the overridden one is not the trace's.
+   */
+  createAssessment(traceId: string, input: AssessmentInput): Promise<StoredAssessment>;
+  /** Throws TraceNotFoundError or AssessmentNotFoundError. */
+  getAssessment(traceId: string, assessmentId: string): Promise<StoredAssessment>;
+  /** Changes what `changes` names (metadata merged); a value of the other kind is a 400 ApiError. */
+  updateAssessment(traceId: string, assessmentId: string, changes: AssessmentChanges): Promise<StoredAssessment>;
+  /** Idempotent, as in MLflow; the overridden one, if any, becomes valid again. Throws TraceNotFoundError. */
+  deleteAssessment(traceId: string, assessmentId: string): Promise<void>;
 
   /** One page of an experiment's sessions from the `sessions` rollup; bad requests are a 400 ApiError. */
   searchSessions(request: RollupSearchRequest): Promise<SessionPage>;

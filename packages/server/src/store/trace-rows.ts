@@ -1,8 +1,10 @@
 import { TraceState } from '@threadline/protocol';
 import type { Kysely, Selectable, Transaction } from 'kysely';
-import type { StoredTrace } from '../trace-model.js';
+import type { StoredAssessment, StoredTrace } from '../trace-model.js';
+import { loadAssessments } from './assessment-rows.js';
 import type { RollupContribution } from './rollups.js';
 import type { Database, TracesTable } from './schema.js';
+import type { SqlDialect } from './sql-dialect.js';
 
 /** A `traces` row as read and written by the store. */
 export type TraceRow = Selectable<TracesTable>;
@@ -39,14 +41,26 @@ export function contributionOf(row: TraceRow): RollupContribution {
 export async function loadTraces(db: Db, traceIds: readonly string[]): Promise<StoredTrace[]> {
   if (traceIds.length === 0) return [];
   const ids = [...traceIds];
-  const [rows, metadata, tags] = await Promise.all([
+  const [rows, metadata, tags, assessments] = await Promise.all([
     db.selectFrom('traces').selectAll().where('trace_id', 'in', ids).execute(),
     db.selectFrom('trace_metadata').selectAll().where('trace_id', 'in', ids).execute(),
     db.selectFrom('trace_tags').selectAll().where('trace_id', 'in', ids).execute(),
+    loadAssessments(db, ids),
   ]);
   const metadataOf = groupByTrace(metadata);
   const tagsOf = groupByTrace(tags);
-  return rows.map((r) => storedTraceOf(r, metadataOf.get(r.trace_id) ?? {}, tagsOf.get(r.trace_id) ?? {}));
+  return rows.map((r) => storedTraceOf(r, metadataOf.get(r.trace_id) ?? {}, tagsOf.get(r.trace_id) ?? {}, assessments.get(r.trace_id) ?? []));
+}
+
+/**
+ * Step 1 of the lock order (rollups.ts) for a write of one existing trace: its row, read to be
+ * rewritten. On PostgreSQL the row is locked until the transaction ends, so that replicas writing
+ * one trace at once (a retry, OTLP batches, a span upload, an assessment) take turns; SQLite's
+ * single writer already does. Undefined when the trace does not exist.
+ */
+export async function lockTraceRow(trx: Db, dialect: SqlDialect, traceId: string): Promise<TraceRow | undefined> {
+  const query = trx.selectFrom('traces').selectAll().where('trace_id', '=', traceId);
+  return (dialect.name === 'postgres' ? query.forUpdate() : query).executeTakeFirst();
 }
 
 export async function loadTrace(db: Db, traceId: string): Promise<StoredTrace> {
@@ -55,7 +69,7 @@ export async function loadTrace(db: Db, traceId: string): Promise<StoredTrace> {
   return trace;
 }
 
-export function storedTraceOf(r: TraceRow, metadata: Record<string, string>, tags: Record<string, string>): StoredTrace {
+export function storedTraceOf(r: TraceRow, metadata: Record<string, string>, tags: Record<string, string>, assessments: StoredAssessment[] = []): StoredTrace {
   return {
     traceId: r.trace_id,
     experimentId: String(r.experiment_id),
@@ -75,6 +89,7 @@ export function storedTraceOf(r: TraceRow, metadata: Record<string, string>, tag
         ? null
         : { inputTokens: Number(r.input_tokens ?? 0), outputTokens: Number(r.output_tokens ?? 0), totalTokens: Number(r.total_tokens) },
     spanCount: Number(r.span_count),
+    assessments,
   };
 }
 

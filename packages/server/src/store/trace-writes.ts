@@ -1,14 +1,15 @@
 import { TraceMetadataKey, TraceState, TraceTagKey, SPANS_LOCATION_TRACKING_STORE } from '@threadline/protocol';
 import type { Kysely, Transaction } from 'kysely';
 import { findRootSpan, rootPreviews, tokenUsageFromMetadata, tokenUsageFromSpans } from '../ingest/trace-derivation.js';
-import type { SpanBatchFields, SpanRecord, TokenCounts, TraceRecord } from '../trace-model.js';
+import type { AssessmentInput, SpanBatchFields, SpanRecord, TokenCounts, TraceRecord } from '../trace-model.js';
+import type { AssessmentWrites } from './assessments.js';
 import type { TransactionRunner } from './group-commit.js';
 import { applyRollupChanges, type RollupContribution } from './rollups.js';
 import type { Database } from './schema.js';
 import { againstStored, insertSpans, rootSpanName, spansToStore, usageSpans } from './spans.js';
 import type { SqlDialect } from './sql-dialect.js';
 import type { DeleteTracesInput, IngestSpansResult, LogSpansResult, StartTraceResult } from './store.js';
-import { contributionOf, loadTrace, storedTraceOf, TraceNotFoundError, type TraceRow } from './trace-rows.js';
+import { contributionOf, loadTrace, lockTraceRow, storedTraceOf, TraceNotFoundError, type TraceRow } from './trace-rows.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -34,9 +35,11 @@ export class TraceWrites {
   constructor(
     private readonly dialect: SqlDialect,
     private readonly transactions: TransactionRunner,
+    private readonly assessments: AssessmentWrites,
   ) {}
 
-  async startTrace(record: TraceRecord): Promise<StartTraceResult> {
+  /** `assessments` (logged inside the info) are stored with it, once however often it is retried. */
+  async startTrace(record: TraceRecord, assessments: readonly AssessmentInput[] = []): Promise<StartTraceResult> {
     return this.transactions.run(async (trx) => {
       const metadata = { ...record.metadata, [TraceMetadataKey.INFO_FINALIZED]: 'true' };
       const tokens = tokenUsageFromMetadata(record.metadata);
@@ -62,7 +65,9 @@ export class TraceWrites {
         await insertKeyValues(trx, 'trace_metadata', record.traceId, metadata);
         await insertKeyValues(trx, 'trace_tags', record.traceId, record.tags);
         await applyRollupChanges(trx, [{ was: null, now: contributionOf(row) }]);
-        return { kind: 'created', trace: storedTraceOf(row, metadata, record.tags) };
+        if (assessments.length === 0) return { kind: 'created', trace: storedTraceOf(row, metadata, record.tags) };
+        await this.assessments.storeLogged(trx, row, assessments);
+        return { kind: 'created', trace: await loadTrace(trx, record.traceId) };
       }
 
       const existing = await loadTrace(trx, record.traceId);
@@ -99,6 +104,7 @@ export class TraceWrites {
         total_tokens: before.total_tokens ?? row.total_tokens,
       };
       await replaceTraceRow(trx, before, after);
+      await this.assessments.storeLogged(trx, after, assessments);
       return { kind: 'updated', trace: await loadTrace(trx, record.traceId) };
     });
   }
@@ -300,14 +306,8 @@ export class TraceWrites {
     }
   }
 
-  /**
-   * A trace's row, read to be rewritten. On PostgreSQL the row is locked until the transaction
-   * ends, so that replicas writing one trace at once (a retry, OTLP batches, a span upload)
-   * take turns; SQLite's single writer already does.
-   */
-  private async lockTraceRow(trx: Db, traceId: string): Promise<TraceRow | undefined> {
-    const query = trx.selectFrom('traces').selectAll().where('trace_id', '=', traceId);
-    return (this.dialect.name === 'postgres' ? query.forUpdate() : query).executeTakeFirst();
+  private lockTraceRow(trx: Db, traceId: string): Promise<TraceRow | undefined> {
+    return lockTraceRow(trx, this.dialect, traceId);
   }
 }
 

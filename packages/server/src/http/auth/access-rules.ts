@@ -55,6 +55,10 @@ const API_RULES: [method: string, url: string, access: Access][] = [
   ['POST', ApiPath.TRACES_DELETE_V3, needs('EDIT', experimentField)],
   ['POST', ApiPath.TRACES_DELETE_V2, needs('EDIT', experimentField)],
   ['GET', ApiPath.TRACE_ARTIFACT, needs('READ', tracesExperiments)],
+  ['POST', path(ApiPath.ASSESSMENTS_CREATE), needs('USE', tracesExperiments)],
+  ['GET', path(ApiPath.ASSESSMENT), needs('READ', tracesExperiments)],
+  ['PATCH', path(ApiPath.ASSESSMENT), needs('USE', tracesExperiments)],
+  ['DELETE', path(ApiPath.ASSESSMENT), needs('USE', tracesExperiments)],
   ['PUT', ApiPath.ARTIFACTS, needs('USE', artifactExperiment)],
   ['GET', ApiPath.ARTIFACTS, needs('READ', artifactExperiment)],
 
