@@ -25,6 +25,9 @@ export type { TokenUsage } from '@threadline/protocol';
 
 // Client
 export { ThreadlineClient, ThreadlineClient as MlflowClient } from './threadline-client.js';
+export { logFeedback, logExpectation, getAssessment, updateAssessment, overrideFeedback, deleteAssessment } from './assessment-api.js';
+export type { Assessment, AssessmentSource, AssessmentChanges, LogFeedbackOptions, LogExpectationOptions, OverrideFeedbackOptions } from './assessments.js';
+export { AssessmentSourceType } from '@threadline/protocol';
 export type {
   ThreadlineClientOptions,
   AuthProviderLike,

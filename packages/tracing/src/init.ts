@@ -4,6 +4,8 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { AlwaysOnSampler, BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { TRACER_NAME, TRACER_VERSION } from './constants.js';
 import { MlflowRestExporter } from './exporters/mlflow-rest-exporter.js';
+import { setAssessmentClient } from './assessment-api.js';
+import { ThreadlineClient } from './threadline-client.js';
 import { OtlpTraceExporter } from './exporters/otlp-trace-exporter.js';
 import { TraceExportQueue, type ExportQueueOptions, type ExportStats } from './exporters/trace-export-queue.js';
 import type { TraceExporter } from './exporters/trace-exporter.js';
@@ -88,6 +90,16 @@ export function init(options: InitOptions = {}): void {
           ...(options.headers !== undefined && { headers: options.headers }),
           ...(timeout !== undefined && { requestTimeoutMillis: timeout }),
         };
+        setAssessmentClient(
+          new ThreadlineClient({
+            trackingUri,
+            ...(connection.trackingServerUsername !== undefined && { trackingServerUsername: connection.trackingServerUsername }),
+            ...(connection.trackingServerPassword !== undefined && { trackingServerPassword: connection.trackingServerPassword }),
+            ...(connection.trackingServerToken !== undefined && { trackingServerToken: connection.trackingServerToken }),
+            ...(options.headers !== undefined && { headers: options.headers }),
+            ...(timeout !== undefined && { requestTimeoutMillis: timeout }),
+          }),
+        );
         exporter =
           options.exporter === 'otlp'
             ? new OtlpTraceExporter(connection)

@@ -4,6 +4,9 @@ import {
   TRACE_DATA_FILE_NAME,
   TraceLocationType,
   TraceTagKey,
+  type AssessmentJson,
+  type AssessmentResponse,
+  type CreateAssessmentRequest,
   type CreateExperimentResponse,
   type SearchSessionsRequest,
   type SearchSessionsResponse,
@@ -18,6 +21,17 @@ import {
   type TraceInfoResponse,
   type UserJson,
 } from '@threadline/protocol';
+import {
+  assessmentFromJson,
+  assessmentUpdateJson,
+  expectationJson,
+  feedbackJson,
+  type Assessment,
+  type AssessmentChanges,
+  type LogExpectationOptions,
+  type LogFeedbackOptions,
+  type OverrideFeedbackOptions,
+} from './assessments.js';
 import { parseSpanJsonText } from './json-text.js';
 import { RestClient, type TrackingServerOptions } from './rest-client.js';
 import { SpanData } from './span-data.js';
@@ -264,6 +278,54 @@ export class ThreadlineClient {
     return { traces: (reply.traces ?? []).map(traceInfoFromJson), ...(reply.next_page_token ? { nextPageToken: reply.next_page_token } : {}) };
   }
 
+  // ---- assessments: MLflow's API, POST/GET/PATCH/DELETE /api/3.0/mlflow/traces/{id}/assessments --
+
+  /**
+   * Logs feedback on a trace (or one of its spans): a value of any JSON type, or the error met
+   * producing it. Throws a ThreadlineRequestError when the server refuses it.
+   *
+   * @example
+   * await client.logFeedback(traceId, { name: 'user_satisfaction', value: false, source: { sourceType: 'HUMAN', sourceId: 'user-123' } });
+   */
+  async logFeedback(traceId: string, options: LogFeedbackOptions): Promise<Assessment> {
+    return this.createAssessment(traceId, feedbackJson(traceId, options));
+  }
+
+  /** Logs what the trace should have produced (ground truth), e.g. `{ name: 'expected_answer', value: '42' }`. */
+  async logExpectation(traceId: string, options: LogExpectationOptions): Promise<Assessment> {
+    return this.createAssessment(traceId, expectationJson(traceId, options));
+  }
+
+  async getAssessment(traceId: string, assessmentId: string): Promise<Assessment> {
+    return assessmentFromJson((await this.rest.request<AssessmentResponse>('GET', assessmentPath(traceId, assessmentId))).assessment);
+  }
+
+  /** Changes the given fields of an assessment (name, value, rationale; metadata is merged). */
+  async updateAssessment(traceId: string, assessmentId: string, changes: AssessmentChanges): Promise<Assessment> {
+    return assessmentFromJson((await this.rest.request<AssessmentResponse>('PATCH', assessmentPath(traceId, assessmentId), assessmentUpdateJson(changes))).assessment);
+  }
+
+  /**
+   * Replaces a feedback with a corrected one, as MLflow's `override_feedback` does: a new feedback of
+   * the same name that `overrides` the old one, which stays stored but is no longer valid.
+   */
+  async overrideFeedback(traceId: string, assessmentId: string, options: OverrideFeedbackOptions): Promise<Assessment> {
+    const old = await this.getAssessment(traceId, assessmentId);
+    return this.createAssessment(traceId, {
+      ...feedbackJson(traceId, { ...options, name: old.name, ...(options.spanId ?? old.spanId ? { spanId: options.spanId ?? old.spanId } : {}) }),
+      overrides: assessmentId,
+    });
+  }
+
+  async deleteAssessment(traceId: string, assessmentId: string): Promise<void> {
+    await this.rest.request('DELETE', assessmentPath(traceId, assessmentId));
+  }
+
+  private async createAssessment(traceId: string, assessment: AssessmentJson): Promise<Assessment> {
+    const body: CreateAssessmentRequest = { assessment };
+    return assessmentFromJson((await this.rest.request<AssessmentResponse>('POST', `/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}/assessments`, body)).assessment);
+  }
+
   /** Sets a tag of a logged trace (tags stay editable; metadata does not). */
   async setTraceTag(traceId: string, key: string, value: string): Promise<void> {
     await this.rest.request('PATCH', `/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}/tags`, { key, value });
@@ -344,4 +406,8 @@ export class ThreadlineClient {
     if (reply?.trace?.trace_info === undefined) throw new Error(`Invalid response format: no trace.trace_info for ${traceId}`);
     return reply.trace.trace_info;
   }
+}
+
+function assessmentPath(traceId: string, assessmentId: string): string {
+  return `/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}/assessments/${encodeURIComponent(assessmentId)}`;
 }
