@@ -1,9 +1,20 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import OpenAI from 'openai';
 import { tracedOpenAI } from '@threadline/openai';
-import { SpanType, threadlineSessions, trace, updateCurrentTrace, type SessionMiddlewareOptions } from '@threadline/tracing';
+import {
+  AssessmentSourceType,
+  flushTraces,
+  getCurrentActiveSpan,
+  logFeedback,
+  SpanType,
+  threadlineSessions,
+  trace,
+  updateCurrentTrace,
+  type SessionMiddlewareOptions,
+} from '@threadline/tracing';
 import { ConversationStore, type ChatMessage } from './conversation-store.js';
 
 /** Options of `createChatApp`. Only `openai` is required. */
@@ -29,6 +40,12 @@ export const SESSION_HEADERS = {
 } as const satisfies SessionMiddlewareOptions;
 
 const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024;
+
+/**
+ * Where a request's handler learns the id of the trace that answered it: the traced function
+ * returns only the reply (its recorded output), and concurrent requests each have their own.
+ */
+const currentTurn = new AsyncLocalStorage<{ traceId?: string }>();
 /** Above the message limit with room for JSON escapes, so an oversized message gets its own clear 400. */
 const BODY_LIMIT = '1mb';
 
@@ -56,9 +73,20 @@ function messageOf(body: unknown, maxBytes: number): string {
   return message;
 }
 
+/** A `POST /feedback` body: `{"trace_id", "rating": "up" | "down", "comment"?}`. */
+function feedbackOf(body: unknown): { traceId: string; thumbsUp: boolean; comment?: string } {
+  const { trace_id: traceId, rating, comment } = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  if (typeof traceId !== 'string' || traceId === '') throw new BadRequest(400, 'Send {"trace_id": "<from the /chat answer>", "rating": "up" or "down", "comment": "..."}.');
+  if (rating !== 'up' && rating !== 'down') throw new BadRequest(400, '"rating" must be "up" or "down".');
+  if (comment !== undefined && (typeof comment !== 'string' || comment.length > 2000)) throw new BadRequest(400, '"comment" must be a string of at most 2000 characters.');
+  return { traceId, thumbsUp: rating === 'up', ...(comment !== undefined && comment.trim() !== '' ? { comment } : {}) };
+}
+
 /**
  * The seed's chat web app: `POST /chat` with `{"message"}` and the `X-User-ID` / `X-Session-ID`
- * headers answers `{"response"}`, keeping each session's history so the conversation has turns.
+ * headers answers `{"response", "trace_id"}`, keeping each session's history so the conversation
+ * has turns; `POST /feedback` with `{"trace_id", "rating": "up" | "down", "comment"}` records the
+ * end user's thumbs up or down on one of their answers as HUMAN feedback (`user_satisfaction`).
  * Each request is one trace: its root span is `process_chat` and the OpenAI call its child; the
  * `threadlineSessions` middleware puts the user and session on it as `mlflow.trace.user` /
  * `mlflow.trace.session`. Bad input is refused with a 400 before any trace starts.
@@ -84,7 +112,10 @@ export function createChatApp(options: ChatAppOptions): Express {
       const completion = await openai.chat.completions.create({ model, messages });
       const reply = completion.choices[0]?.message.content ?? '';
       // Only an answered turn joins the history: a failed call leaves the conversation as it was.
-      conversations.append(userId, sessionId, { role: 'user', content: message }, { role: 'assistant', content: reply });
+      const traceId = getCurrentActiveSpan()?.traceId;
+      const turn = currentTurn.getStore();
+      if (turn) turn.traceId = traceId;
+      conversations.append(userId, sessionId, traceId, { role: 'user', content: message }, { role: 'assistant', content: reply });
       return reply;
     },
     { name: 'process_chat', spanType: SpanType.CHAIN },
@@ -104,11 +135,36 @@ export function createChatApp(options: ChatAppOptions): Express {
     const message = messageOf(req.body, maxMessageBytes);
     const userId = req.get(SESSION_HEADERS.userHeader) || SESSION_HEADERS.defaultUser;
     const sessionId = req.get(SESSION_HEADERS.sessionHeader) || SESSION_HEADERS.defaultSession;
-    res.json({ response: await processChat(message, userId, sessionId) });
+    const turn: { traceId?: string } = {};
+    const reply = await currentTurn.run(turn, () => processChat(message, userId, sessionId));
+    // The trace id lets the client send feedback on this answer (POST /feedback).
+    res.json({ response: reply, ...(turn.traceId !== undefined ? { trace_id: turn.traceId } : {}) });
+  });
+
+  app.post('/feedback', async (req, res) => {
+    const { traceId, thumbsUp, comment } = feedbackOf(req.body);
+    const userId = req.get(SESSION_HEADERS.userHeader) || SESSION_HEADERS.defaultUser;
+    const sessionId = req.get(SESSION_HEADERS.sessionHeader) || SESSION_HEADERS.defaultSession;
+    // Only on an answer this user was given in this session: trace ids are not secrets to rate others' turns with.
+    if (!conversations.hasTurn(userId, sessionId, traceId)) throw new BadRequest(404, 'No answer with that trace_id in your conversation.');
+    // The trace may still be in the export queue; feedback on a trace the server does not have yet is refused.
+    await flushTraces({ timeoutMillis: 5000 });
+    const feedback = await logFeedback(traceId, {
+      name: 'user_satisfaction',
+      value: thumbsUp,
+      ...(comment !== undefined ? { rationale: comment } : {}),
+      source: { sourceType: AssessmentSourceType.HUMAN, sourceId: userId },
+      metadata: { session_id: sessionId },
+    });
+    if (!feedback) {
+      res.status(503).json({ error: 'feedback_not_recorded', message: 'The feedback could not be recorded now; try again.' });
+      return;
+    }
+    res.json({ assessment_id: feedback.assessmentId });
   });
 
   app.use((_req, res) => {
-    res.status(404).json({ error: 'not_found', message: 'Try GET / or POST /chat.' });
+    res.status(404).json({ error: 'not_found', message: 'Try GET /, POST /chat or POST /feedback.' });
   });
 
   const onError: ErrorRequestHandler = (error: unknown, _req, res, _next) => {
@@ -123,7 +179,7 @@ export function createChatApp(options: ChatAppOptions): Express {
 
 /** Maps what a request can fail with to a status and a JSON body with a clear message. */
 function errorReply(error: unknown): { status: number; body: { error: string; message: string } } {
-  if (error instanceof BadRequest) return { status: error.status, body: { error: 'invalid_request', message: error.message } };
+  if (error instanceof BadRequest) return { status: error.status, body: { error: error.status === 404 ? 'not_found' : 'invalid_request', message: error.message } };
   const type = (error as { type?: unknown }).type;
   if (type === 'entity.parse.failed') return { status: 400, body: { error: 'invalid_json', message: `The body is not valid JSON: ${(error as Error).message}` } };
   if (type === 'entity.too.large') return { status: 413, body: { error: 'too_large', message: `The body is larger than ${BODY_LIMIT}.` } };

@@ -18,7 +18,7 @@ export interface ConversationStoreOptions {
  * session id guessed or reused by another user never reveals someone else's conversation.
  */
 export class ConversationStore {
-  private readonly conversations = new Map<string, ChatMessage[]>();
+  private readonly conversations = new Map<string, { messages: ChatMessage[]; traceIds: string[] }>();
   private readonly maxConversations: number;
   private readonly maxMessages: number;
 
@@ -30,18 +30,28 @@ export class ConversationStore {
 
   /** The conversation's messages so far, oldest first (a copy). */
   history(userId: string, sessionId: string): ChatMessage[] {
-    return [...(this.conversations.get(keyOf(userId, sessionId)) ?? [])];
+    return [...(this.conversations.get(keyOf(userId, sessionId))?.messages ?? [])];
   }
 
-  /** Adds one exchange, marks the conversation as most recently used, and applies the bounds. */
-  append(userId: string, sessionId: string, ...messages: ChatMessage[]): void {
+  /**
+   * Adds one exchange (and the id of the trace that answered it), marks the conversation as most
+   * recently used, and applies the bounds.
+   */
+  append(userId: string, sessionId: string, traceId: string | undefined, ...messages: ChatMessage[]): void {
     const key = keyOf(userId, sessionId);
-    const history = this.conversations.get(key) ?? [];
+    const conversation = this.conversations.get(key) ?? { messages: [], traceIds: [] };
     this.conversations.delete(key);
-    history.push(...messages);
-    if (history.length > this.maxMessages) history.splice(0, history.length - this.maxMessages);
-    this.conversations.set(key, history);
+    conversation.messages.push(...messages);
+    if (conversation.messages.length > this.maxMessages) conversation.messages.splice(0, conversation.messages.length - this.maxMessages);
+    if (traceId !== undefined) conversation.traceIds.push(traceId);
+    if (conversation.traceIds.length > this.maxMessages) conversation.traceIds.splice(0, conversation.traceIds.length - this.maxMessages);
+    this.conversations.set(key, conversation);
     if (this.conversations.size > this.maxConversations) this.conversations.delete(this.conversations.keys().next().value!);
+  }
+
+  /** Whether a trace answered a turn of this user's conversation (so its feedback is theirs to give). */
+  hasTurn(userId: string, sessionId: string, traceId: string): boolean {
+    return this.conversations.get(keyOf(userId, sessionId))?.traceIds.includes(traceId) ?? false;
   }
 
   get size(): number {

@@ -62,13 +62,25 @@ export interface RunningDemo {
 }
 
 /** One `POST /chat` as the seed's curl sends it; headers omitted for the header-less request. */
-async function chat(chatUrl: string, message: string, userId?: string, sessionId?: string): Promise<{ status: number; body: { response?: string; message?: string } }> {
+async function chat(chatUrl: string, message: string, userId?: string, sessionId?: string): Promise<{ status: number; body: { response?: string; trace_id?: string; message?: string } }> {
+  return post(`${chatUrl}/chat`, { message }, userId, sessionId);
+}
+
+/** An end user's thumbs up or down on one answer, through the app's `POST /feedback`. */
+async function rate(chatUrl: string, traceId: string, rating: 'up' | 'down', userId: string, sessionId: string, comment?: string) {
+  return post(`${chatUrl}/feedback`, { trace_id: traceId, rating, ...(comment !== undefined ? { comment } : {}) }, userId, sessionId);
+}
+
+async function post(url: string, body: unknown, userId?: string, sessionId?: string): Promise<{ status: number; body: { response?: string; trace_id?: string; message?: string } }> {
   const headers: Record<string, string> = { 'Content-Type': 'application/json' };
   if (sessionId !== undefined) headers[SESSION_HEADERS.sessionHeader] = sessionId;
   if (userId !== undefined) headers[SESSION_HEADERS.userHeader] = userId;
-  const reply = await fetch(`${chatUrl}/chat`, { method: 'POST', headers, body: JSON.stringify({ message }) });
-  return { status: reply.status, body: (await reply.json()) as { response?: string; message?: string } };
+  const reply = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
+  return { status: reply.status, body: (await reply.json()) as { response?: string; trace_id?: string; message?: string } };
 }
+
+/** The scripted feedback: the last answer of each session is rated; bob's first conversation went badly. */
+const DISSATISFIED = { user: 'user-bob', session: 'session-bob-1', comment: 'It did not answer my question.' };
 
 /** A shell-quoted single-quoted string. */
 function shellQuote(text: string): string {
@@ -129,14 +141,22 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     print(`Chat app: ${chatApp.url}`);
 
     let requests = 0;
+    let ratings = 0;
     const failures: string[] = [];
     const playUser = async (userId: string, sessions: Record<string, string[]>) => {
       for (const [sessionId, turns] of Object.entries(sessions)) {
+        let lastAnswer: string | undefined;
         for (const message of turns) {
           const reply = await chat(chatApp.url, message, userId, sessionId);
           requests++;
           if (reply.status !== 200) failures.push(`${userId} / ${sessionId}: ${reply.status} ${reply.body.message ?? ''}`);
+          else lastAnswer = reply.body.trace_id;
         }
+        if (lastAnswer === undefined) continue;
+        const unhappy = userId === DISSATISFIED.user && sessionId === DISSATISFIED.session;
+        const rated = await rate(chatApp.url, lastAnswer, unhappy ? 'down' : 'up', userId, sessionId, unhappy ? DISSATISFIED.comment : undefined);
+        if (rated.status === 200) ratings++;
+        else failures.push(`feedback of ${userId} / ${sessionId}: ${rated.status} ${rated.body.message ?? ''}`);
       }
     };
     print(`\nPlaying ${Object.keys(DEMO_CONVERSATIONS).length} users' conversations through POST ${chatApp.url}/chat ...`);
@@ -144,7 +164,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     await chat(chatApp.url, 'Hello from a request without headers');
     requests++;
     if (!(await flushTraces({ timeoutMillis: 15_000 }))) print('Warning: some traces were not exported in time.');
-    print(`${requests} chat requests sent${failures.length > 0 ? `; ${failures.length} failed as scripted (an injected model error, traced as ERROR):\n  ${failures.join('\n  ')}` : ''}.`);
+    print(`${requests} chat requests sent, ${ratings} answers rated through POST ${chatApp.url}/feedback${failures.length > 0 ? `; ${failures.length} failed as scripted (an injected model error, traced as ERROR):\n  ${failures.join('\n  ')}` : ''}.`);
 
     const client = new ThreadlineClient({ trackingUri: tracking.url, experimentId });
     const { traces } = await client.searchTraces({ maxResults: 500 });
@@ -168,8 +188,14 @@ ${searchCurl(tracking.url, experimentId, `metadata.\`mlflow.trace.session\` = '$
 # A user's traces within a session
 ${searchCurl(tracking.url, experimentId, `metadata.\`mlflow.trace.user\` = '${user}' AND metadata.\`mlflow.trace.session\` = '${session}'`)}
 
-# One more turn in that session, as the seed's curl
-curl -X POST ${chatApp.url}/chat -H "Content-Type: application/json" -H "X-Session-ID: ${session}" -H "X-User-ID: ${user}" -d '{"message": "Hello, how are you?"}'`);
+# Traces an end user gave a thumbs-down
+${searchCurl(tracking.url, experimentId, `feedback.user_satisfaction = 'false'`)}
+
+# One more turn in that session, as the seed's curl (its answer carries a trace_id)
+curl -X POST ${chatApp.url}/chat -H "Content-Type: application/json" -H "X-Session-ID: ${session}" -H "X-User-ID: ${user}" -d '{"message": "Hello, how are you?"}'
+
+# The end user's thumbs up or down on that answer
+curl -X POST ${chatApp.url}/feedback -H "Content-Type: application/json" -H "X-Session-ID: ${session}" -H "X-User-ID: ${user}" -d '{"trace_id": "<trace_id from the answer>", "rating": "down", "comment": "Not what I asked."}'`);
     return { trackingUri: tracking.url, uiUrl: `${tracking.url}/`, chatUrl: chatApp.url, experimentId, traceCount: traces.length, close };
   } catch (error) {
     await close();

@@ -131,14 +131,50 @@ describe('the chat app', () => {
   });
 });
 
+describe('feedback from the end user', () => {
+  const asUser = (user: string, session: string) => ({ 'Content-Type': 'application/json', 'X-User-ID': user, 'X-Session-ID': session });
+  const sendFeedback = async (body: unknown, headers: Record<string, string>) => {
+    const reply = await fetch(`${app.url}/feedback`, { method: 'POST', headers, body: JSON.stringify(body) });
+    return { status: reply.status, body: (await reply.json()) as { assessment_id?: string; error?: string; message?: string } };
+  };
+
+  it('answers /chat with the trace id, and records a thumbs-down with its comment as HUMAN feedback from that user', async () => {
+    const chat = await post(JSON.stringify({ message: 'What is 6 x 7?' }), asUser('rater-1', 'rated-session'));
+    const traceId = (chat.body as { trace_id?: string }).trace_id!;
+    expect(traceId).toMatch(/^tr-[0-9a-f]{32}$/);
+    const feedback = await sendFeedback({ trace_id: traceId, rating: 'down', comment: 'It should be 42.' }, asUser('rater-1', 'rated-session'));
+    expect(feedback.status, JSON.stringify(feedback.body)).toBe(200);
+    expect(feedback.body.assessment_id).toMatch(/^a-/);
+    const [assessment] = (await client.getTraceInfo(traceId)).assessments as Record<string, unknown>[];
+    expect(assessment).toMatchObject({
+      assessment_name: 'user_satisfaction',
+      feedback: { value: false },
+      rationale: 'It should be 42.',
+      source: { source_type: 'HUMAN', source_id: 'rater-1' },
+      metadata: { session_id: 'rated-session' },
+    });
+    expect((await client.searchTraces({ filter: "feedback.user_satisfaction = 'false'" })).traces.map((t) => t.traceId)).toContain(traceId);
+  });
+
+  it("refuses feedback on another user's answer, and bad feedback, with a clear 4xx", async () => {
+    const chat = await post(JSON.stringify({ message: 'Mine' }), asUser('owner', 's-own'));
+    const traceId = (chat.body as { trace_id?: string }).trace_id!;
+    expect((await sendFeedback({ trace_id: traceId, rating: 'down' }, asUser('intruder', 's-own'))).status).toBe(404);
+    expect((await sendFeedback({ trace_id: traceId, rating: 'meh' }, asUser('owner', 's-own'))).status).toBe(400);
+    expect((await sendFeedback({ rating: 'up' }, asUser('owner', 's-own'))).status).toBe(400);
+    await flushTraces();
+    expect((await client.getTraceInfo(traceId)).assessments).toEqual([]);
+  });
+});
+
 describe('ConversationStore', () => {
   it('bounds the messages per conversation and the number of conversations', () => {
     const store = new ConversationStore({ maxConversations: 2, maxMessages: 4 });
-    for (let i = 1; i <= 3; i++) store.append('u', 's1', { role: 'user', content: `q${i}` }, { role: 'assistant', content: `a${i}` });
+    for (let i = 1; i <= 3; i++) store.append('u', 's1', `tr-${i}`, { role: 'user', content: `q${i}` }, { role: 'assistant', content: `a${i}` });
     expect(store.history('u', 's1').map((m) => m.content)).toEqual(['q2', 'a2', 'q3', 'a3']);
-    store.append('u', 's2', { role: 'user', content: 'x' });
-    store.append('u', 's1', { role: 'user', content: 'q4' });
-    store.append('u', 's3', { role: 'user', content: 'y' });
+    store.append('u', 's2', undefined, { role: 'user', content: 'x' });
+    store.append('u', 's1', undefined, { role: 'user', content: 'q4' });
+    store.append('u', 's3', undefined, { role: 'user', content: 'y' });
     // s2 was the least recently used.
     expect(store.size).toBe(2);
     expect(store.history('u', 's2')).toEqual([]);

@@ -29,9 +29,12 @@ it('plays every conversation, stores one trace per request, and prints curl comm
   expect(output).toContain(`curl -X POST ${demo.chatUrl}/chat -H "Content-Type: application/json" -H "X-Session-ID: session-bob-1" -H "X-User-ID: user-bob"`);
 
   const curls = output.split('\n').filter((line) => line.startsWith('curl -s -X POST') && line.includes('/traces/search'));
-  expect(curls).toHaveLength(3);
+  expect(curls).toHaveLength(4);
   const results = await Promise.all(curls.map(async (command) => JSON.parse((await promisify(execFile)('bash', ['-c', command])).stdout) as { traces: { trace_metadata: Record<string, string> }[] }));
-  const [byUser, bySession, byBoth] = results.map((r) => r.traces);
+  const [byUser, bySession, byBoth, thumbsDown] = results.map((r) => r.traces);
+  // The scripted thumbs-down: the last turn of bob's first session, found by its feedback.
+  expect(thumbsDown!.map((t) => [t.trace_metadata['mlflow.trace.user'], t.trace_metadata['mlflow.trace.session']])).toEqual([['user-bob', 'session-bob-1']]);
+  expect(output).toMatch(/answers rated through POST/);
   const bobTurns = Object.values(DEMO_CONVERSATIONS['user-bob']!).flat().length;
   expect(byUser).toHaveLength(bobTurns);
   expect(byUser!.every((t) => t.trace_metadata['mlflow.trace.user'] === 'user-bob')).toBe(true);
