@@ -5,7 +5,7 @@ import { useCallback, useEffect, useMemo, useState } from 'react';
 import { useNavigate } from 'react-router';
 import { api } from '../api';
 import { ago, dateTime, duration, durationMs, num, oneLine, requestTimeMs, sessionOf, tokensOf, traceName, userOf, userTags } from '../format';
-import { paths, SessionLink, StateBadge, UserLink } from './bits';
+import { EmptyRows, loadedCount, paths, SessionLink, StateBadge, UserLink } from './bits';
 import { TagCell } from './TagCell';
 import { VirtualTable } from './VirtualTable';
 
@@ -91,7 +91,7 @@ export function TracesTable({ experimentId, filter, sort, onError, height, hideU
     <div className="traces-table">
       <div className="table-status">
         <span data-testid="trace-count">
-          {query.isLoading ? 'Loading…' : `${num(rows.length)} trace${rows.length === 1 ? '' : 's'}${query.hasNextPage ? ' loaded, more on scroll' : ''}`}
+          {loadedCount(query, rows.length, 'trace')}
         </span>
         {selected.length > 0 && (
           <span className="selection-actions">
@@ -126,7 +126,7 @@ export function TracesTable({ experimentId, filter, sort, onError, height, hideU
         loadMore={loadMore}
         rowSelection={selection}
         onRowSelectionChange={setSelection}
-        empty={query.isLoading ? 'Loading traces…' : query.error ? 'The search failed; see above.' : 'No traces match.'}
+        empty={<EmptyRows loading={query.isLoading} error={query.error} noun="trace" />}
         {...(height ? { height } : {})}
       />
     </div>

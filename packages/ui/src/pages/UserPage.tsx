@@ -1,6 +1,6 @@
 import { useQuery } from '@tanstack/react-query';
 import type { SessionJson } from '@threadline/protocol';
-import { useCallback, useMemo, useState } from 'react';
+import { useCallback, useMemo } from 'react';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
 import { api } from '../api';
 import { ErrorNote, paths, Stat } from '../components/bits';
@@ -34,7 +34,6 @@ export function UserPage() {
     queryFn: ({ signal }) => api.metrics({ experiment_id: experimentId, start_time_ms: start, end_time_ms: end, bucket_ms: bucket, user_id: userId }, signal),
     enabled: !!u,
   });
-  const [error, setError] = useState<unknown>(null);
   const columns = useMemo(() => sessionColumns(experimentId, { hideUsers: true }), [experimentId]);
   const pick = useCallback((p: Record<string, unknown>) => (p.sessions as SessionJson[] | undefined) ?? [], []);
   const traceFilter = `${USER_KEY} = ${quote(userId)}`;
@@ -49,7 +48,8 @@ export function UserPage() {
           User <span className="mono">{userId}</span>
         </h1>
       </div>
-      <ErrorNote error={user.error ?? activity.error ?? error} />
+      {/* The tables show their own errors where their rows would be. */}
+      <ErrorNote error={user.error ?? activity.error} />
       {user.isSuccess && !u && <div className="error-note">No traces from this user in this experiment.</div>}
       {u && (
         <div className="stats">
@@ -79,11 +79,10 @@ export function UserPage() {
           columns={columns}
           rowId={(s) => s.session_id}
           onOpen={(s) => navigate(paths.session(experimentId, s.session_id))}
-          onError={setError}
           height="60vh"
         />
       ) : (
-        <TracesTable experimentId={experimentId} filter={traceFilter} sort={Object.keys(SORTS)[0]!} onError={setError} height="60vh" hideUser />
+        <TracesTable experimentId={experimentId} filter={traceFilter} sort={Object.keys(SORTS)[0]!} height="60vh" hideUser />
       )}
     </div>
   );
