@@ -1,4 +1,4 @@
-import type { BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../server/src/server.js';
 // @ts-expect-error plain JavaScript shared with the screenshots script
@@ -57,6 +57,44 @@ describe.runIf(available)('rough edges of the web UI', () => {
         expect(main, section).not.toMatch(/\b0 (traces|sessions)|see above/);
         expect(main, section).toContain('Search failed');
       }
+    });
+  });
+
+  describe('5: loading does not look like data', () => {
+    /** Holds every request to `pattern` until the returned function lets them through. */
+    const hold = async (pattern: string): Promise<() => Promise<void>> => {
+      const held: Route[] = [];
+      let open = false;
+      await page.route(pattern, (route) => (open ? route.continue() : void held.push(route)));
+      return async () => {
+        open = true;
+        await Promise.all(held.map((r) => r.continue()));
+      };
+    };
+
+    it('shows the overview cards as loading, not as zeros, until the numbers come', async () => {
+      const release = await hold('**/threadline/traces/metrics');
+      await page.goto(`${server.url}/experiments/0/overview?from=${T0 - 3_600_000}&to=${T0 + 3_600_000}`);
+      const values = page.locator('.stat .stat-value');
+      await expect.poll(() => values.count()).toBeGreaterThanOrEqual(4);
+      expect(await values.allTextContents()).not.toContain('0');
+      expect(await page.locator('.stats[aria-busy="true"]').count()).toBe(1);
+      expect(await page.getByRole('status', { name: 'Loading' }).count()).toBeGreaterThanOrEqual(4);
+      await release();
+      const traces = page.locator('.stat', { has: page.locator('.stat-label', { hasText: 'Traces' }) }).locator('.stat-value');
+      await expect.poll(() => traces.textContent()).toBe('3');
+      expect(await page.locator('.stats[aria-busy="true"]').count()).toBe(0);
+    });
+
+    it('shows the experiment selector as loading, not as a bare id, until the list comes', async () => {
+      const release = await hold('**/2.0/mlflow/experiments/search');
+      await page.goto(`${server.url}/experiments/0/traces`);
+      const select = page.getByLabel('Experiment', { exact: true });
+      await expect.poll(() => select.locator('option').allTextContents()).toEqual(['Loading experiments…']);
+      expect(await select.getAttribute('aria-busy')).toBe('true');
+      await release();
+      await expect.poll(() => select.locator('option').allTextContents()).toEqual(['Default (0)']);
+      expect(await select.inputValue()).toBe('0');
     });
   });
 });

@@ -59,6 +59,7 @@ export function Layout() {
             <span className="muted">Experiment</span>
             <select
               aria-label="Experiment"
+              aria-busy={experiments.isPending || undefined}
               value={experimentId}
               onChange={(e) => navigate(`/experiments/${encodeURIComponent(e.target.value)}/${sections.some(([s]) => s === section) ? section : 'traces'}`)}
             >
@@ -67,7 +68,9 @@ export function Layout() {
                   {e.name} ({e.experiment_id})
                 </option>
               ))}
-              {!experiments.data?.some((e) => e.experiment_id === experimentId) && <option value={experimentId}>{experimentId}</option>}
+              {!experiments.data?.some((e) => e.experiment_id === experimentId) && (
+                <option value={experimentId}>{experiments.isPending ? 'Loading experiments…' : `Experiment ${experimentId}`}</option>
+              )}
             </select>
           </label>
         )}

@@ -58,12 +58,13 @@ export function StateBadge({ state }: { state: string | undefined }) {
   return <span className={`badge state-${s.toLowerCase()}`}>{label}</span>;
 }
 
-export function Stat({ label, value, sub }: { label: string; value: ReactNode; sub?: ReactNode }) {
+/** One number card. `loading`: a placeholder in place of the value, so that no zero is read as data. */
+export function Stat({ label, value, sub, loading }: { label: string; value: ReactNode; sub?: ReactNode; loading?: boolean }) {
   return (
     <div className="stat">
       <div className="stat-label">{label}</div>
-      <div className="stat-value">{value}</div>
-      {sub !== undefined && <div className="stat-sub">{sub}</div>}
+      <div className="stat-value">{loading ? <span className="skeleton" role="status" aria-label="Loading" /> : value}</div>
+      {sub !== undefined && !loading && <div className="stat-sub">{sub}</div>}
     </div>
   );
 }

@@ -27,6 +27,9 @@ export function OverviewPage() {
     queryKey: ['metrics', experimentId, start, end, bucket, group],
     queryFn: ({ signal }) => api.metrics({ experiment_id: experimentId, start_time_ms: start, end_time_ms: end, bucket_ms: bucket, ...(group ? { group_by: group, max_groups: 8 } : {}) }, signal),
   });
+  const loading = metrics.isPending;
+  // Without an answer (a failed request) there is no count to show, not a count of 0.
+  const known = (text: string) => (metrics.data ? text : '–');
   const b = metrics.data?.buckets ?? [];
   const traces = b.reduce((n, x) => n + x.traces, 0);
   const errors = b.reduce((n, x) => n + x.errors, 0);
@@ -59,12 +62,12 @@ export function OverviewPage() {
         </div>
       </div>
       <ErrorNote error={metrics.error} />
-      <div className="stats">
-        <Stat label="Traces" value={num(traces)} sub={fixed ? `${dateTime(start)} → ${dateTime(end)}` : TIME_RANGES[range]!.label} />
-        <Stat label="Errors" value={<span className={errors ? 'text-error' : ''}>{num(errors)}</span>} sub={traces ? `${((errors / traces) * 100).toFixed(1)}% of traces` : undefined} />
-        <Stat label="Latency p50" value={duration(median(p50s))} sub="median of buckets" />
-        <Stat label="Latency p95" value={duration(median(p95s))} sub="median of buckets" />
-        <Stat label="Tokens" value={compact(tokens)} />
+      <div className="stats" aria-busy={loading || undefined}>
+        <Stat label="Traces" loading={loading} value={known(num(traces))} sub={fixed ? `${dateTime(start)} → ${dateTime(end)}` : TIME_RANGES[range]!.label} />
+        <Stat label="Errors" loading={loading} value={<span className={errors ? 'text-error' : ''}>{known(num(errors))}</span>} sub={traces ? `${((errors / traces) * 100).toFixed(1)}% of traces` : undefined} />
+        <Stat label="Latency p50" loading={loading} value={duration(median(p50s))} sub="median of buckets" />
+        <Stat label="Latency p95" loading={loading} value={duration(median(p95s))} sub="median of buckets" />
+        <Stat label="Tokens" loading={loading} value={known(compact(tokens))} />
       </div>
       {metrics.data && <MetricsCharts data={metrics.data} />}
       {metrics.data?.groups && metrics.data.groups.length > 0 && (
