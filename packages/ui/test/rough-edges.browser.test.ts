@@ -19,13 +19,17 @@ describe.runIf(available)('rough edges of the web UI', () => {
   let server: RunningServer;
   let browser: { context: BrowserContext; close(): Promise<void> };
   let page: Page;
+  const ids: Record<string, string> = {};
 
   beforeAll(async () => {
     await ensureBuilt();
     server = await startServer({ backendStoreUri: 'sqlite:///:memory:', port: 0 });
     for (let i = 0; i < 3; i++) {
-      await logTrace(server.url, { user: 'alice', session: 'conv-1', startMs: T0 + i * 60_000, durationMs: 800, inputs: { message: `question ${i + 1}` }, outputs: `answer ${i + 1}` });
+      ids[`alice${i + 1}`] = await logTrace(server.url, { user: 'alice', session: 'conv-1', startMs: T0 + i * 60_000, durationMs: 800, inputs: { message: `question ${i + 1}` }, outputs: `answer ${i + 1}` });
     }
+    // Two turns within one second.
+    await logTrace(server.url, { user: 'bob', session: 'quick', startMs: T0 + 7_200_100, durationMs: 100, inputs: 'hi', outputs: 'hello' });
+    await logTrace(server.url, { user: 'bob', session: 'quick', startMs: T0 + 7_200_400, durationMs: 150, inputs: 'bye', outputs: 'bye' });
     browser = await launchBrowser();
   });
   afterAll(async () => {
@@ -95,6 +99,43 @@ describe.runIf(available)('rough edges of the web UI', () => {
       await release();
       await expect.poll(() => select.locator('option').allTextContents()).toEqual(['Default (0)']);
       expect(await select.inputValue()).toBe('0');
+    });
+  });
+
+  describe('7: times', () => {
+    it('names the year and the time zone, shows milliseconds where seconds collapse, and lists users with absolute times', async () => {
+      // In New York, so that the zone cannot be mistaken for the server's UTC.
+      const ny = await launchBrowser({ timezoneId: 'America/New_York' });
+      try {
+        const p = await ny.context.newPage();
+        p.setDefaultTimeout(10_000);
+        const stat = (label: string) => p.locator('.stat', { has: p.locator('.stat-label', { hasText: label }) });
+
+        await p.goto(`${server.url}/experiments/0/traces/${ids.alice1}`);
+        await expect.poll(() => stat('Started').locator('.stat-value').textContent()).toBe('Nov 20, 2026, 05:00:00 AM EST');
+
+        await p.goto(`${server.url}/experiments/0/traces?user=alice`);
+        const table = p.getByTestId('traces-table');
+        await expect.poll(() => table.locator('[role="columnheader"]').allTextContents()).toContain('Time (EST)');
+        const first = table.locator('[role="row"][data-index]').first().locator('[role="gridcell"]').nth(1);
+        expect(await first.textContent()).toBe('Nov 20, 05:02:00 AM');
+        expect(await first.locator('[title]').getAttribute('title')).toMatch(/^Nov 20, 2026, 05:02:00 AM EST \(\d+d ago\)$/);
+
+        // Both turns came within one second: whole seconds would read "07:00:00 AM → 07:00:00 AM".
+        await p.goto(`${server.url}/experiments/0/sessions/quick`);
+        await expect.poll(() => stat('Duration').locator('.stat-sub').textContent()).toMatch(/^Nov 20, 2026, 07:00:00\.100 AM EST → 07:00:00\.\d{3} AM EST$/);
+        const [from, to] = (await stat('Duration').locator('.stat-sub').textContent())!.split(' → ');
+        expect(from!.slice(-10)).not.toBe(to!.slice(-10));
+
+        await p.goto(`${server.url}/experiments/0/users`);
+        const users = p.getByTestId('users-table');
+        await expect.poll(() => users.locator('[role="columnheader"]').allTextContents()).toEqual(expect.arrayContaining(['First seen (EST)', 'Last seen (EST)']));
+        const alice = users.locator('[role="row"][data-index]', { hasText: 'alice' }).locator('[role="gridcell"]');
+        const cells = await alice.allTextContents();
+        expect(cells.slice(-2)).toEqual(['Nov 20, 05:00:00 AM', 'Nov 20, 05:02:00 AM']);
+      } finally {
+        await ny.close();
+      }
     });
   });
 });

@@ -4,8 +4,8 @@ import type { TraceInfoJson } from '@threadline/protocol';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { useNavigate } from 'react-router';
 import { api } from '../api';
-import { ago, dateTime, duration, durationMs, num, oneLine, requestTimeMs, sessionOf, tokensOf, traceName, userOf, userTags } from '../format';
-import { EmptyRows, loadedCount, paths, SessionLink, StateBadge, UserLink } from './bits';
+import { duration, durationMs, num, oneLine, requestTimeMs, sessionOf, tokensOf, traceName, userOf, userTags, zoneName } from '../format';
+import { EmptyRows, loadedCount, paths, SessionLink, StateBadge, TimeCell, UserLink } from './bits';
 import { TagCell } from './TagCell';
 import { VirtualTable } from './VirtualTable';
 
@@ -64,12 +64,9 @@ export function TracesTable({ experimentId, filter, sort, onError, height, hideU
       },
       {
         id: 'time',
-        size: 150,
-        header: 'Time',
-        cell: ({ row }) => {
-          const t = requestTimeMs(row.original);
-          return <span title={`${dateTime(t)} (${ago(t)})`}>{dateTime(t)}</span>;
-        },
+        size: 160,
+        header: `Time (${zoneName()})`,
+        cell: ({ row }) => <TimeCell ms={requestTimeMs(row.original)} />,
       },
       { id: 'name', size: 120, header: 'Name', cell: ({ row }) => <span className="mono ellipsis">{traceName(row.original) || '—'}</span> },
       { id: 'request', size: 220, meta: { grow: true }, header: 'Request', cell: ({ row }) => <span className="ellipsis">{oneLine(row.original.request_preview)}</span> },

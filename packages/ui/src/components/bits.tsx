@@ -1,7 +1,7 @@
 import type { ReactNode } from 'react';
 import { Link } from 'react-router';
 import { ApiError } from '../api';
-import { num } from '../format';
+import { num, shortTime, timeTitle } from '../format';
 
 export function ErrorNote({ error }: { error: unknown }) {
   if (!error) return null;
@@ -67,6 +67,12 @@ export function Stat({ label, value, sub, loading }: { label: string; value: Rea
       {sub !== undefined && !loading && <div className="stat-sub">{sub}</div>}
     </div>
   );
+}
+
+/** A time in a table cell: short (the header names the zone), in full with how long ago on hover. */
+export function TimeCell({ ms }: { ms: number | null | undefined }) {
+  if (ms === null || ms === undefined) return <span className="muted">–</span>;
+  return <span title={timeTitle(ms)}>{shortTime(ms)}</span>;
 }
 
 const enc = encodeURIComponent;

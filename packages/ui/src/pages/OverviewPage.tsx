@@ -4,7 +4,7 @@ import { api } from '../api';
 import { ErrorNote, paths, Stat } from '../components/bits';
 import { MetricsCharts } from '../components/MetricsCharts';
 import { TIME_RANGES } from '../filters';
-import { compact, dateTime, duration, num } from '../format';
+import { compact, duration, num, timeRange } from '../format';
 import { useUrlState, withParams } from '../url-state';
 
 const RANGES = ['1h', '24h', '7d', '30d'] as const;
@@ -63,7 +63,7 @@ export function OverviewPage() {
       </div>
       <ErrorNote error={metrics.error} />
       <div className="stats" aria-busy={loading || undefined}>
-        <Stat label="Traces" loading={loading} value={known(num(traces))} sub={fixed ? `${dateTime(start)} → ${dateTime(end)}` : TIME_RANGES[range]!.label} />
+        <Stat label="Traces" loading={loading} value={known(num(traces))} sub={fixed ? timeRange(start, end) : TIME_RANGES[range]!.label} />
         <Stat label="Errors" loading={loading} value={<span className={errors ? 'text-error' : ''}>{known(num(errors))}</span>} sub={traces ? `${((errors / traces) * 100).toFixed(1)}% of traces` : undefined} />
         <Stat label="Latency p50" loading={loading} value={duration(median(p50s))} sub="median of buckets" />
         <Stat label="Latency p95" loading={loading} value={duration(median(p95s))} sub="median of buckets" />

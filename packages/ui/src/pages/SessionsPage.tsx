@@ -3,9 +3,9 @@ import type { SessionJson } from '@threadline/protocol';
 import { useCallback, useMemo } from 'react';
 import { useParams } from 'react-router';
 import { api } from '../api';
-import { paths, UserLink } from '../components/bits';
+import { paths, TimeCell, UserLink } from '../components/bits';
 import { RollupListPage } from '../components/RollupListPage';
-import { dateTime, duration, num, oneLine } from '../format';
+import { duration, num, oneLine, zoneName } from '../format';
 
 const ORDERS: Record<string, string> = {
   'last_time DESC': 'Latest activity',
@@ -46,8 +46,8 @@ export function sessionColumns(exp: string, opts: { hideUsers?: boolean } = {}):
       header: () => <span className="num">Errors</span>,
       cell: ({ row }) => <span className={`num ${row.original.error_count > 0 ? 'text-error' : 'muted'}`}>{num(row.original.error_count)}</span>,
     },
-    { id: 'firstTime', size: 150, header: 'Started', cell: ({ row }) => dateTime(row.original.first_time_ms) },
-    { id: 'lastTime', size: 150, header: 'Last activity', cell: ({ row }) => dateTime(row.original.last_time_ms) },
+    { id: 'firstTime', size: 160, header: `Started (${zoneName()})`, cell: ({ row }) => <TimeCell ms={row.original.first_time_ms} /> },
+    { id: 'lastTime', size: 160, header: `Last activity (${zoneName()})`, cell: ({ row }) => <TimeCell ms={row.original.last_time_ms} /> },
   );
   return cols;
 }

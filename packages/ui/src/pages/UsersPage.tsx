@@ -3,9 +3,9 @@ import type { UserJson } from '@threadline/protocol';
 import { useCallback, useMemo } from 'react';
 import { useParams } from 'react-router';
 import { api } from '../api';
-import { paths } from '../components/bits';
+import { paths, TimeCell } from '../components/bits';
 import { RollupListPage } from '../components/RollupListPage';
-import { ago, dateTime, num } from '../format';
+import { num, zoneName } from '../format';
 
 const ORDERS: Record<string, string> = {
   'last_time DESC': 'Last seen',
@@ -40,8 +40,9 @@ export function UsersPage() {
           );
         },
       },
-      { id: 'first', size: 130, header: 'First seen', cell: ({ row }) => dateTime(row.original.first_time_ms) },
-      { id: 'last', size: 130, header: 'Last seen', cell: ({ row }) => <span title={dateTime(row.original.last_time_ms)}>{ago(row.original.last_time_ms)}</span> },
+      // Both absolute, as in every other list; how long ago is in the tooltip.
+      { id: 'first', size: 160, header: `First seen (${zoneName()})`, cell: ({ row }) => <TimeCell ms={row.original.first_time_ms} /> },
+      { id: 'last', size: 160, header: `Last seen (${zoneName()})`, cell: ({ row }) => <TimeCell ms={row.original.last_time_ms} /> },
     ],
     [],
   );
