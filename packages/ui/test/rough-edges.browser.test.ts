@@ -42,6 +42,21 @@ describe.runIf(available)('rough edges of the web UI', () => {
     page.setDefaultTimeout(10_000);
   });
 
+  /** How many pixels of a chart's canvas are drawn in a series' colour (a CSS custom property). */
+  const seriesPixels = (p: Page, testId: string, color: string): Promise<number> =>
+    p.getByTestId(testId).evaluate((el, cssVar) => {
+      const probe = document.createElement('span');
+      probe.style.color = `var(${cssVar})`;
+      el.appendChild(probe);
+      const [r, g, b] = getComputedStyle(probe).color.match(/\d+/g)!.map(Number) as [number, number, number];
+      probe.remove();
+      const canvas = el.querySelector('canvas')!;
+      const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+      let n = 0;
+      for (let i = 0; i < data.length; i += 4) if (data[i + 3]! > 200 && Math.abs(data[i]! - r) + Math.abs(data[i + 1]! - g) + Math.abs(data[i + 2]! - b) < 60) n++;
+      return n;
+    }, color);
+
   describe('2: errors are shown where the data would be', () => {
     it('says an unknown experiment does not exist, on every list, instead of "0 traces" or "see above"', async () => {
       for (const section of ['traces', 'sessions', 'users', 'overview']) {
@@ -136,6 +151,24 @@ describe.runIf(available)('rough edges of the web UI', () => {
       } finally {
         await ny.close();
       }
+    });
+  });
+
+  describe("1: a user's page charts the user's activity", () => {
+    it('asks for enough buckets around a short life and draws them', async () => {
+      const asked: { start_time_ms: number; end_time_ms: number; bucket_ms: number }[] = [];
+      page.on('request', (r) => {
+        if (r.url().endsWith('/threadline/traces/metrics')) asked.push(r.postDataJSON());
+      });
+      await page.goto(`${server.url}/experiments/0/users/alice`);
+      await expect.poll(() => page.getByTestId('chart-traces').locator('canvas').count()).toBe(1);
+      expect(asked).toHaveLength(1);
+      const { start_time_ms: start, end_time_ms: end, bucket_ms: bucket } = asked[0]!;
+      // alice's three traces, two minutes apart, around the middle of the range.
+      expect(start).toBeLessThan(T0);
+      expect(end).toBeGreaterThan(T0 + 120_000);
+      expect((end - start) / bucket).toBeGreaterThanOrEqual(30);
+      await expect.poll(() => seriesPixels(page, 'chart-traces', '--c1')).toBeGreaterThan(50);
     });
   });
 });

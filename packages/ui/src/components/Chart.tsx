@@ -14,8 +14,23 @@ export interface ChartSeries {
 const PALETTE = ['--c1', '--c2', '--c3', '--c4', '--c5', '--c6', '--c7', '--c8'];
 export const paletteColor = (i: number): string => PALETTE[i % PALETTE.length]!;
 
-/** A small uPlot time-series chart that follows its container's width and the colour theme. */
-export function Chart({ times, series, height = 180, format, testId }: { times: number[]; series: ChartSeries[]; height?: number; format?: (v: number) => string; testId?: string }) {
+/** Indices of values with no value on either side: a line cannot draw them, a dot can. */
+function isolated(values: (number | null)[]): number[] {
+  return values.flatMap((v, i) => (v !== null && (values[i - 1] ?? null) === null && (values[i + 1] ?? null) === null ? [i] : []));
+}
+
+/**
+ * A small uPlot time-series chart that follows its container's width and the colour theme.
+ * `xRange` (ms) fixes the time axis, so that sparse data is drawn where it happened.
+ */
+export function Chart({ times, xRange, series, height = 180, format, testId }: {
+  times: number[];
+  xRange?: [number, number];
+  series: ChartSeries[];
+  height?: number;
+  format?: (v: number) => string;
+  testId?: string;
+}) {
   const box = useRef<HTMLDivElement>(null);
   const { resolved } = useTheme();
   useEffect(() => {
@@ -36,7 +51,7 @@ export function Chart({ times, series, height = 180, format, testId }: { times: 
         height,
         legend: { show: true, live: true },
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: true } },
+        scales: { x: xRange ? { time: true, range: [xRange[0] / 1000, xRange[1] / 1000] } : { time: true } },
         axes: [axis, { ...axis, size: 52, ...(format ? { values: (_u: uPlot, ticks: number[]) => ticks.map(format) } : {}) }],
         series: [
           {},
@@ -45,7 +60,7 @@ export function Chart({ times, series, height = 180, format, testId }: { times: 
             stroke: color(s.color),
             width: 1.5,
             ...(s.fill ? { fill: translucent(s.color) } : {}),
-            points: { show: false },
+            points: { show: true, size: 5, filter: isolated(s.values) },
             spanGaps: false,
             ...(format ? { value: (_u: uPlot, v: number | null) => (v === null ? '–' : format(v)) } : {}),
           })),
@@ -61,6 +76,6 @@ export function Chart({ times, series, height = 180, format, testId }: { times: 
       resize.disconnect();
       plot.destroy();
     };
-  }, [times, series, height, format, resolved]);
+  }, [times, xRange, series, height, format, resolved]);
   return <div className="chart" ref={box} data-testid={testId} />;
 }
