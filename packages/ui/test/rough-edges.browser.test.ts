@@ -4,7 +4,7 @@ import { startServer, type RunningServer } from '../../server/src/server.js';
 // @ts-expect-error plain JavaScript shared with the screenshots script
 import { launchBrowser } from '../scripts/browser.mjs';
 // @ts-expect-error plain JavaScript shared with the screenshots script
-import { logTrace } from '../scripts/seed.mjs';
+import { logTrace, request } from '../scripts/seed.mjs';
 import { chromiumForSuite, ensureBuilt } from './browser-setup.js';
 
 /**
@@ -169,6 +169,52 @@ describe.runIf(available)('rough edges of the web UI', () => {
       expect(end).toBeGreaterThan(T0 + 120_000);
       expect((end - start) / bucket).toBeGreaterThanOrEqual(30);
       await expect.poll(() => seriesPixels(page, 'chart-traces', '--c1')).toBeGreaterThan(50);
+    });
+  });
+
+  describe('3: the overview on new data', () => {
+    const HOUR = 3_600_000;
+    const newExperiment = async (name: string): Promise<string> => (await request(server.url, 'POST', '/api/2.0/mlflow/experiments/create', { name })).experiment_id;
+    const stat = (label: string) => page.locator('.stat', { has: page.locator('.stat-label', { hasText: label }) });
+
+    it('opens on the shortest range that holds the data, and draws it with a legend that reads', async () => {
+      const exp = await newExperiment('fresh');
+      const now = Date.now();
+      for (let i = 0; i < 6; i++) await logTrace(server.url, { experimentId: exp, user: 'new', startMs: now - (10 - i) * 60_000, durationMs: 20 + i, inputs: 'hi', outputs: 'hello' });
+      await page.goto(`${server.url}/experiments/${exp}/overview`);
+      await expect.poll(() => stat('Traces').locator('.stat-value').textContent()).toBe('6');
+      // Everything came in the last ten minutes: the last hour, not a week with one spike at its end.
+      expect(await page.getByRole('group', { name: 'Time range' }).locator('button.active').textContent()).toBe('1h');
+      expect(new URL(page.url()).searchParams.get('range')).toBeNull();
+      await expect.poll(() => seriesPixels(page, 'chart-traces', '--c1')).toBeGreaterThan(50);
+      await expect.poll(() => seriesPixels(page, 'chart-latency', '--c1')).toBeGreaterThan(20);
+      // Away from the cursor the legend reads the latest bucket with data, not "Time: -- Traces: –".
+      for (const chart of ['chart-traces', 'chart-latency', 'chart-tokens']) {
+        const values = await page.getByTestId(chart).locator('.u-legend .u-value').allTextContents();
+        expect(values.length, chart).toBeGreaterThan(1);
+        for (const v of values) expect(v, chart).not.toMatch(/^(--|–)$/);
+      }
+      // A range chosen by hand stays in the address.
+      await page.getByRole('group', { name: 'Time range' }).getByRole('button', { name: '7d' }).click();
+      await expect.poll(() => new URL(page.url()).searchParams.get('range')).toBe('7d');
+    });
+
+    it("gives percentiles of the range's traces, not a median of the buckets' percentiles, and draws lone buckets' latency", async () => {
+      const exp = await newExperiment('latency');
+      // Five fast traces in the first hour, one slow trace in each of the next two.
+      for (let i = 0; i < 5; i++) await logTrace(server.url, { experimentId: exp, startMs: T0 + i * 1000, durationMs: 10, inputs: 'fast', outputs: 'ok' });
+      await logTrace(server.url, { experimentId: exp, startMs: T0 + HOUR, durationMs: 1000, inputs: 'slow', outputs: 'ok' });
+      await logTrace(server.url, { experimentId: exp, startMs: T0 + 2 * HOUR, durationMs: 1000, inputs: 'slow', outputs: 'ok' });
+      await page.goto(`${server.url}/experiments/${exp}/overview?from=${T0}&to=${T0 + 3 * HOUR}`);
+      await expect.poll(() => stat('Traces').locator('.stat-value').textContent()).toBe('7');
+      // Of 7 traces the median is a fast one (the medians of the 3 buckets are 10 ms, 1 s, 1 s).
+      const p50 = (await stat('Latency p50').locator('.stat-value').textContent())!;
+      expect(p50).toMatch(/^\d+ms$/);
+      expect(parseInt(p50, 10)).toBeLessThan(20);
+      expect(await stat('Latency p50').locator('.stat-sub').textContent()).toBe('of 7 traces');
+      expect(await stat('Latency p95').locator('.stat-value').textContent()).toMatch(/^(9\d\dms|1\.\d\ds)$/);
+      // One trace a bucket: p50, p95 and p99 are one dot, p99's on top.
+      await expect.poll(() => seriesPixels(page, 'chart-latency', '--error')).toBeGreaterThan(40);
     });
   });
 });

@@ -19,9 +19,22 @@ function isolated(values: (number | null)[]): number[] {
   return values.flatMap((v, i) => (v !== null && (values[i - 1] ?? null) === null && (values[i + 1] ?? null) === null ? [i] : []));
 }
 
+/** The last point where any series has something to say (a non-zero value), else the last with any value. */
+function latestPoint(series: ChartSeries[]): number | null {
+  const length = Math.max(0, ...series.map((s) => s.values.length));
+  let anyValue: number | null = null;
+  for (let i = length - 1; i >= 0; i--) {
+    const values = series.map((s) => s.values[i] ?? null);
+    if (values.some((v) => v !== null && v !== 0)) return i;
+    if (anyValue === null && values.some((v) => v !== null)) anyValue = i;
+  }
+  return anyValue;
+}
+
 /**
  * A small uPlot time-series chart that follows its container's width and the colour theme.
- * `xRange` (ms) fixes the time axis, so that sparse data is drawn where it happened.
+ * `xRange` (ms) fixes the time axis, so that sparse data is drawn where it happened. The legend
+ * reads the point under the cursor and, away from it, the latest point with data (not dashes).
  */
 export function Chart({ times, xRange, series, height = 180, format, testId }: {
   times: number[];
@@ -45,12 +58,19 @@ export function Chart({ times, xRange, series, height = 180, format, testId }: {
     };
     const translucent = (c: string) => color(c).replace(/^rgb\((.*)\)$/, 'rgba($1, 0.12)');
     const axis = { stroke: color('--muted'), grid: { stroke: color('--grid'), width: 1 }, ticks: { stroke: color('--grid'), width: 1 }, font: '11px system-ui, sans-serif' };
+    const latest = latestPoint(series);
+    const showLatest = (u: uPlot) => {
+      if (u.cursor.idx === null || u.cursor.idx === undefined) {
+        if (latest !== null) u.setLegend({ idx: latest }, false);
+      }
+    };
     const plot = new uPlot(
       {
         width: el.clientWidth || 400,
         height,
         legend: { show: true, live: true },
         cursor: { drag: { x: false, y: false } },
+        hooks: { setCursor: [showLatest], ready: [showLatest] },
         scales: { x: xRange ? { time: true, range: [xRange[0] / 1000, xRange[1] / 1000] } : { time: true } },
         axes: [axis, { ...axis, size: 52, ...(format ? { values: (_u: uPlot, ticks: number[]) => ticks.map(format) } : {}) }],
         series: [
@@ -60,7 +80,7 @@ export function Chart({ times, xRange, series, height = 180, format, testId }: {
             stroke: color(s.color),
             width: 1.5,
             ...(s.fill ? { fill: translucent(s.color) } : {}),
-            points: { show: true, size: 5, filter: isolated(s.values) },
+            points: { show: true, size: 6, fill: color(s.color), filter: isolated(s.values) },
             spanGaps: false,
             ...(format ? { value: (_u: uPlot, v: number | null) => (v === null ? '–' : format(v)) } : {}),
           })),
