@@ -217,4 +217,41 @@ describe.runIf(available)('rough edges of the web UI', () => {
       await expect.poll(() => seriesPixels(page, 'chart-latency', '--error')).toBeGreaterThan(40);
     });
   });
+
+  describe('6: the same thing reads the same everywhere', () => {
+    it("shows a request's message in the sessions list as on the session page, string outputs unescaped, and the trace's duration as its root span's", async () => {
+      const start = T0 + 9 * 3_600_000;
+      // As the SDK previews them: the JSON of the inputs, and of a string output (its quotes escaped).
+      // The trace's duration is recorded to the millisecond, its root span's to the nanosecond.
+      const id = await logTrace(server.url, {
+        user: 'tx',
+        session: 'text-conv',
+        startMs: start,
+        durationMs: 1,
+        responsePreview: JSON.stringify('He said "soon".'),
+        spans: [{ name: 'answer', type: 'CHAIN', startMs: start, endMs: start + 1.6, inputs: { message: 'Where is my parcel?' }, outputs: 'He said "soon".' }],
+      });
+      await page.goto(`${server.url}/experiments/0/sessions?q=${encodeURIComponent("session_id = 'text-conv'")}`);
+      const row = page.locator('[data-testid="sessions-table"] [role="row"][data-index]');
+      await expect.poll(() => row.count()).toBe(1);
+      const cells = row.locator('[role="gridcell"]');
+      expect(await cells.nth(1).textContent()).toBe('Where is my parcel?');
+      expect(await cells.nth(2).textContent()).toBe('He said "soon".');
+
+      await page.goto(`${server.url}/experiments/0/sessions/text-conv`);
+      await expect.poll(() => page.locator('[data-testid="turn"] .bubble-text').allTextContents()).toEqual(['Where is my parcel?', 'He said "soon".']);
+
+      await page.goto(`${server.url}/experiments/0/traces?session=text-conv`);
+      const traceRow = page.locator('[data-testid="traces-table"] [role="row"][data-index]');
+      await expect.poll(() => traceRow.count()).toBe(1);
+      expect(await traceRow.locator('[role="gridcell"]').nth(3).textContent()).toBe('Where is my parcel?');
+      expect(await traceRow.locator('[role="gridcell"]').nth(4).textContent()).toBe('He said "soon".');
+
+      await page.goto(`${server.url}/experiments/0/traces/${id}?tab=io`);
+      await expect.poll(() => page.getByTestId('span-outputs').textContent()).toBe('"He said "soon"."');
+      const rootLabel = await page.locator('[data-testid="span-tree"] [role="treeitem"]').first().locator('.bar-label').textContent();
+      const traceDuration = await page.locator('.stat', { has: page.locator('.stat-label', { hasText: 'Duration' }) }).locator('.stat-value').textContent();
+      expect(traceDuration).toBe(rootLabel);
+    });
+  });
 });

@@ -4,6 +4,7 @@ import type { TraceInfoJson } from '@threadline/protocol';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { useNavigate } from 'react-router';
 import { api } from '../api';
+import { previewText } from '../messages';
 import { duration, durationMs, num, oneLine, requestTimeMs, sessionOf, tokensOf, traceName, userOf, userTags, zoneName } from '../format';
 import { EmptyRows, loadedCount, paths, SessionLink, StateBadge, TimeCell, UserLink } from './bits';
 import { TagCell } from './TagCell';
@@ -69,8 +70,8 @@ export function TracesTable({ experimentId, filter, sort, onError, height, hideU
         cell: ({ row }) => <TimeCell ms={requestTimeMs(row.original)} />,
       },
       { id: 'name', size: 120, header: 'Name', cell: ({ row }) => <span className="mono ellipsis">{traceName(row.original) || '—'}</span> },
-      { id: 'request', size: 220, meta: { grow: true }, header: 'Request', cell: ({ row }) => <span className="ellipsis">{oneLine(row.original.request_preview)}</span> },
-      { id: 'response', size: 200, meta: { grow: true }, header: 'Response', cell: ({ row }) => <span className="ellipsis muted-2">{oneLine(row.original.response_preview)}</span> },
+      { id: 'request', size: 220, meta: { grow: true }, header: 'Request', cell: ({ row }) => <span className="ellipsis">{oneLine(previewText(row.original.request_preview, 'request'))}</span> },
+      { id: 'response', size: 200, meta: { grow: true }, header: 'Response', cell: ({ row }) => <span className="ellipsis muted-2">{oneLine(previewText(row.original.response_preview, 'response'))}</span> },
     ];
     if (!hideUser) cols.push({ id: 'user', size: 110, header: 'User', cell: ({ row }) => <UserLink exp={experimentId} user={userOf(row.original)} /> });
     if (!hideSession) cols.push({ id: 'session', size: 130, header: 'Session', cell: ({ row }) => <SessionLink exp={experimentId} session={sessionOf(row.original)} /> });

@@ -6,6 +6,7 @@ import { api } from '../api';
 import { paths, TimeCell, UserLink } from '../components/bits';
 import { RollupListPage } from '../components/RollupListPage';
 import { duration, num, oneLine, zoneName } from '../format';
+import { previewText } from '../messages';
 
 const ORDERS: Record<string, string> = {
   'last_time DESC': 'Latest activity',
@@ -20,8 +21,8 @@ const EXAMPLES = ['turns >= 5', 'errors > 0', "user = 'user-123'", "tags.env = '
 export function sessionColumns(exp: string, opts: { hideUsers?: boolean } = {}): ColumnDef<SessionJson, unknown>[] {
   const cols: ColumnDef<SessionJson, unknown>[] = [
     { id: 'session', size: 150, header: 'Session', cell: ({ row }) => <span className="mono ellipsis idlink-text">{row.original.session_id}</span> },
-    { id: 'first', size: 240, meta: { grow: true }, header: 'First input', cell: ({ row }) => <span className="ellipsis">{oneLine(row.original.first_request_preview)}</span> },
-    { id: 'last', size: 220, meta: { grow: true }, header: 'Last output', cell: ({ row }) => <span className="ellipsis muted-2">{oneLine(row.original.last_response_preview)}</span> },
+    { id: 'first', size: 240, meta: { grow: true }, header: 'First input', cell: ({ row }) => <span className="ellipsis">{oneLine(previewText(row.original.first_request_preview, 'request'))}</span> },
+    { id: 'last', size: 220, meta: { grow: true }, header: 'Last output', cell: ({ row }) => <span className="ellipsis muted-2">{oneLine(previewText(row.original.last_response_preview, 'response'))}</span> },
   ];
   if (!opts.hideUsers) {
     cols.push({

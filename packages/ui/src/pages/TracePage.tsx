@@ -74,6 +74,10 @@ export function TracePage() {
   });
   const hasChildren = new Set(nodes.map((n) => n.span.parent_span_id ?? ''));
 
+  // The root span's times are to the nanosecond, the trace's recorded duration often to the
+  // millisecond: the root span's, when there is one, so that the two never read differently.
+  const root = rootSpan(trace.data?.spans ?? []);
+  const rootNode = nodes.find((n) => n.span.span_id === root?.span_id);
   if (trace.error) {
     return (
       <div className="page">
@@ -101,7 +105,7 @@ export function TracePage() {
       </div>
       <div className="stats">
         <Stat label="Started" value={dateTime(requestTimeMs(info))} />
-        <Stat label="Duration" value={duration(durationMs(info.execution_duration))} />
+        <Stat label="Duration" value={duration(rootNode && rootNode.endMs !== null ? rootNode.endMs - rootNode.startMs : durationMs(info.execution_duration))} />
         <Stat label="Tokens" value={num(tokens?.total)} sub={tokens ? `${num(tokens.input)} in · ${num(tokens.output)} out` : undefined} />
         <Stat label="Spans" value={num(nodes.length)} />
         <Stat label="User" value={<UserLink exp={experimentId} user={userOf(info)} />} />
