@@ -254,4 +254,52 @@ describe.runIf(available)('rough edges of the web UI', () => {
       expect(traceDuration).toBe(rootLabel);
     });
   });
+
+  describe('9: long text', () => {
+    it('folds a 3,000-character message behind "Show more", and wraps metadata between words', async () => {
+      const long = Array.from({ length: 340 }, (_, i) => `word${String(i).padStart(4, '0')}`).join(' ') + ' THE END';
+      const prose = Array.from({ length: 40 }, () => 'alpha bravo charlie delta echo foxtrot').join(' ');
+      const id = await logTrace(server.url, {
+        user: 'verbose',
+        session: 'long-msg',
+        startMs: T0 + 10 * 3_600_000,
+        durationMs: 50,
+        inputs: { messages: [{ role: 'user', content: long }] },
+        outputs: 'Noted.',
+        metadata: { note: prose },
+      });
+      expect(long.length).toBeGreaterThan(3000);
+      await page.goto(`${server.url}/experiments/0/sessions/long-msg`);
+      const user = page.locator('[data-testid="turn"] .role-user');
+      await expect.poll(() => user.locator('.bubble-text').textContent()).toMatch(/^word0000 word0001/);
+      const folded = (await user.locator('.bubble-text').textContent())!;
+      expect(folded.length).toBeLessThan(1300);
+      expect(folded).not.toContain('THE END');
+      const more = user.getByRole('button', { name: /Show more/ });
+      expect(await more.textContent()).toBe(`Show more (${long.length.toLocaleString('en-US')} characters)`);
+      expect(await more.getAttribute('aria-expanded')).toBe('false');
+      await more.click();
+      expect(await user.locator('.bubble-text').textContent()).toBe(long);
+      await user.getByRole('button', { name: 'Show less' }).click();
+      expect(await user.locator('.bubble-text').textContent()).toBe(folded);
+
+      await page.goto(`${server.url}/experiments/0/traces/${id}`);
+      const cell = page.locator('.metadata tr', { has: page.locator('th', { hasText: /^note$/ }) }).locator('td');
+      await expect.poll(() => cell.textContent()).toBe(prose);
+      // A word split across two lines has two boxes.
+      const split = await cell.evaluate((td) => {
+        const text = td.firstChild!;
+        const words: string[] = [];
+        for (const m of text.textContent!.matchAll(/\S+/g)) {
+          const range = document.createRange();
+          range.setStart(text, m.index);
+          range.setEnd(text, m.index + m[0].length);
+          if (range.getClientRects().length > 1) words.push(m[0]);
+        }
+        return { words, height: td.getBoundingClientRect().height };
+      });
+      expect(split.height).toBeGreaterThan(30);
+      expect(split.words).toEqual([]);
+    });
+  });
 });
