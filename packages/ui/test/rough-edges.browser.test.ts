@@ -302,4 +302,55 @@ describe.runIf(available)('rough edges of the web UI', () => {
       expect(split.words).toEqual([]);
     });
   });
+
+  describe('10: layout', () => {
+    it('gives the session page the width of a wide screen', async () => {
+      await page.setViewportSize({ width: 1440, height: 900 });
+      await page.goto(`${server.url}/experiments/0/sessions/conv-1`);
+      await expect.poll(() => page.getByTestId('turn').count()).toBe(3);
+      const conversation = (await page.getByTestId('conversation').boundingBox())!;
+      const stats = (await page.locator('.stats').boundingBox())!;
+      // As wide as the page's content (the stats row spans it), not ~60% of the screen.
+      expect(conversation.width).toBeGreaterThan(0.9 * 1440 - 40);
+      expect(Math.abs(conversation.width - stats.width)).toBeLessThan(2);
+    });
+
+    it('keeps the request column in view at 390 px, and every column at 1440 px', async () => {
+      const headers = () => page.locator('[data-testid="traces-table"] [role="columnheader"]');
+      const requestCell = () => page.locator('[data-testid="traces-table"] [role="row"][data-index]').first().locator('[role="gridcell"]', { hasText: 'question' });
+      await page.setViewportSize({ width: 390, height: 800 });
+      await page.goto(`${server.url}/experiments/0/traces?user=alice`);
+      await expect.poll(() => headers().allTextContents()).toContain('Request');
+      const header = (await headers().filter({ hasText: /^Request$/ }).boundingBox())!;
+      expect(header.x + header.width).toBeLessThanOrEqual(390);
+      const cell = (await requestCell().boundingBox())!;
+      expect(cell.x).toBeGreaterThanOrEqual(0);
+      expect(cell.x + cell.width).toBeLessThanOrEqual(390);
+      expect(cell.width).toBeGreaterThan(100);
+      expect(await requestCell().textContent()).toBe('question 3');
+      // Nothing is cut off at the right edge: the last column shown ends inside the table.
+      const table = (await page.getByTestId('traces-table').boundingBox())!;
+      const last = (await headers().last().boundingBox())!;
+      expect(last.x + last.width).toBeLessThanOrEqual(table.x + table.width);
+
+      await page.setViewportSize({ width: 1440, height: 900 });
+      await expect
+        .poll(() => headers().allTextContents())
+        .toEqual(['', 'Time (UTC)', 'Name', 'Request', 'Response', 'User', 'Session', 'State', 'Duration', 'Tokens', 'Tags']);
+      const wideTable = (await page.getByTestId('traces-table').boundingBox())!;
+      const tags = (await headers().last().boundingBox())!;
+      expect(tags.x + tags.width).toBeLessThanOrEqual(wideTable.x + wideTable.width);
+    });
+
+    it('makes user ids in the users list links that open in a new tab', async () => {
+      await page.goto(`${server.url}/experiments/0/users`);
+      const link = page.locator('[data-testid="users-table"]').getByRole('link', { name: 'alice', exact: true });
+      await expect.poll(() => link.getAttribute('href')).toBe('/experiments/0/users/alice');
+      const [opened] = await Promise.all([browser.context.waitForEvent('page'), link.click({ modifiers: ['Control'] })]);
+      await opened!.waitForURL('**/experiments/0/users/alice');
+      await opened!.close();
+      // The list itself stays where it was.
+      expect(new URL(page.url()).pathname).toBe('/experiments/0/users');
+    });
+  });
 });
