@@ -27,6 +27,14 @@ describe.runIf(available)('rough edges of the web UI', () => {
     for (let i = 0; i < 3; i++) {
       ids[`alice${i + 1}`] = await logTrace(server.url, { user: 'alice', session: 'conv-1', startMs: T0 + i * 60_000, durationMs: 800, inputs: { message: `question ${i + 1}` }, outputs: `answer ${i + 1}` });
     }
+    ids.text = await logTrace(server.url, {
+      user: 'tree',
+      startMs: T0 + 20 * 3_600_000,
+      spans: [
+        { name: 'agent', type: 'AGENT', startMs: T0 + 72_000_000, endMs: T0 + 72_000_500, inputs: 'go', outputs: 'done' },
+        { name: 'tool', type: 'TOOL', startMs: T0 + 72_000_100, endMs: T0 + 72_000_200, inputs: 'x', outputs: 'y' },
+      ],
+    });
     // Two turns within one second.
     await logTrace(server.url, { user: 'bob', session: 'quick', startMs: T0 + 7_200_100, durationMs: 100, inputs: 'hi', outputs: 'hello' });
     await logTrace(server.url, { user: 'bob', session: 'quick', startMs: T0 + 7_200_400, durationMs: 150, inputs: 'bye', outputs: 'bye' });
@@ -351,6 +359,51 @@ describe.runIf(available)('rough edges of the web UI', () => {
       await opened!.close();
       // The list itself stays where it was.
       expect(new URL(page.url()).pathname).toBe('/experiments/0/users');
+    });
+  });
+
+  describe('11: keys', () => {
+    const focusedRow = () => page.evaluate(() => document.activeElement?.getAttribute('data-index') ?? document.activeElement?.tagName);
+
+    it('moves through the rows with ↑/↓ and j/k from the page, before any row has focus', async () => {
+      await page.goto(`${server.url}/experiments/0/traces?user=alice`);
+      await expect.poll(() => page.locator('[data-testid="traces-table"] [role="row"][data-index]').count()).toBe(3);
+      await page.locator('h1').click();
+      expect(await focusedRow()).toBe('BODY');
+      await page.keyboard.press('j');
+      await expect.poll(focusedRow).toBe('0');
+      await page.keyboard.press('j');
+      await page.keyboard.press('ArrowDown');
+      await expect.poll(focusedRow).toBe('2');
+      await page.keyboard.press('k');
+      await expect.poll(focusedRow).toBe('1');
+      // Away and back: the keys pick up at the row left.
+      await page.locator('h1').click();
+      await page.keyboard.press('ArrowDown');
+      await expect.poll(focusedRow).toBe('1');
+      await page.keyboard.press('Enter');
+      await page.waitForURL(`**/traces/${ids.alice2}`);
+
+      // On a trace, the keys start at the selected span.
+      await page.goto(`${server.url}/experiments/0/traces/${ids.text}`);
+      const items = page.locator('[data-testid="span-tree"] [role="treeitem"]');
+      await expect.poll(() => items.count()).toBe(2);
+      await page.locator('h1').click();
+      await page.keyboard.press('j');
+      await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('role'))).toBe('treeitem');
+      await page.keyboard.press('j');
+      await expect.poll(() => items.nth(1).getAttribute('aria-selected')).toBe('true');
+
+      // Typing in the filter is typing, not moving.
+      await page.goto(`${server.url}/experiments/0/users`);
+      await expect.poll(() => page.locator('[data-testid="users-table"] [role="row"][data-index]').count()).toBeGreaterThan(1);
+      await page.getByTestId('filter-input').click();
+      await page.keyboard.type('jk');
+      expect(await page.getByTestId('filter-input').inputValue()).toBe('jk');
+      expect(await focusedRow()).toBe('INPUT');
+      await page.locator('h1').click();
+      await page.keyboard.press('ArrowDown');
+      await expect.poll(focusedRow).toBe('0');
     });
   });
 });

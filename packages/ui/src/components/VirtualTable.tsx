@@ -1,6 +1,7 @@
 import { flexRender, getCoreRowModel, useReactTable, type ColumnDef, type RowSelectionState, type VisibilityState } from '@tanstack/react-table';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { usePageMoveKeys } from '../keys';
 
 /**
  * What a column says about its layout. `grow`: takes the width left over, and shrinks to
@@ -53,7 +54,8 @@ export interface VirtualTableProps<T> {
 /**
  * A dense, virtualised table: only the rows in view are in the DOM, the next page loads when the
  * end scrolls near (keyset paging on the server), and rows are focusable: ↑/↓ (or j/k) move,
- * Enter opens, x toggles selection. Column widths come from each column's `size`, in pixels;
+ * from anywhere on the page but a text field (to the row last left, or the first), Enter opens,
+ * x toggles selection. Column widths come from each column's `size`, in pixels;
  * a column with `meta.grow` takes the rest; on a narrow screen the least important columns give
  * way (see ColumnLayout) rather than being cut off at the edge.
  */
@@ -95,11 +97,18 @@ export function VirtualTable<T>(props: VirtualTableProps<T>) {
     .map((c) => (layoutOf(c.columnDef).grow ? `minmax(${minWidth(c.columnDef)}px, 1fr)` : `${c.getSize()}px`))
     .join(' ');
 
-  const focusRow = (index: number) => {
-    if (index < 0 || index >= tableRows.length) return;
+  const lastFocused = useRef(0);
+  const focusRow = (index: number): boolean => {
+    if (index < 0 || index >= tableRows.length) return false;
     virtualizer.scrollToIndex(index, { align: 'auto' });
-    requestAnimationFrame(() => scroller.current?.querySelector<HTMLElement>(`[data-index="${index}"]`)?.focus());
+    const row = () => scroller.current?.querySelector<HTMLElement>(`[data-index="${index}"]`);
+    // A row in view takes focus now; one scrolled to, once it is drawn.
+    const now = row();
+    if (now) now.focus();
+    else requestAnimationFrame(() => row()?.focus());
+    return true;
   };
+  usePageMoveKeys(scroller, () => focusRow(Math.min(lastFocused.current, tableRows.length - 1)));
 
   return (
     <div className="vtable" role="grid" aria-rowcount={tableRows.length} data-testid={props.testId} ref={root}>
@@ -125,6 +134,7 @@ export function VirtualTable<T>(props: VirtualTableProps<T>) {
                   data-index={item.index}
                   data-row-id={row.id}
                   className={`vtable-row ${row.getIsSelected() ? 'selected' : ''}`}
+                  onFocus={() => (lastFocused.current = item.index)}
                   style={{ transform: `translateY(${item.start}px)`, height: rowHeight, gridTemplateColumns: template }}
                   onClick={(e) => {
                     if ((e.target as HTMLElement).closest('button, a, input, label, .no-open')) return;
