@@ -10,9 +10,10 @@ export const chromiumAvailable = () => existsSync(CHROMIUM_PATH);
 
 /**
  * A headless Chromium with a fresh profile, removed on close.
- * @param {{ extraArgs?: string[] }} [options] more command-line switches, e.g. `--host-resolver-rules=...`
+ * @param {{ extraArgs?: string[], timezoneId?: string }} [options] more command-line switches, e.g.
+ *   `--host-resolver-rules=...`; the pages' time zone (default: the machine's), e.g. `America/New_York`
  */
-export async function launchBrowser({ extraArgs = [] } = {}) {
+export async function launchBrowser({ extraArgs = [], timezoneId } = {}) {
   const userDataDir = mkdtempSync(join(tmpdir(), 'threadline-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM_PATH,
@@ -20,6 +21,7 @@ export async function launchBrowser({ extraArgs = [] } = {}) {
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
     viewport: { width: 1440, height: 900 },
     deviceScaleFactor: 1,
+    ...(timezoneId ? { timezoneId } : {}),
   });
   return {
     context,

@@ -46,6 +46,17 @@ export function setUnauthenticatedHandler(handler: (() => void) | undefined): vo
   onUnauthenticated = handler;
 }
 
+/**
+ * No answer at all: the server is down, unreachable or cut off by the network. Retried like a 5xx
+ * (it has no status); shown as such rather than as an empty result.
+ */
+export class UnreachableError extends Error {
+  constructor(cause: unknown) {
+    super(`Could not reach the Threadline server (${cause instanceof Error ? cause.message : String(cause)}).`, { cause });
+    this.name = 'UnreachableError';
+  }
+}
+
 const LOGIN_PATH = '/threadline/auth/login';
 
 async function call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
@@ -55,12 +66,19 @@ async function call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string
   // this origin's scripts, does.
   const session = csrfToken;
   if (method !== 'GET' && session !== undefined) headers['x-csrf-token'] = session;
-  const response = await fetch(PREFIX + path, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    ...(signal ? { signal } : {}),
-  });
+  let response: Response;
+  try {
+    response = await fetch(PREFIX + path, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      ...(signal ? { signal } : {}),
+    });
+  } catch (e) {
+    // A cancelled request is the caller's doing, not the server's.
+    if (signal?.aborted) throw e;
+    throw new UnreachableError(e);
+  }
   const text = await response.text();
   if (!response.ok) {
     let parsed: Partial<ErrorBody> = {};
@@ -91,7 +109,7 @@ const enc = encodeURIComponent;
 export const api = {
   experiments: (signal?: AbortSignal) =>
     call<SearchExperimentsResponse>('POST', '/2.0/mlflow/experiments/search', { max_results: 1000, order_by: ['name ASC'] }, signal).then((r) => r.experiments ?? []),
-  experiment: (id: string) => call<{ experiment: ExperimentJson }>('GET', `/2.0/mlflow/experiments/get?${q({ experiment_id: id })}`).then((r) => r.experiment),
+  experiment: (id: string, signal?: AbortSignal) => call<{ experiment: ExperimentJson }>('GET', `/2.0/mlflow/experiments/get?${q({ experiment_id: id })}`, undefined, signal).then((r) => r.experiment),
 
   searchTraces: (body: { experimentId: string; filter: string; orderBy: string[]; maxResults: number; pageToken?: string }, signal?: AbortSignal) =>
     call<SearchTracesV3Response>(

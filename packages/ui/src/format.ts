@@ -23,8 +23,45 @@ export function duration(ms: number | null | undefined): string {
   return `${Math.floor(ms / 3_600_000)}h ${Math.round((ms % 3_600_000) / 60_000)}m`;
 }
 
-const dtf = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
-export const dateTime = (ms: number | null | undefined): string => (ms === null || ms === undefined ? '–' : dtf.format(new Date(ms)));
+// Times read in the browser's time zone, which is named wherever a time stands alone (cards,
+// tooltips); a table names it once, in its column header (`zoneName()`), and leaves the year out
+// of its cells for times of the current year.
+const TIME = { hour: '2-digit', minute: '2-digit', second: '2-digit' } as const;
+const full = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric', ...TIME, timeZoneName: 'short' });
+const fullMs = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric', ...TIME, fractionalSecondDigits: 3, timeZoneName: 'short' });
+const short = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', ...TIME });
+const shortYear = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric', ...TIME });
+const clock = new Intl.DateTimeFormat(undefined, { ...TIME, timeZoneName: 'short' });
+const clockMs = new Intl.DateTimeFormat(undefined, { ...TIME, fractionalSecondDigits: 3, timeZoneName: 'short' });
+const dayKey = (ms: number) => new Date(ms).toDateString();
+
+/** `Nov 20, 2026, 10:00:05 AM UTC`: a time on its own, with its year and time zone. */
+export const dateTime = (ms: number | null | undefined): string => (ms === null || ms === undefined ? '–' : full.format(new Date(ms)));
+
+/** `Nov 20, 10:00:05 AM` (the year only when not the current one), for table cells under a header that names the zone. */
+export function shortTime(ms: number | null | undefined, now = Date.now()): string {
+  if (ms === null || ms === undefined) return '–';
+  return (new Date(ms).getFullYear() === new Date(now).getFullYear() ? short : shortYear).format(new Date(ms));
+}
+
+/** The browser's time zone as times here are written in it: `UTC`, `EST`, `GMT+2`. */
+export function zoneName(): string {
+  return full.formatToParts(new Date()).find((p) => p.type === 'timeZoneName')?.value ?? '';
+}
+
+/**
+ * `start → end`, the end without its date when on the same day, and with milliseconds when whole
+ * seconds would write both the same (a session whose turns all came within one second).
+ */
+export function timeRange(startMs: number, endMs: number): string {
+  const precise = Math.floor(startMs / 1000) === Math.floor(endMs / 1000);
+  const first = (precise ? fullMs : full).format(new Date(startMs));
+  const last = dayKey(startMs) === dayKey(endMs) ? (precise ? clockMs : clock).format(new Date(endMs)) : (precise ? fullMs : full).format(new Date(endMs));
+  return `${first} → ${last}`;
+}
+
+/** A table cell's time: short, with the full time and how long ago in its tooltip. */
+export const timeTitle = (ms: number): string => `${dateTime(ms)} (${ago(ms)})`;
 export const isoTime = (ms: number): string => new Date(ms).toISOString();
 
 export function ago(ms: number, now = Date.now()): string {

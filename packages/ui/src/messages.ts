@@ -121,6 +121,30 @@ export interface Turn {
 export function turnOf(root: SpanJson | undefined, requestPreview?: string, responsePreview?: string): Turn {
   const inputs = root ? attributeValue(root, 'mlflow.spanInputs') : undefined;
   const outputs = root ? attributeValue(root, 'mlflow.spanOutputs') : undefined;
+  return turnOfValues(inputs, outputs, previewText(requestPreview, 'request'), previewText(responsePreview, 'response'));
+}
+
+/**
+ * A preview as text to read, as the session page shows the turn: previews are often the JSON of
+ * the value (a chat request, `{"message": ...}`, a JSON-encoded string with its quotes escaped),
+ * and the message or string inside is what the reader wants. Anything else (plain text, a preview
+ * cut short so that it no longer parses) stays as it is.
+ */
+export function previewText(preview: string | null | undefined, side: 'request' | 'response'): string {
+  if (!preview) return '';
+  const trimmed = preview.trim();
+  if (!/^[[{"]/.test(trimmed)) return preview;
+  let value: unknown;
+  try {
+    value = JSON.parse(trimmed);
+  } catch {
+    return preview;
+  }
+  const turn = side === 'request' ? turnOfValues(value, undefined) : turnOfValues(undefined, value);
+  return (side === 'request' ? turn.user : turn.assistant) ?? preview;
+}
+
+function turnOfValues(inputs: unknown, outputs: unknown, requestText?: string, responseText?: string): Turn {
   const history = requestMessages(inputs);
   const replies = responseMessages(outputs);
   let user: string | null = null;
@@ -135,7 +159,7 @@ export function turnOf(root: SpanJson | undefined, requestPreview?: string, resp
       steps.push(...history.slice(lastUser + 1).filter((m) => m.role === 'tool' || (m.toolCalls && m.toolCalls.length > 0)));
     }
   }
-  user ??= simpleText(inputs) ?? (requestPreview || null);
+  user ??= simpleText(inputs) ?? (requestText || null);
   let assistant: string | null = null;
   if (replies) {
     for (const m of replies) {
@@ -143,7 +167,7 @@ export function turnOf(root: SpanJson | undefined, requestPreview?: string, resp
       if (m.content) assistant = m.content;
     }
   }
-  assistant ??= simpleText(outputs) ?? (responsePreview || null);
+  assistant ??= simpleText(outputs) ?? (responseText || null);
   return { user, steps, assistant, history };
 }
 

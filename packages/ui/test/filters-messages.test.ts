@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { combineTraceFilter, errorSpan, quote } from '../src/filters.js';
-import { normalizeSpan, turnOf } from '../src/messages.js';
+import { normalizeSpan, previewText, turnOf } from '../src/messages.js';
 import type { SpanJson } from '@threadline/protocol';
 
 describe('filter strings built by the UI', () => {
@@ -54,6 +54,18 @@ describe('a turn from the root span', () => {
     expect(turnOf(undefined, 'req', 'resp')).toMatchObject({ user: 'req', assistant: 'resp', steps: [] });
     // An empty preview (a failed turn) is no reply, not an empty one.
     expect(turnOf(undefined, 'req', '')).toMatchObject({ assistant: null });
+  });
+
+  it('reads previews as the session page reads turns: the message inside their JSON, not the JSON', () => {
+    expect(previewText('{"message":"Where is my parcel?"}', 'request')).toBe('Where is my parcel?');
+    expect(previewText(JSON.stringify({ messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }] }), 'request')).toBe('hi');
+    expect(previewText(JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'hello' } }] }), 'response')).toBe('hello');
+    expect(previewText(JSON.stringify('He said "soon".'), 'response')).toBe('He said "soon".');
+    expect(turnOf(undefined, '{"query":"q"}', '"a"')).toMatchObject({ user: 'q', assistant: 'a' });
+    // Plain text, and JSON cut short by the preview's limit, stay as they are.
+    expect(previewText('plain {text}', 'request')).toBe('plain {text}');
+    expect(previewText('{"message":"cut sho', 'request')).toBe('{"message":"cut sho');
+    expect(previewText(JSON.stringify({ a: 1 }), 'request')).toBe('{"a":1}');
   });
 
   it('reads the server’s OTLP-style attribute lists', () => {

@@ -94,7 +94,7 @@ describe.runIf(available)('web UI in Chromium', () => {
     await page.goto(`${server.url}/experiments/0/sessions`);
     const sessionRows = page.locator('[data-testid="sessions-table"] [role="row"][data-index]');
     await expect.poll(() => sessionRows.count()).toBe(5);
-    await sessionRows.filter({ hasText: 'conv-1' }).locator('.idlink-text').click();
+    await sessionRows.getByRole('link', { name: 'conv-1', exact: true }).click();
     await page.waitForURL('**/sessions/conv-1');
     const turns = page.getByTestId('turn');
     await expect.poll(() => turns.count()).toBe(3);

@@ -14,8 +14,36 @@ export interface ChartSeries {
 const PALETTE = ['--c1', '--c2', '--c3', '--c4', '--c5', '--c6', '--c7', '--c8'];
 export const paletteColor = (i: number): string => PALETTE[i % PALETTE.length]!;
 
-/** A small uPlot time-series chart that follows its container's width and the colour theme. */
-export function Chart({ times, series, height = 180, format, testId }: { times: number[]; series: ChartSeries[]; height?: number; format?: (v: number) => string; testId?: string }) {
+/** Indices of values with no value on either side: a line cannot draw them, a dot can. */
+function isolated(values: (number | null)[]): number[] {
+  return values.flatMap((v, i) => (v !== null && (values[i - 1] ?? null) === null && (values[i + 1] ?? null) === null ? [i] : []));
+}
+
+/** The last point where any series has something to say (a non-zero value), else the last with any value. */
+function latestPoint(series: ChartSeries[]): number | null {
+  const length = Math.max(0, ...series.map((s) => s.values.length));
+  let anyValue: number | null = null;
+  for (let i = length - 1; i >= 0; i--) {
+    const values = series.map((s) => s.values[i] ?? null);
+    if (values.some((v) => v !== null && v !== 0)) return i;
+    if (anyValue === null && values.some((v) => v !== null)) anyValue = i;
+  }
+  return anyValue;
+}
+
+/**
+ * A small uPlot time-series chart that follows its container's width and the colour theme.
+ * `xRange` (ms) fixes the time axis, so that sparse data is drawn where it happened. The legend
+ * reads the point under the cursor and, away from it, the latest point with data (not dashes).
+ */
+export function Chart({ times, xRange, series, height = 180, format, testId }: {
+  times: number[];
+  xRange?: [number, number];
+  series: ChartSeries[];
+  height?: number;
+  format?: (v: number) => string;
+  testId?: string;
+}) {
   const box = useRef<HTMLDivElement>(null);
   const { resolved } = useTheme();
   useEffect(() => {
@@ -30,13 +58,20 @@ export function Chart({ times, series, height = 180, format, testId }: { times: 
     };
     const translucent = (c: string) => color(c).replace(/^rgb\((.*)\)$/, 'rgba($1, 0.12)');
     const axis = { stroke: color('--muted'), grid: { stroke: color('--grid'), width: 1 }, ticks: { stroke: color('--grid'), width: 1 }, font: '11px system-ui, sans-serif' };
+    const latest = latestPoint(series);
+    const showLatest = (u: uPlot) => {
+      if (u.cursor.idx === null || u.cursor.idx === undefined) {
+        if (latest !== null) u.setLegend({ idx: latest }, false);
+      }
+    };
     const plot = new uPlot(
       {
         width: el.clientWidth || 400,
         height,
         legend: { show: true, live: true },
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: true } },
+        hooks: { setCursor: [showLatest], ready: [showLatest] },
+        scales: { x: xRange ? { time: true, range: [xRange[0] / 1000, xRange[1] / 1000] } : { time: true } },
         axes: [axis, { ...axis, size: 52, ...(format ? { values: (_u: uPlot, ticks: number[]) => ticks.map(format) } : {}) }],
         series: [
           {},
@@ -45,7 +80,7 @@ export function Chart({ times, series, height = 180, format, testId }: { times: 
             stroke: color(s.color),
             width: 1.5,
             ...(s.fill ? { fill: translucent(s.color) } : {}),
-            points: { show: false },
+            points: { show: true, size: 6, fill: color(s.color), filter: isolated(s.values) },
             spanGaps: false,
             ...(format ? { value: (_u: uPlot, v: number | null) => (v === null ? '–' : format(v)) } : {}),
           })),
@@ -61,6 +96,6 @@ export function Chart({ times, series, height = 180, format, testId }: { times: 
       resize.disconnect();
       plot.destroy();
     };
-  }, [times, series, height, format, resolved]);
+  }, [times, xRange, series, height, format, resolved]);
   return <div className="chart" ref={box} data-testid={testId} />;
 }

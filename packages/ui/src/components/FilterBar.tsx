@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { ApiError } from '../api';
 import { errorSpan } from '../filters';
+import { isTypingIn } from '../keys';
 
 interface FilterBarProps {
   value: string;
@@ -23,8 +24,7 @@ export function FilterBar({ value, onSubmit, placeholder, error, textOffset = 0,
   useEffect(() => setText(value), [value]);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      const target = e.target as HTMLElement | null;
-      if (e.key === '/' && !e.ctrlKey && !e.metaKey && !(target && (target.tagName === 'INPUT' || target.tagName === 'TEXTAREA' || target.isContentEditable))) {
+      if (e.key === '/' && !e.ctrlKey && !e.metaKey && !isTypingIn(e.target)) {
         e.preventDefault();
         input.current?.focus();
         input.current?.select();

@@ -43,7 +43,8 @@ export function JsonView({ value, depth = 0, name }: { value: unknown; depth?: n
 }
 
 function JsonScalar({ value }: { value: unknown }) {
-  if (typeof value === 'string') return <span className="json-string">{JSON.stringify(value)}</span>;
+  // Quoted, but as the text it is: JSON's escapes (\" \n) would only get in the reader's way.
+  if (typeof value === 'string') return <span className="json-string">"{value}"</span>;
   if (typeof value === 'number' || typeof value === 'bigint') return <span className="json-number">{String(value)}</span>;
   if (typeof value === 'boolean') return <span className="json-bool">{String(value)}</span>;
   if (value === undefined) return <span className="json-null">undefined</span>;

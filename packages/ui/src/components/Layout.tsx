@@ -1,11 +1,11 @@
 import { useQuery } from '@tanstack/react-query';
 import { useState, type ReactNode } from 'react';
 import { Link, NavLink, Outlet, useLocation, useNavigate, useParams } from 'react-router';
-import { api, type Me } from '../api';
+import { api, ApiError, type Me } from '../api';
 import { SignInPage } from '../pages/SignInPage';
 import { needsSignIn, useMe, useSessionActions } from '../session';
 import { setTheme, useTheme } from '../theme';
-import { isForbidden, NoAccess } from './bits';
+import { ErrorNote, isForbidden, NoAccess } from './bits';
 
 const SECTIONS = [
   ['overview', 'Overview'],
@@ -59,6 +59,7 @@ export function Layout() {
             <span className="muted">Experiment</span>
             <select
               aria-label="Experiment"
+              aria-busy={experiments.isPending || undefined}
               value={experimentId}
               onChange={(e) => navigate(`/experiments/${encodeURIComponent(e.target.value)}/${sections.some(([s]) => s === section) ? section : 'traces'}`)}
             >
@@ -67,7 +68,9 @@ export function Layout() {
                   {e.name} ({e.experiment_id})
                 </option>
               ))}
-              {!experiments.data?.some((e) => e.experiment_id === experimentId) && <option value={experimentId}>{experimentId}</option>}
+              {!experiments.data?.some((e) => e.experiment_id === experimentId) && (
+                <option value={experimentId}>{experiments.isPending ? 'Loading experiments…' : `Experiment ${experimentId}`}</option>
+              )}
             </select>
           </label>
         )}
@@ -101,8 +104,8 @@ export function Layout() {
       <main className="main">
         {me.isPending ? null : signedOut ? (
           <SignInPage />
-        ) : authOn && experimentId !== undefined ? (
-          <ExperimentAccess experimentId={experimentId}>
+        ) : experimentId !== undefined ? (
+          <ExperimentAccess experimentId={experimentId} authOn={authOn}>
             <Outlet />
           </ExperimentAccess>
         ) : (
@@ -155,12 +158,27 @@ function AccountMenu({ me }: { me: Me }) {
 }
 
 /**
- * An experiment's pages, once the server says the caller may read it; otherwise why not, in place
- * of the data. (Every section asks for the same permission, so one check covers them all.)
+ * An experiment's pages, once the server says it exists and the caller may read it; otherwise why
+ * not, in place of the data. (Every section asks for the same permission, so one check covers them
+ * all; and a search of traces in an experiment that does not exist answers an empty list, which
+ * would read as "0 traces".)
  */
-function ExperimentAccess({ experimentId, children }: { experimentId: string; children: ReactNode }) {
-  const experiment = useQuery({ queryKey: ['experiment', experimentId], queryFn: () => api.experiment(experimentId), staleTime: 60_000 });
-  if (experiment.isPending) return null;
+function ExperimentAccess({ experimentId, authOn, children }: { experimentId: string; authOn: boolean; children: ReactNode }) {
+  const experiment = useQuery({ queryKey: ['experiment', experimentId], queryFn: ({ signal }) => api.experiment(experimentId, signal), staleTime: 60_000 });
+  // With accounts, nothing shows until the answer says it may (no flash of 403s); without, the
+  // page loads alongside and gives way if the experiment turns out not to exist.
+  if (experiment.isPending) return authOn ? null : children;
+  if (experiment.error instanceof ApiError && experiment.error.status === 404) {
+    return (
+      <div className="page">
+        <h1>Experiment not found</h1>
+        <ErrorNote error={experiment.error} />
+        <p>
+          <Link to="/experiments">See all experiments</Link>
+        </p>
+      </div>
+    );
+  }
   if (isForbidden(experiment.error)) {
     return (
       <div className="page">

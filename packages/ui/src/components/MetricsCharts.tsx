@@ -9,6 +9,8 @@ const fmtCompact = (v: number) => compact(v);
 /** The four standard charts of a metrics response: traces and errors, latency, tokens, and per group. */
 export function MetricsCharts({ data, only }: { data: TraceMetricsResponse; only?: ('traces' | 'latency' | 'tokens' | 'groups')[] }) {
   const times = useMemo(() => data.buckets.map((b) => b.time_ms), [data]);
+  // The window asked for, not the data's extent: one bucket alone would leave uPlot to guess.
+  const xRange = useMemo((): [number, number] => [data.start_time_ms, Math.max(data.start_time_ms + 1, data.end_time_ms - data.bucket_ms)], [data]);
   const series = useMemo(() => {
     const b = data.buckets;
     return {
@@ -34,25 +36,25 @@ export function MetricsCharts({ data, only }: { data: TraceMetricsResponse; only
       {show('traces') && (
         <div className="panel chart-panel">
           <h3>Traces and errors</h3>
-          <Chart times={times} series={series.traces} format={fmtCompact} testId="chart-traces" />
+          <Chart times={times} xRange={xRange} series={series.traces} format={fmtCompact} testId="chart-traces" />
         </div>
       )}
       {show('latency') && (
         <div className="panel chart-panel">
           <h3>Latency percentiles</h3>
-          <Chart times={times} series={series.latency} format={fmtDuration} testId="chart-latency" />
+          <Chart times={times} xRange={xRange} series={series.latency} format={fmtDuration} testId="chart-latency" />
         </div>
       )}
       {show('tokens') && (
         <div className="panel chart-panel">
           <h3>Tokens</h3>
-          <Chart times={times} series={series.tokens} format={fmtCompact} testId="chart-tokens" />
+          <Chart times={times} xRange={xRange} series={series.tokens} format={fmtCompact} testId="chart-tokens" />
         </div>
       )}
       {show('groups') && series.groups.length > 0 && (
         <div className="panel chart-panel">
           <h3>Traces by {data.group_by} (busiest {series.groups.length})</h3>
-          <Chart times={times} series={series.groups} format={fmtCompact} testId="chart-groups" />
+          <Chart times={times} xRange={xRange} series={series.groups} format={fmtCompact} testId="chart-groups" />
         </div>
       )}
     </div>

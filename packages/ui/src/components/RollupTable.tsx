@@ -1,7 +1,7 @@
 import { useInfiniteQuery } from '@tanstack/react-query';
 import type { ColumnDef } from '@tanstack/react-table';
 import { useCallback, useEffect, useMemo } from 'react';
-import { num } from '../format';
+import { EmptyRows, loadedCount } from './bits';
 import { VirtualTable } from './VirtualTable';
 
 /** A server-paged list of sessions or users (their rollups), 100 per page, loaded as it scrolls. */
@@ -29,7 +29,7 @@ export function RollupTable<T>({ queryKey, fetchPage, pick, columns, rowId, onOp
   return (
     <>
       <div className="table-status">
-        <span data-testid={`${noun}-count`}>{query.isLoading ? 'Loading…' : `${num(rows.length)} ${noun}${rows.length === 1 ? '' : 's'}${query.hasNextPage ? ' loaded, more on scroll' : ''}`}</span>
+        <span data-testid={`${noun}-count`}>{loadedCount(query, rows.length, noun)}</span>
       </div>
       <VirtualTable
         rows={query.error ? [] : rows}
@@ -39,7 +39,7 @@ export function RollupTable<T>({ queryKey, fetchPage, pick, columns, rowId, onOp
         hasMore={!!query.hasNextPage}
         loadingMore={query.isFetchingNextPage}
         loadMore={loadMore}
-        empty={query.isLoading ? 'Loading…' : query.error ? 'The search failed; see above.' : `No ${noun}s match.`}
+        empty={<EmptyRows loading={query.isLoading} error={query.error} noun={noun} />}
         {...(height ? { height } : {})}
         {...(testId ? { testId } : {})}
       />

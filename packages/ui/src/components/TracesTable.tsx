@@ -4,8 +4,9 @@ import type { TraceInfoJson } from '@threadline/protocol';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { useNavigate } from 'react-router';
 import { api } from '../api';
-import { ago, dateTime, duration, durationMs, num, oneLine, requestTimeMs, sessionOf, tokensOf, traceName, userOf, userTags } from '../format';
-import { paths, SessionLink, StateBadge, UserLink } from './bits';
+import { previewText } from '../messages';
+import { duration, durationMs, num, oneLine, requestTimeMs, sessionOf, tokensOf, traceName, userOf, userTags, zoneName } from '../format';
+import { EmptyRows, loadedCount, paths, SessionLink, StateBadge, TimeCell, UserLink } from './bits';
 import { TagCell } from './TagCell';
 import { VirtualTable } from './VirtualTable';
 
@@ -65,23 +66,21 @@ export function TracesTable({ experimentId, filter, sort, onError, height, hideU
       {
         id: 'time',
         size: 150,
-        header: 'Time',
-        cell: ({ row }) => {
-          const t = requestTimeMs(row.original);
-          return <span title={`${dateTime(t)} (${ago(t)})`}>{dateTime(t)}</span>;
-        },
+        meta: { priority: 2 },
+        header: `Time (${zoneName()})`,
+        cell: ({ row }) => <TimeCell ms={requestTimeMs(row.original)} />,
       },
-      { id: 'name', size: 120, header: 'Name', cell: ({ row }) => <span className="mono ellipsis">{traceName(row.original) || '—'}</span> },
-      { id: 'request', size: 220, meta: { grow: true }, header: 'Request', cell: ({ row }) => <span className="ellipsis">{oneLine(row.original.request_preview)}</span> },
-      { id: 'response', size: 200, meta: { grow: true }, header: 'Response', cell: ({ row }) => <span className="ellipsis muted-2">{oneLine(row.original.response_preview)}</span> },
+      { id: 'name', size: 120, meta: { priority: 9 }, header: 'Name', cell: ({ row }) => <span className="mono ellipsis">{traceName(row.original) || '—'}</span> },
+      { id: 'request', size: 220, meta: { grow: true, priority: 1 }, header: 'Request', cell: ({ row }) => <span className="ellipsis">{oneLine(previewText(row.original.request_preview, 'request'))}</span> },
+      { id: 'response', size: 200, meta: { grow: true, priority: 5 }, header: 'Response', cell: ({ row }) => <span className="ellipsis muted-2">{oneLine(previewText(row.original.response_preview, 'response'))}</span> },
     ];
-    if (!hideUser) cols.push({ id: 'user', size: 110, header: 'User', cell: ({ row }) => <UserLink exp={experimentId} user={userOf(row.original)} /> });
-    if (!hideSession) cols.push({ id: 'session', size: 130, header: 'Session', cell: ({ row }) => <SessionLink exp={experimentId} session={sessionOf(row.original)} /> });
+    if (!hideUser) cols.push({ id: 'user', size: 110, meta: { priority: 6 }, header: 'User', cell: ({ row }) => <UserLink exp={experimentId} user={userOf(row.original)} /> });
+    if (!hideSession) cols.push({ id: 'session', size: 130, meta: { priority: 7 }, header: 'Session', cell: ({ row }) => <SessionLink exp={experimentId} session={sessionOf(row.original)} /> });
     cols.push(
-      { id: 'state', size: 72, header: 'State', cell: ({ row }) => <StateBadge state={row.original.state} /> },
-      { id: 'duration', size: 72, header: () => <span className="num">Duration</span>, cell: ({ row }) => <span className="num">{duration(durationMs(row.original.execution_duration))}</span> },
-      { id: 'tokens', size: 70, header: () => <span className="num">Tokens</span>, cell: ({ row }) => <span className="num">{num(tokensOf(row.original)?.total)}</span> },
-      { id: 'tags', size: 170, header: 'Tags', cell: ({ row }) => <TagCell traceId={row.original.trace_id} tags={userTags(row.original)} /> },
+      { id: 'state', size: 72, meta: { priority: 3 }, header: 'State', cell: ({ row }) => <StateBadge state={row.original.state} /> },
+      { id: 'duration', size: 72, meta: { priority: 4 }, header: () => <span className="num">Duration</span>, cell: ({ row }) => <span className="num">{duration(durationMs(row.original.execution_duration))}</span> },
+      { id: 'tokens', size: 70, meta: { priority: 8 }, header: () => <span className="num">Tokens</span>, cell: ({ row }) => <span className="num">{num(tokensOf(row.original)?.total)}</span> },
+      { id: 'tags', size: 170, meta: { priority: 10 }, header: 'Tags', cell: ({ row }) => <TagCell traceId={row.original.trace_id} tags={userTags(row.original)} /> },
     );
     return cols;
   }, [experimentId, hideUser, hideSession]);
@@ -91,7 +90,7 @@ export function TracesTable({ experimentId, filter, sort, onError, height, hideU
     <div className="traces-table">
       <div className="table-status">
         <span data-testid="trace-count">
-          {query.isLoading ? 'Loading…' : `${num(rows.length)} trace${rows.length === 1 ? '' : 's'}${query.hasNextPage ? ' loaded, more on scroll' : ''}`}
+          {loadedCount(query, rows.length, 'trace')}
         </span>
         {selected.length > 0 && (
           <span className="selection-actions">
@@ -126,7 +125,7 @@ export function TracesTable({ experimentId, filter, sort, onError, height, hideU
         loadMore={loadMore}
         rowSelection={selection}
         onRowSelectionChange={setSelection}
-        empty={query.isLoading ? 'Loading traces…' : query.error ? 'The search failed; see above.' : 'No traces match.'}
+        empty={<EmptyRows loading={query.isLoading} error={query.error} noun="trace" />}
         {...(height ? { height } : {})}
       />
     </div>

@@ -1,6 +1,37 @@
-import { flexRender, getCoreRowModel, useReactTable, type ColumnDef, type RowSelectionState } from '@tanstack/react-table';
+import { flexRender, getCoreRowModel, useReactTable, type ColumnDef, type RowSelectionState, type VisibilityState } from '@tanstack/react-table';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { useEffect, useRef, type ReactNode } from 'react';
+import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { usePageMoveKeys } from '../keys';
+
+/**
+ * What a column says about its layout. `grow`: takes the width left over, and shrinks to
+ * GROW_MIN_PX when the table is narrow. `priority`: 1 for the column to keep longest; columns
+ * that do not fit are left out, least important first (a column without one is always shown).
+ */
+export interface ColumnLayout {
+  grow?: boolean;
+  priority?: number;
+}
+const GROW_MIN_PX = 120;
+const GAP_PX = 10;
+const PADDING_PX = 20;
+
+const layoutOf = <T,>(c: ColumnDef<T, unknown>): ColumnLayout => (c.meta as ColumnLayout | undefined) ?? {};
+const minWidth = <T,>(c: ColumnDef<T, unknown>): number => (layoutOf(c).grow ? Math.min(c.size ?? GROW_MIN_PX, GROW_MIN_PX) : (c.size ?? 100));
+
+/** The columns that fit in `width` px: always-shown ones, then by priority while there is room. */
+function fittingColumns<T>(columns: ColumnDef<T, unknown>[], width: number): VisibilityState {
+  const ranked = [...columns].sort((a, b) => (layoutOf(a).priority ?? 0) - (layoutOf(b).priority ?? 0));
+  const visibility: VisibilityState = {};
+  let used = PADDING_PX - GAP_PX;
+  for (const c of ranked) {
+    const need = minWidth(c) + GAP_PX;
+    const fits = layoutOf(c).priority === undefined || used + need <= width;
+    if (fits) used += need;
+    if (c.id) visibility[c.id] = fits;
+  }
+  return visibility;
+}
 
 export interface VirtualTableProps<T> {
   rows: T[];
@@ -23,18 +54,30 @@ export interface VirtualTableProps<T> {
 /**
  * A dense, virtualised table: only the rows in view are in the DOM, the next page loads when the
  * end scrolls near (keyset paging on the server), and rows are focusable: ↑/↓ (or j/k) move,
- * Enter opens, x toggles selection. Column widths come from each column's `size`, in pixels;
- * a column with `meta.grow` takes the rest.
+ * from anywhere on the page but a text field (to the row last left, or the first), Enter opens,
+ * x toggles selection. Column widths come from each column's `size`, in pixels;
+ * a column with `meta.grow` takes the rest; on a narrow screen the least important columns give
+ * way (see ColumnLayout) rather than being cut off at the edge.
  */
 export function VirtualTable<T>(props: VirtualTableProps<T>) {
   const { rows, columns, rowId, onOpen, hasMore, loadingMore, loadMore, empty, rowHeight = 34 } = props;
+  const root = useRef<HTMLDivElement>(null);
+  const [width, setWidth] = useState(Infinity);
+  useEffect(() => {
+    const el = root.current;
+    if (!el) return;
+    const observer = new ResizeObserver(() => setWidth(el.clientWidth));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+  const columnVisibility = useMemo(() => fittingColumns(columns, width), [columns, width]);
   const table = useReactTable({
     data: rows,
     columns,
     getRowId: rowId,
     getCoreRowModel: getCoreRowModel(),
     enableRowSelection: !!props.onRowSelectionChange,
-    state: { rowSelection: props.rowSelection ?? {} },
+    state: { rowSelection: props.rowSelection ?? {}, columnVisibility },
     onRowSelectionChange: (updater) => {
       const next = typeof updater === 'function' ? updater(props.rowSelection ?? {}) : updater;
       props.onRowSelectionChange?.(next);
@@ -51,19 +94,26 @@ export function VirtualTable<T>(props: VirtualTableProps<T>) {
 
   const template = table
     .getVisibleLeafColumns()
-    .map((c) => ((c.columnDef.meta as { grow?: boolean } | undefined)?.grow ? `minmax(${c.getSize()}px, 1fr)` : `${c.getSize()}px`))
+    .map((c) => (layoutOf(c.columnDef).grow ? `minmax(${minWidth(c.columnDef)}px, 1fr)` : `${c.getSize()}px`))
     .join(' ');
 
-  const focusRow = (index: number) => {
-    if (index < 0 || index >= tableRows.length) return;
+  const lastFocused = useRef(0);
+  const focusRow = (index: number): boolean => {
+    if (index < 0 || index >= tableRows.length) return false;
     virtualizer.scrollToIndex(index, { align: 'auto' });
-    requestAnimationFrame(() => scroller.current?.querySelector<HTMLElement>(`[data-index="${index}"]`)?.focus());
+    const row = () => scroller.current?.querySelector<HTMLElement>(`[data-index="${index}"]`);
+    // A row in view takes focus now; one scrolled to, once it is drawn.
+    const now = row();
+    if (now) now.focus();
+    else requestAnimationFrame(() => row()?.focus());
+    return true;
   };
+  usePageMoveKeys(scroller, () => focusRow(Math.min(lastFocused.current, tableRows.length - 1)));
 
   return (
-    <div className="vtable" role="grid" aria-rowcount={tableRows.length} data-testid={props.testId}>
+    <div className="vtable" role="grid" aria-rowcount={tableRows.length} data-testid={props.testId} ref={root}>
       <div className="vtable-head" role="row" style={{ gridTemplateColumns: template }}>
-        {table.getFlatHeaders().map((h) => (
+        {table.getLeafHeaders().map((h) => (
           <div key={h.id} role="columnheader" className="vtable-th">
             {flexRender(h.column.columnDef.header, h.getContext())}
           </div>
@@ -84,6 +134,7 @@ export function VirtualTable<T>(props: VirtualTableProps<T>) {
                   data-index={item.index}
                   data-row-id={row.id}
                   className={`vtable-row ${row.getIsSelected() ? 'selected' : ''}`}
+                  onFocus={() => (lastFocused.current = item.index)}
                   style={{ transform: `translateY(${item.start}px)`, height: rowHeight, gridTemplateColumns: template }}
                   onClick={(e) => {
                     if ((e.target as HTMLElement).closest('button, a, input, label, .no-open')) return;

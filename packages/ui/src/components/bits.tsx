@@ -1,6 +1,7 @@
 import type { ReactNode } from 'react';
 import { Link } from 'react-router';
 import { ApiError } from '../api';
+import { num, shortTime, timeTitle } from '../format';
 
 export function ErrorNote({ error }: { error: unknown }) {
   if (!error) return null;
@@ -11,6 +12,27 @@ export function ErrorNote({ error }: { error: unknown }) {
       {message}
     </div>
   );
+}
+
+/** A filter the server refused (400): its message shows under the filter box. */
+const isFilterError = (error: unknown): boolean => error instanceof ApiError && error.status === 400;
+
+/** What a server-paged table says above its rows: still loading, a failed search, or how many are loaded. */
+export function loadedCount(query: { isLoading: boolean; error: unknown; hasNextPage: boolean }, count: number, noun: string): string {
+  if (query.isLoading) return 'Loading…';
+  if (query.error) return 'Search failed';
+  return `${num(count)} ${noun}${count === 1 ? '' : 's'}${query.hasNextPage ? ' loaded, more on scroll' : ''}`;
+}
+
+/**
+ * In place of a table's rows when there are none: loading, why the search failed (a missing
+ * experiment, an unreachable server: said here, where the rows would be), or that nothing matches.
+ */
+export function EmptyRows({ loading, error, noun }: { loading: boolean; error: unknown; noun: string }) {
+  if (loading) return <>Loading {noun}s…</>;
+  if (isFilterError(error)) return <>The filter was refused: see why under the filter.</>;
+  if (error) return <ErrorNote error={error} />;
+  return <>No {noun}s match.</>;
 }
 
 /** Whether the server refused the signed-in caller (as opposed to not knowing who it is: 401). */
@@ -36,14 +58,21 @@ export function StateBadge({ state }: { state: string | undefined }) {
   return <span className={`badge state-${s.toLowerCase()}`}>{label}</span>;
 }
 
-export function Stat({ label, value, sub }: { label: string; value: ReactNode; sub?: ReactNode }) {
+/** One number card. `loading`: a placeholder in place of the value, so that no zero is read as data. */
+export function Stat({ label, value, sub, loading }: { label: string; value: ReactNode; sub?: ReactNode; loading?: boolean }) {
   return (
     <div className="stat">
       <div className="stat-label">{label}</div>
-      <div className="stat-value">{value}</div>
-      {sub !== undefined && <div className="stat-sub">{sub}</div>}
+      <div className="stat-value">{loading ? <span className="skeleton" role="status" aria-label="Loading" /> : value}</div>
+      {sub !== undefined && !loading && <div className="stat-sub">{sub}</div>}
     </div>
   );
+}
+
+/** A time in a table cell: short (the header names the zone), in full with how long ago on hover. */
+export function TimeCell({ ms }: { ms: number | null | undefined }) {
+  if (ms === null || ms === undefined) return <span className="muted">–</span>;
+  return <span title={timeTitle(ms)}>{shortTime(ms)}</span>;
 }
 
 const enc = encodeURIComponent;

@@ -4,9 +4,9 @@ import { useEffect, useRef } from 'react';
 import { Link, useParams } from 'react-router';
 import { api } from '../api';
 import { ChatBubble } from '../components/Chat';
-import { ErrorNote, paths, Stat, StateBadge, UserLink } from '../components/bits';
+import { ErrorNote, paths, Stat, StateBadge, TimeCell, UserLink } from '../components/bits';
 import { quote } from '../filters';
-import { dateTime, duration, durationMs, num, requestTimeMs, tokensOf, userOf } from '../format';
+import { duration, durationMs, num, requestTimeMs, timeRange, tokensOf, userOf } from '../format';
 import { rootSpan, turnOf } from '../messages';
 
 const TURNS_PER_PAGE = 50;
@@ -73,7 +73,7 @@ export function SessionPage() {
               </span>
             }
           />
-          <Stat label="Duration" value={duration(s.duration_ms)} sub={`${dateTime(s.first_time_ms)} → ${dateTime(s.last_time_ms)}`} />
+          <Stat label="Duration" value={duration(s.duration_ms)} sub={timeRange(s.first_time_ms, s.last_time_ms)} />
           <Stat label="Tokens" value={num(s.total_tokens)} sub={`${num(s.input_tokens)} in · ${num(s.output_tokens)} out`} />
           <Stat label="Errors" value={<span className={s.error_count ? 'text-error' : ''}>{num(s.error_count)}</span>} />
         </div>
@@ -115,7 +115,9 @@ function TurnPage({ experimentId, traces, firstIndex }: { experimentId: string; 
           <section key={info.trace_id} className={`turn ${info.state === 'ERROR' ? 'turn-error' : ''}`} data-testid="turn" aria-label={`Turn ${firstIndex + i + 1}`}>
             <header className="turn-head">
               <span className="turn-no">Turn {firstIndex + i + 1}</span>
-              <span className="muted">{dateTime(requestTimeMs(info))}</span>
+              <span className="muted">
+                <TimeCell ms={requestTimeMs(info)} />
+              </span>
               <span className="muted">· {duration(durationMs(info.execution_duration))}</span>
               {tokens && <span className="muted">· {num(tokens.total)} tokens</span>}
               <StateBadge state={info.state} />

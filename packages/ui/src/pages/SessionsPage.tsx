@@ -3,9 +3,10 @@ import type { SessionJson } from '@threadline/protocol';
 import { useCallback, useMemo } from 'react';
 import { useParams } from 'react-router';
 import { api } from '../api';
-import { paths, UserLink } from '../components/bits';
+import { paths, SessionLink, TimeCell, UserLink } from '../components/bits';
 import { RollupListPage } from '../components/RollupListPage';
-import { dateTime, duration, num, oneLine } from '../format';
+import { duration, num, oneLine, zoneName } from '../format';
+import { previewText } from '../messages';
 
 const ORDERS: Record<string, string> = {
   'last_time DESC': 'Latest activity',
@@ -19,14 +20,15 @@ const EXAMPLES = ['turns >= 5', 'errors > 0', "user = 'user-123'", "tags.env = '
 
 export function sessionColumns(exp: string, opts: { hideUsers?: boolean } = {}): ColumnDef<SessionJson, unknown>[] {
   const cols: ColumnDef<SessionJson, unknown>[] = [
-    { id: 'session', size: 150, header: 'Session', cell: ({ row }) => <span className="mono ellipsis idlink-text">{row.original.session_id}</span> },
-    { id: 'first', size: 240, meta: { grow: true }, header: 'First input', cell: ({ row }) => <span className="ellipsis">{oneLine(row.original.first_request_preview)}</span> },
-    { id: 'last', size: 220, meta: { grow: true }, header: 'Last output', cell: ({ row }) => <span className="ellipsis muted-2">{oneLine(row.original.last_response_preview)}</span> },
+    { id: 'session', size: 150, meta: { priority: 1 }, header: 'Session', cell: ({ row }) => <SessionLink exp={exp} session={row.original.session_id} /> },
+    { id: 'first', size: 240, meta: { grow: true, priority: 2 }, header: 'First input', cell: ({ row }) => <span className="ellipsis">{oneLine(previewText(row.original.first_request_preview, 'request'))}</span> },
+    { id: 'last', size: 220, meta: { grow: true, priority: 5 }, header: 'Last output', cell: ({ row }) => <span className="ellipsis muted-2">{oneLine(previewText(row.original.last_response_preview, 'response'))}</span> },
   ];
   if (!opts.hideUsers) {
     cols.push({
       id: 'users',
       size: 120,
+      meta: { priority: 6 },
       header: 'Users',
       cell: ({ row }) => (
         <span className="ellipsis">
@@ -37,17 +39,18 @@ export function sessionColumns(exp: string, opts: { hideUsers?: boolean } = {}):
     });
   }
   cols.push(
-    { id: 'turns', size: 56, header: () => <span className="num">Turns</span>, cell: ({ row }) => <span className="num">{num(row.original.trace_count)}</span> },
-    { id: 'duration', size: 76, header: () => <span className="num">Duration</span>, cell: ({ row }) => <span className="num">{duration(row.original.duration_ms)}</span> },
-    { id: 'tokens', size: 70, header: () => <span className="num">Tokens</span>, cell: ({ row }) => <span className="num">{num(row.original.total_tokens)}</span> },
+    { id: 'turns', size: 56, meta: { priority: 3 }, header: () => <span className="num">Turns</span>, cell: ({ row }) => <span className="num">{num(row.original.trace_count)}</span> },
+    { id: 'duration', size: 76, meta: { priority: 7 }, header: () => <span className="num">Duration</span>, cell: ({ row }) => <span className="num">{duration(row.original.duration_ms)}</span> },
+    { id: 'tokens', size: 70, meta: { priority: 9 }, header: () => <span className="num">Tokens</span>, cell: ({ row }) => <span className="num">{num(row.original.total_tokens)}</span> },
     {
       id: 'errors',
       size: 56,
+      meta: { priority: 8 },
       header: () => <span className="num">Errors</span>,
       cell: ({ row }) => <span className={`num ${row.original.error_count > 0 ? 'text-error' : 'muted'}`}>{num(row.original.error_count)}</span>,
     },
-    { id: 'firstTime', size: 150, header: 'Started', cell: ({ row }) => dateTime(row.original.first_time_ms) },
-    { id: 'lastTime', size: 150, header: 'Last activity', cell: ({ row }) => dateTime(row.original.last_time_ms) },
+    { id: 'firstTime', size: 150, meta: { priority: 10 }, header: `Started (${zoneName()})`, cell: ({ row }) => <TimeCell ms={row.original.first_time_ms} /> },
+    { id: 'lastTime', size: 150, meta: { priority: 4 }, header: `Last activity (${zoneName()})`, cell: ({ row }) => <TimeCell ms={row.original.last_time_ms} /> },
   );
   return cols;
 }

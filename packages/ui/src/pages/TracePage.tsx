@@ -1,6 +1,6 @@
 import { useQuery } from '@tanstack/react-query';
 import type { SpanJson } from '@threadline/protocol';
-import { useMemo, useState } from 'react';
+import { useMemo, useRef, useState } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import { api } from '../api';
 import { ChatMessages } from '../components/Chat';
@@ -8,6 +8,7 @@ import { ErrorNote, paths, SessionLink, Stat, StateBadge, UserLink } from '../co
 import { JsonView } from '../components/JsonView';
 import { TagCell } from '../components/TagCell';
 import { dateTime, duration, durationMs, num, requestTimeMs, sessionOf, tokensOf, traceName, userOf, userTags } from '../format';
+import { usePageMoveKeys } from '../keys';
 import { attributeValue, decodedAttributes, nsToMs, requestMessages, responseMessages, rootSpan } from '../messages';
 
 interface SpanNode {
@@ -73,7 +74,18 @@ export function TracePage() {
     return true;
   });
   const hasChildren = new Set(nodes.map((n) => n.span.parent_span_id ?? ''));
+  // ↑/↓ and j/k from anywhere on the page start at the selected span.
+  const tree = useRef<HTMLDivElement>(null);
+  usePageMoveKeys(tree, () => {
+    const item = tree.current?.querySelector<HTMLElement>('[role="treeitem"][aria-selected="true"]') ?? tree.current?.querySelector<HTMLElement>('[role="treeitem"]');
+    item?.focus();
+    return !!item;
+  });
 
+  // The root span's times are to the nanosecond, the trace's recorded duration often to the
+  // millisecond: the root span's, when there is one, so that the two never read differently.
+  const root = rootSpan(trace.data?.spans ?? []);
+  const rootNode = nodes.find((n) => n.span.span_id === root?.span_id);
   if (trace.error) {
     return (
       <div className="page">
@@ -101,7 +113,7 @@ export function TracePage() {
       </div>
       <div className="stats">
         <Stat label="Started" value={dateTime(requestTimeMs(info))} />
-        <Stat label="Duration" value={duration(durationMs(info.execution_duration))} />
+        <Stat label="Duration" value={duration(rootNode && rootNode.endMs !== null ? rootNode.endMs - rootNode.startMs : durationMs(info.execution_duration))} />
         <Stat label="Tokens" value={num(tokens?.total)} sub={tokens ? `${num(tokens.input)} in · ${num(tokens.output)} out` : undefined} />
         <Stat label="Spans" value={num(nodes.length)} />
         <Stat label="User" value={<UserLink exp={experimentId} user={userOf(info)} />} />
@@ -112,7 +124,7 @@ export function TracePage() {
         <TagCell traceId={traceId} tags={userTags(info)} />
       </div>
       <div className="split">
-        <div className="panel span-tree" role="tree" aria-label="Spans" data-testid="span-tree">
+        <div className="panel span-tree" role="tree" aria-label="Spans" data-testid="span-tree" ref={tree}>
           <div className="span-tree-head">
             <span>Span</span>
             <span className="waterfall-scale">

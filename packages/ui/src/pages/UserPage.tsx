@@ -1,6 +1,6 @@
 import { useQuery } from '@tanstack/react-query';
 import type { SessionJson } from '@threadline/protocol';
-import { useCallback, useMemo, useState } from 'react';
+import { useCallback, useMemo } from 'react';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
 import { api } from '../api';
 import { ErrorNote, paths, Stat } from '../components/bits';
@@ -11,7 +11,23 @@ import { quote, USER_KEY } from '../filters';
 import { dateTime, num } from '../format';
 import { sessionColumns } from './SessionsPage';
 
-const DAY = 86_400_000;
+const MINUTE = 60_000;
+/** Bucket widths to choose from, each a whole number of the one before's unit. */
+const BUCKET_STEPS = [1, 5, 15, 60, 3 * 60, 6 * 60, 12 * 60, 24 * 60, 7 * 24 * 60].map((m) => m * MINUTE);
+
+/**
+ * The window the activity chart shows: the user's first to last trace (at least an hour), with
+ * the narrowest bucket that keeps it to about 60 buckets, centred so that a short life (three
+ * traces in two minutes) sits in the middle of its own hour rather than in one bucket of its own.
+ */
+export function activityWindow(firstMs: number, lastMs: number): { start: number; end: number; bucket: number } {
+  // A tenth more than the life itself, so that its first and last traces stand off the edges.
+  const span = Math.max((lastMs - firstMs) * 1.1, 60 * MINUTE);
+  const bucket = BUCKET_STEPS.find((b) => span / b <= 60) ?? BUCKET_STEPS[BUCKET_STEPS.length - 1]!;
+  const start = Math.floor(((firstMs + lastMs) / 2 - span / 2) / bucket) * bucket;
+  const end = Math.max(start + Math.ceil(span / bucket) * bucket, (Math.floor(lastMs / bucket) + 1) * bucket);
+  return { start, end, bucket };
+}
 
 /** A user: rollup, activity over time (from first to last seen), sessions and traces. URL: ?tab=sessions|traces */
 export function UserPage() {
@@ -24,17 +40,13 @@ export function UserPage() {
     queryFn: ({ signal }) => api.searchUsers({ experimentId, filter: `user_id = ${quote(userId)}`, maxResults: 1 }, signal).then((r) => r.users[0] ?? null),
   });
   const u = user.data;
-  // Activity over the user's whole life, in about 60 buckets of whole hours or days.
-  const span = u ? Math.max(u.last_time_ms - u.first_time_ms, 3_600_000) : 0;
-  const bucket = span > 14 * DAY ? DAY * Math.ceil(span / DAY / 60) : 3_600_000 * Math.max(1, Math.ceil(span / 3_600_000 / 60));
-  const start = u ? Math.floor(u.first_time_ms / bucket) * bucket : 0;
-  const end = u ? (Math.floor(u.last_time_ms / bucket) + 1) * bucket : 0;
+  // Activity over the user's whole life.
+  const { start, end, bucket } = u ? activityWindow(u.first_time_ms, u.last_time_ms) : { start: 0, end: 0, bucket: 0 };
   const activity = useQuery({
     queryKey: ['metrics', experimentId, 'user', userId, start, end, bucket],
     queryFn: ({ signal }) => api.metrics({ experiment_id: experimentId, start_time_ms: start, end_time_ms: end, bucket_ms: bucket, user_id: userId }, signal),
     enabled: !!u,
   });
-  const [error, setError] = useState<unknown>(null);
   const columns = useMemo(() => sessionColumns(experimentId, { hideUsers: true }), [experimentId]);
   const pick = useCallback((p: Record<string, unknown>) => (p.sessions as SessionJson[] | undefined) ?? [], []);
   const traceFilter = `${USER_KEY} = ${quote(userId)}`;
@@ -49,7 +61,8 @@ export function UserPage() {
           User <span className="mono">{userId}</span>
         </h1>
       </div>
-      <ErrorNote error={user.error ?? activity.error ?? error} />
+      {/* The tables show their own errors where their rows would be. */}
+      <ErrorNote error={user.error ?? activity.error} />
       {user.isSuccess && !u && <div className="error-note">No traces from this user in this experiment.</div>}
       {u && (
         <div className="stats">
@@ -79,11 +92,10 @@ export function UserPage() {
           columns={columns}
           rowId={(s) => s.session_id}
           onOpen={(s) => navigate(paths.session(experimentId, s.session_id))}
-          onError={setError}
           height="60vh"
         />
       ) : (
-        <TracesTable experimentId={experimentId} filter={traceFilter} sort={Object.keys(SORTS)[0]!} onError={setError} height="60vh" hideUser />
+        <TracesTable experimentId={experimentId} filter={traceFilter} sort={Object.keys(SORTS)[0]!} height="60vh" hideUser />
       )}
     </div>
   );

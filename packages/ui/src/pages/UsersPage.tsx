@@ -3,9 +3,9 @@ import type { UserJson } from '@threadline/protocol';
 import { useCallback, useMemo } from 'react';
 import { useParams } from 'react-router';
 import { api } from '../api';
-import { paths } from '../components/bits';
+import { paths, TimeCell, UserLink } from '../components/bits';
 import { RollupListPage } from '../components/RollupListPage';
-import { ago, dateTime, num } from '../format';
+import { num, zoneName } from '../format';
 
 const ORDERS: Record<string, string> = {
   'last_time DESC': 'Last seen',
@@ -22,13 +22,15 @@ export function UsersPage() {
   const pick = useCallback((p: Record<string, unknown>) => (p.users as UserJson[] | undefined) ?? [], []);
   const columns = useMemo<ColumnDef<UserJson, unknown>[]>(
     () => [
-      { id: 'user', size: 200, meta: { grow: true }, header: 'User', cell: ({ row }) => <span className="mono ellipsis idlink-text">{row.original.user_id}</span> },
-      { id: 'sessions', size: 80, header: () => <span className="num">Sessions</span>, cell: ({ row }) => <span className="num">{num(row.original.session_count)}</span> },
-      { id: 'traces', size: 80, header: () => <span className="num">Traces</span>, cell: ({ row }) => <span className="num">{num(row.original.trace_count)}</span> },
-      { id: 'tokens', size: 90, header: () => <span className="num">Tokens</span>, cell: ({ row }) => <span className="num">{num(row.original.total_tokens)}</span> },
+      // A link, so that it opens in a new tab like any other (a click on the row's other cells opens it here).
+      { id: 'user', size: 200, meta: { grow: true, priority: 1 }, header: 'User', cell: ({ row }) => <UserLink exp={experimentId} user={row.original.user_id} /> },
+      { id: 'sessions', size: 80, meta: { priority: 4 }, header: () => <span className="num">Sessions</span>, cell: ({ row }) => <span className="num">{num(row.original.session_count)}</span> },
+      { id: 'traces', size: 80, meta: { priority: 2 }, header: () => <span className="num">Traces</span>, cell: ({ row }) => <span className="num">{num(row.original.trace_count)}</span> },
+      { id: 'tokens', size: 90, meta: { priority: 6 }, header: () => <span className="num">Tokens</span>, cell: ({ row }) => <span className="num">{num(row.original.total_tokens)}</span> },
       {
         id: 'errors',
         size: 90,
+        meta: { priority: 5 },
         header: () => <span className="num">Errors</span>,
         cell: ({ row }) => {
           const u = row.original;
@@ -40,10 +42,11 @@ export function UsersPage() {
           );
         },
       },
-      { id: 'first', size: 130, header: 'First seen', cell: ({ row }) => dateTime(row.original.first_time_ms) },
-      { id: 'last', size: 130, header: 'Last seen', cell: ({ row }) => <span title={dateTime(row.original.last_time_ms)}>{ago(row.original.last_time_ms)}</span> },
+      // Both absolute, as in every other list; how long ago is in the tooltip.
+      { id: 'first', size: 150, meta: { priority: 7 }, header: `First seen (${zoneName()})`, cell: ({ row }) => <TimeCell ms={row.original.first_time_ms} /> },
+      { id: 'last', size: 150, meta: { priority: 3 }, header: `Last seen (${zoneName()})`, cell: ({ row }) => <TimeCell ms={row.original.last_time_ms} /> },
     ],
-    [],
+    [experimentId],
   );
   return (
     <RollupListPage
