@@ -7,7 +7,7 @@
 // --dir is where the SQLite store goes (default .tmp/demo, emptied first); --port the tracking
 // server's port (default 5000, then a free one if taken). The model endpoint is the local fake
 // unless OPENAI_API_KEY is set and --real-openai is given.
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -92,13 +92,40 @@ function searchCurl(trackingUri: string, experimentId: string, filter: string): 
   return `curl -s -X POST ${trackingUri}/api/3.0/mlflow/traces/search -H 'Content-Type: application/json' -d ${shellQuote(body)}`;
 }
 
-async function startTracking(dir: string, port: number | undefined): Promise<RunningServer> {
+async function startTracking(dir: string, port: number | undefined, print: (line: string) => void): Promise<RunningServer> {
   const backendStoreUri = `sqlite:///${join(dir, 'threadline.db')}`;
   if (port !== undefined) return startServer({ backendStoreUri, port });
   try {
     return await startServer({ backendStoreUri, port: 5000 });
-  } catch {
-    return startServer({ backendStoreUri, port: 0 });
+  } catch (error) {
+    const server = await startServer({ backendStoreUri, port: 0 });
+    print(`Port 5000 is not free (${(error as Error).message}); the tracking server listens on ${server.url} instead.`);
+    return server;
+  }
+}
+
+/**
+ * Claims the demo's folder for this process: a second demo would otherwise delete the database
+ * under the first one's running server. A claim whose process is gone is taken over.
+ */
+async function claimDemoDir(dir: string): Promise<() => Promise<void>> {
+  const pidFile = join(dir, 'demo.pid');
+  const owner = Number(await readFile(pidFile, 'utf8').catch(() => ''));
+  if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) {
+    throw new Error(`Another demo (pid ${owner}) is running on ${dir}; stop it first (Ctrl+C in its terminal), or pass --dir for another folder.`);
+  }
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  await writeFile(pidFile, String(process.pid));
+  return () => rm(pidFile, { force: true });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -112,15 +139,14 @@ async function startTracking(dir: string, port: number | undefined): Promise<Run
 export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
   const print = options.print ?? ((line: string) => console.log(line));
   const dir = resolve(options.dir ?? join('.tmp', 'demo'));
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
+  const release = await claimDemoDir(dir);
 
-  const closers: (() => Promise<void>)[] = [];
+  const closers: (() => Promise<void>)[] = [release];
   const close = async () => {
     for (const closeOne of closers.reverse()) await closeOne().catch(() => {});
   };
   try {
-    const tracking = await startTracking(dir, options.port);
+    const tracking = await startTracking(dir, options.port, print);
     closers.push(() => tracking.close());
     const experimentId = await new ThreadlineClient({ trackingUri: tracking.url }).createExperiment('chat-app-demo');
     init({ trackingUri: tracking.url, experimentId, scheduledDelayMillis: 50 });
@@ -136,7 +162,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     }
     const openai = new OpenAI(fake === undefined ? {} : { baseURL: fake.url, apiKey: 'fake-key', maxRetries: 0 });
     const app = createChatApp({ openai });
-    const chatApp: RunningChatApp = await (options.chatPort !== undefined ? listenChatApp(app, options.chatPort) : listenChatApp(app, 8000).catch(() => listenChatApp(app, 0)));
+    const chatApp: RunningChatApp = await (options.chatPort !== undefined
+      ? listenChatApp(app, options.chatPort)
+      : listenChatApp(app, 8000).catch(async (error: Error) => {
+          const fallback = await listenChatApp(app, 0);
+          print(`Port 8000 is not free (${error.message}); the chat app listens on ${fallback.url} instead.`);
+          return fallback;
+        }));
     closers.push(() => chatApp.close());
     print(`Chat app: ${chatApp.url}`);
 
@@ -195,7 +227,10 @@ ${searchCurl(tracking.url, experimentId, `feedback.user_satisfaction = 'false'`)
 curl -X POST ${chatApp.url}/chat -H "Content-Type: application/json" -H "X-Session-ID: ${session}" -H "X-User-ID: ${user}" -d '{"message": "Hello, how are you?"}'
 
 # The end user's thumbs up or down on that answer
-curl -X POST ${chatApp.url}/feedback -H "Content-Type: application/json" -H "X-Session-ID: ${session}" -H "X-User-ID: ${user}" -d '{"trace_id": "<trace_id from the answer>", "rating": "down", "comment": "Not what I asked."}'`);
+curl -X POST ${chatApp.url}/feedback -H "Content-Type: application/json" -H "X-Session-ID: ${session}" -H "X-User-ID: ${user}" -d '{"trace_id": "<trace_id from the answer>", "rating": "down", "comment": "Not what I asked."}'
+
+# This run's data stays in ${dir}; open it again later (the next demo starts afresh) with
+npx threadline server --backend-store-uri sqlite:///${join(dir, 'threadline.db')}`);
     return { trackingUri: tracking.url, uiUrl: `${tracking.url}/`, chatUrl: chatApp.url, experimentId, traceCount: traces.length, close };
   } catch (error) {
     await close();

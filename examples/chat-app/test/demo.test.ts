@@ -35,6 +35,9 @@ it('plays every conversation, stores one trace per request, and prints curl comm
   // The scripted thumbs-down: the last turn of bob's first session, found by its feedback.
   expect(thumbsDown!.map((t) => [t.trace_metadata['mlflow.trace.user'], t.trace_metadata['mlflow.trace.session']])).toEqual([['user-bob', 'session-bob-1']]);
   expect(output).toMatch(/answers rated through POST/);
+  expect(output).toContain(`npx threadline server --backend-store-uri sqlite:///${dir}/threadline.db`);
+  // A second demo on the same folder is refused while this one runs, instead of deleting its database.
+  await expect(runDemo({ dir, port: 0, chatPort: 0, print: () => {} })).rejects.toThrow(/Another demo \(pid \d+\) is running/);
   const bobTurns = Object.values(DEMO_CONVERSATIONS['user-bob']!).flat().length;
   expect(byUser).toHaveLength(bobTurns);
   expect(byUser!.every((t) => t.trace_metadata['mlflow.trace.user'] === 'user-bob')).toBe(true);
