@@ -1,4 +1,4 @@
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { QueryClient, QueryClientProvider, useQuery } from '@tanstack/react-query';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { createBrowserRouter, Navigate, RouterProvider } from 'react-router';
@@ -8,6 +8,7 @@ import { SessionPage } from './pages/SessionPage';
 import { SessionsPage } from './pages/SessionsPage';
 import { TracesPage } from './pages/TracesPage';
 import { UsersPage } from './pages/UsersPage';
+import { api } from './api';
 import { useMe, watchSession } from './session';
 import './styles.css';
 
@@ -16,10 +17,18 @@ const queryClient = new QueryClient({
 });
 watchSession(queryClient);
 
-/** `/`: the default experiment's traces; with accounts on, the list of experiments one may read (maybe not the default). */
+/**
+ * `/`: the default experiment's traces when it is the only one; otherwise the list of experiments,
+ * so a newcomer whose data went to another experiment (the demo's, say) does not land on an empty
+ * default. With accounts on, always the list: the default may not be readable.
+ */
 function Home() {
   const me = useMe();
-  return <Navigate to={me.data?.auth_enabled ? '/experiments' : '/experiments/0/traces'} replace />;
+  const experiments = useQuery({ queryKey: ['experiments'], queryFn: ({ signal }) => api.experiments(signal), staleTime: 60_000, enabled: me.data !== undefined && !me.data.auth_enabled });
+  if (me.data?.auth_enabled) return <Navigate to="/experiments" replace />;
+  if (experiments.isLoading || me.isLoading) return <p className="muted">Loading experiments…</p>;
+  const active = (experiments.data ?? []).filter((e) => e.lifecycle_stage !== 'deleted');
+  return <Navigate to={active.length > 1 ? '/experiments' : '/experiments/0/traces'} replace />;
 }
 
 /**

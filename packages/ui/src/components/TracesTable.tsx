@@ -6,7 +6,7 @@ import { useNavigate } from 'react-router';
 import { api } from '../api';
 import { previewText } from '../messages';
 import { duration, durationMs, num, oneLine, requestTimeMs, sessionOf, tokensOf, traceName, userOf, userTags, zoneName } from '../format';
-import { EmptyRows, loadedCount, paths, SessionLink, StateBadge, TimeCell, UserLink } from './bits';
+import { EmptyRows, FirstTraceHelp, loadedCount, paths, SessionLink, StateBadge, TimeCell, UserLink } from './bits';
 import { TagCell } from './TagCell';
 import { VirtualTable } from './VirtualTable';
 
@@ -125,7 +125,7 @@ export function TracesTable({ experimentId, filter, sort, onError, height, hideU
         loadMore={loadMore}
         rowSelection={selection}
         onRowSelectionChange={setSelection}
-        empty={<EmptyRows loading={query.isLoading} error={query.error} noun="trace" />}
+        empty={<EmptyRows loading={query.isLoading} error={query.error} noun="trace" {...(filter.trim() === '' ? { whenNone: <FirstTraceHelp experimentId={experimentId} /> } : {})} />}
         {...(height ? { height } : {})}
       />
     </div>

@@ -28,11 +28,37 @@ export function loadedCount(query: { isLoading: boolean; error: unknown; hasNext
  * In place of a table's rows when there are none: loading, why the search failed (a missing
  * experiment, an unreachable server: said here, where the rows would be), or that nothing matches.
  */
-export function EmptyRows({ loading, error, noun }: { loading: boolean; error: unknown; noun: string }) {
+export function EmptyRows({ loading, error, noun, whenNone }: { loading: boolean; error: unknown; noun: string; whenNone?: ReactNode }) {
   if (loading) return <>Loading {noun}s…</>;
   if (isFilterError(error)) return <>The filter was refused: see why under the filter.</>;
   if (error) return <ErrorNote error={error} />;
-  return <>No {noun}s match.</>;
+  return whenNone ?? <>No {noun}s match.</>;
+}
+
+/**
+ * What an experiment without a single trace shows instead of "No traces match": how to send one,
+ * with this server's address and this experiment's id filled in.
+ */
+export function FirstTraceHelp({ experimentId }: { experimentId: string }) {
+  const origin = window.location.origin;
+  return (
+    <div className="first-trace" data-testid="first-trace-help">
+      <strong>No traces in this experiment yet.</strong>
+      <p className="muted">Send one from your app with the TypeScript SDK (or MLflow's SDKs, unchanged):</p>
+      <pre>{`import { init, trace, updateCurrentTrace } from '@threadline/tracing';
+
+init({ trackingUri: '${origin}', experimentId: '${experimentId}' });
+
+const answer = trace(async (message: string, userId: string, sessionId: string) => {
+  updateCurrentTrace({ metadata: { 'mlflow.trace.user': userId, 'mlflow.trace.session': sessionId } });
+  return \`You said: \${message}\`;
+}, { name: 'answer' });`}</pre>
+      <p className="muted">
+        or from any OpenTelemetry exporter: <code>{`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=${origin}/v1/traces OTEL_EXPORTER_OTLP_TRACES_HEADERS=x-mlflow-experiment-id=${experimentId}`}</code>. To see the
+        demo's conversations instead, run <code>npm run demo</code> and pick its experiment above.
+      </p>
+    </div>
+  );
 }
 
 /** Whether the server refused the signed-in caller (as opposed to not knowing who it is: 401). */
