@@ -1,4 +1,6 @@
 import type {
+  AssessmentJson,
+  AssessmentResponse,
   ErrorBody,
   ExperimentJson,
   GetTraceResponse,
@@ -127,6 +129,8 @@ export const api = {
   trace: (traceId: string, signal?: AbortSignal) => call<GetTraceResponse>('GET', `/3.0/mlflow/traces/get?${q({ trace_id: traceId })}`, undefined, signal).then((r) => ({ ...r.trace, spans: (r.trace.spans ?? []).map(normalizeSpan) })),
   traces: (traceIds: string[], signal?: AbortSignal) =>
     call<BatchGetTracesResponse>('GET', `/3.0/mlflow/traces/batchGet?${q({ trace_ids: traceIds })}`, undefined, signal).then((r) => (r.traces ?? []).map((t) => ({ ...t, spans: (t.spans ?? []).map(normalizeSpan) }))),
+  createAssessment: (traceId: string, assessment: AssessmentJson) =>
+    call<AssessmentResponse>('POST', `/3.0/mlflow/traces/${enc(traceId)}/assessments`, { assessment }).then((r) => r.assessment),
   setTag: (traceId: string, key: string, value: string) => call<unknown>('PATCH', `/3.0/mlflow/traces/${enc(traceId)}/tags`, { key, value }),
   deleteTag: (traceId: string, key: string) => call<unknown>('DELETE', `/3.0/mlflow/traces/${enc(traceId)}/tags?${q({ key })}`),
   deleteTraces: (experimentId: string, traceIds: string[]) =>

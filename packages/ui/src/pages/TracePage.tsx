@@ -6,6 +6,7 @@ import { api } from '../api';
 import { ChatMessages } from '../components/Chat';
 import { ErrorNote, paths, SessionLink, Stat, StateBadge, UserLink } from '../components/bits';
 import { JsonView } from '../components/JsonView';
+import { AssessmentsPanel } from '../components/AssessmentsPanel';
 import { TagCell } from '../components/TagCell';
 import { dateTime, duration, durationMs, num, requestTimeMs, sessionOf, tokensOf, traceName, userOf, userTags } from '../format';
 import { usePageMoveKeys } from '../keys';
@@ -123,6 +124,7 @@ export function TracePage() {
         <span className="muted">Tags</span>
         <TagCell traceId={traceId} tags={userTags(info)} />
       </div>
+      <AssessmentsPanel traceId={traceId} assessments={info.assessments ?? []} />
       <div className="split">
         <div className="panel span-tree" role="tree" aria-label="Spans" data-testid="span-tree" ref={tree}>
           <div className="span-tree-head">
