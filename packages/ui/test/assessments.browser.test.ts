@@ -1,11 +1,7 @@
-import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../server/src/server.js';
-// @ts-expect-error plain JavaScript shared with the screenshots script
-import { launchBrowser } from '../scripts/browser.mjs';
+import { describe, expect, it } from 'vitest';
 // @ts-expect-error plain JavaScript shared with the screenshots script
 import { logTrace, request } from '../scripts/seed.mjs';
-import { chromiumForSuite, ensureBuilt } from './browser-setup.js';
+import { chromiumForSuite, useServerAndPage } from './browser-setup.js';
 
 /**
  * A trace's feedback in the UI (issue 12, part 7, the trace page): what end users and reviewers
@@ -15,33 +11,20 @@ import { chromiumForSuite, ensureBuilt } from './browser-setup.js';
 const available = chromiumForSuite('feedback on the trace page');
 
 describe.runIf(available)('feedback on the trace page', () => {
-  let server: RunningServer;
-  let browser: { context: { newPage(): Promise<Page> }; close(): Promise<void> };
-  let page: Page;
   let traceId = '';
-
-  beforeAll(async () => {
-    await ensureBuilt();
-    server = await startServer({ backendStoreUri: 'sqlite:///:memory:', port: 0 });
-    traceId = await logTrace(server.url, { user: 'alice', session: 'conv-1', startMs: Date.now() - 60_000, durationMs: 20, inputs: 'What is 6 x 7?', outputs: '41' });
-    const first = (await request(server.url, 'POST', `/api/3.0/mlflow/traces/${traceId}/assessments`, {
+  const t = useServerAndPage(async (url) => {
+    traceId = await logTrace(url, { user: 'alice', session: 'conv-1', startMs: Date.now() - 60_000, durationMs: 20, inputs: 'What is 6 x 7?', outputs: '41' });
+    const first = (await request(url, 'POST', `/api/3.0/mlflow/traces/${traceId}/assessments`, {
       assessment: { assessment_name: 'user_satisfaction', feedback: { value: true }, source: { source_type: 'HUMAN', source_id: 'alice' } },
     })) as { assessment: { assessment_id: string } };
-    await request(server.url, 'POST', `/api/3.0/mlflow/traces/${traceId}/assessments`, {
+    await request(url, 'POST', `/api/3.0/mlflow/traces/${traceId}/assessments`, {
       assessment: { assessment_name: 'user_satisfaction', feedback: { value: false }, rationale: '6 x 7 is 42', overrides: first.assessment.assessment_id, source: { source_type: 'HUMAN', source_id: 'reviewer-1' } },
     });
-    browser = await launchBrowser();
-    page = await browser.context.newPage();
-    page.setDefaultTimeout(10_000);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
   });
 
   it('shows each feedback with its source and rationale, the overridden one struck through', async () => {
-    await page.goto(`${server.url}/experiments/0/traces/${traceId}`);
-    const rows = page.getByTestId('assessment-row');
+    await t.page.goto(`${t.server.url}/experiments/0/traces/${traceId}`);
+    const rows = t.page.getByTestId('assessment-row');
     await expect.poll(() => rows.count()).toBe(2);
     const texts = await rows.allTextContents();
     expect(texts[0]).toMatch(/user_satisfaction.*yes.*overridden by reviewer-1.*HUMAN.*alice/);
@@ -50,15 +33,15 @@ describe.runIf(available)('feedback on the trace page', () => {
   });
 
   it("records a reviewer's expectation from the form, and search finds the trace by it", async () => {
-    await page.goto(`${server.url}/experiments/0/traces/${traceId}`);
-    const form = page.getByRole('form', { name: 'Add feedback or an expectation' });
+    await t.page.goto(`${t.server.url}/experiments/0/traces/${traceId}`);
+    const form = t.page.getByRole('form', { name: 'Add feedback or an expectation' });
     await form.getByLabel('Kind').selectOption('expectation');
     await form.getByLabel('Name').fill('expected_answer');
     await form.getByLabel('Value').fill('42');
     await form.getByLabel('Rationale').fill('arithmetic');
     await form.getByRole('button', { name: 'Add' }).click();
-    await expect.poll(() => page.getByTestId('assessment-row').count()).toBe(3);
-    const found = (await request(server.url, 'POST', '/api/3.0/mlflow/traces/search', {
+    await expect.poll(() => t.page.getByTestId('assessment-row').count()).toBe(3);
+    const found = (await request(t.server.url, 'POST', '/api/3.0/mlflow/traces/search', {
       locations: [{ type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: '0' } }],
       filter: "expectation.expected_answer = '42'",
     })) as { traces?: { trace_id: string }[] };

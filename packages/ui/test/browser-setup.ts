@@ -3,9 +3,11 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { startServer, type RunningServer } from '../../server/src/server.js';
 // @ts-expect-error plain JavaScript shared with the screenshots script
-import { chromiumAvailable, CHROMIUM_PATH } from '../scripts/browser.mjs';
+import { chromiumAvailable, CHROMIUM_PATH, launchBrowser } from '../scripts/browser.mjs';
 
 const uiDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -45,4 +47,36 @@ export async function ensureBuilt(): Promise<void> {
   if (existsSync(index) && statSync(index).mtimeMs >= sourceTime) return;
   const { build } = await import('vite');
   await build({ root: uiDir, logLevel: 'warn', configFile: join(uiDir, 'vite.config.ts') });
+}
+
+/** What {@link useServerAndPage} hands a suite: filled in before its first test. */
+export interface ServerAndPage {
+  server: RunningServer;
+  page: Page;
+}
+
+/**
+ * For the enclosing suite: a current UI build, a real server on an in-memory SQLite store (after
+ * `seed` has logged what the suite needs), and one Chromium page; all closed after the suite.
+ *
+ * @example
+ * const t = useServerAndPage(async (url) => { await logTrace(url, { user: 'alice', ... }); });
+ * it('...', async () => { await t.page.goto(`${t.server.url}/`); });
+ */
+export function useServerAndPage(seed: (serverUrl: string) => Promise<void> = async () => {}): ServerAndPage {
+  const t = {} as ServerAndPage;
+  let browser: { context: { newPage(): Promise<Page> }; close(): Promise<void> } | undefined;
+  beforeAll(async () => {
+    await ensureBuilt();
+    t.server = await startServer({ backendStoreUri: 'sqlite:///:memory:', port: 0 });
+    await seed(t.server.url);
+    browser = await launchBrowser();
+    t.page = await browser!.context.newPage();
+    t.page.setDefaultTimeout(10_000);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await t.server?.close();
+  });
+  return t;
 }

@@ -1,11 +1,7 @@
-import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../server/src/server.js';
-// @ts-expect-error plain JavaScript shared with the screenshots script
-import { launchBrowser } from '../scripts/browser.mjs';
+import { describe, expect, it } from 'vitest';
 // @ts-expect-error plain JavaScript shared with the screenshots script
 import { logTrace, request } from '../scripts/seed.mjs';
-import { chromiumForSuite, ensureBuilt } from './browser-setup.js';
+import { chromiumForSuite, useServerAndPage } from './browser-setup.js';
 
 /**
  * Issue 15, item 4: the first screen of a new user. An empty server shows how to send a first
@@ -15,38 +11,24 @@ import { chromiumForSuite, ensureBuilt } from './browser-setup.js';
 const available = chromiumForSuite('the first screen');
 
 describe.runIf(available)('the first screen', () => {
-  let server: RunningServer;
-  let browser: { context: { newPage(): Promise<Page> }; close(): Promise<void> };
-  let page: Page;
-
-  beforeAll(async () => {
-    await ensureBuilt();
-    server = await startServer({ backendStoreUri: 'sqlite:///:memory:', port: 0 });
-    browser = await launchBrowser();
-    page = await browser.context.newPage();
-    page.setDefaultTimeout(10_000);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const t = useServerAndPage();
 
   it('tells a newcomer on an empty server how to send a first trace, with this server and experiment filled in', async () => {
-    await page.goto(`${server.url}/`);
-    const help = page.getByTestId('first-trace-help');
+    await t.page.goto(`${t.server.url}/`);
+    const help = t.page.getByTestId('first-trace-help');
     await help.waitFor();
     const text = await help.textContent();
-    expect(text).toContain(`trackingUri: '${server.url}'`);
-    expect(text).toContain(`${server.url}/v1/traces`);
+    expect(text).toContain(`trackingUri: '${t.server.url}'`);
+    expect(text).toContain(`${t.server.url}/v1/traces`);
     expect(text).toContain("experimentId: '0'");
-    expect(await page.getByText('No traces match.').count()).toBe(0);
+    expect(await t.page.getByText('No traces match.').count()).toBe(0);
   });
 
   it('opens the list of experiments when the data is in another one than the default', async () => {
-    const created = (await request(server.url, 'POST', '/api/2.0/mlflow/experiments/create', { name: 'chat-app-demo' })) as { experiment_id: string };
-    await logTrace(server.url, { experimentId: created.experiment_id, user: 'alice', session: 's', startMs: Date.now(), durationMs: 5, inputs: 'hi', outputs: 'hello' });
-    await page.goto(`${server.url}/`);
-    await page.waitForURL(`${server.url}/experiments`);
-    await page.getByText('chat-app-demo').first().waitFor();
+    const created = (await request(t.server.url, 'POST', '/api/2.0/mlflow/experiments/create', { name: 'chat-app-demo' })) as { experiment_id: string };
+    await logTrace(t.server.url, { experimentId: created.experiment_id, user: 'alice', session: 's', startMs: Date.now(), durationMs: 5, inputs: 'hi', outputs: 'hello' });
+    await t.page.goto(`${t.server.url}/`);
+    await t.page.waitForURL(`${t.server.url}/experiments`);
+    await t.page.getByText('chat-app-demo').first().waitFor();
   });
 });
