@@ -47,4 +47,27 @@ describe.runIf(available)('feedback on the trace page', () => {
     })) as { traces?: { trace_id: string }[] };
     expect(found.traces?.map((t) => t.trace_id)).toEqual([traceId]);
   });
+
+  it('gives a turn a thumbs-down in the session page, then finds that session with the sessions filter', async () => {
+    const other = await logTrace(t.server.url, { user: 'bob', session: 'conv-2', startMs: Date.now() - 30_000, durationMs: 20, inputs: 'Hello', outputs: 'Hi!' });
+    const happy = await logTrace(t.server.url, { user: 'carol', session: 'conv-3', startMs: Date.now() - 20_000, durationMs: 20, inputs: 'Thanks', outputs: 'Welcome' });
+    await request(t.server.url, 'POST', `/api/3.0/mlflow/traces/${happy}/assessments`, { assessment: { assessment_name: 'user_satisfaction', feedback: { value: true }, source: { source_type: 'HUMAN', source_id: 'carol' } } });
+    await t.page.goto(`${t.server.url}/experiments/0/sessions/conv-2`);
+    const turn = t.page.getByTestId('turn').first();
+    await turn.getByRole('button', { name: 'Thumbs down' }).click();
+    await expect.poll(async () => (await turn.getByTestId('turn-feedback').textContent()) ?? '').toMatch(/user_satisfaction: ✗ no · reviewer/);
+    const stored = (await request(t.server.url, 'GET', `/api/3.0/mlflow/traces/${other}`)) as { trace: { trace_info: { assessments: { source: { source_type: string } }[] } } };
+    expect(stored.trace.trace_info.assessments).toEqual([expect.objectContaining({ assessment_name: 'user_satisfaction', feedback: { value: false }, source: { source_type: 'HUMAN', source_id: 'reviewer' } })]);
+
+    await t.page.goto(`${t.server.url}/experiments/0/sessions`);
+    // The quick filter for negative feedback.
+    await t.page.getByText("feedback.user_satisfaction = 'false'").first().click();
+    await expect.poll(async () => t.page.url()).toContain('q=');
+    const table = t.page.getByTestId('sessions-table');
+    await expect.poll(async () => (await table.textContent()) ?? '').toContain('conv-2');
+    const listed = (await table.textContent()) ?? '';
+    // conv-1's valid feedback is the reviewer's correction, a 'no'; conv-3 has only a thumbs-up.
+    expect(listed).toContain('conv-1');
+    expect(listed).not.toContain('conv-3');
+  });
 });

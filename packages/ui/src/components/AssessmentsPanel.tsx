@@ -29,42 +29,80 @@ function valueOf(text: string): unknown {
   }
 }
 
+/** Records a HUMAN assessment from the signed-in account (or "reviewer"), then refreshes what shows it. */
+function useAddAssessment(traceId: string, onDone?: () => void) {
+  const client = useQueryClient();
+  const me = useMe();
+  return useMutation({
+    mutationFn: (assessment: Omit<AssessmentJson, 'source'>) => api.createAssessment(traceId, { ...assessment, source: { source_type: 'HUMAN', source_id: me.data?.username ?? 'reviewer' } }),
+    onSuccess: () => {
+      onDone?.();
+      for (const key of [['trace', traceId], ['traces'], ['session-turns'], ['sessions']]) void client.invalidateQueries({ queryKey: key });
+    },
+  });
+}
+
+/**
+ * Under a turn of a conversation: its valid feedback, and a reviewer's thumbs up or down on it
+ * (feedback `user_satisfaction`, as the chat app records its end users').
+ */
+export function TurnFeedback({ traceId, assessments }: { traceId: string; assessments: AssessmentJson[] }) {
+  const add = useAddAssessment(traceId);
+  const feedback = assessments.filter((a) => a.feedback && a.valid !== false);
+  const rate = (value: boolean) => add.mutate({ assessment_name: 'user_satisfaction', feedback: { value } });
+  return (
+    <div className="turn-feedback" data-testid="turn-feedback">
+      {feedback.map((a) => (
+        <span key={a.assessment_id} className="feedback-chip" title={a.rationale ?? ''}>
+          {a.assessment_name}: {assessmentValueText(a)}
+          {a.source?.source_id ? <span className="muted"> · {a.source.source_id}</span> : null}
+          {a.rationale ? <span className="muted"> · “{a.rationale}”</span> : null}
+        </span>
+      ))}
+      <span className="turn-rate">
+        <button className="ghost small" aria-label="Thumbs up" title="This answer was good" disabled={add.isPending} onClick={() => rate(true)}>
+          ✓ Good
+        </button>
+        <button className="ghost small" aria-label="Thumbs down" title="This answer was bad" disabled={add.isPending} onClick={() => rate(false)}>
+          ✗ Bad
+        </button>
+      </span>
+      {add.error && (
+        <span className="error-text" role="alert">
+          {(add.error as Error).message}
+        </span>
+      )}
+    </div>
+  );
+}
+
 /**
  * A trace's feedback and expectations: value, rationale, who gave it and when, and which were
  * overridden by a later one (kept, struck through). A reviewer adds feedback or an expectation
  * with the form; it is recorded as HUMAN, from the signed-in account (or "reviewer").
  */
 export function AssessmentsPanel({ traceId, assessments }: { traceId: string; assessments: AssessmentJson[] }) {
-  const client = useQueryClient();
-  const me = useMe();
   const [kind, setKind] = useState<'feedback' | 'expectation'>('feedback');
   const [name, setName] = useState('user_satisfaction');
   const [value, setValue] = useState('false');
   const [rationale, setRationale] = useState('');
   const [error, setError] = useState<string | undefined>();
-  const add = useMutation({
-    mutationFn: () => {
-      const source = { source_type: 'HUMAN', source_id: me.data?.username ?? 'reviewer' };
-      const parsed = valueOf(value);
-      return api.createAssessment(traceId, {
-        assessment_name: name.trim(),
-        source,
-        ...(kind === 'feedback' ? { feedback: { value: parsed } } : { expectation: { value: parsed } }),
-        ...(rationale.trim() !== '' ? { rationale: rationale.trim() } : {}),
-      });
-    },
-    onSuccess: () => {
-      setError(undefined);
-      setRationale('');
-      void client.invalidateQueries({ queryKey: ['trace', traceId] });
-      void client.invalidateQueries({ queryKey: ['traces'] });
-    },
-    onError: (e) => setError((e as Error).message),
+  const add = useAddAssessment(traceId, () => {
+    setError(undefined);
+    setRationale('');
   });
   const submit = (e: FormEvent) => {
     e.preventDefault();
     if (name.trim() === '') return setError('Give the assessment a name.');
-    add.mutate();
+    const parsed = valueOf(value);
+    add.mutate(
+      {
+        assessment_name: name.trim(),
+        ...(kind === 'feedback' ? { feedback: { value: parsed } } : { expectation: { value: parsed } }),
+        ...(rationale.trim() !== '' ? { rationale: rationale.trim() } : {}),
+      },
+      { onError: (e) => setError((e as Error).message) },
+    );
   };
   const sorted = [...assessments].sort((a, b) => String(a.create_time ?? '').localeCompare(String(b.create_time ?? '')));
   const overriddenBy = new Map(sorted.filter((a) => a.overrides).map((a) => [a.overrides!, a]));

@@ -3,6 +3,7 @@ import type { TraceInfoJson } from '@threadline/protocol';
 import { useEffect, useRef } from 'react';
 import { Link, useParams } from 'react-router';
 import { api } from '../api';
+import { TurnFeedback } from '../components/AssessmentsPanel';
 import { ChatBubble } from '../components/Chat';
 import { ErrorNote, paths, Stat, StateBadge, TimeCell, UserLink } from '../components/bits';
 import { quote } from '../filters';
@@ -144,6 +145,7 @@ function TurnPage({ experimentId, traces, firstIndex }: { experimentId: string; 
             ) : (
               <div className={`no-reply ${failure ? 'text-error' : 'muted'}`}>{failure ? `No reply: ${failure}` : 'No reply recorded.'}</div>
             )}
+            <TurnFeedback traceId={info.trace_id} assessments={info.assessments ?? []} />
           </section>
         );
       })}

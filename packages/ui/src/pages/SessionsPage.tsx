@@ -16,7 +16,8 @@ const ORDERS: Record<string, string> = {
   'total_tokens DESC': 'Most tokens',
   'duration_ms DESC': 'Longest',
 };
-const EXAMPLES = ['turns >= 5', 'errors > 0', "user = 'user-123'", "tags.env = 'prod' AND trace.status = 'ERROR'"];
+/** Quick filters; the feedback one finds conversations with a thumbs-down on some turn. */
+const EXAMPLES = ["feedback.user_satisfaction = 'false'", 'turns >= 5', 'errors > 0', "user = 'user-123'", "tags.env = 'prod' AND trace.status = 'ERROR'"];
 
 export function sessionColumns(exp: string, opts: { hideUsers?: boolean } = {}): ColumnDef<SessionJson, unknown>[] {
   const cols: ColumnDef<SessionJson, unknown>[] = [

@@ -15,7 +15,7 @@ const ORDERS: Record<string, string> = {
   'total_tokens DESC': 'Most tokens',
   'errors DESC': 'Most errors',
 };
-const EXAMPLES = ['sessions >= 3', 'errors > 0', "user_id LIKE 'team-%'", 'total_tokens > 10000'];
+const EXAMPLES = ["feedback.user_satisfaction = 'false'", 'sessions >= 3', 'errors > 0', "user_id LIKE 'team-%'", 'total_tokens > 10000'];
 
 export function UsersPage() {
   const { experimentId = '0' } = useParams();
