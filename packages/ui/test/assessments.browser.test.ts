@@ -25,7 +25,7 @@ describe.runIf(available)('feedback on the trace page', () => {
   it('shows each feedback with its source and rationale, the overridden one struck through', async () => {
     await t.page.goto(`${t.server.url}/experiments/0/traces/${traceId}`);
     const rows = t.page.getByTestId('assessment-row');
-    await expect.poll(() => rows.count()).toBe(2);
+    await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(2);
     const texts = await rows.allTextContents();
     expect(texts[0]).toMatch(/user_satisfaction.*yes.*overridden by reviewer-1.*HUMAN.*alice/);
     expect(texts[1]).toMatch(/user_satisfaction.*no.*6 x 7 is 42.*HUMAN.*reviewer-1/);
@@ -40,7 +40,7 @@ describe.runIf(available)('feedback on the trace page', () => {
     await form.getByLabel('Value').fill('42');
     await form.getByLabel('Rationale').fill('arithmetic');
     await form.getByRole('button', { name: 'Add' }).click();
-    await expect.poll(() => t.page.getByTestId('assessment-row').count()).toBe(3);
+    await expect.poll(() => t.page.getByTestId('assessment-row').count(), { timeout: 10_000 }).toBe(3);
     const found = (await request(t.server.url, 'POST', '/api/3.0/mlflow/traces/search', {
       locations: [{ type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: '0' } }],
       filter: "expectation.expected_answer = '42'",
@@ -55,16 +55,16 @@ describe.runIf(available)('feedback on the trace page', () => {
     await t.page.goto(`${t.server.url}/experiments/0/sessions/conv-2`);
     const turn = t.page.getByTestId('turn').first();
     await turn.getByRole('button', { name: 'Thumbs down' }).click();
-    await expect.poll(async () => (await turn.getByTestId('turn-feedback').textContent()) ?? '').toMatch(/user_satisfaction: ✗ no · reviewer/);
+    await expect.poll(async () => (await turn.getByTestId('turn-feedback').textContent()) ?? '', { timeout: 10_000 }).toMatch(/user_satisfaction: ✗ no · reviewer/);
     const stored = (await request(t.server.url, 'GET', `/api/3.0/mlflow/traces/${other}`)) as { trace: { trace_info: { assessments: { source: { source_type: string } }[] } } };
     expect(stored.trace.trace_info.assessments).toEqual([expect.objectContaining({ assessment_name: 'user_satisfaction', feedback: { value: false }, source: { source_type: 'HUMAN', source_id: 'reviewer' } })]);
 
     await t.page.goto(`${t.server.url}/experiments/0/sessions`);
     // The quick filter for negative feedback.
     await t.page.getByText("feedback.user_satisfaction = 'false'").first().click();
-    await expect.poll(async () => t.page.url()).toContain('q=');
+    await expect.poll(async () => t.page.url(), { timeout: 10_000 }).toContain('q=');
     const table = t.page.getByTestId('sessions-table');
-    await expect.poll(async () => (await table.textContent()) ?? '').toContain('conv-2');
+    await expect.poll(async () => (await table.textContent()) ?? '', { timeout: 10_000 }).toContain('conv-2');
     const listed = (await table.textContent()) ?? '';
     // conv-1's valid feedback is the reviewer's correction, a 'no'; conv-3 has only a thumbs-up.
     expect(listed).toContain('conv-1');
