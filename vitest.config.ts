@@ -18,6 +18,8 @@ export default defineConfig({
     include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'bench/test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // Browser tests poll the page; 1 s (vitest's default) is too short on a loaded 2-core CI machine.
+    expect: { poll: { timeout: 10_000 } },
     // Two cores: files that start servers and databases run two at a time.
     maxWorkers: 2,
   },
