@@ -15,6 +15,7 @@ import OpenAI from 'openai';
 import { FAKE_OPENAI_BANNER, startFakeOpenAIServer, type FakeOpenAIServer } from '@threadline/openai/fake-server';
 import { startServer, type RunningServer } from '@threadline/server';
 import { flushTraces, init, ThreadlineClient } from '@threadline/tracing';
+import { backfillTraffic } from './backfill.js';
 import { createChatApp, listenChatApp, SESSION_HEADERS, type RunningChatApp } from './chat-app.js';
 
 /** Who says what: per user, their sessions, each a list of turns. */
@@ -57,7 +58,10 @@ export interface RunningDemo {
   chatUrl: string;
   experimentId: string;
   /** The traces the demo produced (one per chat request). */
+  /** Traces of the conversations played now. */
   traceCount: number;
+  /** Traces of the past week, logged with their past times. */
+  backfilledCount: number;
   close(): Promise<void>;
 }
 
@@ -195,15 +199,24 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     await Promise.all(Object.entries(DEMO_CONVERSATIONS).map(([userId, sessions]) => playUser(userId, sessions)));
     await chat(chatApp.url, 'Hello from a request without headers');
     requests++;
+    // A week of past traffic too, so the overview and the users' pages have a shape to show.
+    const backfilled = backfillTraffic({
+      // Six days back: the overview's 7-day range (aligned to whole hours) then holds all of it.
+      days: 6,
+      users: Object.keys(DEMO_CONVERSATIONS),
+      messages: Object.values(DEMO_CONVERSATIONS).flatMap((sessions) => Object.values(sessions).flat()).filter((m) => !m.includes('[[')),
+    });
+    print(`Logged ${backfilled} traces of the past week through the SDK, with their past times.`);
     if (!(await flushTraces({ timeoutMillis: 15_000 }))) print('Warning: some traces were not exported in time.');
     print(`${requests} chat requests sent, ${ratings} answers rated through POST ${chatApp.url}/feedback${failures.length > 0 ? `; ${failures.length} failed as scripted (an injected model error, traced as ERROR):\n  ${failures.join('\n  ')}` : ''}.`);
 
     const client = new ThreadlineClient({ trackingUri: tracking.url, experimentId });
-    const { traces } = await client.searchTraces({ maxResults: 500 });
+    // The conversations just played: the backfilled week is older than an hour.
+    const { traces } = await client.searchTraces({ maxResults: 500, filter: `trace.timestamp_ms > ${Date.now() - 3_600_000}` });
     const user = 'user-bob';
     const session = 'session-bob-1';
     print(`
-${traces.length} traces stored.
+${traces.length} traces of the conversations just played stored, and ${backfilled} of the past week.
 
 Look at them:
   UI:        ${tracking.url}/experiments/${experimentId}/sessions
@@ -231,7 +244,7 @@ curl -X POST ${chatApp.url}/feedback -H "Content-Type: application/json" -H "X-S
 
 # This run's data stays in ${dir}; open it again later (the next demo starts afresh) with
 npx threadline server --backend-store-uri sqlite:///${join(dir, 'threadline.db')}`);
-    return { trackingUri: tracking.url, uiUrl: `${tracking.url}/`, chatUrl: chatApp.url, experimentId, traceCount: traces.length, close };
+    return { trackingUri: tracking.url, uiUrl: `${tracking.url}/`, chatUrl: chatApp.url, experimentId, traceCount: traces.length, backfilledCount: backfilled, close };
   } catch (error) {
     await close();
     throw error;

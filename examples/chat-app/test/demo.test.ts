@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
+import { ThreadlineClient } from '@threadline/tracing';
 import { DEMO_CONVERSATIONS, runDemo, type RunningDemo } from '../src/demo.js';
 
 // `npm run demo` end to end, in-process: servers up, conversations played, then the printed curl
@@ -24,6 +25,12 @@ it('plays every conversation, stores one trace per request, and prints curl comm
 
   const turns = Object.values(DEMO_CONVERSATIONS).flatMap((sessions) => Object.values(sessions)).flat().length;
   expect(demo.traceCount).toBe(turns + 1);
+  // A week of past traffic, stored with its past times, spread over the days.
+  expect(demo.backfilledCount).toBeGreaterThan(300);
+  const client = new ThreadlineClient({ trackingUri: demo.trackingUri, experimentId: demo.experimentId });
+  const past = await client.searchTraces({ maxResults: 500, filter: `trace.timestamp_ms < ${Date.now() - 3_600_000}`, orderBy: ['timestamp_ms ASC'] });
+  expect(past.traces.length).toBe(Math.min(500, demo.backfilledCount));
+  expect(past.traces[0]!.requestTime).toBeLessThan(Date.now() - 4 * 86_400_000);
   expect(output).toContain('NOT OpenAI');
   expect(output).toContain(`UI:        ${demo.trackingUri}/`);
   expect(output).toContain(`curl -X POST ${demo.chatUrl}/chat -H "Content-Type: application/json" -H "X-Session-ID: session-bob-1" -H "X-User-ID: user-bob"`);
@@ -39,7 +46,8 @@ it('plays every conversation, stores one trace per request, and prints curl comm
   // A second demo on the same folder is refused while this one runs, instead of deleting its database.
   await expect(runDemo({ dir, port: 0, chatPort: 0, print: () => {} })).rejects.toThrow(/Another demo \(pid \d+\) is running/);
   const bobTurns = Object.values(DEMO_CONVERSATIONS['user-bob']!).flat().length;
-  expect(byUser).toHaveLength(bobTurns);
+  // Bob's live turns and his past week's (the search's first page of 100).
+  expect(byUser!.length).toBeGreaterThan(bobTurns);
   expect(byUser!.every((t) => t.trace_metadata['mlflow.trace.user'] === 'user-bob')).toBe(true);
   expect(bySession).toHaveLength(DEMO_CONVERSATIONS['user-bob']!['session-bob-1']!.length);
   expect(byBoth).toEqual(bySession);
