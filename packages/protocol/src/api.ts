@@ -37,6 +37,10 @@ export const ApiPath = {
   /** Threadline's own endpoints (DESIGN.md §5), under the same prefixes. */
   SESSIONS_SEARCH: '/threadline/sessions/search',
   SESSION_TRACES: '/threadline/sessions/{session_id}/traces',
+  /** A session's own assessments: POST (create, `experiment_id` in the body), GET (list, in the query). */
+  SESSION_ASSESSMENTS: '/threadline/sessions/{session_id}/assessments',
+  /** One of them: GET, PATCH, DELETE, `experiment_id` in the query (or the body). */
+  SESSION_ASSESSMENT: '/threadline/sessions/{session_id}/assessments/{assessment_id}',
   USERS_SEARCH: '/threadline/users/search',
 } as const;
 

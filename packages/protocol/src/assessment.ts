@@ -46,7 +46,10 @@ export interface AssessmentJson {
   /** `a-` followed by 32 lowercase hex digits; chosen by the server. */
   assessment_id?: string;
   assessment_name: string;
+  /** The trace assessed; absent on an assessment of a whole session. */
   trace_id?: string;
+  /** Threadline: the session assessed as a whole (`/api/threadline/sessions/{session_id}/assessments`). */
+  session_id?: string;
   span_id?: string;
   source?: AssessmentSourceJson;
   /** RFC 3339 timestamps, like every protobuf Timestamp in JSON. */
@@ -69,6 +72,10 @@ export const ASSESSMENT_ID_PREFIX = 'a-';
 /** `POST /api/3.0/mlflow/traces/{trace_id}/assessments`. */
 export interface CreateAssessmentRequest {
   assessment: AssessmentJson;
+}
+/** The answer to `GET /api/threadline/sessions/{session_id}/assessments?experiment_id=…`. */
+export interface ListAssessmentsResponse {
+  assessments: AssessmentJson[];
 }
 /** The answer to create, get and update. */
 export interface AssessmentResponse {

@@ -24,6 +24,7 @@ export type {
   AssessmentErrorJson,
   AssessmentJson,
   AssessmentResponse,
+  ListAssessmentsResponse,
   AssessmentSourceJson,
   CreateAssessmentRequest,
   ExpectationJson,

@@ -65,6 +65,12 @@ export interface AssessmentFields extends AssessmentValue {
   overrides: string | null;
 }
 
+/** A session assessed as a whole (not through one of its traces). */
+export interface AssessedSession {
+  experimentId: string;
+  sessionId: string;
+}
+
 /** An assessment as a client gives it, before the store has given it an id and a place. */
 export interface AssessmentInput extends AssessmentFields {
   /** Given by the client (assessments logged inside trace info); else the store chooses. */
@@ -76,7 +82,10 @@ export interface AssessmentInput extends AssessmentFields {
 
 export interface StoredAssessment extends AssessmentFields {
   assessmentId: string;
-  traceId: string;
+  /** The trace assessed; null for an assessment of a whole session. */
+  traceId: string | null;
+  /** The session assessed as a whole; null for an assessment of a trace. */
+  session: AssessedSession | null;
   /** False while another assessment overrides this one. */
   valid: boolean;
   createTimeMs: number;

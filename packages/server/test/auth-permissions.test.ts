@@ -68,6 +68,9 @@ describeEachDatabase('permissions on every route', (database) => {
   const newAssessment = async (): Promise<string> =>
     (await asAdmin({ method: 'POST', url: `/api/3.0/mlflow/traces/${traceId}/assessments`, body: { assessment: FEEDBACK } })).json().assessment.assessment_id as string;
 
+  const newSessionAssessment = async (): Promise<string> =>
+    (await asAdmin({ method: 'POST', url: '/api/threadline/sessions/s-1/assessments', body: { experiment_id: experiment, assessment: FEEDBACK } })).json().assessment.assessment_id as string;
+
   /** A request each rule's route answers 200 to, given enough permission; built fresh per call. */
   const SAMPLES: Record<string, (role: Role) => Promise<Sample>> = {
     'POST /api/2.0/mlflow/experiments/create': async () => ({ method: 'POST', url: '/api/2.0/mlflow/experiments/create', body: { name: unique('created') } }),
@@ -123,6 +126,25 @@ describeEachDatabase('permissions on every route', (database) => {
     'DELETE /api/3.0/mlflow/traces/:trace_id/assessments/:assessment_id': async () => ({ method: 'DELETE', url: `/api/3.0/mlflow/traces/${traceId}/assessments/${await newAssessment()}` }),
     'POST /api/threadline/sessions/search': async () => ({ method: 'POST', url: '/api/threadline/sessions/search', body: { experiment_id: experiment } }),
     'GET /api/threadline/sessions/:session_id/traces': async () => ({ method: 'GET', url: `/api/threadline/sessions/s-1/traces?experiment_id=${experiment}` }),
+    'POST /api/threadline/sessions/:session_id/assessments': async () => ({
+      method: 'POST',
+      url: '/api/threadline/sessions/s-1/assessments',
+      body: { experiment_id: experiment, assessment: FEEDBACK },
+    }),
+    'GET /api/threadline/sessions/:session_id/assessments': async () => ({ method: 'GET', url: `/api/threadline/sessions/s-1/assessments?experiment_id=${experiment}` }),
+    'GET /api/threadline/sessions/:session_id/assessments/:assessment_id': async () => ({
+      method: 'GET',
+      url: `/api/threadline/sessions/s-1/assessments/${await newSessionAssessment()}?experiment_id=${experiment}`,
+    }),
+    'PATCH /api/threadline/sessions/:session_id/assessments/:assessment_id': async () => ({
+      method: 'PATCH',
+      url: `/api/threadline/sessions/s-1/assessments/${await newSessionAssessment()}?experiment_id=${experiment}`,
+      body: { assessment: { rationale: 'changed' }, update_mask: 'rationale' },
+    }),
+    'DELETE /api/threadline/sessions/:session_id/assessments/:assessment_id': async () => ({
+      method: 'DELETE',
+      url: `/api/threadline/sessions/s-1/assessments/${await newSessionAssessment()}?experiment_id=${experiment}`,
+    }),
     'POST /api/threadline/users/search': async () => ({ method: 'POST', url: '/api/threadline/users/search', body: { experiment_id: experiment } }),
     'POST /api/threadline/traces/metrics': async () => ({ method: 'POST', url: '/api/threadline/traces/metrics', body: { experiment_id: experiment, start_time_ms: 0, end_time_ms: 2_000_000_000_000 } }),
     'POST /api/2.0/mlflow/users/create': async () => ({ method: 'POST', url: '/api/2.0/mlflow/users/create', body: { username: unique('person'), password: PASSWORD } }),
@@ -224,6 +246,8 @@ describeEachDatabase('permissions on every route', (database) => {
       { method: 'POST', url: '/api/threadline/sessions/search', body: { experiment_id: secret } },
       { method: 'POST', url: '/api/threadline/users/search', body: { experiment_id: secret } },
       { method: 'GET', url: `/api/threadline/sessions/s-1/traces?experiment_id=${secret}` },
+      { method: 'GET', url: `/api/threadline/sessions/s-1/assessments?experiment_id=${secret}` },
+      { method: 'POST', url: '/api/threadline/sessions/s-1/assessments', body: { experiment_id: secret, assessment: FEEDBACK } },
       { method: 'POST', url: '/api/threadline/traces/metrics', body: { experiment_id: secret, start_time_ms: 0, end_time_ms: 2_000_000_000_000 } },
       { method: 'GET', url: `/api/3.0/mlflow/traces/${secretTraceId}` },
       { method: 'GET', url: `/api/3.0/mlflow/traces/batchGet?trace_ids=${traceId}&trace_ids=${secretTraceId}` },

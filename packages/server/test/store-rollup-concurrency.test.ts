@@ -5,12 +5,18 @@
  * trace's time and gives it its user and session), re-logs that move `request_time`, identical
  * retries, span uploads and deletes, all interleaved. No write may fail, and every rollup must
  * equal a recount of the traces. SQLite runs the same mix through one store (one writer).
+ *
+ * Feedback joins the mix: on traces (created before an OTLP root gives the trace its user and
+ * session, its value changed, overridden, the override deleted, deleted) and on whole sessions
+ * (whose users change as traces come and go), from both replicas; the feedback rollups must equal
+ * a recount from the assessments.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiError } from '../src/errors.js';
 import { TraceNotFoundError, type KyselyTraceStore } from '../src/store/kysely-store.js';
 import { openPostgresStore } from '../src/store/postgres/postgres-store.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import type { SpanRecord, TraceRecord } from '../src/trace-model.js';
+import type { AssessmentInput, SpanRecord, TraceRecord } from '../src/trace-model.js';
 import { createPostgresSchema, POSTGRES_URL, postgresOk } from './support/databases.js';
 import { newTraceId } from './support/mlflow-payloads.js';
 import { random } from './support/random.js';
@@ -49,11 +55,65 @@ function span(o: { id: string; parent: string | null; remote?: boolean; startMs:
   };
 }
 
+/** Feedback as the API stores it; values whose sums are exact in floating point. */
+function feedbackInput(name: string, value: unknown, overrides: string | null = null): AssessmentInput {
+  return {
+    assessmentId: null,
+    name,
+    kind: 'feedback',
+    value,
+    error: null,
+    spanId: null,
+    source: { sourceType: 'HUMAN', sourceId: 'reviewer' },
+    rationale: null,
+    metadata: {},
+    overrides,
+    createTimeMs: null,
+    lastUpdateTimeMs: null,
+  };
+}
+
+const FEEDBACK_VALUES: readonly unknown[] = [true, false, 'yes', 'No', 3, 4.5, 'meh', false];
+
+/**
+ * Feedback on a trace, or on a session, from both replicas in turn: created, and then by `i` its
+ * value changed, overridden, the override deleted, the first deleted.
+ */
+function feedbackSteps(
+  label: string,
+  i: number,
+  [first, second]: [KyselyTraceStore, KyselyTraceStore],
+  api: {
+    create(store: KyselyTraceStore, input: AssessmentInput): Promise<{ assessmentId: string }>;
+    update(store: KyselyTraceStore, id: string, value: unknown): Promise<unknown>;
+    remove(store: KyselyTraceStore, id: string): Promise<unknown>;
+  },
+): Step[] {
+  let created: string | undefined;
+  let override: string | undefined;
+  const name = i % 3 === 2 ? 'helpful' : 'user_satisfaction';
+  const steps: Step[] = [
+    { label: `feedback ${label}`, mayBeGone: true, run: async () => (created = (await api.create(first, feedbackInput(name, FEEDBACK_VALUES[i % FEEDBACK_VALUES.length]))).assessmentId) },
+  ];
+  const then = (what: string, run: () => Promise<unknown>) => steps.push({ label: `${what} ${label}`, mayBeGone: true, run: async () => (created ? run() : undefined) });
+  if (i % 3 === 0) then('feedback value', () => api.update(second, created!, FEEDBACK_VALUES[(i + 3) % FEEDBACK_VALUES.length]));
+  if (i % 4 === 0) then('override', async () => (override = (await api.create(second, feedbackInput(name, i % 2 === 0 ? 'no' : 2, created!))).assessmentId));
+  if (i % 8 === 0) then('delete override', async () => override && api.remove(first, override));
+  if (i % 5 === 0) then('delete feedback', () => api.remove(second, created!));
+  return steps;
+}
+
 /**
  * The workload: per trace a short sequence of calls that must run in order (the way one client
  * sends one trace), the sequences of many traces and the deletes run concurrently.
  */
 function workload(experimentId: string, replicas: Replicas, count: number): Step[][] {
+  const traceFeedback = (traceId: string, i: number, stores: [KyselyTraceStore, KyselyTraceStore]) =>
+    feedbackSteps(traceId, i, stores, {
+      create: (store, input) => store.createAssessment(traceId, input),
+      update: (store, id, value) => store.updateAssessment(traceId, id, { value: { kind: 'feedback', value, error: null } }),
+      remove: (store, id) => store.deleteAssessment(traceId, id),
+    });
   const next = random(20261124);
   const [a, b] = replicas.stores;
   const ids: string[] = [];
@@ -81,6 +141,8 @@ function workload(experimentId: string, replicas: Replicas, count: number): Step
       const childFields = { metadata: userOnRootOnly ? {} : metadata, tags: {}, name: null };
       if (i % 5 === 0) steps.push({ label: `otlp local root ${traceId}`, run: () => second.ingestSpans(experimentId, traceId, { metadata: {}, tags: {}, name: null }, [remote]) });
       steps.push({ label: `otlp children ${traceId}`, run: () => first.ingestSpans(experimentId, traceId, childFields, children) });
+      // Before the root: a trace without user or session yet, on every third trace.
+      steps.push(...traceFeedback(traceId, i, [first, second]));
       steps.push({ label: `otlp root ${traceId}`, run: () => second.ingestSpans(experimentId, traceId, { metadata, tags: {}, name: null }, [root]) });
       if (i % 4 === 1 || i % 4 === 2) steps.push({ label: `otlp root retry ${traceId}`, run: () => first.ingestSpans(experimentId, traceId, { metadata, tags: {}, name: null }, [root]) });
     } else {
@@ -111,12 +173,24 @@ function workload(experimentId: string, replicas: Replicas, count: number): Step
         span({ id: `${hex.slice(0, 15)}1`, parent: `${hex.slice(0, 15)}0`, startMs: finished.requestTimeMs + 10, endMs: finished.requestTimeMs + 90, tokens: 5, name: 'llm' }),
       ];
       steps.push({ label: `start ${traceId}`, run: () => first.startTrace(record) });
+      steps.push(...traceFeedback(traceId, i, [first, second]));
       steps.push({ label: `finish ${traceId}`, run: () => second.startTrace(finished) });
       steps.push({ label: `upload ${traceId}`, run: () => first.logSpans(traceId, spans, { experimentId }), mayBeGone: true });
       steps.push({ label: `retry ${traceId}`, run: () => first.startTrace(finished) });
       if (i % 3 === 1) steps.push({ label: `moved retry ${traceId}`, run: () => second.startTrace({ ...finished, requestTimeMs: finished.requestTimeMs + 7_000 }) });
     }
     sequences.push(steps);
+    if (i % 5 === 3) {
+      // Feedback on a whole session, whose users change while it is written.
+      const sessionRef = { experimentId, sessionId: `sess-${(i >> 1) % SESSIONS}` };
+      sequences.push(
+        feedbackSteps(`session ${sessionRef.sessionId} #${i}`, i, [second, first], {
+          create: (store, input) => store.createSessionAssessment(sessionRef, input),
+          update: (store, id, value) => store.updateSessionAssessment(sessionRef, id, { value: { kind: 'feedback', value, error: null } }),
+          remove: (store, id) => store.deleteSessionAssessment(sessionRef, id),
+        }),
+      );
+    }
     if (i % 6 === 5) {
       // A few traces, some perhaps still being written, from anywhere in the workload so far.
       const victims = [ids[i]!, ids[Math.floor(next() * ids.length)]!, ids[Math.floor(next() * ids.length)]!];
@@ -141,7 +215,8 @@ async function runAll(sequences: Step[][], inFlight: number): Promise<{ failures
         await step.run();
       } catch (error) {
         // A span upload for a trace a concurrent delete removed is a 404, not a failure.
-        if (step.mayBeGone && error instanceof TraceNotFoundError) continue;
+        // So is feedback on a trace, or a session, that a delete removed, or that has no trace yet.
+        if (step.mayBeGone && (error instanceof TraceNotFoundError || (error instanceof ApiError && error.status === 404))) continue;
         const code = (error as { code?: string }).code;
         failures.push(`${step.label}: ${code ? `${code} ` : ''}${(error as Error).message}`);
         codes.set(code ?? 'other', (codes.get(code ?? 'other') ?? 0) + 1);
@@ -161,7 +236,7 @@ function describeReplicas(name: string, skip: boolean, open: () => Promise<Repli
     });
     afterAll(async () => replicas?.close());
 
-    it('never deadlock or fail, and equal a recount, through OTLP root-last batches, moved re-logs, retries and deletes', { timeout: 180_000 }, async () => {
+    it('never deadlock or fail, and equal a recount, through OTLP root-last batches, moved re-logs, retries, deletes and feedback on traces and sessions', { timeout: 180_000 }, async () => {
       const [a] = replicas.stores;
       const experimentId = await a.createExperiment({ name: `concurrency-${newTraceId()}` });
       const { failures, summary } = await runAll(workload(experimentId, replicas, 160), 24);
@@ -171,6 +246,13 @@ function describeReplicas(name: string, skip: boolean, open: () => Promise<Repli
       expect(recount.sessions).toHaveLength(SESSIONS);
       expect(recount.users).toHaveLength(USERS);
       expect(recount.hours.length).toBeGreaterThan(3);
+      const scopes = (scope: string) => recount.feedback.filter((r) => r.scope === scope);
+      expect(scopes('session').length).toBeGreaterThan(2);
+      expect(scopes('user').length).toBeGreaterThan(2);
+      expect(scopes('hour').length).toBeGreaterThan(0);
+      expect(recount.feedback.some((r) => Number(r.false_count) > 0 && Number(r.numeric_count) > 0)).toBe(true);
+      const ownOfSessions = await a.db.selectFrom('assessments').select('assessment_id').where('trace_id', 'is', null).where('experiment_id', '=', Number(experimentId)).execute();
+      expect(ownOfSessions.length).toBeGreaterThan(3);
       expect(await storedRollups(a.db, Number(experimentId))).toEqual(recount);
     });
   });

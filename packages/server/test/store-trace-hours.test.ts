@@ -145,7 +145,9 @@ describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
   it('is filled from the traces already stored when the migration runs on an existing database', async () => {
     const kysely = db.store.db as unknown as Kysely<unknown>;
     // The database as it was before 003: without its table, nor those of the migrations after it.
-    for (const table of ['trace_hours', 'accounts', 'api_tokens', 'ui_sessions', 'experiment_permissions', 'audit_events']) await sql`DROP TABLE ${sql.table(table)}`.execute(kysely);
+    for (const table of ['trace_hours', 'accounts', 'api_tokens', 'ui_sessions', 'experiment_permissions', 'audit_events', 'feedback_rollups']) await sql`DROP TABLE ${sql.table(table)}`.execute(kysely);
+    await sql`DROP INDEX assessments_session`.execute(kysely);
+    for (const column of ['experiment_id', 'session_id']) await sql`ALTER TABLE assessments DROP COLUMN ${sql.ref(column)}`.execute(kysely);
     await sql`DELETE FROM threadline_migrations WHERE name >= '003-trace-hours'`.execute(kysely);
     const schema = db.store.dialect.name === 'postgres' ? (await sql<{ s: string }>`SELECT current_schema() AS s`.execute(kysely)).rows[0]!.s : undefined;
     await migrateToLatest(kysely, { dialect: db.store.dialect.name, ...(schema ? { schema } : {}) });

@@ -43,7 +43,8 @@ export function assessmentJson(a: StoredAssessment): AssessmentJson {
   const json: AssessmentJson = {
     assessment_id: a.assessmentId,
     assessment_name: a.name,
-    trace_id: a.traceId,
+    ...(a.traceId !== null ? { trace_id: a.traceId } : {}),
+    ...(a.session !== null ? { session_id: a.session.sessionId } : {}),
     source: { source_type: a.source.sourceType, source_id: a.source.sourceId },
     create_time: new Date(a.createTimeMs).toISOString(),
     last_update_time: new Date(a.lastUpdateTimeMs).toISOString(),

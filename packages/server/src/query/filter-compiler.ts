@@ -148,7 +148,7 @@ class FilterCompiler {
   /**
    * Feedback and expectations, matched by name among valid assessments of that kind. An assessment
    * scoped to a session (metadata `mlflow.trace.session`) is stored on one trace of the session but
-   * counts for every trace of it (reference §10).
+   * counts for every trace of it (reference §10); so does one stored on the session itself.
    */
   private assessment(field: AssessmentField, clause: ClauseNode): Condition {
     const valueCondition = clause.kind === 'comparison' ? this.assessmentValue(clause) : TRUE;
@@ -157,7 +157,8 @@ class FilterCompiler {
     const sessionScope = this.dialect.jsonTextAt(sql.ref('a.content'), SESSION_SCOPE_PATH);
     const session = sql`(t.session_id IS NOT NULL AND EXISTS (SELECT 1 FROM traces AS st JOIN assessments AS a ON a.trace_id = st.trace_id
       WHERE st.experiment_id = t.experiment_id AND st.session_id = t.session_id AND st.trace_id <> t.trace_id
-      AND ${matches} AND ${sessionScope} = t.session_id))`;
+      AND ${matches} AND ${sessionScope} = t.session_id)
+      OR EXISTS (SELECT 1 FROM assessments AS a WHERE a.experiment_id = t.experiment_id AND a.session_id = t.session_id AND a.trace_id IS NULL AND ${matches}))`;
     const exists = sql<SqlBool>`(${own} OR ${session})`;
     return clause.kind === 'null-check' && !clause.negated ? sql<SqlBool>`(NOT ${exists})` : exists;
   }

@@ -14,6 +14,8 @@ export interface OrderKey {
   readonly valueType: 'number' | 'string';
   /** May be NULL (a missing tag, a trace still running): such rows sort last in either direction. */
   readonly nullable: boolean;
+  /** A number that may have a fraction (a share of feedback); the others are integers. */
+  readonly fractional?: boolean;
   /** The sort value of a row of `traces AS t`. */
   readonly expression: RawBuilder<unknown>;
 }

@@ -78,5 +78,6 @@ function isTokenBody(value: unknown): value is PageTokenBody {
 
 function fits(key: OrderKey, value: unknown): boolean {
   if (value === null) return key.nullable;
-  return key.valueType === 'number' ? typeof value === 'number' && Number.isSafeInteger(value) : typeof value === 'string';
+  if (key.valueType === 'string') return typeof value === 'string';
+  return typeof value === 'number' && (key.fractional ? Number.isFinite(value) : Number.isSafeInteger(value));
 }

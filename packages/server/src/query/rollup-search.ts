@@ -31,6 +31,8 @@ export interface RollupLanguage {
   readonly tieBreakers: readonly OrderKey[];
   /** True when trace `t` belongs to rollup row `r`. */
   readonly traceOfRow: RawBuilder<SqlBool>;
+  /** The `feedback_rollups` rows of a rollup row `r`: their scope, and the column of `r` that is their key. */
+  readonly feedback: { scope: 'session' | 'user'; key: RawBuilder<unknown> };
 }
 
 /** A rollup column as filters compare it and orders sort by it. */
@@ -40,6 +42,69 @@ export interface RollupColumn {
   readonly valueType: 'number' | 'string';
   /** Its value on a row of the rollup aliased `r`. */
   readonly expression: RawBuilder<unknown>;
+  /** A number that may have a fraction (a mean, a share): compared as it is, not as an integer. */
+  readonly fractional?: boolean;
+  /** May be NULL (a mean of no values): NULL matches no comparison and sorts last. */
+  readonly nullable?: boolean;
+}
+
+/**
+ * The feedback aggregates of a session or user (feedback-rollups.ts), by the last part of
+ * `feedback.<name>.<stat>`: how many valid feedback of that name, how many said yes (`true`,
+ * "yes") or no (`false`, "no"), their share of all, and the sum and mean of numeric values.
+ */
+const FEEDBACK_STATS = ['count', 'positive', 'negative', 'positive_share', 'negative_share', 'numeric_count', 'sum', 'mean'] as const;
+type FeedbackStat = (typeof FEEDBACK_STATS)[number];
+
+/** The order key id and field key of `feedback.<name>.<stat>`. */
+const feedbackKey = (name: string, stat: FeedbackStat) => `feedback\u0000${stat}\u0000${name}`;
+
+/**
+ * `feedback.<name>.<stat>` (or `session.feedback.…` / `user.feedback.…`) of a rollup row, from
+ * its `feedback_rollups` row (one primary-key lookup). A name of several parts is joined by dots;
+ * to mean the trace clause on feedback whose name ends in `.count`, quote it whole:
+ * ``feedback.`x.count` = 'yes'``.
+ */
+function feedbackStatOf(language: RollupLanguage, parts: readonly IdentifierPart[]): { name: string; stat: FeedbackStat } | undefined {
+  const rest = parts[0]?.text === language.prefix && parts.length > 1 ? parts.slice(1) : parts;
+  const last = rest[rest.length - 1];
+  if (rest.length < 3 || rest[0]!.text !== 'feedback' || rest[0]!.quoted || !last || last.quoted) return undefined;
+  if (!(FEEDBACK_STATS as readonly string[]).includes(last.text)) return undefined;
+  return { name: rest.slice(1, -1).map((p) => p.text).join('.'), stat: last.text as FeedbackStat };
+}
+
+function feedbackColumn(language: RollupLanguage, name: string, stat: FeedbackStat): RollupColumn {
+  const { scope, key } = language.feedback;
+  const of = (value: RawBuilder<unknown>) =>
+    sql`(SELECT ${value} FROM feedback_rollups AS f WHERE f.experiment_id = r.experiment_id AND f.scope = ${scope} AND f.key = ${key} AND f.name = ${name})`;
+  const real = (column: string) => sql`CAST(${sql.ref(`f.${column}`)} AS DOUBLE PRECISION)`;
+  const ratio = (part: string, whole: string) => of(sql`CASE WHEN ${sql.ref(`f.${whole}`)} > 0 THEN ${real(part)} / ${sql.ref(`f.${whole}`)} END`);
+  const id = feedbackKey(name, stat);
+  switch (stat) {
+    case 'count':
+    case 'numeric_count':
+      return { name: id, valueType: 'number', expression: sql`COALESCE(${of(sql.ref(`f.${stat}`))}, 0)` };
+    case 'positive':
+      return { name: id, valueType: 'number', expression: sql`COALESCE(${of(sql.ref('f.true_count'))}, 0)` };
+    case 'negative':
+      return { name: id, valueType: 'number', expression: sql`COALESCE(${of(sql.ref('f.false_count'))}, 0)` };
+    case 'sum':
+      return { name: id, valueType: 'number', fractional: true, expression: sql`COALESCE(${of(real('numeric_sum'))}, 0)` };
+    case 'mean':
+      return { name: id, valueType: 'number', fractional: true, nullable: true, expression: ratio('numeric_sum', 'numeric_count') };
+    case 'positive_share':
+      return { name: id, valueType: 'number', fractional: true, nullable: true, expression: ratio('true_count', 'count') };
+    case 'negative_share':
+      return { name: id, valueType: 'number', fractional: true, nullable: true, expression: ratio('false_count', 'count') };
+  }
+}
+
+/** A column of the language by its canonical name: its own, or a feedback aggregate. */
+function columnOf(language: RollupLanguage, key: string): RollupColumn | undefined {
+  const own = language.columns.get(key);
+  if (own || !key.startsWith('feedback\u0000')) return own;
+  const [, stat, name] = key.split('\u0000') as [string, FeedbackStat, string];
+  return feedbackColumn(language, name, stat);
 }
 
 /** A search over one experiment's rollup rows, as the REST layer received it. */
@@ -89,7 +154,14 @@ export function rollupColumns(columns: readonly ColumnDefinition[]): ReadonlyMap
 
 /** An order key on a rollup column, for tie-breakers. */
 export function rollupOrderKey(column: RollupColumn, direction: 'ASC' | 'DESC'): OrderKey {
-  return { id: column.name, valueType: column.valueType, nullable: false, expression: column.expression, direction };
+  return {
+    id: column.name,
+    valueType: column.valueType,
+    nullable: column.nullable ?? false,
+    ...(column.fractional ? { fractional: true } : {}),
+    expression: column.expression,
+    direction,
+  };
 }
 
 /**
@@ -179,6 +251,8 @@ const FIRST_PAGES = new WeakMap<object, Map<string, CompiledQuery<unknown>>>();
 /** The field resolver of a language: its own columns first, then everything the trace language knows. */
 export function rollupFieldResolver(language: RollupLanguage): FieldResolver {
   return (token: IdentifierToken) => {
+    const feedback = feedbackStatOf(language, token.parts);
+    if (feedback) return { kind: 'rollup', key: feedbackKey(feedback.name, feedback.stat), valueType: 'number' };
     const own = ownName(language, token.parts);
     if (own !== undefined) {
       const column = language.columns.get(own);
@@ -211,16 +285,17 @@ function ownName(language: RollupLanguage, parts: readonly IdentifierPart[]): st
 
 function fieldHint(language: RollupLanguage): string {
   const names = [...new Set([...[...language.columns.values()].map((c) => c.name), ...language.extraFields.keys()])];
-  return `Fields of ${language.name} are ${names.join(', ')} (optionally prefixed '${language.prefix}.'); trace fields (tags., metadata., trace., span., feedback., ...) match when some trace matches.`;
+  return `Fields of ${language.name} are ${names.join(', ')} and feedback.<name>.{${FEEDBACK_STATS.join(',')}} (optionally prefixed '${language.prefix}.'); trace fields (tags., metadata., trace., span., feedback., ...) match when some trace matches.`;
 }
 
 function rollupKeyResolver(language: RollupLanguage): OrderKeyResolver {
   return (parts, clause): KeyShape => {
+    const feedback = feedbackStatOf(language, parts);
     const name = parts.length === 1 ? parts[0]!.text : parts[0]!.text === language.prefix ? parts.slice(1).map((p) => p.text).join('.') : undefined;
-    const column = name === undefined ? undefined : language.columns.get(name);
+    const column = feedback ? feedbackColumn(language, feedback.name, feedback.stat) : name === undefined ? undefined : language.columns.get(name);
     if (!column) {
       const names = [...new Set([...language.columns.values()].map((c) => c.name))];
-      throw invalidParameter(`Invalid order_by clause '${clause}': ${language.name} can be ordered by ${names.join(', ')}.`);
+      throw invalidParameter(`Invalid order_by clause '${clause}': ${language.name} can be ordered by ${names.join(', ')} and feedback.<name>.{${FEEDBACK_STATS.join(',')}}.`);
     }
     const { direction: _direction, ...shape } = rollupOrderKey(column, 'ASC');
     return shape;
@@ -265,7 +340,12 @@ export function compileRollupFilter(node: FilterNode, language: RollupLanguage, 
         AND ${stringPredicate(dialect, sql.ref('su.user_id'), clause)})`;
     }
     if (field.kind !== 'rollup') throw new Error(`not a ${language.name} field: ${field.kind}`);
-    const column = language.columns.get(field.key)!;
+    const column = columnOf(language, field.key)!;
+    if (column.fractional) {
+      // NULL (no values to average) matches nothing, and NOT of it everything: a boolean, not a third state.
+      const { operator, value } = clause as ComparisonNode;
+      return sql<SqlBool>`(${column.expression} IS NOT NULL AND ${column.expression} ${sql.raw(operator === '!=' ? '<>' : operator)} ${value.value})`;
+    }
     return field.valueType === 'number' ? integerComparison(column.expression, clause as ComparisonNode) : stringPredicate(dialect, column.expression, clause);
   };
   return compile(node);

@@ -63,7 +63,10 @@ const SESSION_ID = { name: 'session_id', valueType: 'string', expression: sql.re
 /**
  * The session language: `session_id`, `user` (some user of the session), `turns`, `users`,
  * `first_time`, `last_time`, `duration_ms`, `errors`, `input_tokens`, `output_tokens`,
- * `total_tokens`, bare or prefixed `session.`, plus every trace clause ("some turn matches").
+ * `total_tokens`, bare or prefixed `session.`, plus every trace clause ("some turn matches"), and
+ * the session's feedback aggregates `feedback.<name>.<stat>` (stat: count, positive, negative,
+ * positive_share, negative_share, numeric_count, sum, mean; rollup-search.ts), counting feedback
+ * on its turns and on the session itself: `feedback.user_satisfaction.negative > 0`.
  */
 export const SESSION_LANGUAGE: RollupLanguage = {
   name: 'sessions',
@@ -78,6 +81,7 @@ export const SESSION_LANGUAGE: RollupLanguage = {
   extraFields: new Map([['user', { kind: 'session-user' }]]),
   tieBreakers: [rollupOrderKey(LAST_TIME_COLUMN, 'DESC'), rollupOrderKey(SESSION_ID, 'ASC')],
   traceOfRow: sql`t.experiment_id = r.experiment_id AND t.session_id = r.session_id`,
+  feedback: { scope: 'session', key: sql.ref('r.session_id') },
 };
 
 /**

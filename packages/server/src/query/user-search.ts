@@ -36,7 +36,9 @@ const USER_ID = { name: 'user_id', valueType: 'string', expression: sql.ref('r.u
 /**
  * The user language: `user_id`, `traces`, `sessions`, `first_time`, `last_time`, `errors`,
  * `input_tokens`, `output_tokens`, `total_tokens`, bare or prefixed `user.`, plus every trace
- * clause ("some trace of the user matches").
+ * clause ("some trace of the user matches"), and the user's feedback aggregates
+ * `feedback.<name>.<stat>` as in the session language, counting feedback on the user's traces and
+ * on their sessions as a whole: `order_by: ['feedback.user_satisfaction.negative_share DESC']`.
  */
 export const USER_LANGUAGE: RollupLanguage = {
   name: 'users',
@@ -50,6 +52,7 @@ export const USER_LANGUAGE: RollupLanguage = {
   extraFields: new Map(),
   tieBreakers: [rollupOrderKey(LAST_TIME_COLUMN, 'DESC'), rollupOrderKey(USER_ID, 'ASC')],
   traceOfRow: sql`t.experiment_id = r.experiment_id AND t.user_id = r.user_id`,
+  feedback: { scope: 'user', key: sql.ref('r.user_id') },
 };
 
 /**

@@ -1,7 +1,9 @@
-import type { Insertable, Kysely, Selectable, Transaction } from 'kysely';
+import { TraceMetadataKey } from '@threadline/protocol';
+import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { pythonJsonText } from '../json.js';
 import type { AssessmentErrorInfo, AssessmentKind, StoredAssessment } from '../trace-model.js';
 import type { AssessmentsTable, Database } from './schema.js';
+import type { SqlDialect } from './sql-dialect.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 type AssessmentRow = Selectable<AssessmentsTable>;
@@ -39,6 +41,8 @@ export function assessmentRow(a: StoredAssessment): Insertable<AssessmentsTable>
   return {
     assessment_id: a.assessmentId,
     trace_id: a.traceId,
+    experiment_id: a.session === null ? null : Number(a.session.experimentId),
+    session_id: a.session?.sessionId ?? null,
     span_id: a.spanId,
     name: a.name,
     kind: a.kind,
@@ -58,6 +62,7 @@ export function storedAssessmentOf(row: AssessmentRow): StoredAssessment {
   return {
     assessmentId: row.assessment_id,
     traceId: row.trace_id,
+    session: row.trace_id === null && row.session_id !== null ? { experimentId: String(row.experiment_id), sessionId: row.session_id } : null,
     name: row.name,
     kind: row.kind as AssessmentKind,
     value: content.value ?? null,
@@ -86,9 +91,34 @@ export async function loadAssessments(db: Db, traceIds: readonly string[]): Prom
     .orderBy('assessment_id', 'asc')
     .execute();
   for (const row of rows) {
-    let list = out.get(row.trace_id);
-    if (!list) out.set(row.trace_id, (list = []));
+    let list = out.get(row.trace_id!);
+    if (!list) out.set(row.trace_id!, (list = []));
     list.push(storedAssessmentOf(row));
   }
   return out;
+}
+
+/**
+ * A session's assessments, oldest first: its own (stored on the session), then MLflow's
+ * convention, assessments logged on one of its traces with metadata `mlflow.trace.session` naming
+ * it, which are the session's too. Served through the (experiment, session) indexes.
+ */
+export async function loadSessionAssessments(db: Db, dialect: SqlDialect, experimentId: number, sessionId: string): Promise<StoredAssessment[]> {
+  const own = db
+    .selectFrom('assessments')
+    .selectAll()
+    .where('experiment_id', '=', experimentId)
+    .where('session_id', '=', sessionId)
+    .where('trace_id', 'is', null);
+  const onTraces = db
+    .selectFrom('assessments as a')
+    .innerJoin('traces as t', 't.trace_id', 'a.trace_id')
+    .selectAll('a')
+    .where('t.experiment_id', '=', experimentId)
+    .where('t.session_id', '=', sessionId)
+    .where(sql<boolean>`${dialect.jsonTextAt(sql.ref('a.content'), ['metadata', TraceMetadataKey.SESSION])} = ${sessionId}`);
+  const rows = [...(await own.execute()), ...(await onTraces.execute())].filter((r) => r.kind === 'feedback' || r.kind === 'expectation');
+  return rows
+    .map(storedAssessmentOf)
+    .sort((a, b) => a.createTimeMs - b.createTimeMs || (a.assessmentId < b.assessmentId ? -1 : a.assessmentId > b.assessmentId ? 1 : 0));
 }

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { ASSESSMENT_ID_PREFIX } from '@threadline/protocol';
-import type { Kysely, Transaction } from 'kysely';
-import { invalidParameter } from '../errors.js';
+import { ASSESSMENT_ID_PREFIX, TraceMetadataKey } from '@threadline/protocol';
+import { sql, type Kysely, type RawBuilder, type SqlBool, type Transaction } from 'kysely';
+import { invalidParameter, notFound } from '../errors.js';
 import type { AssessmentChanges, AssessmentInput, StoredAssessment } from '../trace-model.js';
-import { assessmentRow, storedAssessmentOf } from './assessment-rows.js';
+import { assessmentRow, loadSessionAssessments, storedAssessmentOf } from './assessment-rows.js';
 import type { TransactionRunner } from './group-commit.js';
 import type { Database } from './schema.js';
 import type { SqlDialect } from './sql-dialect.js';
@@ -11,13 +11,14 @@ import { lockTraceRow, TraceNotFoundError, type TraceRow } from './trace-rows.js
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-/** An assessment id that the trace does not have. The HTTP layer answers it with 404. */
+/** An assessment id that the trace or session does not have. The HTTP layer answers it with 404. */
 export class AssessmentNotFoundError extends Error {
   constructor(
-    readonly traceId: string,
+    /** `trace 'tr-…'` or `session 's-1'`. */
+    readonly owner: string,
     readonly assessmentId: string,
   ) {
-    super(`Assessment with ID '${assessmentId}' not found for trace '${traceId}'.`);
+    super(`Assessment with ID '${assessmentId}' not found for ${owner}.`);
     this.name = 'AssessmentNotFoundError';
   }
 }
@@ -28,12 +29,19 @@ export interface AssessmentChange {
   now: StoredAssessment | null;
 }
 
+/** What an assessment is on: a trace (its row locked), or a whole session (its row locked). */
+export type AssessmentOwner = { kind: 'trace'; trace: TraceRow } | { kind: 'session'; experimentId: number; sessionId: string };
+
+/** What a caller names: a trace, or a session of an experiment. */
+export type AssessmentTarget = { traceId: string } | { experimentId: string; sessionId: string };
+
 /**
- * Called inside the transaction of every write of assessments, once, with everything it changed
- * (an override changes two: the new one, and the overridden one turning invalid), after the
- * trace row is locked: where the feedback rollups join in, in the lock order of rollups.ts.
+ * Called inside the transaction of every write of assessments through the API, once, with
+ * everything it changed (an override changes two: the new one, and the overridden one turning
+ * invalid), after the owner's row is locked: where the feedback rollups join in, in the lock
+ * order of rollups.ts.
  */
-export type AssessmentChangeHook = (trx: Transaction<Database>, trace: TraceRow, changes: readonly AssessmentChange[]) => Promise<void>;
+export type AssessmentChangeHook = (trx: Transaction<Database>, owner: AssessmentOwner, changes: readonly AssessmentChange[]) => Promise<void>;
 
 /** A new assessment id: `a-` and 32 hex digits, MLflow's form. */
 export function newAssessmentId(): string {
@@ -41,12 +49,12 @@ export function newAssessmentId(): string {
 }
 
 /**
- * Writes of assessments (DESIGN.md §8, store by aggregate). Each is one transaction through the
- * store's runner that first locks the trace row (step 1 of the lock order in rollups.ts), so a
- * write of an assessment and any other write of its trace take turns, and a refused write
- * changes nothing.
+ * Writes of assessments (DESIGN.md §8, store by aggregate), on a trace or on a whole session.
+ * Each is one transaction through the store's runner that first locks the owner's row (a trace:
+ * step 1 of the lock order in rollups.ts; a session: step 2), so a write of an assessment and any
+ * other write of its owner take turns, and a refused write changes nothing.
  *
- * Overrides follow MLflow: a new assessment that `overrides` another of the same trace makes that
+ * Overrides follow MLflow: a new assessment that `overrides` another of the same owner makes that
  * one invalid (it stays, for history, and is no longer found by `feedback.` filters); deleting
  * the override makes it valid again. Deleting an assessment that does not exist succeeds, as in
  * MLflow (a delete is idempotent).
@@ -59,33 +67,44 @@ export class AssessmentWrites {
     private readonly onChange?: AssessmentChangeHook,
   ) {}
 
-  /** Throws TraceNotFoundError, or AssessmentNotFoundError for an `overrides` the trace lacks. */
-  async create(traceId: string, input: AssessmentInput): Promise<StoredAssessment> {
+  /**
+   * Throws TraceNotFoundError (or a 404 ApiError for a session that does not exist), or
+   * AssessmentNotFoundError for an `overrides` the owner lacks. A session's assessment names no
+   * span, and carries metadata `mlflow.trace.session` as MLflow's session-scoped ones do.
+   */
+  async create(target: AssessmentTarget, input: AssessmentInput): Promise<StoredAssessment> {
+    if (!('traceId' in target) && input.spanId !== null) throw invalidParameter("An assessment of a whole session cannot name a span ('span_id').");
     return this.transactions.run(async (trx) => {
-      const trace = await this.lockTrace(trx, traceId);
-      const created = await insertAssessments(trx, trace, [{ ...input, assessmentId: newAssessmentId() }], 'refuse-missing-overridden');
-      await this.onChange?.(trx, trace, created.changes);
+      const owner = await this.lockOwner(trx, target);
+      const metadata = owner.kind === 'session' ? { [TraceMetadataKey.SESSION]: owner.sessionId, ...input.metadata } : input.metadata;
+      const created = await insertAssessments(trx, owner, [{ ...input, metadata, assessmentId: newAssessmentId() }], 'refuse-missing-overridden');
+      await this.onChange?.(trx, owner, created.changes);
       return created.stored[0]!;
     });
   }
 
-  async get(traceId: string, assessmentId: string): Promise<StoredAssessment> {
-    const trace = await this.db.selectFrom('traces').select('trace_id').where('trace_id', '=', traceId).executeTakeFirst();
-    if (!trace) throw new TraceNotFoundError(traceId);
-    const row = await findAssessment(this.db, traceId, assessmentId);
-    if (!row) throw new AssessmentNotFoundError(traceId, assessmentId);
+  async get(target: AssessmentTarget, assessmentId: string): Promise<StoredAssessment> {
+    const owner = await this.findOwner(target);
+    const row = await findAssessment(this.db, owner, assessmentId);
+    if (!row) throw new AssessmentNotFoundError(ownerText(owner), assessmentId);
     return row;
+  }
+
+  /** A session's assessments, its own and those MLflow's convention puts on its traces; 404 for an unknown session. */
+  async listForSession(experimentId: string, sessionId: string): Promise<StoredAssessment[]> {
+    const owner = await this.findOwner({ experimentId, sessionId });
+    return loadSessionAssessments(this.db, this.dialect, Number(experimentId), (owner as { sessionId: string }).sessionId);
   }
 
   /**
    * Applies `changes`; a value of the other kind (feedback on an expectation) is a 400. Metadata
    * is merged into the stored map, as MLflow does; `last_update_time` becomes now.
    */
-  async update(traceId: string, assessmentId: string, changes: AssessmentChanges): Promise<StoredAssessment> {
+  async update(target: AssessmentTarget, assessmentId: string, changes: AssessmentChanges): Promise<StoredAssessment> {
     return this.transactions.run(async (trx) => {
-      const trace = await this.lockTrace(trx, traceId);
-      const was = await findAssessment(trx, traceId, assessmentId);
-      if (!was) throw new AssessmentNotFoundError(traceId, assessmentId);
+      const owner = await this.lockOwner(trx, target);
+      const was = await findAssessment(trx, owner, assessmentId);
+      if (!was) throw new AssessmentNotFoundError(ownerText(owner), assessmentId);
       if (changes.value && changes.value.kind !== was.kind) {
         const article = was.kind === 'feedback' ? 'a Feedback' : 'an Expectation';
         throw invalidParameter(`Cannot update ${changes.value.kind} value on ${article} assessment ('${assessmentId}'). Nothing was changed.`);
@@ -101,60 +120,95 @@ export class AssessmentWrites {
       };
       const { assessment_id: _id, ...columns } = assessmentRow(now);
       await trx.updateTable('assessments').set(columns).where('assessment_id', '=', assessmentId).execute();
-      await this.onChange?.(trx, trace, [{ was, now }]);
+      await this.onChange?.(trx, owner, [{ was, now }]);
       return now;
     });
   }
 
   /** Deletes the assessment (nothing when it does not exist); its overridden one becomes valid again. */
-  async delete(traceId: string, assessmentId: string): Promise<void> {
+  async delete(target: AssessmentTarget, assessmentId: string): Promise<void> {
     return this.transactions.run(async (trx) => {
-      const trace = await this.lockTrace(trx, traceId);
-      const was = await findAssessment(trx, traceId, assessmentId);
+      const owner = await this.lockOwner(trx, target);
+      const was = await findAssessment(trx, owner, assessmentId);
       if (!was) return;
       await trx.deleteFrom('assessments').where('assessment_id', '=', assessmentId).execute();
       const changes: AssessmentChange[] = [{ was, now: null }];
       if (was.overrides !== null) {
-        const restored = await restoreOverridden(trx, traceId, was.overrides);
+        const restored = await restoreOverridden(trx, owner, was.overrides);
         if (restored) changes.push(restored);
       }
-      await this.onChange?.(trx, trace, changes);
+      await this.onChange?.(trx, owner, changes);
     });
   }
 
   /**
    * Stores assessments logged inside a trace's info, in the transaction that logs the trace (its
-   * row already locked). A retry stores nothing twice: an assessment without an id gets one
-   * derived from the trace and its content, and an id already stored is left as it is. An
-   * `overrides` naming an assessment the trace lacks is kept as a reference only.
+   * row already locked), and answers what changed: the caller counts it in the rollups with the
+   * rest of its write, in one pass of the lock order. A retry stores nothing twice: an
+   * assessment without an id gets one derived from the trace and its content, and an id already
+   * stored is left as it is. An `overrides` naming an assessment the trace lacks is kept as a
+   * reference only.
    */
-  async storeLogged(trx: Transaction<Database>, trace: TraceRow, inputs: readonly AssessmentInput[]): Promise<void> {
-    if (inputs.length === 0) return;
+  async storeLogged(trx: Transaction<Database>, trace: TraceRow, inputs: readonly AssessmentInput[]): Promise<AssessmentChange[]> {
+    if (inputs.length === 0) return [];
     const withIds = inputs.map((input, i) => ({ ...input, assessmentId: input.assessmentId ?? loggedAssessmentId(trace.trace_id, input, i) }));
     const stored = new Set(
       (await trx.selectFrom('assessments').select('assessment_id').where('assessment_id', 'in', withIds.map((a) => a.assessmentId)).execute()).map((r) => r.assessment_id),
     );
     const fresh = withIds.filter((a, i) => !stored.has(a.assessmentId) && withIds.findIndex((b) => b.assessmentId === a.assessmentId) === i);
-    if (fresh.length === 0) return;
-    const { changes } = await insertAssessments(trx, trace, fresh, 'keep-reference');
-    await this.onChange?.(trx, trace, changes);
+    if (fresh.length === 0) return [];
+    return (await insertAssessments(trx, { kind: 'trace', trace }, fresh, 'keep-reference')).changes;
   }
 
-  private async lockTrace(trx: Db, traceId: string): Promise<TraceRow> {
-    const trace = await lockTraceRow(trx, this.dialect, traceId);
-    if (!trace) throw new TraceNotFoundError(traceId);
-    return trace;
+  /** Step 1 (a trace's row) or 2 (a session's row) of the lock order, before anything is written. */
+  private async lockOwner(trx: Db, target: AssessmentTarget): Promise<AssessmentOwner> {
+    if ('traceId' in target) {
+      const trace = await lockTraceRow(trx, this.dialect, target.traceId);
+      if (!trace) throw new TraceNotFoundError(target.traceId);
+      return { kind: 'trace', trace };
+    }
+    const query = trx.selectFrom('sessions').select(['experiment_id', 'session_id']).where('experiment_id', '=', Number(target.experimentId)).where('session_id', '=', target.sessionId);
+    const row = await (this.dialect.name === 'postgres' ? query.forUpdate() : query).executeTakeFirst();
+    if (!row) throw sessionNotFound(target);
+    return { kind: 'session', experimentId: Number(row.experiment_id), sessionId: row.session_id };
+  }
+
+  /** The owner, read without a lock. */
+  private async findOwner(target: AssessmentTarget): Promise<AssessmentOwner> {
+    if ('traceId' in target) {
+      const trace = await this.db.selectFrom('traces').selectAll().where('trace_id', '=', target.traceId).executeTakeFirst();
+      if (!trace) throw new TraceNotFoundError(target.traceId);
+      return { kind: 'trace', trace };
+    }
+    const row = await this.db.selectFrom('sessions').select('session_id').where('experiment_id', '=', Number(target.experimentId)).where('session_id', '=', target.sessionId).executeTakeFirst();
+    if (!row) throw sessionNotFound(target);
+    return { kind: 'session', experimentId: Number(target.experimentId), sessionId: target.sessionId };
   }
 }
 
+function sessionNotFound(target: { experimentId: string; sessionId: string }) {
+  return notFound(`Session '${target.sessionId}' not found in experiment ${target.experimentId}.`);
+}
+
+function ownerText(owner: AssessmentOwner): string {
+  return owner.kind === 'trace' ? `trace '${owner.trace.trace_id}'` : `session '${owner.sessionId}'`;
+}
+
+/** The rows of `owner`'s assessments, as a condition on `assessments`. */
+function ownedBy(owner: AssessmentOwner): RawBuilder<SqlBool> {
+  return owner.kind === 'trace'
+    ? sql<SqlBool>`trace_id = ${owner.trace.trace_id}`
+    : sql<SqlBool>`(trace_id IS NULL AND experiment_id = ${owner.experimentId} AND session_id = ${owner.sessionId})`;
+}
+
 /**
- * Inserts assessments of one trace (ids chosen) and applies their overrides, returning what
- * changed. An override of an assessment the trace lacks is refused whole, or kept as a plain
+ * Inserts assessments of one owner (ids chosen) and applies their overrides, returning what
+ * changed. An override of an assessment the owner lacks is refused whole, or kept as a plain
  * reference for logged traces (where the overridden one may simply not have been logged here).
  */
 async function insertAssessments(
   trx: Db,
-  trace: TraceRow,
+  owner: AssessmentOwner,
   inputs: readonly (AssessmentInput & { assessmentId: string })[],
   missingOverridden: 'refuse-missing-overridden' | 'keep-reference',
 ): Promise<{ stored: StoredAssessment[]; changes: AssessmentChange[] }> {
@@ -162,7 +216,8 @@ async function insertAssessments(
   const stored = inputs.map(
     (input): StoredAssessment => ({
       assessmentId: input.assessmentId,
-      traceId: trace.trace_id,
+      traceId: owner.kind === 'trace' ? owner.trace.trace_id : null,
+      session: owner.kind === 'session' ? { experimentId: String(owner.experimentId), sessionId: owner.sessionId } : null,
       name: input.name,
       kind: input.kind,
       value: input.value,
@@ -182,9 +237,9 @@ async function insertAssessments(
   for (const a of stored) {
     if (a.overrides === null) continue;
     // One logged earlier in the same list may be the overridden one.
-    const target = stored.find((b) => b.assessmentId === a.overrides) ?? (await findAssessment(trx, trace.trace_id, a.overrides));
+    const target = stored.find((b) => b.assessmentId === a.overrides) ?? (await findAssessment(trx, owner, a.overrides));
     if (!target) {
-      if (missingOverridden === 'refuse-missing-overridden') throw new AssessmentNotFoundError(trace.trace_id, a.overrides);
+      if (missingOverridden === 'refuse-missing-overridden') throw new AssessmentNotFoundError(ownerText(owner), a.overrides);
       continue;
     }
     if (stored.includes(target)) target.valid = false;
@@ -200,21 +255,21 @@ async function insertAssessments(
 }
 
 /** The overridden assessment made valid again once nothing overrides it any more. */
-async function restoreOverridden(trx: Db, traceId: string, overriddenId: string): Promise<AssessmentChange | undefined> {
-  const was = await findAssessment(trx, traceId, overriddenId);
+async function restoreOverridden(trx: Db, owner: AssessmentOwner, overriddenId: string): Promise<AssessmentChange | undefined> {
+  const was = await findAssessment(trx, owner, overriddenId);
   if (!was || was.valid) return undefined;
-  const others = await trx.selectFrom('assessments').select('content').where('trace_id', '=', traceId).execute();
+  const others = await trx.selectFrom('assessments').select('content').where(ownedBy(owner)).execute();
   if (others.some((r) => (JSON.parse(r.content) as { overrides?: string }).overrides === overriddenId)) return undefined;
   await trx.updateTable('assessments').set({ valid: 1 }).where('assessment_id', '=', overriddenId).execute();
   return { was, now: { ...was, valid: true } };
 }
 
-async function findAssessment(db: Db, traceId: string, assessmentId: string): Promise<StoredAssessment | undefined> {
+async function findAssessment(db: Db, owner: AssessmentOwner, assessmentId: string): Promise<StoredAssessment | undefined> {
   const row = await db
     .selectFrom('assessments')
     .selectAll()
     .where('assessment_id', '=', assessmentId)
-    .where('trace_id', '=', traceId)
+    .where(ownedBy(owner))
     .where('kind', 'in', ['feedback', 'expectation'])
     .executeTakeFirst();
   return row && storedAssessmentOf(row);

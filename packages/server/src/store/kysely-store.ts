@@ -12,8 +12,9 @@ import {
   type TraceSearchRequest,
   type UserPage,
 } from '../query/index.js';
-import type { AssessmentChanges, AssessmentInput, SpanBatchFields, SpanRecord, StoredAssessment, StoredTrace, TraceRecord } from '../trace-model.js';
+import type { AssessedSession, AssessmentChanges, AssessmentInput, SpanBatchFields, SpanRecord, StoredAssessment, StoredTrace, TraceRecord } from '../trace-model.js';
 import { AssessmentWrites } from './assessments.js';
+import { countAssessmentChanges } from './feedback-rollups.js';
 import type { Database } from './schema.js';
 import type { SqlDialect } from './sql-dialect.js';
 import { queryTraceMetrics, type TraceMetrics, type TraceMetricsQuery } from './trace-metrics.js';
@@ -59,7 +60,7 @@ export class KyselyTraceStore implements TraceStore {
     options: { groupCommit?: boolean } = {},
   ) {
     this.transactions = options.groupCommit ? new GroupCommitTransactions(db) : new DirectTransactions(db);
-    this.assessments = new AssessmentWrites(db, dialect, this.transactions);
+    this.assessments = new AssessmentWrites(db, dialect, this.transactions, countAssessmentChanges);
     this.writes = new TraceWrites(dialect, this.transactions, this.assessments);
   }
 
@@ -223,19 +224,39 @@ export class KyselyTraceStore implements TraceStore {
   // ---- assessments (store/assessments.ts) ------------------------------------------------
 
   createAssessment(traceId: string, input: AssessmentInput): Promise<StoredAssessment> {
-    return this.assessments.create(traceId, input);
+    return this.assessments.create({ traceId }, input);
   }
 
   getAssessment(traceId: string, assessmentId: string): Promise<StoredAssessment> {
-    return this.assessments.get(traceId, assessmentId);
+    return this.assessments.get({ traceId }, assessmentId);
   }
 
   updateAssessment(traceId: string, assessmentId: string, changes: AssessmentChanges): Promise<StoredAssessment> {
-    return this.assessments.update(traceId, assessmentId, changes);
+    return this.assessments.update({ traceId }, assessmentId, changes);
   }
 
   deleteAssessment(traceId: string, assessmentId: string): Promise<void> {
-    return this.assessments.delete(traceId, assessmentId);
+    return this.assessments.delete({ traceId }, assessmentId);
+  }
+
+  createSessionAssessment(session: AssessedSession, input: AssessmentInput): Promise<StoredAssessment> {
+    return this.assessments.create(session, input);
+  }
+
+  listSessionAssessments(session: AssessedSession): Promise<StoredAssessment[]> {
+    return this.assessments.listForSession(session.experimentId, session.sessionId);
+  }
+
+  getSessionAssessment(session: AssessedSession, assessmentId: string): Promise<StoredAssessment> {
+    return this.assessments.get(session, assessmentId);
+  }
+
+  updateSessionAssessment(session: AssessedSession, assessmentId: string, changes: AssessmentChanges): Promise<StoredAssessment> {
+    return this.assessments.update(session, assessmentId, changes);
+  }
+
+  deleteSessionAssessment(session: AssessedSession, assessmentId: string): Promise<void> {
+    return this.assessments.delete(session, assessmentId);
   }
 
   async ping(): Promise<void> {

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { FeedbackDeltas, linkFeedback } from './feedback-rollups.js';
 import type { Database } from './schema.js';
 import { hourOf, latencyBin } from './trace-metrics.js';
 
@@ -19,7 +20,11 @@ import { hourOf, latencyBin } from './trace-metrics.js';
  *   2. `sessions` rows, by (experiment_id, session_id);
  *   3. `users` rows, by (experiment_id, user_id);
  *   4. `session_users` rows, by (experiment_id, session_id, user_id);
- *   5. `trace_hours` rows, by (experiment_id, hour_start, latency_bin, shard).
+ *   5. `trace_hours` rows, by (experiment_id, hour_start, latency_bin, shard);
+ *   6. `feedback_rollups` rows, by (experiment_id, scope, key, name) (feedback-rollups.ts).
+ *
+ * A write of assessments takes step 1 (a trace's) or step 2 (a session's own assessments: the
+ * session row, which every writer of its `session_users` links holds) and then step 6.
  *
  * After step 4 a transaction updates `user_count` / `session_count` and recounted times of rows
  * of steps 2 and 3, or deletes them: only rows it already holds, so nothing new is waited for.
@@ -68,9 +73,12 @@ type Db = Kysely<Database> | Transaction<Database>;
 
 /**
  * Applies every change of one transaction to the rollups, taking row locks in the module's lock
- * order. Cost: a few statements per key touched, plus indexed reads of the keys a trace left.
+ * order. `feedback` holds what the transaction changed in the feedback rollups (its assessment
+ * writes, and `traceFeedbackMoves` of these changes, read before any assessment changed); links
+ * made or unmade here add theirs, and all are written last, as step 6. Cost: a few statements per
+ * key touched, plus indexed reads of the keys a trace left.
  */
-export async function applyRollupChanges(db: Db, changes: readonly RollupChange[]): Promise<void> {
+export async function applyRollupChanges(db: Db, changes: readonly RollupChange[], feedback: FeedbackDeltas = new FeedbackDeltas()): Promise<void> {
   const sessions = new KeyPlans();
   const users = new KeyPlans();
   const links = new Map<string, { experimentId: number; sessionId: string; userId: string; entering: boolean }>();
@@ -101,6 +109,8 @@ export async function applyRollupChanges(db: Db, changes: readonly RollupChange[
     const userKey = keyOf(link.experimentId, link.userId);
     const changed = link.entering ? await insertLink(db, link) : await deleteLinkIfUnused(db, link);
     if (!changed) continue;
+    // A session's own feedback counts for each of its users.
+    await linkFeedback(db, link, link.entering ? 1 : -1, feedback);
     userCounts.set(sessionKey, (userCounts.get(sessionKey) ?? 0) + (link.entering ? 1 : -1));
     sessionCounts.set(userKey, (sessionCounts.get(userKey) ?? 0) + (link.entering ? 1 : -1));
   }
@@ -111,6 +121,9 @@ export async function applyRollupChanges(db: Db, changes: readonly RollupChange[
 
   // 5.
   await shiftHours(db, changes.flatMap(({ was, now }) => [...(was ? [{ c: was, sign: -1 as const }] : []), ...(now ? [{ c: now, sign: 1 as const }] : [])]));
+
+  // 6.
+  await feedback.apply(db);
 }
 
 /** A key's sort and map key: experiment, then id, compared as strings by every transaction alike. */

@@ -17,6 +17,7 @@ export interface Database {
   users: UsersTable;
   session_users: SessionUsersTable;
   trace_hours: TraceHoursTable;
+  feedback_rollups: FeedbackRollupsTable;
   accounts: AccountsTable;
   api_tokens: ApiTokensTable;
   ui_sessions: UiSessionsTable;
@@ -121,9 +122,15 @@ export interface SpansTable {
   content: string;
 }
 
+/**
+ * Assessments of a trace (`trace_id`), or of a whole session (`trace_id` null, the session named
+ * by `experiment_id` and `session_id`, which are null on a trace's assessments).
+ */
 export interface AssessmentsTable {
   assessment_id: string;
-  trace_id: string;
+  trace_id: string | null;
+  experiment_id: number | null;
+  session_id: string | null;
   span_id: string | null;
   name: string;
   /** `feedback`, `expectation` or `issue`. */
@@ -193,4 +200,25 @@ export interface TraceHoursTable {
   input_tokens: number;
   output_tokens: number;
   total_tokens: number;
+}
+
+/**
+ * Valid feedback per (experiment, scope, key, name), kept by feedback-rollups.ts in the same
+ * transaction as the assessment or trace write: `scope` `session` (key: session id), `user`
+ * (key: user id) or `hour` (key: the hour the feedback was created, ms, zero-padded to 15 digits
+ * so that text order is time order). Rows whose counts all went back to 0 stay, and mean nothing.
+ */
+export interface FeedbackRollupsTable {
+  experiment_id: number;
+  scope: string;
+  key: string;
+  name: string;
+  /** Valid feedback of that name, whatever its value (an error without a value included). */
+  count: number;
+  /** Values `true` or "yes" (any case), and `false` or "no". */
+  true_count: number;
+  false_count: number;
+  /** Numeric values, and their sum (the mean is numeric_sum / numeric_count). */
+  numeric_count: number;
+  numeric_sum: number;
 }

@@ -1,6 +1,6 @@
 import type { ExperimentJson, ViewType } from '@threadline/protocol';
 import type { RollupSearchRequest, SessionPage, SessionTracesRequest, TraceSearchRequest, UserPage } from '../query/index.js';
-import type { AssessmentChanges, AssessmentInput, SpanBatchFields, SpanRecord, StoredAssessment, StoredTrace, TraceRecord } from '../trace-model.js';
+import type { AssessedSession, AssessmentChanges, AssessmentInput, SpanBatchFields, SpanRecord, StoredAssessment, StoredTrace, TraceRecord } from '../trace-model.js';
 import type { TraceMetrics, TraceMetricsQuery } from './trace-metrics.js';
 
 export interface Experiment {
@@ -137,6 +137,19 @@ export interface TraceStore {
   updateAssessment(traceId: string, assessmentId: string, changes: AssessmentChanges): Promise<StoredAssessment>;
   /** Idempotent, as in MLflow; the overridden one, if any, becomes valid again. Throws TraceNotFoundError. */
   deleteAssessment(traceId: string, assessmentId: string): Promise<void>;
+
+  /**
+   * Assessments of a whole session (not of one of its traces); the same rules as a trace's. An
+   * unknown session is a 404 ApiError. Feedback on a session counts for it and for its users.
+   */
+  createSessionAssessment(session: AssessedSession, input: AssessmentInput): Promise<StoredAssessment>;
+  /** Its own, then those logged on its traces with metadata `mlflow.trace.session` (MLflow's convention); oldest first. */
+  listSessionAssessments(session: AssessedSession): Promise<StoredAssessment[]>;
+  /** One of the session's own; throws AssessmentNotFoundError otherwise. */
+  getSessionAssessment(session: AssessedSession, assessmentId: string): Promise<StoredAssessment>;
+  updateSessionAssessment(session: AssessedSession, assessmentId: string, changes: AssessmentChanges): Promise<StoredAssessment>;
+  /** Idempotent, as for a trace's. */
+  deleteSessionAssessment(session: AssessedSession, assessmentId: string): Promise<void>;
 
   /** One page of an experiment's sessions from the `sessions` rollup; bad requests are a 400 ApiError. */
   searchSessions(request: RollupSearchRequest): Promise<SessionPage>;

@@ -4,6 +4,7 @@ import { findRootSpan, rootPreviews, tokenUsageFromMetadata, tokenUsageFromSpans
 import type { AssessmentInput, SpanBatchFields, SpanRecord, TokenCounts, TraceRecord } from '../trace-model.js';
 import type { AssessmentWrites } from './assessments.js';
 import type { TransactionRunner } from './group-commit.js';
+import { FeedbackDeltas, feedbackPlaceOf, traceFeedbackMoves } from './feedback-rollups.js';
 import { applyRollupChanges, type RollupContribution } from './rollups.js';
 import type { Database } from './schema.js';
 import { againstStored, insertSpans, rootSpanName, spansToStore, usageSpans } from './spans.js';
@@ -64,9 +65,10 @@ export class TraceWrites {
       if (before === 'created') {
         await insertKeyValues(trx, 'trace_metadata', record.traceId, metadata);
         await insertKeyValues(trx, 'trace_tags', record.traceId, record.tags);
-        await applyRollupChanges(trx, [{ was: null, now: contributionOf(row) }]);
+        const feedback = new FeedbackDeltas();
+        feedback.addChanges(feedbackPlaceOf(row), await this.assessments.storeLogged(trx, row, assessments));
+        await applyRollupChanges(trx, [{ was: null, now: contributionOf(row) }], feedback);
         if (assessments.length === 0) return { kind: 'created', trace: storedTraceOf(row, metadata, record.tags) };
-        await this.assessments.storeLogged(trx, row, assessments);
         return { kind: 'created', trace: await loadTrace(trx, record.traceId) };
       }
 
@@ -103,8 +105,10 @@ export class TraceWrites {
         output_tokens: before.output_tokens ?? row.output_tokens,
         total_tokens: before.total_tokens ?? row.total_tokens,
       };
-      await replaceTraceRow(trx, before, after);
-      await this.assessments.storeLogged(trx, after, assessments);
+      // The trace's feedback as it was, moved with it, and what the log adds, in one pass of step 6.
+      const feedback = await traceFeedbackMoves(trx, [{ was: contributionOf(before), now: contributionOf(after) }]);
+      feedback.addChanges(feedbackPlaceOf(after), await this.assessments.storeLogged(trx, after, assessments));
+      await replaceTraceRow(trx, before, after, feedback);
       return { kind: 'updated', trace: await loadTrace(trx, record.traceId) };
     });
   }
@@ -278,14 +282,17 @@ export class TraceWrites {
         lock = lock.orderBy('trace_id', 'asc');
         victims.push(...(await (this.dialect.name === 'postgres' ? lock.forUpdate() : lock).execute()));
       }
+      const unread = { client_request_id: null, request_preview: null, response_preview: null, name: null, span_count: 0 };
+      const changes = victims.map((v) => ({ was: contributionOf({ ...v, ...unread }), now: null }));
+      // Their feedback leaves the rollups with them: read before it is deleted.
+      const feedback = await traceFeedbackMoves(trx, changes);
       for (let i = 0; i < victims.length; i += ID_CHUNK) {
         const chunk = victims.slice(i, i + ID_CHUNK).map((v) => v.trace_id);
         for (const table of ['trace_metadata', 'trace_tags', 'spans', 'assessments', 'traces'] as const) {
           await trx.deleteFrom(table).where('trace_id', 'in', chunk).execute();
         }
       }
-      const unread = { client_request_id: null, request_preview: null, response_preview: null, name: null, span_count: 0 };
-      await applyRollupChanges(trx, victims.map((v) => ({ was: contributionOf({ ...v, ...unread }), now: null })));
+      await applyRollupChanges(trx, changes, feedback);
       return victims.length;
     });
   }
@@ -311,15 +318,20 @@ export class TraceWrites {
   }
 }
 
-/** Writes the changed columns of a trace row and moves its rollup contribution with it. */
-async function replaceTraceRow(trx: Db, before: TraceRow, after: TraceRow): Promise<void> {
-  // Only changed columns: an unchanged indexed column rewritten still costs index pages.
-  const changes = Object.fromEntries(Object.entries(after).filter(([column, value]) => before[column as keyof TraceRow] !== value));
-  if (Object.keys(changes).length === 0) return;
-  await trx.updateTable('traces').set(changes).where('trace_id', '=', after.trace_id).execute();
+/**
+ * Writes the changed columns of a trace row and moves its rollup contribution with it. `feedback`:
+ * what the transaction changed in the feedback rollups, the trace's move included; by default its
+ * move, read here (its assessments unchanged).
+ */
+async function replaceTraceRow(trx: Db, before: TraceRow, after: TraceRow, feedback?: FeedbackDeltas): Promise<void> {
   const was = contributionOf(before);
   const now = contributionOf(after);
-  if (!sameContribution(was, now)) await applyRollupChanges(trx, [{ was, now }]);
+  const deltas = feedback ?? (await traceFeedbackMoves(trx, [{ was, now }]));
+  // Only changed columns: an unchanged indexed column rewritten still costs index pages.
+  const changes = Object.fromEntries(Object.entries(after).filter(([column, value]) => before[column as keyof TraceRow] !== value));
+  if (Object.keys(changes).length > 0) await trx.updateTable('traces').set(changes).where('trace_id', '=', after.trace_id).execute();
+  if (!sameContribution(was, now)) await applyRollupChanges(trx, [{ was, now }], deltas);
+  else await deltas.apply(trx);
 }
 
 function sameContribution(a: RollupContribution, b: RollupContribution): boolean {

@@ -1,4 +1,6 @@
 import type { Kysely } from 'kysely';
+import { storedAssessmentOf } from '../../src/store/assessment-rows.js';
+import { feedbackCounts, feedbackHourKey } from '../../src/store/feedback-rollups.js';
 import type { Database } from '../../src/store/schema.js';
 import { hourOf, latencyBin } from '../../src/store/trace-metrics.js';
 
@@ -9,7 +11,11 @@ export interface RollupSnapshot {
   sessionUsers: string[];
   /** Sums over shards per (hour, latency bin), all-zero rows left out. */
   hours: Record<string, unknown>[];
+  /** `feedback_rollups` rows, all-zero rows left out, by scope, key and name. */
+  feedback: Record<string, unknown>[];
 }
+
+const FEEDBACK_COLUMNS = ['count', 'true_count', 'false_count', 'numeric_count', 'numeric_sum'] as const;
 
 const byKey = (key: string) => (a: Record<string, unknown>, b: Record<string, unknown>) => (String(a[key]) < String(b[key]) ? -1 : String(a[key]) > String(b[key]) ? 1 : 0);
 
@@ -32,7 +38,13 @@ export async function storedRollups(db: Kysely<Database>, experimentId: number):
     for (const c of ['trace_count', 'error_count', 'input_tokens', 'output_tokens', 'total_tokens'] as const) sum[c]! += Number(r[c]);
     hours.set(key, sum);
   }
-  return { sessions, users, sessionUsers, hours: sortedHours([...hours.values()]) };
+  const feedback = (await db.selectFrom('feedback_rollups').selectAll().where('experiment_id', '=', experimentId).execute()).map((r) => ({
+    scope: r.scope,
+    key: r.key,
+    name: r.name,
+    ...Object.fromEntries(FEEDBACK_COLUMNS.map((c) => [c, Number(r[c])])),
+  }));
+  return { sessions, users, sessionUsers, hours: sortedHours([...hours.values()]), feedback: sortedFeedback(feedback) };
 }
 
 /**
@@ -96,7 +108,38 @@ export async function recountedRollups(db: Kysely<Database>, experimentId: numbe
     sum.total_tokens! += t.total;
     hours.set(key, sum);
   }
-  return { sessions, users, sessionUsers, hours: sortedHours([...hours.values()]) };
+  // Feedback: each valid one where it counts (feedback-rollups.ts), from the assessments themselves.
+  const feedback = new Map<string, Record<string, unknown> & Record<(typeof FEEDBACK_COLUMNS)[number], number>>();
+  const count = (scope: string, key: string, name: string, counts: Record<(typeof FEEDBACK_COLUMNS)[number], number>) => {
+    const id = `${scope}\u0000${key}\u0000${name}`;
+    const row = feedback.get(id) ?? { scope, key, name, count: 0, true_count: 0, false_count: 0, numeric_count: 0, numeric_sum: 0 };
+    for (const c of FEEDBACK_COLUMNS) row[c] += counts[c];
+    feedback.set(id, row);
+  };
+  const byId = new Map(traces.map((t) => [t.trace_id, t]));
+  const usersOfSession = (sessionId: string) => sessionUsers.filter((l) => l.startsWith(`${sessionId} `)).map((l) => l.slice(sessionId.length + 1));
+  for (const row of await db.selectFrom('assessments').selectAll().execute()) {
+    const a = storedAssessmentOf(row);
+    const counts = feedbackCounts(a);
+    if (!counts) continue;
+    const trace = row.trace_id === null ? undefined : byId.get(row.trace_id);
+    if (trace) {
+      if (trace.session_id !== null) count('session', trace.session_id, a.name, counts);
+      if (trace.user_id !== null) count('user', trace.user_id, a.name, counts);
+    } else if (row.trace_id === null && Number(row.experiment_id) === experimentId) {
+      count('session', row.session_id!, a.name, counts);
+      for (const userId of usersOfSession(row.session_id!)) count('user', userId, a.name, counts);
+    } else {
+      continue;
+    }
+    count('hour', feedbackHourKey(a.createTimeMs), a.name, counts);
+  }
+  return { sessions, users, sessionUsers, hours: sortedHours([...hours.values()]), feedback: sortedFeedback([...feedback.values()]) };
+}
+
+function sortedFeedback(rows: Record<string, unknown>[]): Record<string, unknown>[] {
+  const id = (r: Record<string, unknown>) => `${String(r.scope)}\u0000${String(r.key)}\u0000${String(r.name)}`;
+  return rows.filter((r) => FEEDBACK_COLUMNS.some((c) => r[c] !== 0)).sort((a, b) => (id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0));
 }
 
 function sortedHours(rows: Record<string, number>[]): Record<string, unknown>[] {

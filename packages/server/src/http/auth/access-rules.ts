@@ -18,7 +18,8 @@ import {
  *
  * What each experiment permission allows (MLflow's names):
  * - READ: read experiments, traces and their spans, sessions, users, metrics;
- * - USE: also log traces (MLflow REST, span uploads, OTLP) and change trace tags;
+ * - USE: also log traces (MLflow REST, span uploads, OTLP), change trace tags and add, change or
+ *   delete assessments of traces and sessions;
  * - EDIT: also delete traces and change the experiment (rename, tags, restore);
  * - MANAGE: also delete the experiment and grant permissions on it.
  * Admins may do everything; any signed-in account may create an experiment, and manages it.
@@ -64,6 +65,11 @@ const API_RULES: [method: string, url: string, access: Access][] = [
 
   ['POST', ApiPath.SESSIONS_SEARCH, needs('READ', experimentField)],
   ['GET', path(ApiPath.SESSION_TRACES), needs('READ', experimentField)],
+  ['POST', path(ApiPath.SESSION_ASSESSMENTS), needs('USE', experimentField)],
+  ['GET', path(ApiPath.SESSION_ASSESSMENTS), needs('READ', experimentField)],
+  ['GET', path(ApiPath.SESSION_ASSESSMENT), needs('READ', experimentField)],
+  ['PATCH', path(ApiPath.SESSION_ASSESSMENT), needs('USE', experimentField)],
+  ['DELETE', path(ApiPath.SESSION_ASSESSMENT), needs('USE', experimentField)],
   ['POST', ApiPath.USERS_SEARCH, needs('READ', experimentField)],
   ['POST', TRACE_METRICS_PATH, needs('READ', experimentField)],
 ];
