@@ -9,6 +9,7 @@ import {
   flushTraces,
   getCurrentActiveSpan,
   logFeedback,
+  logSessionFeedback,
   SpanType,
   threadlineSessions,
   trace,
@@ -73,20 +74,21 @@ function messageOf(body: unknown, maxBytes: number): string {
   return message;
 }
 
-/** A `POST /feedback` body: `{"trace_id", "rating": "up" | "down", "comment"?}`. */
-function feedbackOf(body: unknown): { traceId: string; thumbsUp: boolean; comment?: string } {
+/** A `POST /feedback` body: `{"trace_id"?, "rating": "up" | "down", "comment"?}`; no trace_id rates the whole conversation. */
+function feedbackOf(body: unknown): { traceId?: string; thumbsUp: boolean; comment?: string } {
   const { trace_id: traceId, rating, comment } = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-  if (typeof traceId !== 'string' || traceId === '') throw new BadRequest(400, 'Send {"trace_id": "<from the /chat answer>", "rating": "up" or "down", "comment": "..."}.');
+  if (traceId !== undefined && (typeof traceId !== 'string' || traceId === '')) throw new BadRequest(400, 'Send {"trace_id": "<from the /chat answer>", "rating": "up" or "down", "comment": "..."}, or no trace_id to rate the whole conversation.');
   if (rating !== 'up' && rating !== 'down') throw new BadRequest(400, '"rating" must be "up" or "down".');
   if (comment !== undefined && (typeof comment !== 'string' || comment.length > 2000)) throw new BadRequest(400, '"comment" must be a string of at most 2000 characters.');
-  return { traceId, thumbsUp: rating === 'up', ...(comment !== undefined && comment.trim() !== '' ? { comment } : {}) };
+  return { ...(traceId !== undefined ? { traceId: traceId as string } : {}), thumbsUp: rating === 'up', ...(comment !== undefined && comment.trim() !== '' ? { comment } : {}) };
 }
 
 /**
  * The seed's chat web app: `POST /chat` with `{"message"}` and the `X-User-ID` / `X-Session-ID`
  * headers answers `{"response", "trace_id"}`, keeping each session's history so the conversation
  * has turns; `POST /feedback` with `{"trace_id", "rating": "up" | "down", "comment"}` records the
- * end user's thumbs up or down on one of their answers as HUMAN feedback (`user_satisfaction`).
+ * end user's thumbs up or down on one of their answers as HUMAN feedback (`user_satisfaction`),
+ * and without a `trace_id` on the whole conversation (`conversation_satisfaction`, on the session).
  * Each request is one trace: its root span is `process_chat` and the OpenAI call its child; the
  * `threadlineSessions` middleware puts the user and session on it as `mlflow.trace.user` /
  * `mlflow.trace.session`. Bad input is refused with a 400 before any trace starts.
@@ -145,17 +147,17 @@ export function createChatApp(options: ChatAppOptions): Express {
     const { traceId, thumbsUp, comment } = feedbackOf(req.body);
     const userId = req.get(SESSION_HEADERS.userHeader) || SESSION_HEADERS.defaultUser;
     const sessionId = req.get(SESSION_HEADERS.sessionHeader) || SESSION_HEADERS.defaultSession;
-    // Only on an answer this user was given in this session: trace ids are not secrets to rate others' turns with.
-    if (!conversations.hasTurn(userId, sessionId, traceId)) throw new BadRequest(404, 'No answer with that trace_id in your conversation.');
-    // The trace may still be in the export queue; feedback on a trace the server does not have yet is refused.
+    // Only on this user's own conversation: trace ids are not secrets to rate others' turns with.
+    if (traceId !== undefined && !conversations.hasTurn(userId, sessionId, traceId)) throw new BadRequest(404, 'No answer with that trace_id in your conversation.');
+    if (traceId === undefined && conversations.history(userId, sessionId).length === 0) throw new BadRequest(404, 'You have no conversation in this session to rate.');
+    // The traces may still be in the export queue; feedback on what the server does not have yet is refused.
     await flushTraces({ timeoutMillis: 5000 });
-    const feedback = await logFeedback(traceId, {
-      name: 'user_satisfaction',
-      value: thumbsUp,
-      ...(comment !== undefined ? { rationale: comment } : {}),
-      source: { sourceType: AssessmentSourceType.HUMAN, sourceId: userId },
-      metadata: { session_id: sessionId },
-    });
+    const common = { value: thumbsUp, ...(comment !== undefined ? { rationale: comment } : {}), source: { sourceType: AssessmentSourceType.HUMAN, sourceId: userId } };
+    const feedback =
+      traceId !== undefined
+        ? await logFeedback(traceId, { name: 'user_satisfaction', ...common, metadata: { session_id: sessionId } })
+        : // Without a trace_id, the rating is of the whole conversation.
+          await logSessionFeedback(sessionId, { name: 'conversation_satisfaction', ...common });
     if (!feedback) {
       res.status(503).json({ error: 'feedback_not_recorded', message: 'The feedback could not be recorded now; try again.' });
       return;

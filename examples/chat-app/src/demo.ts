@@ -71,8 +71,8 @@ async function chat(chatUrl: string, message: string, userId?: string, sessionId
 }
 
 /** An end user's thumbs up or down on one answer, through the app's `POST /feedback`. */
-async function rate(chatUrl: string, traceId: string, rating: 'up' | 'down', userId: string, sessionId: string, comment?: string) {
-  return post(`${chatUrl}/feedback`, { trace_id: traceId, rating, ...(comment !== undefined ? { comment } : {}) }, userId, sessionId);
+async function rate(chatUrl: string, traceId: string | undefined, rating: 'up' | 'down', userId: string, sessionId: string, comment?: string) {
+  return post(`${chatUrl}/feedback`, { ...(traceId !== undefined ? { trace_id: traceId } : {}), rating, ...(comment !== undefined ? { comment } : {}) }, userId, sessionId);
 }
 
 async function post(url: string, body: unknown, userId?: string, sessionId?: string): Promise<{ status: number; body: { response?: string; trace_id?: string; message?: string } }> {
@@ -85,6 +85,8 @@ async function post(url: string, body: unknown, userId?: string, sessionId?: str
 
 /** The scripted feedback: the last answer of each session is rated; bob's first conversation went badly. */
 const DISSATISFIED = { user: 'user-bob', session: 'session-bob-1', comment: 'It did not answer my question.' };
+/** And one conversation is rated as a whole. */
+const RATED_CONVERSATION = { user: 'user-alice', session: 'session-alice-1', comment: 'Helped me plan the whole trip.' };
 
 /** A shell-quoted single-quoted string. */
 function shellQuote(text: string): string {
@@ -193,6 +195,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         const rated = await rate(chatApp.url, lastAnswer, unhappy ? 'down' : 'up', userId, sessionId, unhappy ? DISSATISFIED.comment : undefined);
         if (rated.status === 200) ratings++;
         else failures.push(`feedback of ${userId} / ${sessionId}: ${rated.status} ${rated.body.message ?? ''}`);
+        if (userId === RATED_CONVERSATION.user && sessionId === RATED_CONVERSATION.session) {
+          const whole = await rate(chatApp.url, undefined, 'up', userId, sessionId, RATED_CONVERSATION.comment);
+          if (whole.status === 200) ratings++;
+          else failures.push(`conversation feedback of ${userId} / ${sessionId}: ${whole.status} ${whole.body.message ?? ''}`);
+        }
       }
     };
     print(`\nPlaying ${Object.keys(DEMO_CONVERSATIONS).length} users' conversations through POST ${chatApp.url}/chat ...`);
@@ -238,6 +245,9 @@ ${searchCurl(tracking.url, experimentId, `feedback.user_satisfaction = 'false'`)
 
 # One more turn in that session, as the seed's curl (its answer carries a trace_id)
 curl -X POST ${chatApp.url}/chat -H "Content-Type: application/json" -H "X-Session-ID: ${session}" -H "X-User-ID: ${user}" -d '{"message": "Hello, how are you?"}'
+
+# Conversations their users rated as a whole, positively
+curl -s -X POST ${tracking.url}/api/threadline/sessions/search -H 'Content-Type: application/json' -d ${shellQuote(JSON.stringify({ experiment_id: experimentId, filter: 'feedback.conversation_satisfaction.positive > 0' }))}
 
 # The end user's thumbs up or down on that answer
 curl -X POST ${chatApp.url}/feedback -H "Content-Type: application/json" -H "X-Session-ID: ${session}" -H "X-User-ID: ${user}" -d '{"trace_id": "<trace_id from the answer>", "rating": "down", "comment": "Not what I asked."}'

@@ -161,9 +161,24 @@ describe('feedback from the end user', () => {
     const traceId = (chat.body as { trace_id?: string }).trace_id!;
     expect((await sendFeedback({ trace_id: traceId, rating: 'down' }, asUser('intruder', 's-own'))).status).toBe(404);
     expect((await sendFeedback({ trace_id: traceId, rating: 'meh' }, asUser('owner', 's-own'))).status).toBe(400);
-    expect((await sendFeedback({ rating: 'up' }, asUser('owner', 's-own'))).status).toBe(400);
+    expect((await sendFeedback({ trace_id: 5, rating: 'up' }, asUser('owner', 's-own'))).status).toBe(400);
+    // Without a trace_id it rates the whole conversation: only one's own.
+    expect((await sendFeedback({ rating: 'up' }, asUser('intruder', 's-own'))).status).toBe(404);
     await flushTraces();
     expect((await client.getTraceInfo(traceId)).assessments).toEqual([]);
+  });
+});
+
+describe('a whole conversation rated', () => {
+  it('records a rating without trace_id as feedback on the session, found by the sessions filter', async () => {
+    const headers = { 'Content-Type': 'application/json', 'X-User-ID': 'whole-1', 'X-Session-ID': 'whole-session' };
+    await post(JSON.stringify({ message: 'Plan my week' }), headers);
+    const reply = await fetch(`${app.url}/feedback`, { method: 'POST', headers, body: JSON.stringify({ rating: 'down', comment: 'Too long.' }) });
+    expect(reply.status).toBe(200);
+    const [assessment] = await client.getSessionAssessments('whole-session');
+    expect(assessment).toMatchObject({ name: 'conversation_satisfaction', feedback: { value: false }, rationale: 'Too long.', source: { sourceType: 'HUMAN', sourceId: 'whole-1' } });
+    const { sessions } = await client.searchSessions({ filter: 'feedback.conversation_satisfaction.negative > 0' });
+    expect(sessions.map((s) => s.sessionId)).toEqual(['whole-session']);
   });
 });
 

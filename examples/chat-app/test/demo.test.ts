@@ -42,6 +42,10 @@ it('plays every conversation, stores one trace per request, and prints curl comm
   // The scripted thumbs-down: the last turn of bob's first session, found by its feedback.
   expect(thumbsDown!.map((t) => [t.trace_metadata['mlflow.trace.user'], t.trace_metadata['mlflow.trace.session']])).toEqual([['user-bob', 'session-bob-1']]);
   expect(output).toMatch(/answers rated through POST/);
+  // The conversation rated as a whole, found by the sessions filter on its own feedback.
+  const wholeCurl = output.split('\n').find((line) => line.includes('/api/threadline/sessions/search'))!;
+  const rated = JSON.parse((await promisify(execFile)('bash', ['-c', wholeCurl])).stdout) as { sessions: { session_id: string }[] };
+  expect(rated.sessions.map((s) => s.session_id)).toEqual(['session-alice-1']);
   expect(output).toContain(`npx threadline server --backend-store-uri sqlite:///${dir}/threadline.db`);
   // A second demo on the same folder is refused while this one runs, instead of deleting its database.
   await expect(runDemo({ dir, port: 0, chatPort: 0, print: () => {} })).rejects.toThrow(/Another demo \(pid \d+\) is running/);

@@ -60,6 +60,14 @@ export function overrideFeedback(traceId: string, assessmentId: string, options:
   return attempt('overrideFeedback', (client) => client.overrideFeedback(traceId, assessmentId, options));
 }
 
+/**
+ * Logs feedback on a whole conversation (a session), e.g. "was the user's problem solved?", in
+ * `options.experimentId` or init()'s experiment. Never throws; see {@link logFeedback}.
+ */
+export function logSessionFeedback(sessionId: string, options: LogFeedbackOptions & { experimentId?: string }): Promise<Assessment | undefined> {
+  return attempt('logSessionFeedback', (client) => client.logSessionFeedback(sessionId, options));
+}
+
 /** Deletes an assessment; resolves to true once deleted, false when it could not be. */
 export async function deleteAssessment(traceId: string, assessmentId: string): Promise<boolean> {
   return (await attempt('deleteAssessment', async (client) => (await client.deleteAssessment(traceId, assessmentId), true))) ?? false;

@@ -25,7 +25,7 @@ export type { TokenUsage } from '@threadline/protocol';
 
 // Client
 export { ThreadlineClient, ThreadlineClient as MlflowClient } from './threadline-client.js';
-export { logFeedback, logExpectation, getAssessment, updateAssessment, overrideFeedback, deleteAssessment } from './assessment-api.js';
+export { logFeedback, logExpectation, getAssessment, updateAssessment, overrideFeedback, deleteAssessment, logSessionFeedback } from './assessment-api.js';
 export type { Assessment, AssessmentSource, AssessmentChanges, LogFeedbackOptions, LogExpectationOptions, OverrideFeedbackOptions } from './assessments.js';
 export { AssessmentSourceType } from '@threadline/protocol';
 export type {

@@ -93,6 +93,7 @@ export function init(options: InitOptions = {}): void {
         setAssessmentClient(
           new ThreadlineClient({
             trackingUri,
+            ...(experimentId !== undefined && { experimentId }),
             ...(connection.trackingServerUsername !== undefined && { trackingServerUsername: connection.trackingServerUsername }),
             ...(connection.trackingServerPassword !== undefined && { trackingServerPassword: connection.trackingServerPassword }),
             ...(connection.trackingServerToken !== undefined && { trackingServerToken: connection.trackingServerToken }),

@@ -6,6 +6,7 @@ import {
   TraceTagKey,
   type AssessmentJson,
   type AssessmentResponse,
+  type ListAssessmentsResponse,
   type CreateAssessmentRequest,
   type CreateExperimentResponse,
   type SearchSessionsRequest,
@@ -317,6 +318,26 @@ export class ThreadlineClient {
     });
   }
 
+  /**
+   * Logs feedback on a whole conversation (Threadline's session assessments): stored on the
+   * session, counted in its rollup and its users', and found by the sessions filter.
+   *
+   * @example
+   * await client.logSessionFeedback('session-123', { name: 'resolved', value: true, source: { sourceType: 'HUMAN', sourceId: 'user-123' } });
+   */
+  async logSessionFeedback(sessionId: string, options: LogFeedbackOptions & { experimentId?: string }): Promise<Assessment> {
+    const { trace_id: _trace, ...assessment } = feedbackJson('', options);
+    const reply = await this.rest.request<AssessmentResponse>('POST', sessionAssessmentsPath(sessionId), { experiment_id: options.experimentId ?? this.experimentId, assessment });
+    return assessmentFromJson(reply.assessment);
+  }
+
+  /** A session's own assessments, and those logged on its traces as the session's (MLflow's convention). */
+  async getSessionAssessments(sessionId: string, options: { experimentId?: string } = {}): Promise<Assessment[]> {
+    const query = new URLSearchParams({ experiment_id: options.experimentId ?? this.experimentId });
+    const reply = await this.rest.request<ListAssessmentsResponse>('GET', `${sessionAssessmentsPath(sessionId)}?${query}`);
+    return (reply.assessments ?? []).map(assessmentFromJson);
+  }
+
   async deleteAssessment(traceId: string, assessmentId: string): Promise<void> {
     await this.rest.request('DELETE', assessmentPath(traceId, assessmentId));
   }
@@ -406,6 +427,10 @@ export class ThreadlineClient {
     if (reply?.trace?.trace_info === undefined) throw new Error(`Invalid response format: no trace.trace_info for ${traceId}`);
     return reply.trace.trace_info;
   }
+}
+
+function sessionAssessmentsPath(sessionId: string): string {
+  return `/api/threadline/sessions/${encodeURIComponent(sessionId)}/assessments`;
 }
 
 function assessmentPath(traceId: string, assessmentId: string): string {

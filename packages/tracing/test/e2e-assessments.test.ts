@@ -7,11 +7,13 @@ import {
   init,
   logExpectation,
   logFeedback,
+  logSessionFeedback,
   overrideFeedback,
   SpanType,
   ThreadlineClient,
   trace,
   updateAssessment,
+  updateCurrentTrace,
 } from '@threadline/tracing';
 import { recordingLogger } from './support/sdk-setup.js';
 import { startTrackingServer, type TestTrackingServer } from './support/tracking-server.js';
@@ -25,7 +27,13 @@ let server: TestTrackingServer;
 let traceId = '';
 const logger = recordingLogger();
 
-const answer = trace(async (question: string) => `echo: ${question}`, { name: 'answer', spanType: SpanType.CHAIN });
+const answer = trace(
+  async (question: string) => {
+    updateCurrentTrace({ metadata: { 'mlflow.trace.session': 'session-e2e', 'mlflow.trace.user': 'user-9' } });
+    return `echo: ${question}`;
+  },
+  { name: 'answer', spanType: SpanType.CHAIN },
+);
 
 beforeAll(async () => {
   server = await startTrackingServer();
@@ -59,6 +67,15 @@ describe('assessments from the SDK', () => {
 
     expect(await deleteAssessment(traceId, corrected!.assessmentId)).toBe(true);
     expect(await getAssessment(traceId, feedback!.assessmentId)).toMatchObject({ valid: true });
+  });
+
+  it('logs feedback on a whole session, which the sessions filter then finds', async () => {
+    const rated = await logSessionFeedback('session-e2e', { name: 'resolved', value: true, source: { sourceType: 'HUMAN', sourceId: 'user-9' } });
+    expect(rated).toMatchObject({ name: 'resolved', feedback: { value: true }, source: { sourceType: 'HUMAN', sourceId: 'user-9' } });
+    const client = new ThreadlineClient({ trackingUri: server.url });
+    expect((await client.getSessionAssessments('session-e2e')).map((a) => a.assessmentId)).toEqual([rated!.assessmentId]);
+    const { sessions } = await client.searchSessions({ filter: 'feedback.resolved.positive > 0' });
+    expect(sessions.map((s) => s.sessionId)).toEqual(['session-e2e']);
   });
 
   it('logs an expectation of any JSON shape and reads it back', async () => {
