@@ -167,6 +167,18 @@ export interface SessionJson {
   first_request_preview: string | null;
   last_trace_id: string;
   last_response_preview: string | null;
+  /** Valid feedback on the session's turns and on the session itself, by name (names with none left out). */
+  feedback: Record<string, FeedbackSummaryJson>;
+}
+
+/** What the rollups count of one feedback name: how many, how many yes / no, and the sum of numbers. */
+export interface FeedbackSummaryJson {
+  count: number;
+  positive: number;
+  negative: number;
+  numeric_count: number;
+  /** The sum of the numeric values (their mean is sum / numeric_count). */
+  sum: number;
 }
 export interface SearchSessionsResponse {
   sessions: SessionJson[];
@@ -198,6 +210,8 @@ export interface UserJson {
   input_tokens: number;
   output_tokens: number;
   total_tokens: number;
+  /** Valid feedback on the user's turns and sessions, by name. */
+  feedback: Record<string, FeedbackSummaryJson>;
 }
 export interface SearchUsersResponse {
   users: UserJson[];

@@ -70,6 +70,7 @@ export type {
   SearchSessionsRequest,
   SearchSessionsResponse,
   SessionJson,
+  FeedbackSummaryJson,
   SessionTracesResponse,
   SearchUsersRequest,
   SearchUsersResponse,

@@ -75,6 +75,22 @@ describeEachDatabase('feedback in the sessions and users searches', (database) =
     expect(await sessions("feedback.`user_satisfaction` = 'no'")).toEqual(['s-b']);
   });
 
+  it('answers each session and user of a page with its feedback counts by name', async () => {
+    const page = (await t.post('/api/threadline/sessions/search', { experiment_id: experiment, order_by: ['session_id ASC'] })).json().sessions as { session_id: string; feedback: Record<string, unknown> }[];
+    expect(Object.fromEntries(page.map((s) => [s.session_id, s.feedback]))).toEqual({
+      's-a': { score: { count: 2, positive: 0, negative: 0, numeric_count: 2, sum: 9 }, user_satisfaction: { count: 1, positive: 0, negative: 1, numeric_count: 0, sum: 0 } },
+      's-b': { user_satisfaction: { count: 2, positive: 1, negative: 1, numeric_count: 0, sum: 0 } },
+      's-c': { user_satisfaction: { count: 1, positive: 1, negative: 0, numeric_count: 0, sum: 0 } },
+      's-d': {},
+    });
+    const users = (await t.post('/api/threadline/users/search', { experiment_id: experiment, order_by: ['user_id ASC'] })).json().users as { user_id: string; feedback: Record<string, { negative: number }> }[];
+    expect(users.map((u) => [u.user_id, u.feedback.user_satisfaction?.negative ?? 0])).toEqual([
+      ['u1', 2],
+      ['u2', 0],
+      ['u3', 0],
+    ]);
+  });
+
   it('orders users by their share of negative feedback, those without any last, page by page', async () => {
     // u1: false (s-a), true (s-b), and s-b's own "no": 2 of 3. u3: true only. u2: none.
     expect(await usersInOrder(['feedback.user_satisfaction.negative_share DESC'])).toEqual(['u1', 'u3', 'u2']);

@@ -101,6 +101,7 @@ describeEachDatabase('sessions and users over REST', (database) => {
       first_request_preview: 'question 0',
       last_trace_id: ids[2]!,
       last_response_preview: 'answer 2',
+      feedback: {},
     });
     const s2 = body.sessions.find((s) => s.session_id === 's2')!;
     expect([s2.first_trace_id, s2.last_trace_id, s2.first_time_ms, s2.duration_ms]).toEqual([ids[4], ids[3], T0 + 3000, 1500]);
@@ -207,6 +208,7 @@ describeEachDatabase('sessions and users over REST', (database) => {
       input_tokens: 32,
       output_tokens: 0,
       total_tokens: 32,
+      feedback: {},
     });
     expect(body.users[2]).toMatchObject({ user_id: 'u2', trace_count: 3, session_count: 2, error_count: 0, total_tokens: 40 });
     expect(await userIds({ order_by: ['traces DESC'] })).toEqual(['u1', 'u2', 'u3']);

@@ -69,5 +69,8 @@ describe.runIf(available)('feedback on the trace page', () => {
     // conv-1's valid feedback is the reviewer's correction, a 'no'; conv-3 has only a thumbs-up.
     expect(listed).toContain('conv-1');
     expect(listed).not.toContain('conv-3');
+    // Each row counts its feedback: conv-2 has the one thumbs-down given above.
+    const conv2 = table.locator('[role="row"]', { hasText: 'conv-2' });
+    await expect.poll(async () => (await conv2.getByTestId('feedback-cell').textContent()) ?? '').toBe('user_satisfaction ✓0 ✗1');
   });
 });

@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import { notFound } from '../errors.js';
 import { parseExperimentId } from '../ingest/mlflow-trace-info.js';
 import type { RollupSearchRequest, SessionSummary } from '../query/index.js';
+import { feedbackSummariesJson } from '../query/feedback-summaries.js';
 import type { RouteContext } from './app.js';
 import { bodyObject, optionalInteger, optionalString, optionalStringList } from './fields.js';
 import { traceInfoJson } from './views.js';
@@ -100,5 +101,6 @@ function sessionJson(s: SessionSummary): SessionJson {
     first_request_preview: s.firstRequestPreview,
     last_trace_id: s.lastTraceId,
     last_response_preview: s.lastResponsePreview,
+    feedback: feedbackSummariesJson(s.feedback),
   };
 }

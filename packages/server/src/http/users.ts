@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { UserSummary } from '../query/index.js';
 import type { RouteContext } from './app.js';
 import { nextToken, registerRollupSearch } from './sessions.js';
+import { feedbackSummariesJson } from '../query/feedback-summaries.js';
 
 /** Threadline's users search over the `users` rollup; same request shape and errors as the sessions search. */
 export function registerUserRoutes(app: FastifyInstance, { store, experiments }: RouteContext): void {
@@ -24,5 +25,6 @@ function userJson(u: UserSummary): UserJson {
     input_tokens: u.inputTokens,
     output_tokens: u.outputTokens,
     total_tokens: u.totalTokens,
+    feedback: feedbackSummariesJson(u.feedback),
   };
 }

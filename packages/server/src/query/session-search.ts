@@ -14,6 +14,7 @@ import {
   type RollupLanguage,
   type RollupSearchRequest,
 } from './rollup-search.js';
+import { feedbackSummaries, type FeedbackSummary } from './feedback-summaries.js';
 import type { TraceIdPage } from './trace-search.js';
 
 /** A session as its rollup row has it (DESIGN.md §4), with up to {@link MAX_SESSION_USER_IDS} of its users. */
@@ -36,6 +37,8 @@ export interface SessionSummary {
   firstRequestPreview: string | null;
   lastTraceId: string;
   lastResponsePreview: string | null;
+  /** Valid feedback on its turns and on the session itself, by name. */
+  feedback: Record<string, FeedbackSummary>;
 }
 
 export interface SessionPage {
@@ -95,6 +98,7 @@ export async function findSessions(db: Kysely<Database>, dialect: SqlDialect, re
   const search = prepareRollupSearch(SESSION_LANGUAGE, dialect, request);
   const { rows, nextPageToken } = await rollupPage(db, () => db.selectFrom('sessions as r').selectAll('r').where('r.experiment_id', '=', search.experimentId), search);
   const users = await sessionUserIds(db, search.experimentId, rows.map((r) => r.session_id));
+  const feedback = await feedbackSummaries(db, search.experimentId, 'session', rows.map((r) => r.session_id));
   const sessions = rows.map((r) => ({
     experimentId: String(r.experiment_id),
     sessionId: r.session_id,
@@ -112,6 +116,7 @@ export async function findSessions(db: Kysely<Database>, dialect: SqlDialect, re
     firstRequestPreview: r.first_request_preview,
     lastTraceId: r.last_trace_id,
     lastResponsePreview: r.last_response_preview,
+    feedback: feedback.get(r.session_id) ?? {},
   }));
   return nextPageToken === undefined ? { sessions } : { sessions, nextPageToken };
 }

@@ -11,6 +11,7 @@ import {
   type RollupLanguage,
   type RollupSearchRequest,
 } from './rollup-search.js';
+import { feedbackSummaries, type FeedbackSummary } from './feedback-summaries.js';
 
 /** A user as the `users` rollup row has it (DESIGN.md §4). */
 export interface UserSummary {
@@ -24,6 +25,8 @@ export interface UserSummary {
   inputTokens: number;
   outputTokens: number;
   totalTokens: number;
+  /** Valid feedback on the user's turns and sessions, by name. */
+  feedback: Record<string, FeedbackSummary>;
 }
 
 export interface UserPage {
@@ -65,6 +68,7 @@ export const USER_LANGUAGE: RollupLanguage = {
 export async function findUsers(db: Kysely<Database>, dialect: SqlDialect, request: RollupSearchRequest): Promise<UserPage> {
   const search = prepareRollupSearch(USER_LANGUAGE, dialect, request);
   const { rows, nextPageToken } = await rollupPage(db, () => db.selectFrom('users as r').selectAll('r').where('r.experiment_id', '=', search.experimentId), search);
+  const feedback = await feedbackSummaries(db, search.experimentId, 'user', rows.map((r) => r.user_id));
   const users = rows.map((r) => ({
     experimentId: String(r.experiment_id),
     userId: r.user_id,
@@ -76,6 +80,7 @@ export async function findUsers(db: Kysely<Database>, dialect: SqlDialect, reque
     inputTokens: Number(r.input_tokens),
     outputTokens: Number(r.output_tokens),
     totalTokens: Number(r.total_tokens),
+    feedback: feedback.get(r.user_id) ?? {},
   }));
   return nextPageToken === undefined ? { users } : { users, nextPageToken };
 }

@@ -1,4 +1,4 @@
-import type { AssessmentJson } from '@threadline/protocol';
+import type { AssessmentJson, FeedbackSummaryJson } from '@threadline/protocol';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { api } from '../api';
@@ -178,5 +178,21 @@ export function AssessmentsPanel({ traceId, assessments }: { traceId: string; as
         )}
       </form>
     </details>
+  );
+}
+
+/**
+ * A session's or user's feedback counts in a list cell: per name, ✓ positive and ✗ negative (or
+ * the mean of numbers), the worst first; the whole breakdown in the tooltip.
+ */
+export function FeedbackCell({ feedback }: { feedback: Record<string, FeedbackSummaryJson> | undefined }) {
+  const entries = Object.entries(feedback ?? {}).sort(([, a], [, b]) => b.negative - a.negative || b.count - a.count);
+  if (entries.length === 0) return <span className="muted">–</span>;
+  const part = ([name, f]: [string, FeedbackSummaryJson]) =>
+    f.positive + f.negative > 0 ? `${name} ✓${f.positive} ✗${f.negative}` : f.numeric_count > 0 ? `${name} ⌀${(f.sum / f.numeric_count).toFixed(1)}` : `${name} ${f.count}`;
+  return (
+    <span className={`ellipsis ${entries.some(([, f]) => f.negative > 0) ? 'text-error' : ''}`} title={entries.map(part).join('\n')} data-testid="feedback-cell">
+      {entries.map(part).join(' · ')}
+    </span>
   );
 }

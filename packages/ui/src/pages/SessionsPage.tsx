@@ -3,6 +3,7 @@ import type { SessionJson } from '@threadline/protocol';
 import { useCallback, useMemo } from 'react';
 import { useParams } from 'react-router';
 import { api } from '../api';
+import { FeedbackCell } from '../components/AssessmentsPanel';
 import { paths, SessionLink, TimeCell, UserLink } from '../components/bits';
 import { RollupListPage } from '../components/RollupListPage';
 import { duration, num, oneLine, zoneName } from '../format';
@@ -41,6 +42,7 @@ export function sessionColumns(exp: string, opts: { hideUsers?: boolean } = {}):
   }
   cols.push(
     { id: 'turns', size: 56, meta: { priority: 3 }, header: () => <span className="num">Turns</span>, cell: ({ row }) => <span className="num">{num(row.original.trace_count)}</span> },
+    { id: 'feedback', size: 150, meta: { priority: 8 }, header: 'Feedback', cell: ({ row }) => <FeedbackCell feedback={row.original.feedback} /> },
     { id: 'duration', size: 76, meta: { priority: 7 }, header: () => <span className="num">Duration</span>, cell: ({ row }) => <span className="num">{duration(row.original.duration_ms)}</span> },
     { id: 'tokens', size: 70, meta: { priority: 9 }, header: () => <span className="num">Tokens</span>, cell: ({ row }) => <span className="num">{num(row.original.total_tokens)}</span> },
     {

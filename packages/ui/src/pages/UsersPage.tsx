@@ -3,6 +3,7 @@ import type { UserJson } from '@threadline/protocol';
 import { useCallback, useMemo } from 'react';
 import { useParams } from 'react-router';
 import { api } from '../api';
+import { FeedbackCell } from '../components/AssessmentsPanel';
 import { paths, TimeCell, UserLink } from '../components/bits';
 import { RollupListPage } from '../components/RollupListPage';
 import { num, zoneName } from '../format';
@@ -27,6 +28,7 @@ export function UsersPage() {
       { id: 'sessions', size: 80, meta: { priority: 4 }, header: () => <span className="num">Sessions</span>, cell: ({ row }) => <span className="num">{num(row.original.session_count)}</span> },
       { id: 'traces', size: 80, meta: { priority: 2 }, header: () => <span className="num">Traces</span>, cell: ({ row }) => <span className="num">{num(row.original.trace_count)}</span> },
       { id: 'tokens', size: 90, meta: { priority: 6 }, header: () => <span className="num">Tokens</span>, cell: ({ row }) => <span className="num">{num(row.original.total_tokens)}</span> },
+      { id: 'feedback', size: 160, meta: { priority: 5 }, header: 'Feedback', cell: ({ row }) => <FeedbackCell feedback={row.original.feedback} /> },
       {
         id: 'errors',
         size: 90,
