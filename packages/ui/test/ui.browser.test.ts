@@ -195,7 +195,7 @@ describe.runIf(available)('web UI in Chromium', () => {
     // 3 alice + o'brien + bob + mallory + 55 carol + 220 bulk.
     await expect.poll(() => stat('Traces').textContent()).toBe('281');
     for (const chart of ['chart-traces', 'chart-latency', 'chart-tokens', 'chart-groups']) {
-      expect(await page.getByTestId(chart).locator('canvas').count(), chart).toBeGreaterThan(0);
+      await expect.poll(() => page.getByTestId(chart).locator('canvas').count(), { message: chart }).toBeGreaterThan(0);
     }
     const groups = page.locator('.plain-table tbody tr');
     expect(await groups.first().textContent()).toMatch(/^bulk220/);
@@ -203,6 +203,6 @@ describe.runIf(available)('web UI in Chromium', () => {
     await page.waitForURL(/\/users\/alice/);
     await expect.poll(() => stat('Traces').textContent()).toBe('3');
     expect(await stat('Sessions').textContent()).toBe('1');
-    expect(await page.getByTestId('chart-traces').locator('canvas').count()).toBeGreaterThan(0);
+    await expect.poll(() => page.getByTestId('chart-traces').locator('canvas').count()).toBeGreaterThan(0);
   });
 });
