@@ -102,7 +102,8 @@ function hostMatcher(options: EdgeSecurityOptions): (host: string) => boolean {
   const configured = (options.allowedHosts ?? []).map((h) => hostOf(h));
   if (configured.includes('*')) return () => true;
   const allowed = new Set(configured);
-  const listen = hostOf(options.listenHost === undefined ? undefined : options.listenHost.includes(':') && !options.listenHost.startsWith('[') ? `[${options.listenHost}]` : options.listenHost);
+  // An address to listen on has no port, but an IPv6 one may come with or without brackets.
+  const listen = (options.listenHost ?? '').trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
   if (listen !== '' && !isLoopback(listen)) {
     if (listen === '0.0.0.0' || listen === '::') {
       // Every address of this machine, and its name: what clients on the network can use.

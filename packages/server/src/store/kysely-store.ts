@@ -172,6 +172,15 @@ export class KyselyTraceStore implements TraceStore {
     return traceIds.flatMap((id) => found.get(id) ?? []);
   }
 
+  async experimentsOfTraces(traceIds: readonly string[]): Promise<string[]> {
+    const experiments = new Set<string>();
+    for (let i = 0; i < traceIds.length; i += ID_CHUNK) {
+      const rows = await this.db.selectFrom('traces').select('experiment_id').distinct().where('trace_id', 'in', traceIds.slice(i, i + ID_CHUNK)).execute();
+      for (const row of rows) experiments.add(String(row.experiment_id));
+    }
+    return [...experiments];
+  }
+
   async getSpans(traceId: string): Promise<StoredSpan[]> {
     const rows = await this.db
       .selectFrom('spans')

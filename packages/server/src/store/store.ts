@@ -118,6 +118,8 @@ export interface TraceStore {
   getTrace(traceId: string): Promise<StoredTrace | undefined>;
   /** The traces among `traceIds` that exist, in the order asked. */
   getTraces(traceIds: readonly string[]): Promise<StoredTrace[]>;
+  /** The experiments of the traces among `traceIds` that exist, each once: what an access check needs, without loading the traces. */
+  experimentsOfTraces(traceIds: readonly string[]): Promise<string[]>;
   getSpans(traceId: string): Promise<StoredSpan[]>;
   /** One page of traces matching an MLflow filter; bad filters, orders or tokens are a 400 ApiError. */
   searchTraces(request: TraceSearchRequest): Promise<TracePage>;

@@ -4,7 +4,7 @@ import { ApiError } from '../../errors.js';
 import { isObject } from '../../ingest/mlflow-spans.js';
 import { PERMISSIONS, type AccountStore, type Permission } from '../../store/accounts.js';
 import type { TraceStore } from '../../store/store.js';
-import { actorOf, CallerResolver, type Caller } from './caller.js';
+import { actorOf, ANONYMOUS, CallerResolver, type Caller } from './caller.js';
 
 /**
  * What a route asks of its caller. With auth off every route is open, as before; with auth on:
@@ -29,7 +29,6 @@ export interface AuthOptions {
   defaultPermission: Permission;
 }
 
-const ANONYMOUS_CALLER: Caller = { kind: 'anonymous' };
 const RANK = new Map<Permission, number>(PERMISSIONS.map((p, i) => [p, i]));
 const PERMISSION_CACHE_MILLIS = 10_000;
 
@@ -80,7 +79,7 @@ export class AccessControl {
 
   /** Who sent the request (anonymous while auth is off or without credentials). */
   callerOf(request: FastifyRequest): Caller {
-    return this.requestCallers.get(request) ?? ANONYMOUS_CALLER;
+    return this.requestCallers.get(request) ?? ANONYMOUS;
   }
 
   /** Records what the request's caller did in the audit log (while auth is on). */
@@ -193,5 +192,5 @@ export const tracesExperiments: Locator = async (request, store) => {
     (v): v is string => typeof v === 'string' && v.length > 0 && v.length <= 200,
   );
   if (ids.length === 0) return [];
-  return (await store.getTraces([...new Set(ids)].slice(0, 1000))).map((t) => t.experimentId);
+  return store.experimentsOfTraces([...new Set(ids)].slice(0, 1000));
 };

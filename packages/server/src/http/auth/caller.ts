@@ -92,7 +92,8 @@ export class CallerResolver {
   }
 }
 
-const ANONYMOUS: Caller = { kind: 'anonymous' };
+/** A caller without (valid) credentials. */
+export const ANONYMOUS: Caller = { kind: 'anonymous' };
 
 function digest(secret: string): string {
   return createHash('sha256').update(secret).digest('base64');
