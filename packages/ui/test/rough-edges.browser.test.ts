@@ -154,8 +154,8 @@ describe.runIf(available)('rough edges of the web UI', () => {
         const users = p.getByTestId('users-table');
         await expect.poll(() => users.locator('[role="columnheader"]').allTextContents()).toEqual(expect.arrayContaining(['First seen (EST)', 'Last seen (EST)']));
         const alice = users.locator('[role="row"][data-index]', { hasText: 'alice' }).locator('[role="gridcell"]');
-        const cells = await alice.allTextContents();
-        expect(cells.slice(-2)).toEqual(['Nov 20, 05:00:00 AM', 'Nov 20, 05:02:00 AM']);
+        // The header comes before the rows do: wait for alice's row.
+        await expect.poll(async () => (await alice.allTextContents()).slice(-2)).toEqual(['Nov 20, 05:00:00 AM', 'Nov 20, 05:02:00 AM']);
       } finally {
         await ny.close();
       }
