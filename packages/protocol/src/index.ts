@@ -76,5 +76,15 @@ export type {
   SearchUsersResponse,
   UserJson,
 } from './api.js';
-export { TRACE_METRICS_PATH } from './metrics.js';
-export type { TraceMetricsRequest, TraceMetricsBucketJson, TraceMetricsGroupJson, TraceMetricsResponse } from './metrics.js';
+export { FEEDBACK_METRICS_PATH, TRACE_METRICS_PATH } from './metrics.js';
+export type {
+  FeedbackCountsJson,
+  FeedbackGroupJson,
+  FeedbackMetricsRequest,
+  FeedbackMetricsResponse,
+  FeedbackNameSeriesJson,
+  TraceMetricsRequest,
+  TraceMetricsBucketJson,
+  TraceMetricsGroupJson,
+  TraceMetricsResponse,
+} from './metrics.js';

@@ -48,3 +48,55 @@ export interface TraceMetricsResponse {
 }
 /** Path of the metrics endpoint, under `/api` and `/ajax-api`. */
 export const TRACE_METRICS_PATH = '/threadline/traces/metrics';
+
+/**
+ * `POST /api/threadline/feedback/metrics`: an experiment's valid feedback over time, per feedback
+ * name, from the hourly feedback rollup. Feedback counts in the hour it was given, so the range
+ * is widened to whole hours and buckets are whole hours (the response says which were used).
+ */
+export interface FeedbackMetricsRequest {
+  experiment_id: string;
+  start_time_ms: number;
+  end_time_ms: number;
+  /** Bucket width, rounded up to whole hours; default: the range in about 60 buckets. */
+  bucket_ms?: number;
+  /** Only these feedback names; default all, busiest first, at most `max_names`. */
+  names?: string[];
+  /** How many names, most feedback first; default 8, at most 50. */
+  max_names?: number;
+  /** Also count, per user or session, the feedback on its traces of the range. */
+  group_by?: 'user' | 'session';
+  /** The users or sessions to count for (e.g. the busiest ones the traces metrics named); at most 50. */
+  group_keys?: string[];
+}
+/** Valid feedback counted: all of it, the yes/true and no/false values, and the numeric ones. */
+export interface FeedbackCountsJson {
+  count: number;
+  positive: number;
+  negative: number;
+  numeric_count: number;
+  numeric_sum: number;
+}
+export interface FeedbackNameSeriesJson extends FeedbackCountsJson {
+  name: string;
+  /** One point per bucket of the response, in order. */
+  series: FeedbackCountsJson[];
+}
+export interface FeedbackGroupJson {
+  key: string;
+  /** Per feedback name, the feedback on the group's traces of the range. */
+  names: (FeedbackCountsJson & { name: string })[];
+}
+export interface FeedbackMetricsResponse {
+  /** The range and buckets used: whole hours around those asked for. */
+  start_time_ms: number;
+  end_time_ms: number;
+  bucket_ms: number;
+  /** Bucket start times, in order. */
+  times_ms: number[];
+  names: FeedbackNameSeriesJson[];
+  group_by?: 'user' | 'session';
+  groups?: FeedbackGroupJson[];
+}
+/** Path of the feedback metrics endpoint, under `/api` and `/ajax-api`. */
+export const FEEDBACK_METRICS_PATH = '/threadline/feedback/metrics';

@@ -3,6 +3,8 @@ import type {
   AssessmentResponse,
   ErrorBody,
   ExperimentJson,
+  FeedbackMetricsRequest,
+  FeedbackMetricsResponse,
   GetTraceResponse,
   SearchExperimentsResponse,
   SearchSessionsResponse,
@@ -143,6 +145,7 @@ export const api = {
   searchUsers: (body: { experimentId: string; filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string }, signal?: AbortSignal) =>
     call<SearchUsersResponse>('POST', '/threadline/users/search', rollupBody(body), signal),
   metrics: (body: TraceMetricsRequest, signal?: AbortSignal) => call<TraceMetricsResponse>('POST', '/threadline/traces/metrics', body, signal),
+  feedbackMetrics: (body: FeedbackMetricsRequest, signal?: AbortSignal) => call<FeedbackMetricsResponse>('POST', '/threadline/feedback/metrics', body, signal),
 
   me: (signal?: AbortSignal) => call<Me>('GET', '/threadline/auth/me', undefined, signal),
   login: (username: string, password: string) => call<Me>('POST', LOGIN_PATH, { username, password }),

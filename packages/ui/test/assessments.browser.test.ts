@@ -73,4 +73,18 @@ describe.runIf(available)('feedback on the trace page', () => {
     const conv2 = table.locator('[role="row"]', { hasText: 'conv-2' });
     await expect.poll(async () => (await conv2.getByTestId('feedback-cell').textContent()) ?? '').toBe('user_satisfaction ✓0 ✗1');
   });
+
+  it('charts feedback over time in the overview, and counts it per user', async () => {
+    // By now: alice's thumbs-up overridden by a reviewer's no, bob's turn given a no above, carol's yes.
+    await t.page.goto(`${t.server.url}/experiments/0/overview?range=24h&group=user`);
+    const panel = t.page.getByTestId('feedback-panel');
+    await expect.poll(async () => (await panel.textContent()) ?? '', { timeout: 10_000 }).toContain('Feedback: share positive');
+    await expect.poll(async () => (await panel.textContent()) ?? '').toContain('user_satisfaction (3)');
+    expect(await panel.getByTestId('chart-feedback').count()).toBe(1);
+    // The last two cells of a user's row: feedback count and positive share.
+    const feedbackCells = async (user: string) => (await t.page.locator('.plain-table tr', { hasText: user }).locator('td').allTextContents()).slice(-2);
+    await expect.poll(() => feedbackCells('carol')).toEqual(['1', '100%']);
+    expect(await feedbackCells('alice')).toEqual(['1', '0%']);
+    expect(await feedbackCells('bob')).toEqual(['1', '0%']);
+  });
 });

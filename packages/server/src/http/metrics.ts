@@ -1,9 +1,11 @@
-import { TRACE_METRICS_PATH, type TraceMetricsResponse } from '@threadline/protocol';
+import { FEEDBACK_METRICS_PATH, TRACE_METRICS_PATH, type FeedbackCountsJson, type FeedbackMetricsResponse, type TraceMetricsResponse } from '@threadline/protocol';
 import type { FastifyInstance } from 'fastify';
 import { invalidParameter } from '../errors.js';
 import { parseExperimentId } from '../ingest/mlflow-trace-info.js';
 import type { RouteContext } from './app.js';
-import { bodyObject, optionalInteger, optionalString } from './fields.js';
+import type { FeedbackCounts } from '../store/feedback-rollups.js';
+import { wholeHours } from '../store/feedback-metrics.js';
+import { bodyObject, optionalInteger, optionalString, optionalStringList } from './fields.js';
 
 const DEFAULT_BUCKETS = 60;
 const MAX_BUCKETS = 1000;
@@ -17,19 +19,7 @@ const MAX_GROUPS = 50;
 export function registerMetricsRoutes(app: FastifyInstance, { store, experiments }: RouteContext): void {
   app.post(TRACE_METRICS_PATH, async (req): Promise<TraceMetricsResponse> => {
     const body = bodyObject(req.body);
-    const experimentId = parseExperimentId(body.experiment_id, 'experiment_id');
-    const start = optionalInteger(body, 'start_time_ms', 0);
-    const end = optionalInteger(body, 'end_time_ms', 0);
-    if (start === undefined || end === undefined) throw invalidParameter(`Missing value for required parameter '${start === undefined ? 'start_time_ms' : 'end_time_ms'}'.`);
-    if (end <= start) throw invalidParameter(`'end_time_ms' (${end}) must be after 'start_time_ms' (${start}).`);
-    const bucketMs = optionalInteger(body, 'bucket_ms', 1) ?? Math.max(1, Math.ceil((end - start) / DEFAULT_BUCKETS));
-    if (Math.ceil((end - start) / bucketMs) > MAX_BUCKETS) {
-      throw invalidParameter(`'bucket_ms' ${bucketMs} gives more than ${MAX_BUCKETS} buckets over the range; use at least ${Math.ceil((end - start) / MAX_BUCKETS)}.`);
-    }
-    const groupBy = optionalString(body, 'group_by');
-    if (groupBy !== undefined && groupBy !== 'user' && groupBy !== 'session') {
-      throw invalidParameter(`Invalid value '${groupBy}' for parameter 'group_by': expected 'user' or 'session'.`);
-    }
+    const { experimentId, start, end, bucketMs, groupBy } = rangeOf(body);
     const maxGroups = optionalInteger(body, 'max_groups', 1, MAX_GROUPS) ?? 8;
     const userId = optionalString(body, 'user_id');
     const sessionId = optionalString(body, 'session_id');
@@ -64,4 +54,60 @@ export function registerMetricsRoutes(app: FastifyInstance, { store, experiments
         : {}),
     };
   });
+
+  app.post(FEEDBACK_METRICS_PATH, async (req): Promise<FeedbackMetricsResponse> => {
+    const body = bodyObject(req.body);
+    const asked = rangeOf(body);
+    const { startMs, endMs, bucketMs } = wholeHours(asked.start, asked.end, asked.bucketMs);
+    if ((endMs - startMs) / bucketMs > MAX_BUCKETS) {
+      throw invalidParameter(`'bucket_ms' ${asked.bucketMs} gives more than ${MAX_BUCKETS} hourly buckets over the range.`);
+    }
+    const names = optionalStringList(body, 'names');
+    const groupKeys = optionalStringList(body, 'group_keys');
+    if (groupKeys && groupKeys.length > MAX_GROUPS) throw invalidParameter(`'group_keys' names ${groupKeys.length} groups; at most ${MAX_GROUPS}.`);
+    if (groupKeys && !asked.groupBy) throw invalidParameter(`'group_keys' needs 'group_by' ('user' or 'session').`);
+    const maxNames = optionalInteger(body, 'max_names', 1, MAX_GROUPS) ?? 8;
+    await experiments.artifactLocation(asked.experimentId);
+    const metrics = await store.feedbackMetrics({
+      experimentId: asked.experimentId,
+      startTimeMs: startMs,
+      endTimeMs: endMs,
+      bucketMs,
+      maxNames,
+      ...(names ? { names } : {}),
+      ...(asked.groupBy ? { groupBy: asked.groupBy, groupKeys: groupKeys ?? [], groupStartMs: asked.start, groupEndMs: asked.end } : {}),
+    });
+    return {
+      start_time_ms: startMs,
+      end_time_ms: endMs,
+      bucket_ms: bucketMs,
+      times_ms: Array.from({ length: Math.ceil((endMs - startMs) / bucketMs) }, (_, i) => startMs + i * bucketMs),
+      names: metrics.names.map((n) => ({ name: n.name, ...countsJson(n.total), series: n.series.map(countsJson) })),
+      ...(asked.groupBy && metrics.groups
+        ? { group_by: asked.groupBy, groups: metrics.groups.map((g) => ({ key: g.key, names: g.names.map((n) => ({ name: n.name, ...countsJson(n.counts) })) })) }
+        : {}),
+    };
+  });
+}
+
+/** The experiment, time range, buckets and grouping that both metrics endpoints take, checked. */
+function rangeOf(body: Record<string, unknown>): { experimentId: string; start: number; end: number; bucketMs: number; groupBy: 'user' | 'session' | undefined } {
+  const experimentId = parseExperimentId(body.experiment_id, 'experiment_id');
+  const start = optionalInteger(body, 'start_time_ms', 0);
+  const end = optionalInteger(body, 'end_time_ms', 0);
+  if (start === undefined || end === undefined) throw invalidParameter(`Missing value for required parameter '${start === undefined ? 'start_time_ms' : 'end_time_ms'}'.`);
+  if (end <= start) throw invalidParameter(`'end_time_ms' (${end}) must be after 'start_time_ms' (${start}).`);
+  const bucketMs = optionalInteger(body, 'bucket_ms', 1) ?? Math.max(1, Math.ceil((end - start) / DEFAULT_BUCKETS));
+  if (Math.ceil((end - start) / bucketMs) > MAX_BUCKETS) {
+    throw invalidParameter(`'bucket_ms' ${bucketMs} gives more than ${MAX_BUCKETS} buckets over the range; use at least ${Math.ceil((end - start) / MAX_BUCKETS)}.`);
+  }
+  const groupBy = optionalString(body, 'group_by');
+  if (groupBy !== undefined && groupBy !== 'user' && groupBy !== 'session') {
+    throw invalidParameter(`Invalid value '${groupBy}' for parameter 'group_by': expected 'user' or 'session'.`);
+  }
+  return { experimentId, start, end, bucketMs, groupBy };
+}
+
+function countsJson(c: FeedbackCounts): FeedbackCountsJson {
+  return { count: c.count, positive: c.true_count, negative: c.false_count, numeric_count: c.numeric_count, numeric_sum: c.numeric_sum };
 }

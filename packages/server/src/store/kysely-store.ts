@@ -18,6 +18,7 @@ import { countAssessmentChanges } from './feedback-rollups.js';
 import type { Database } from './schema.js';
 import type { SqlDialect } from './sql-dialect.js';
 import { queryTraceMetrics, type TraceMetrics, type TraceMetricsQuery } from './trace-metrics.js';
+import { queryFeedbackMetrics, type FeedbackMetrics, type FeedbackMetricsQuery } from './feedback-metrics.js';
 import { DirectTransactions, GroupCommitTransactions, type TransactionRunner } from './group-commit.js';
 import type {
   CreateExperimentInput,
@@ -211,6 +212,10 @@ export class KyselyTraceStore implements TraceStore {
 
   async traceMetrics(query: TraceMetricsQuery): Promise<TraceMetrics> {
     return queryTraceMetrics(this.db, query);
+  }
+
+  async feedbackMetrics(query: FeedbackMetricsQuery): Promise<FeedbackMetrics> {
+    return queryFeedbackMetrics(this.db, query);
   }
 
   private async tracePage(page: TraceIdPage): Promise<TracePage> {

@@ -1,13 +1,13 @@
 import type { TraceMetricsResponse } from '@threadline/protocol';
-import { useMemo } from 'react';
+import { useMemo, type ReactNode } from 'react';
 import { compact, duration } from '../format';
 import { Chart, paletteColor, type ChartSeries } from './Chart';
 
 const fmtDuration = (v: number) => duration(v);
 const fmtCompact = (v: number) => compact(v);
 
-/** The four standard charts of a metrics response: traces and errors, latency, tokens, and per group. */
-export function MetricsCharts({ data, only }: { data: TraceMetricsResponse; only?: ('traces' | 'latency' | 'tokens' | 'groups')[] }) {
+/** The four standard charts of a metrics response: traces and errors, latency, tokens, and per group; `children` are more charts in the same grid. */
+export function MetricsCharts({ data, only, children }: { data: TraceMetricsResponse; only?: ('traces' | 'latency' | 'tokens' | 'groups')[]; children?: ReactNode }) {
   const times = useMemo(() => data.buckets.map((b) => b.time_ms), [data]);
   // The window asked for, not the data's extent: one bucket alone would leave uPlot to guess.
   const xRange = useMemo((): [number, number] => [data.start_time_ms, Math.max(data.start_time_ms + 1, data.end_time_ms - data.bucket_ms)], [data]);
@@ -57,6 +57,7 @@ export function MetricsCharts({ data, only }: { data: TraceMetricsResponse; only
           <Chart times={times} xRange={xRange} series={series.groups} format={fmtCompact} testId="chart-groups" />
         </div>
       )}
+      {children}
     </div>
   );
 }

@@ -2,6 +2,7 @@ import { useQuery } from '@tanstack/react-query';
 import { Link, useParams } from 'react-router';
 import { api } from '../api';
 import { ErrorNote, paths, Stat } from '../components/bits';
+import { FeedbackChart, positiveShare } from '../components/FeedbackChart';
 import { MetricsCharts } from '../components/MetricsCharts';
 import { TIME_RANGES } from '../filters';
 import { compact, duration, num, requestTimeMs, timeRange } from '../format';
@@ -68,6 +69,14 @@ export function OverviewPage() {
     queryFn: ({ signal }) => api.metrics({ experiment_id: experimentId, start_time_ms: start, end_time_ms: end, bucket_ms: end - start }, signal).then((r) => r.buckets[0] ?? null),
     enabled: ready,
   });
+  const groupKeys = metrics.data?.groups?.map((g) => g.key) ?? [];
+  const feedback = useQuery({
+    queryKey: ['feedback-metrics', experimentId, start, end, bucket, group, groupKeys],
+    queryFn: ({ signal }) =>
+      api.feedbackMetrics({ experiment_id: experimentId, start_time_ms: start, end_time_ms: end, bucket_ms: bucket, ...(group ? { group_by: group, group_keys: groupKeys } : {}) }, signal),
+    enabled: ready && (!group || metrics.isSuccess),
+  });
+  const feedbackOf = new Map(feedback.data?.groups?.map((g) => [g.key, g.names.reduce((sum, n) => ({ count: sum.count + n.count, positive: sum.positive + n.positive, negative: sum.negative + n.negative }), { count: 0, positive: 0, negative: 0 })]));
   const loading = summary.isPending;
   const all = summary.data;
   // Without an answer (a failed request) there is no count to show, not a count of 0.
@@ -109,7 +118,7 @@ export function OverviewPage() {
         <Stat label="Latency p95" loading={loading} value={<span title={histogram}>{duration(all?.latency_p95_ms)}</span>} sub={ofTraces} />
         <Stat label="Tokens" loading={loading} value={known(compact(all?.total_tokens ?? 0))} />
       </div>
-      {metrics.data && <MetricsCharts data={metrics.data} />}
+      {metrics.data && <MetricsCharts data={metrics.data}>{feedback.data && feedback.data.names.length > 0 && <FeedbackChart data={feedback.data} />}</MetricsCharts>}
       {metrics.data?.groups && metrics.data.groups.length > 0 && (
         <div className="panel">
           <table className="plain-table">
@@ -119,6 +128,8 @@ export function OverviewPage() {
                 <th className="num">Traces</th>
                 <th className="num">Errors</th>
                 <th className="num">Tokens</th>
+                <th className="num" title="Valid feedback on these traces (and, for a session, on the session itself)">Feedback</th>
+                <th className="num" title="Of the yes/no feedback, the share that says yes">Positive</th>
               </tr>
             </thead>
             <tbody>
@@ -132,6 +143,8 @@ export function OverviewPage() {
                   <td className="num">{num(g.traces)}</td>
                   <td className={`num ${g.errors ? 'text-error' : ''}`}>{num(g.errors)}</td>
                   <td className="num">{num(g.total_tokens)}</td>
+                  <td className="num">{feedbackOf.has(g.key) ? num(feedbackOf.get(g.key)!.count) : '–'}</td>
+                  <td className="num">{shareText(feedbackOf.get(g.key))}</td>
                 </tr>
               ))}
             </tbody>
@@ -140,4 +153,9 @@ export function OverviewPage() {
       )}
     </div>
   );
+}
+
+function shareText(c: { positive: number; negative: number } | undefined): string {
+  const share = c && positiveShare(c);
+  return share === undefined || share === null ? '–' : `${Math.round(share * 100)}%`;
 }
