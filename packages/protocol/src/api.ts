@@ -163,6 +163,8 @@ export interface SessionJson {
   input_tokens: number;
   output_tokens: number;
   total_tokens: number;
+  /** USD of the priced LLM calls of its traces (models without a price count nothing). */
+  cost: number;
   first_trace_id: string;
   first_request_preview: string | null;
   last_trace_id: string;
@@ -210,6 +212,8 @@ export interface UserJson {
   input_tokens: number;
   output_tokens: number;
   total_tokens: number;
+  /** USD of the priced LLM calls of its traces (models without a price count nothing). */
+  cost: number;
   /** Valid feedback on the user's turns and sessions, by name. */
   feedback: Record<string, FeedbackSummaryJson>;
 }

@@ -26,6 +26,10 @@ export interface StoredTrace extends TraceRecord {
   userId: string | null;
   sessionId: string | null;
   tokenUsage: TokenCounts | null;
+  /** MLflow's cost shape (`mlflow.trace.cost`) in USD; null without a priced call. */
+  cost: { input_cost?: number; output_cost?: number; total_cost: number } | null;
+  /** LLM calls of models no price is known for. */
+  unpricedCalls: number;
   spanCount: number;
   /** Oldest first; overridden ones included, with `valid: false`. */
   assessments: StoredAssessment[];

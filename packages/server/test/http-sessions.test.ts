@@ -97,6 +97,7 @@ describeEachDatabase('sessions and users over REST', (database) => {
       input_tokens: 60,
       output_tokens: 0,
       total_tokens: 60,
+      cost: 0,
       first_trace_id: ids[0]!,
       first_request_preview: 'question 0',
       last_trace_id: ids[2]!,
@@ -208,6 +209,7 @@ describeEachDatabase('sessions and users over REST', (database) => {
       input_tokens: 32,
       output_tokens: 0,
       total_tokens: 32,
+      cost: 0,
       feedback: {},
     });
     expect(body.users[2]).toMatchObject({ user_id: 'u2', trace_count: 3, session_count: 2, error_count: 0, total_tokens: 40 });

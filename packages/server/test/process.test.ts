@@ -360,9 +360,9 @@ type UserRollup = Omit<UsersTable, 'experiment_id'>;
 
 const SESSION_COLUMNS: (keyof SessionRollup)[] = [
   'session_id', 'first_time', 'last_time', 'last_end_time', 'trace_count', 'error_count', 'input_tokens', 'output_tokens', 'total_tokens',
-  'user_count', 'first_trace_id', 'first_request_preview', 'last_trace_id', 'last_response_preview',
+  'user_count', 'first_trace_id', 'first_request_preview', 'last_trace_id', 'last_response_preview', 'cost_nanos',
 ];
-const USER_COLUMNS: (keyof UserRollup)[] = ['user_id', 'first_time', 'last_time', 'trace_count', 'session_count', 'error_count', 'input_tokens', 'output_tokens', 'total_tokens'];
+const USER_COLUMNS: (keyof UserRollup)[] = ['user_id', 'first_time', 'last_time', 'trace_count', 'session_count', 'error_count', 'input_tokens', 'output_tokens', 'total_tokens', 'cost_nanos'];
 
 /** Both databases hand bigint columns back as strings or bigints: compare as numbers. */
 function normalise<T>(rows: Record<string, unknown>[], textColumns: readonly string[]): T[] {
@@ -388,6 +388,7 @@ function expectedRollups(specs: readonly TraceSpec[]): { sessions: SessionRollup
     input_tokens: sum(of, 'input_tokens'),
     output_tokens: sum(of, 'output_tokens'),
     total_tokens: sum(of, 'total_tokens'),
+    cost_nanos: 0,
   });
   const sessions = groups('session').map(([session_id, of]): SessionRollup => {
     const first = of.reduce((a, b) => (before(b, a) ? b : a));

@@ -148,6 +148,12 @@ describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
     for (const table of ['trace_hours', 'accounts', 'api_tokens', 'ui_sessions', 'experiment_permissions', 'audit_events', 'feedback_rollups']) await sql`DROP TABLE ${sql.table(table)}`.execute(kysely);
     await sql`DROP INDEX assessments_session`.execute(kysely);
     for (const column of ['experiment_id', 'session_id']) await sql`ALTER TABLE assessments DROP COLUMN ${sql.ref(column)}`.execute(kysely);
+    // 006-cost.
+    for (const table of ['llm_calls', 'model_hours', 'model_prices']) await sql`DROP TABLE ${sql.table(table)}`.execute(kysely);
+    for (const index of ['sessions_exp_cost', 'users_exp_cost']) await sql`DROP INDEX ${sql.ref(index)}`.execute(kysely);
+    for (const [table, column] of [['traces', 'cost_nanos'], ['traces', 'unpriced_calls'], ['sessions', 'cost_nanos'], ['users', 'cost_nanos']] as const) {
+      await sql`ALTER TABLE ${sql.table(table)} DROP COLUMN ${sql.ref(column)}`.execute(kysely);
+    }
     await sql`DELETE FROM threadline_migrations WHERE name >= '003-trace-hours'`.execute(kysely);
     const schema = db.store.dialect.name === 'postgres' ? (await sql<{ s: string }>`SELECT current_schema() AS s`.execute(kysely)).rows[0]!.s : undefined;
     await migrateToLatest(kysely, { dialect: db.store.dialect.name, ...(schema ? { schema } : {}) });

@@ -8,6 +8,7 @@ import {
   type SessionJson,
   type SessionTracesResponse,
 } from '@threadline/protocol';
+import { toUsd } from '../cost/units.js';
 import type { FastifyInstance } from 'fastify';
 import { notFound } from '../errors.js';
 import { parseExperimentId } from '../ingest/mlflow-trace-info.js';
@@ -97,6 +98,7 @@ function sessionJson(s: SessionSummary): SessionJson {
     input_tokens: s.inputTokens,
     output_tokens: s.outputTokens,
     total_tokens: s.totalTokens,
+    cost: toUsd(s.costNanos),
     first_trace_id: s.firstTraceId,
     first_request_preview: s.firstRequestPreview,
     last_trace_id: s.lastTraceId,

@@ -1,4 +1,5 @@
 import { ApiPath, type SearchUsersResponse, type UserJson } from '@threadline/protocol';
+import { toUsd } from '../cost/units.js';
 import type { FastifyInstance } from 'fastify';
 import type { UserSummary } from '../query/index.js';
 import type { RouteContext } from './app.js';
@@ -25,6 +26,7 @@ function userJson(u: UserSummary): UserJson {
     input_tokens: u.inputTokens,
     output_tokens: u.outputTokens,
     total_tokens: u.totalTokens,
+    cost: toUsd(u.costNanos),
     feedback: feedbackSummariesJson(u.feedback),
   };
 }

@@ -72,15 +72,18 @@ export function assessmentJson(a: StoredAssessment): AssessmentJson {
 
 /**
  * Metadata as stored, plus `mlflow.trace.tokenUsage` when the tokens were derived from spans (OTLP,
- * or an SDK that did not sum them): MLflow clients read the trace's usage from that key.
+ * or an SDK that did not sum them) and `mlflow.trace.cost` when the server priced its calls:
+ * MLflow clients read the trace's usage and cost from those keys.
  */
 function withTokenUsage(trace: StoredTrace): Record<string, string> {
-  if (trace.tokenUsage === null || TraceMetadataKey.TOKEN_USAGE in trace.metadata) return trace.metadata;
-  const { inputTokens, outputTokens, totalTokens } = trace.tokenUsage;
-  return {
-    ...trace.metadata,
-    [TraceMetadataKey.TOKEN_USAGE]: JSON.stringify({ input_tokens: inputTokens, output_tokens: outputTokens, total_tokens: totalTokens }),
-  };
+  const derived: Record<string, string> = {};
+  if (trace.tokenUsage !== null && !(TraceMetadataKey.TOKEN_USAGE in trace.metadata)) {
+    const { inputTokens, outputTokens, totalTokens } = trace.tokenUsage;
+    derived[TraceMetadataKey.TOKEN_USAGE] = JSON.stringify({ input_tokens: inputTokens, output_tokens: outputTokens, total_tokens: totalTokens });
+  }
+  // The server's price of the trace's calls (MLflow's server computes it too); a client's own value is kept.
+  if (trace.cost !== null && !(TraceMetadataKey.COST in trace.metadata)) derived[TraceMetadataKey.COST] = JSON.stringify(trace.cost);
+  return Object.keys(derived).length === 0 ? trace.metadata : { ...trace.metadata, ...derived };
 }
 
 /** A protobuf Duration in JSON: seconds with 0 or 3 fractional digits, e.g. `"0.002s"`, `"3s"`. */

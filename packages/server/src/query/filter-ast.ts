@@ -22,7 +22,7 @@ export type Literal =
   | { readonly kind: 'number'; readonly value: number; readonly text: string; readonly range: SourceRange };
 
 /** Trace columns a filter can compare directly. */
-export type TraceAttributeKey = 'timestamp_ms' | 'execution_time_ms' | 'end_time_ms' | 'status' | 'request_id' | 'client_request_id';
+export type TraceAttributeKey = 'timestamp_ms' | 'execution_time_ms' | 'end_time_ms' | 'status' | 'request_id' | 'client_request_id' | 'cost';
 
 /** Span columns a filter can compare directly (`span.content` is {@link SpanContentField}). */
 export type SpanColumnKey = 'name' | 'type' | 'status';

@@ -1,4 +1,5 @@
 import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
+import { NANOS_PER_USD } from '../cost/units.js';
 import { TraceMetadataKey, TraceTagKey } from '@threadline/protocol';
 import type { SqlDialect } from '../store/sql-dialect.js';
 import {
@@ -132,6 +133,9 @@ class FilterCompiler {
         return this.valuePredicate(sql.ref('t.trace_id'), clause);
       case 'client_request_id':
         return nonNull(sql.ref('t.client_request_id'), this.valuePredicate(sql.ref('t.client_request_id'), clause));
+      case 'cost':
+        // A trace without a priced call has no cost: it matches no comparison.
+        return nonNull(sql.ref('t.cost_nanos'), scaledComparison(sql.ref('t.cost_nanos'), clause as ComparisonNode, NANOS_PER_USD));
     }
   }
 
@@ -286,6 +290,19 @@ export function integerComparison(column: Expression<unknown>, clause: Compariso
     default:
       throw new Error(`operator ${operator} on a number`);
   }
+}
+
+/**
+ * A comparison of a column that stores a quantity in units of 1/`scale` (cost in nano-dollars)
+ * with a value the filter gives in whole units (dollars). The value is scaled once, here, so the
+ * column is compared as stored and its index serves; a product a float error away from a whole
+ * number counts as that number (`cost >= 0.05` includes exactly 50,000,000 nano-dollars).
+ */
+export function scaledComparison(column: Expression<unknown>, clause: ComparisonNode, scale: number): Condition {
+  const scaled = (clause.value.value as number) * scale;
+  const near = Math.round(scaled);
+  const value = Math.abs(scaled - near) < 1e-6 * Math.max(1, Math.abs(near)) ? near : scaled;
+  return integerComparison(column, { ...clause, value: { kind: 'number', value, text: String(value), range: clause.value.range } });
 }
 
 /** Keeps numbers where both databases bind them exactly; beyond ±2^53 every stored time compares alike. */

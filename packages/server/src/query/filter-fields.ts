@@ -31,6 +31,7 @@ const ATTRIBUTES: ReadonlyMap<string, FilterField> = new Map<string, FilterField
   ['execution_time', attribute('execution_time_ms')],
   ['end_time_ms', attribute('end_time_ms')],
   ['end_time', attribute('end_time_ms')],
+  ['cost', attribute('cost')],
   ['status', attribute('status')],
   ['request_id', attribute('request_id')],
   ['client_request_id', attribute('client_request_id')],
@@ -57,7 +58,7 @@ function attribute(key: TraceAttributeKey): FilterField {
   return { kind: 'trace-attribute', key };
 }
 
-const NUMERIC_ATTRIBUTES: ReadonlySet<string> = new Set<TraceAttributeKey>(['timestamp_ms', 'execution_time_ms', 'end_time_ms']);
+const NUMERIC_ATTRIBUTES: ReadonlySet<string> = new Set<TraceAttributeKey>(['timestamp_ms', 'execution_time_ms', 'end_time_ms', 'cost']);
 
 const NUMERIC: readonly ClauseOperator[] = ['=', '!=', '<', '<=', '>', '>='];
 const STRING: readonly ClauseOperator[] = ['=', '!=', 'LIKE', 'ILIKE', 'RLIKE', 'IN', 'NOT IN'];

@@ -52,6 +52,7 @@ const ATTRIBUTE_KEYS: ReadonlyMap<string, () => KeyShape> = new Map([
   ['execution_time_ms', () => EXECUTION_TIME],
   ['end_time', () => END_TIME],
   ['end_time_ms', () => END_TIME],
+  ['cost', () => column('cost', 't.cost_nanos', 'number', true)],
   ['status', () => column('status', 't.state', 'string')],
   ['request_id', () => REQUEST_ID],
   ['name', () => tagKey(TraceTagKey.TRACE_NAME)],

@@ -1,8 +1,9 @@
 import { sql, type CompiledQuery, type Kysely, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
+import { NANOS_PER_USD } from '../cost/units.js';
 import { ApiError, invalidParameter } from '../errors.js';
 import type { SqlDialect } from '../store/sql-dialect.js';
 import { canonicalFilter, isTraceClause, type ClauseNode, type ComparisonNode, type FilterField, type FilterNode } from './filter-ast.js';
-import { compileFilter, integerComparison, joinConditions, stringPredicate, withinTimeLimit } from './filter-compiler.js';
+import { compileFilter, integerComparison, joinConditions, scaledComparison, stringPredicate, withinTimeLimit } from './filter-compiler.js';
 import { ENTITIES, resolveField, type FieldResolver } from './filter-fields.js';
 import { filterError, type IdentifierPart, type IdentifierToken } from './filter-lexer.js';
 import { parseFilter } from './filter-parser.js';
@@ -46,6 +47,8 @@ export interface RollupColumn {
   readonly fractional?: boolean;
   /** May be NULL (a mean of no values): NULL matches no comparison and sorts last. */
   readonly nullable?: boolean;
+  /** Stored in units of 1/scale (cost: nano-dollars), filtered in whole units (dollars). */
+  readonly scale?: number;
 }
 
 /**
@@ -143,6 +146,7 @@ export const COMMON_ROLLUP_COLUMNS: readonly ColumnDefinition[] = [
   { name: 'input_tokens', valueType: 'number', expression: sql.ref('r.input_tokens') },
   { name: 'output_tokens', valueType: 'number', expression: sql.ref('r.output_tokens') },
   { name: 'total_tokens', valueType: 'number', expression: sql.ref('r.total_tokens') },
+  { name: 'cost', valueType: 'number', expression: sql.ref('r.cost_nanos'), scale: NANOS_PER_USD },
 ];
 
 /** Builds the column map of a language, each column under its name and its aliases. */
@@ -346,6 +350,7 @@ export function compileRollupFilter(node: FilterNode, language: RollupLanguage, 
       const { operator, value } = clause as ComparisonNode;
       return sql<SqlBool>`(${column.expression} IS NOT NULL AND ${column.expression} ${sql.raw(operator === '!=' ? '<>' : operator)} ${value.value})`;
     }
+    if (column.scale !== undefined) return scaledComparison(column.expression, clause as ComparisonNode, column.scale);
     return field.valueType === 'number' ? integerComparison(column.expression, clause as ComparisonNode) : stringPredicate(dialect, column.expression, clause);
   };
   return compile(node);

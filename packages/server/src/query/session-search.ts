@@ -33,6 +33,8 @@ export interface SessionSummary {
   inputTokens: number;
   outputTokens: number;
   totalTokens: number;
+  /** Nano-dollars. */
+  costNanos: number;
   firstTraceId: string;
   firstRequestPreview: string | null;
   lastTraceId: string;
@@ -112,6 +114,7 @@ export async function findSessions(db: Kysely<Database>, dialect: SqlDialect, re
     inputTokens: Number(r.input_tokens),
     outputTokens: Number(r.output_tokens),
     totalTokens: Number(r.total_tokens),
+    costNanos: Number(r.cost_nanos),
     firstTraceId: r.first_trace_id,
     firstRequestPreview: r.first_request_preview,
     lastTraceId: r.last_trace_id,

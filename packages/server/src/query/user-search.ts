@@ -25,6 +25,8 @@ export interface UserSummary {
   inputTokens: number;
   outputTokens: number;
   totalTokens: number;
+  /** Nano-dollars. */
+  costNanos: number;
   /** Valid feedback on the user's turns and sessions, by name. */
   feedback: Record<string, FeedbackSummary>;
 }
@@ -80,6 +82,7 @@ export async function findUsers(db: Kysely<Database>, dialect: SqlDialect, reque
     inputTokens: Number(r.input_tokens),
     outputTokens: Number(r.output_tokens),
     totalTokens: Number(r.total_tokens),
+    costNanos: Number(r.cost_nanos),
     feedback: feedback.get(r.user_id) ?? {},
   }));
   return nextPageToken === undefined ? { users } : { users, nextPageToken };

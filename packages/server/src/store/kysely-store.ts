@@ -18,6 +18,9 @@ import { countAssessmentChanges } from './feedback-rollups.js';
 import type { Database } from './schema.js';
 import type { SqlDialect } from './sql-dialect.js';
 import { queryTraceMetrics, type TraceMetrics, type TraceMetricsQuery } from './trace-metrics.js';
+import { PriceSource } from '../cost/price-source.js';
+import { ModelPrices } from './model-prices.js';
+import { Pricing } from './pricing.js';
 import { queryFeedbackMetrics, type FeedbackMetrics, type FeedbackMetricsQuery } from './feedback-metrics.js';
 import { DirectTransactions, GroupCommitTransactions, type TransactionRunner } from './group-commit.js';
 import type {
@@ -50,6 +53,7 @@ export class KyselyTraceStore implements TraceStore {
   private readonly transactions: TransactionRunner;
   private readonly writes: TraceWrites;
   private readonly assessments: AssessmentWrites;
+  readonly pricing: Pricing;
 
   /**
    * @param groupCommit share each commit among the writes in flight (for single-writer SQLite);
@@ -62,7 +66,10 @@ export class KyselyTraceStore implements TraceStore {
   ) {
     this.transactions = options.groupCommit ? new GroupCommitTransactions(db) : new DirectTransactions(db);
     this.assessments = new AssessmentWrites(db, dialect, this.transactions, countAssessmentChanges);
-    this.writes = new TraceWrites(dialect, this.transactions, this.assessments);
+    const prices = new ModelPrices(db);
+    const priceSource = new PriceSource(() => prices.list());
+    this.writes = new TraceWrites(dialect, this.transactions, this.assessments, priceSource);
+    this.pricing = new Pricing(db, prices, priceSource, this.writes);
   }
 
   // ---- experiments -------------------------------------------------------------------------

@@ -59,6 +59,8 @@ export interface RollupContribution {
   inputTokens: number;
   outputTokens: number;
   totalTokens: number;
+  /** Nano-dollars (006-cost). */
+  costNanos: number;
   requestPreview: string | null;
   responsePreview: string | null;
 }
@@ -145,6 +147,7 @@ interface KeyPlan {
   input: number;
   output: number;
   total: number;
+  cost: number;
   /** Traces now counted here: merged into the first/last times and previews. */
   entering: RollupContribution[];
   /** Traces that left, or moved in time within, the key: its times must be read again if they set them. */
@@ -165,6 +168,7 @@ class KeyPlans {
       plan.input += now!.inputTokens - was!.inputTokens;
       plan.output += now!.outputTokens - was!.outputTokens;
       plan.total += now!.totalTokens - was!.totalTokens;
+      plan.cost += now!.costNanos - was!.costNanos;
       plan.entering.push(now!);
       if (now!.requestTime === was!.requestTime && now!.endTime >= was!.endTime) plan.staying.push(now!);
       else plan.leaving.push(was!);
@@ -177,6 +181,7 @@ class KeyPlans {
       plan.input -= was!.inputTokens;
       plan.output -= was!.outputTokens;
       plan.total -= was!.totalTokens;
+      plan.cost -= was!.costNanos;
       plan.leaving.push(was!);
     }
     if (nowId !== null) {
@@ -186,6 +191,7 @@ class KeyPlans {
       plan.input += now!.inputTokens;
       plan.output += now!.outputTokens;
       plan.total += now!.totalTokens;
+      plan.cost += now!.costNanos;
       plan.entering.push(now!);
     }
   }
@@ -197,7 +203,7 @@ class KeyPlans {
   private plan(experimentId: number, id: string): KeyPlan {
     const key = keyOf(experimentId, id);
     let plan = this.plans.get(key);
-    if (!plan) this.plans.set(key, (plan = { experimentId, id, traces: 0, errors: 0, input: 0, output: 0, total: 0, entering: [], leaving: [], staying: [] }));
+    if (!plan) this.plans.set(key, (plan = { experimentId, id, traces: 0, errors: 0, input: 0, output: 0, total: 0, cost: 0, entering: [], leaving: [], staying: [] }));
     return plan;
   }
 }
@@ -231,11 +237,12 @@ function counterDeltas(table: 'sessions' | 'users', plan: KeyPlan) {
     input_tokens: add('input_tokens', plan.input),
     output_tokens: add('output_tokens', plan.output),
     total_tokens: add('total_tokens', plan.total),
+    cost_nanos: add('cost_nanos', plan.cost),
   };
 }
 
 function counterValues(plan: KeyPlan) {
-  return { trace_count: plan.traces, error_count: plan.errors, input_tokens: plan.input, output_tokens: plan.output, total_tokens: plan.total };
+  return { trace_count: plan.traces, error_count: plan.errors, input_tokens: plan.input, output_tokens: plan.output, total_tokens: plan.total, cost_nanos: plan.cost };
 }
 
 /** `column`'s value, or the lower / higher of it and `value`. */
@@ -512,6 +519,7 @@ async function traceTotals(db: Db, experimentId: number, column: 'session_id' | 
       eb.fn.sum<number>(sql`COALESCE(input_tokens, 0)`).as('input_tokens'),
       eb.fn.sum<number>(sql`COALESCE(output_tokens, 0)`).as('output_tokens'),
       eb.fn.sum<number>(sql`COALESCE(total_tokens, 0)`).as('total_tokens'),
+      eb.fn.sum<number>(sql`COALESCE(cost_nanos, 0)`).as('cost_nanos'),
     ])
     .executeTakeFirstOrThrow();
   // Aggregates come back as strings on PostgreSQL (numeric) and as null over no rows.
@@ -524,6 +532,7 @@ async function traceTotals(db: Db, experimentId: number, column: 'session_id' | 
     input_tokens: Number(row.input_tokens),
     output_tokens: Number(row.output_tokens),
     total_tokens: Number(row.total_tokens),
+    cost_nanos: Number(row.cost_nanos),
   };
 }
 
@@ -543,22 +552,23 @@ export function traceHourKey(c: Pick<RollupContribution, 'experimentId' | 'trace
  * to one row are summed first and rows are written in key order.
  */
 async function shiftHours(db: Db, changes: readonly { c: RollupContribution; sign: 1 | -1 }[]): Promise<void> {
-  const rows = new Map<string, { experiment_id: number; hour_start: number; latency_bin: number; shard: number; trace_count: number; error_count: number; input_tokens: number; output_tokens: number; total_tokens: number }>();
+  const rows = new Map<string, { experiment_id: number; hour_start: number; latency_bin: number; shard: number; trace_count: number; error_count: number; input_tokens: number; output_tokens: number; total_tokens: number; cost_nanos: number }>();
   for (const { c, sign } of changes) {
     const key = traceHourKey(c);
     const id = `${String(key.experiment_id).padStart(20, '0')}:${String(key.hour_start).padStart(16, '0')}:${String(key.latency_bin + 1).padStart(3, '0')}:${key.shard}`;
     let row = rows.get(id);
-    if (!row) rows.set(id, (row = { ...key, trace_count: 0, error_count: 0, input_tokens: 0, output_tokens: 0, total_tokens: 0 }));
+    if (!row) rows.set(id, (row = { ...key, trace_count: 0, error_count: 0, input_tokens: 0, output_tokens: 0, total_tokens: 0, cost_nanos: 0 }));
     row.trace_count += sign;
     row.error_count += c.isError ? sign : 0;
     row.input_tokens += sign * c.inputTokens;
     row.output_tokens += sign * c.outputTokens;
     row.total_tokens += sign * c.totalTokens;
+    row.cost_nanos += sign * c.costNanos;
   }
   for (const id of [...rows.keys()].sort()) {
     const row = rows.get(id)!;
-    if (row.trace_count === 0 && row.error_count === 0 && row.input_tokens === 0 && row.output_tokens === 0 && row.total_tokens === 0) continue;
-    const add = (column: 'trace_count' | 'error_count' | 'input_tokens' | 'output_tokens' | 'total_tokens') => sql<number>`${sql.ref(`trace_hours.${column}`)} + ${row[column]}`;
+    if (row.trace_count === 0 && row.error_count === 0 && row.input_tokens === 0 && row.output_tokens === 0 && row.total_tokens === 0 && row.cost_nanos === 0) continue;
+    const add = (column: 'trace_count' | 'error_count' | 'input_tokens' | 'output_tokens' | 'total_tokens' | 'cost_nanos') => sql<number>`${sql.ref(`trace_hours.${column}`)} + ${row[column]}`;
     await db
       .insertInto('trace_hours')
       .values(row)
@@ -569,6 +579,7 @@ async function shiftHours(db: Db, changes: readonly { c: RollupContribution; sig
           input_tokens: add('input_tokens'),
           output_tokens: add('output_tokens'),
           total_tokens: add('total_tokens'),
+          cost_nanos: add('cost_nanos'),
         }),
       )
       .execute();

@@ -18,6 +18,9 @@ export interface Database {
   session_users: SessionUsersTable;
   trace_hours: TraceHoursTable;
   feedback_rollups: FeedbackRollupsTable;
+  llm_calls: LlmCallsTable;
+  model_hours: ModelHoursTable;
+  model_prices: ModelPricesTable;
   accounts: AccountsTable;
   api_tokens: ApiTokensTable;
   ui_sessions: UiSessionsTable;
@@ -105,6 +108,9 @@ export interface TracesTable {
   output_tokens: number | null;
   total_tokens: number | null;
   span_count: number;
+  /** Nano-dollars (1e-9 USD) of the trace's priced LLM calls; null while it has none (006-cost). */
+  cost_nanos: number | null;
+  unpriced_calls: Generated<number>;
 }
 
 export interface SpansTable {
@@ -161,6 +167,8 @@ export interface SessionsTable {
   first_request_preview: string | null;
   last_trace_id: string;
   last_response_preview: string | null;
+  /** Nano-dollars, the sum of the traces' `cost_nanos`. */
+  cost_nanos: number;
 }
 
 export interface UsersTable {
@@ -174,6 +182,8 @@ export interface UsersTable {
   input_tokens: number;
   output_tokens: number;
   total_tokens: number;
+  /** Nano-dollars, the sum of the traces' `cost_nanos`. */
+  cost_nanos: number;
 }
 
 export interface SessionUsersTable {
@@ -200,6 +210,8 @@ export interface TraceHoursTable {
   input_tokens: number;
   output_tokens: number;
   total_tokens: number;
+  /** Nano-dollars, the sum of the traces' `cost_nanos`. */
+  cost_nanos: number;
 }
 
 /**
@@ -221,4 +233,53 @@ export interface FeedbackRollupsTable {
   /** Numeric values, and their sum (the mean is numeric_sum / numeric_count). */
   numeric_count: number;
   numeric_sum: number;
+}
+
+/** One span that made a model call, as priced (006-cost, store/cost-writes.ts). */
+export interface LlmCallsTable {
+  trace_id: string;
+  span_id: string;
+  experiment_id: number;
+  /** The hour the span started: spans are write-once, so a call never changes hour. */
+  hour_start: number;
+  /** The model as the span named it; `(unknown)` when it named none. */
+  model: string;
+  provider: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
+  reasoning_tokens: number;
+  explicit_cost_nanos: number | null;
+  cost_nanos: number | null;
+  input_cost_nanos: number | null;
+  output_cost_nanos: number | null;
+  /** `span` (the span's own), `custom` (an operator's price), `table` (the bundled table), or null: unpriced. */
+  cost_source: string | null;
+  /** 0 when a descendant span is also a call (this one's usage is their aggregate). */
+  counted: number;
+}
+
+/** Per (experiment, hour, model) counted calls: the overview's cost by model. */
+export interface ModelHoursTable {
+  experiment_id: number;
+  hour_start: number;
+  model: string;
+  calls: number;
+  unpriced_calls: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_nanos: number;
+}
+
+/** A price an operator set; wins over the bundled table for calls priced after it was set. */
+export interface ModelPricesTable {
+  model: string;
+  /** USD per million tokens. */
+  input_per_mtok: number;
+  output_per_mtok: number;
+  cache_read_per_mtok: number | null;
+  cache_write_per_mtok: number | null;
+  updated_time: number;
+  updated_by: string;
 }

@@ -2,6 +2,7 @@ import type { ExperimentJson, ViewType } from '@threadline/protocol';
 import type { RollupSearchRequest, SessionPage, SessionTracesRequest, TraceSearchRequest, UserPage } from '../query/index.js';
 import type { AssessedSession, AssessmentChanges, AssessmentInput, SpanBatchFields, SpanRecord, StoredAssessment, StoredTrace, TraceRecord } from '../trace-model.js';
 import type { TraceMetrics, TraceMetricsQuery } from './trace-metrics.js';
+import type { Pricing } from './pricing.js';
 import type { FeedbackMetrics, FeedbackMetricsQuery } from './feedback-metrics.js';
 
 export interface Experiment {
@@ -164,6 +165,9 @@ export interface TraceStore {
   traceMetrics(query: TraceMetricsQuery): Promise<TraceMetrics>;
   /** Valid feedback per hour bucket and name (and per given user or session), for charts. */
   feedbackMetrics(query: FeedbackMetricsQuery): Promise<FeedbackMetrics>;
+
+  /** Operators' model prices and re-pricing of stored traces. */
+  readonly pricing: Pricing;
 
   /** Resolves once the database answered a trivial query; rejects when it cannot be reached. */
   ping(): Promise<void>;

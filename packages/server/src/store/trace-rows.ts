@@ -2,6 +2,7 @@ import { TraceState } from '@threadline/protocol';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { StoredAssessment, StoredTrace } from '../trace-model.js';
 import { loadAssessments } from './assessment-rows.js';
+import { callsOfTraces, mlflowCostJson } from './cost-writes.js';
 import type { RollupContribution } from './rollups.js';
 import type { Database, TracesTable } from './schema.js';
 import type { SqlDialect } from './sql-dialect.js';
@@ -33,6 +34,7 @@ export function contributionOf(row: TraceRow): RollupContribution {
     inputTokens: Number(row.input_tokens ?? 0),
     outputTokens: Number(row.output_tokens ?? 0),
     totalTokens: Number(row.total_tokens ?? 0),
+    costNanos: Number(row.cost_nanos ?? 0),
     requestPreview: row.request_preview,
     responsePreview: row.response_preview,
   };
@@ -49,7 +51,12 @@ export async function loadTraces(db: Db, traceIds: readonly string[]): Promise<S
   ]);
   const metadataOf = groupByTrace(metadata);
   const tagsOf = groupByTrace(tags);
-  return rows.map((r) => storedTraceOf(r, metadataOf.get(r.trace_id) ?? {}, tagsOf.get(r.trace_id) ?? {}, assessments.get(r.trace_id) ?? []));
+  // Cost parts are read only for traces that have a cost.
+  const calls = await callsOfTraces(db, rows.filter((r) => r.cost_nanos !== null).map((r) => r.trace_id));
+  return rows.map((r) => ({
+    ...storedTraceOf(r, metadataOf.get(r.trace_id) ?? {}, tagsOf.get(r.trace_id) ?? {}, assessments.get(r.trace_id) ?? []),
+    cost: mlflowCostJson(calls.get(r.trace_id) ?? []),
+  }));
 }
 
 /**
@@ -88,6 +95,8 @@ export function storedTraceOf(r: TraceRow, metadata: Record<string, string>, tag
       r.total_tokens === null
         ? null
         : { inputTokens: Number(r.input_tokens ?? 0), outputTokens: Number(r.output_tokens ?? 0), totalTokens: Number(r.total_tokens) },
+    cost: r.cost_nanos === null ? null : { total_cost: Number(r.cost_nanos) / 1e9 },
+    unpricedCalls: Number(r.unpriced_calls),
     spanCount: Number(r.span_count),
     assessments,
   };

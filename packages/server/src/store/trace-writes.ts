@@ -3,6 +3,8 @@ import type { Kysely, Transaction } from 'kysely';
 import { findRootSpan, rootPreviews, tokenUsageFromMetadata, tokenUsageFromSpans } from '../ingest/trace-derivation.js';
 import type { AssessmentInput, SpanBatchFields, SpanRecord, TokenCounts, TraceRecord } from '../trace-model.js';
 import type { AssessmentWrites } from './assessments.js';
+import { addTraceCalls, deleteTraceCalls, ModelHourDeltas, pricedNewTrace, repriceTraceCalls, storeNewTraceCalls } from './cost-writes.js';
+import type { PriceSource } from '../cost/price-source.js';
 import type { TransactionRunner } from './group-commit.js';
 import { FeedbackDeltas, feedbackPlaceOf, traceFeedbackMoves } from './feedback-rollups.js';
 import { applyRollupChanges, type RollupContribution } from './rollups.js';
@@ -19,6 +21,9 @@ const SERVER_METADATA_KEYS = new Set<string>([TraceMetadataKey.INFO_FINALIZED]);
 
 /** Large id lists are read and locked in chunks, well under every database's bound-parameter limit. */
 const ID_CHUNK = 500;
+
+/** What a deleted trace's row must say for its rollups to be taken back. */
+const VICTIM_COLUMNS = ['trace_id', 'experiment_id', 'session_id', 'user_id', 'request_time', 'execution_duration', 'state', 'input_tokens', 'output_tokens', 'total_tokens', 'cost_nanos'] as const;
 
 /**
  * Every write that changes a trace: its info, its spans (MLflow upload or OTLP batches), its
@@ -37,6 +42,7 @@ export class TraceWrites {
     private readonly dialect: SqlDialect,
     private readonly transactions: TransactionRunner,
     private readonly assessments: AssessmentWrites,
+    private readonly prices: PriceSource,
   ) {}
 
   /** `assessments` (logged inside the info) are stored with it, once however often it is retried. */
@@ -60,6 +66,8 @@ export class TraceWrites {
         output_tokens: tokens?.outputTokens ?? null,
         total_tokens: tokens?.totalTokens ?? null,
         span_count: 0,
+        cost_nanos: null,
+        unpriced_calls: 0,
       };
       const before = await this.insertOrLock(trx, row);
       if (before === 'created') {
@@ -114,6 +122,7 @@ export class TraceWrites {
   }
 
   async logSpans(traceId: string, spans: SpanRecord[], options: { experimentId?: string } = {}): Promise<LogSpansResult> {
+    const book = await this.prices.current();
     return this.transactions.run(async (trx) => {
       const before = await this.lockTraceRow(trx, traceId);
       if (!before || (options.experimentId !== undefined && String(before.experiment_id) !== options.experimentId)) {
@@ -125,6 +134,8 @@ export class TraceWrites {
       // An upload is one request: all of it is stored, or none.
       if (spanIds.length > 0) return { kind: 'span-conflict', spanIds };
       await insertSpans(trx, fresh);
+      const models = new ModelHourDeltas();
+      const cost = await addTraceCalls(trx, before, fresh.map((s) => s.span), book, models);
       const root = findRootSpan(spans);
       const previews = rootPreviews(root);
       const tokens: TokenCounts | null = before.total_tokens === null ? tokenUsageFromSpans(spans) : null;
@@ -137,17 +148,20 @@ export class TraceWrites {
         input_tokens: tokens?.inputTokens ?? before.input_tokens,
         output_tokens: tokens?.outputTokens ?? before.output_tokens,
         total_tokens: tokens?.totalTokens ?? before.total_tokens,
+        ...cost,
       };
       await upsertTags(trx, traceId, {
         [TraceTagKey.SPANS_LOCATION]: SPANS_LOCATION_TRACKING_STORE,
         ...(before.name === null && after.name !== null ? { [TraceTagKey.TRACE_NAME]: after.name } : {}),
       });
       await replaceTraceRow(trx, before, after);
+      await models.apply(trx);
       return { kind: 'stored' };
     });
   }
 
   async ingestSpans(experimentId: string, traceId: string, fields: SpanBatchFields, batchSpans: SpanRecord[]): Promise<IngestSpansResult> {
+    const book = await this.prices.current();
     return this.transactions.run(async (trx) => {
       // Within the batch, the first of two spans with one id is the one taken.
       const once = spansToStore(traceId, batchSpans);
@@ -155,6 +169,7 @@ export class TraceWrites {
       const rejected = (ids: readonly string[]) => (ids.length > 0 ? { rejectedSpanIds: [...ids] } : {});
       const metadata = fields.metadata;
       const created = derivedFromBatch(spans, fields);
+      const priced = pricedNewTrace(Number(experimentId), traceId, spans, book);
       const row: TraceRow = {
         trace_id: traceId,
         experiment_id: Number(experimentId),
@@ -171,6 +186,7 @@ export class TraceWrites {
         output_tokens: created.tokens?.outputTokens ?? null,
         total_tokens: created.tokens?.totalTokens ?? null,
         span_count: spans.length,
+        ...priced.cost,
       };
       // The common case, a trace in one batch, costs no read: insert-or-nothing decides.
       const before = await this.insertOrLock(trx, row);
@@ -182,7 +198,10 @@ export class TraceWrites {
           ...(created.name !== null ? { [TraceTagKey.TRACE_NAME]: created.name } : {}),
         });
         await insertSpans(trx, once.spans);
+        const models = new ModelHourDeltas();
+        await storeNewTraceCalls(trx, priced.rows, models);
         await applyRollupChanges(trx, [{ was: null, now: contributionOf(row) }]);
+        await models.apply(trx);
         return { kind: 'created', ...rejected(once.conflicting) };
       }
 
@@ -201,6 +220,8 @@ export class TraceWrites {
       const added = finalized ? {} : Object.fromEntries(Object.entries(metadata).filter(([k]) => !(k in stored)));
       await insertKeyValues(trx, 'trace_metadata', traceId, added);
       await insertSpans(trx, sorted.fresh);
+      const models = new ModelHourDeltas();
+      const cost = await addTraceCalls(trx, before, sorted.fresh.map((s) => s.span), book, models);
       const { batch, lead, name, previews } = accepted.length === spans.length ? created : derivedFromBatch(accepted, fields);
       const keepTokens = finalized && tokenUsageFromMetadata(stored) !== null;
       const allTokens = keepTokens ? null : tokenUsageFromSpans(await usageSpans(trx, traceId, accepted), { prefer: 'innermost' });
@@ -230,6 +251,7 @@ export class TraceWrites {
         output_tokens: keepTokens ? before.output_tokens : (allTokens?.outputTokens ?? null),
         total_tokens: keepTokens ? before.total_tokens : (allTokens?.totalTokens ?? null),
         span_count: Number(before.span_count) + sorted.fresh.length,
+        ...cost,
       };
       await insertMissingTags(trx, traceId, fields.tags);
       await upsertTags(trx, traceId, {
@@ -237,6 +259,7 @@ export class TraceWrites {
         ...(after.name !== null && after.name !== before.name ? { [TraceTagKey.TRACE_NAME]: after.name } : {}),
       });
       await replaceTraceRow(trx, before, after);
+      await models.apply(trx);
       return { kind: 'merged', ...rejected(conflicting) };
     });
   }
@@ -271,21 +294,23 @@ export class TraceWrites {
       const ids = (await query.execute()).map((r) => r.trace_id).sort();
       // Step 1 of the lock order: every victim's row, in trace_id order, before anything else.
       // Each is read as it is once locked: a concurrent writer may have moved or deleted it.
-      const victims: Pick<TraceRow, 'trace_id' | 'experiment_id' | 'session_id' | 'user_id' | 'request_time' | 'execution_duration' | 'state' | 'input_tokens' | 'output_tokens' | 'total_tokens'>[] = [];
+      const victims: Pick<TraceRow, (typeof VICTIM_COLUMNS)[number]>[] = [];
       for (let i = 0; i < ids.length; i += ID_CHUNK) {
         let lock = trx
           .selectFrom('traces')
-          .select(['trace_id', 'experiment_id', 'session_id', 'user_id', 'request_time', 'execution_duration', 'state', 'input_tokens', 'output_tokens', 'total_tokens'])
+          .select(VICTIM_COLUMNS)
           .where('trace_id', 'in', ids.slice(i, i + ID_CHUNK))
           .where('experiment_id', '=', experimentId);
         if (input.maxTimestampMillis !== undefined) lock = lock.where('request_time', '<=', input.maxTimestampMillis);
         lock = lock.orderBy('trace_id', 'asc');
         victims.push(...(await (this.dialect.name === 'postgres' ? lock.forUpdate() : lock).execute()));
       }
-      const unread = { client_request_id: null, request_preview: null, response_preview: null, name: null, span_count: 0 };
+      const unread = { client_request_id: null, request_preview: null, response_preview: null, name: null, span_count: 0, unpriced_calls: 0 };
       const changes = victims.map((v) => ({ was: contributionOf({ ...v, ...unread }), now: null }));
       // Their feedback leaves the rollups with them: read before it is deleted.
       const feedback = await traceFeedbackMoves(trx, changes);
+      const models = new ModelHourDeltas();
+      await deleteTraceCalls(trx, victims.map((v) => v.trace_id), models);
       for (let i = 0; i < victims.length; i += ID_CHUNK) {
         const chunk = victims.slice(i, i + ID_CHUNK).map((v) => v.trace_id);
         for (const table of ['trace_metadata', 'trace_tags', 'spans', 'assessments', 'traces'] as const) {
@@ -293,7 +318,35 @@ export class TraceWrites {
         }
       }
       await applyRollupChanges(trx, changes, feedback);
+      await models.apply(trx);
       return victims.length;
+    });
+  }
+
+  /**
+   * Prices the given traces again with today's prices (repriceTraceCalls), each trace's cost and
+   * every rollup moved by the difference in one transaction. Answers how many traces were found.
+   */
+  async repriceTraces(traceIds: readonly string[]): Promise<number> {
+    const book = await this.prices.current();
+    return this.transactions.run(async (trx) => {
+      // Step 1 for all of them first, in trace_id order; then their rollups once.
+      const rows: TraceRow[] = [];
+      for (const traceId of [...traceIds].sort()) {
+        const row = await this.lockTraceRow(trx, traceId);
+        if (row) rows.push(row);
+      }
+      const models = new ModelHourDeltas();
+      const changes = [];
+      for (const before of rows) {
+        const cost = await repriceTraceCalls(trx, before, book, models);
+        if (cost.cost_nanos === before.cost_nanos && Number(cost.unpriced_calls) === Number(before.unpriced_calls)) continue;
+        await trx.updateTable('traces').set(cost).where('trace_id', '=', before.trace_id).execute();
+        changes.push({ was: contributionOf(before), now: contributionOf({ ...before, ...cost }) });
+      }
+      await applyRollupChanges(trx, changes);
+      await models.apply(trx);
+      return rows.length;
     });
   }
 

@@ -4,6 +4,7 @@ import * as m002 from './002-search-indexes.js';
 import * as m003 from './003-trace-hours.js';
 import * as m004 from './004-accounts.js';
 import * as m005 from './005-feedback-rollups.js';
+import * as m006 from './006-cost.js';
 
 /** What a migration may need to know of the database it runs on. */
 export interface MigrationContext {
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, { up: VersionedMigration }> = {
   '003-trace-hours': m003,
   '004-accounts': m004,
   '005-feedback-rollups': m005,
+  '006-cost': m006,
 };
 
 /**
