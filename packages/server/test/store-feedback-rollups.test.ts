@@ -1,8 +1,8 @@
 /**
  * The feedback rollups through the store, one step at a time: the repair (`recomputeRollups`,
- * `recomputeFeedbackHours`) rebuilds them from the assessments as the writes keep them. Each
- * state is compared with a recount from the assessments and, where the rule is the point, with
- * numbers written out.
+ * `recomputeFeedbackHours`) rebuilds them from the assessments as the writes keep them, and a
+ * session's own feedback follows its users as they join and leave it. Each state is compared
+ * with a recount from the assessments and, where the rule is the point, with numbers written out.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { feedbackHourKey, recomputeFeedbackHours } from '../src/store/feedback-rollups.js';
@@ -163,5 +163,49 @@ describeEachDatabase('feedback rollups, step by step', (database) => {
     expect([...new Set(places)]).toEqual(['session s-2', 'user alice']);
     expect(feedbackOf(partly, 'user', 'alice')).toEqual(feedbackOf(written, 'user', 'alice'));
     expect(feedbackOf(partly, 'session', 's-2')).toEqual(feedbackOf(written, 'session', 's-2'));
+  });
+
+  it("count a session's own feedback for a user from their first trace of it to their last", async () => {
+    const experimentId = await newExperiment();
+    const unhappy = { user_satisfaction: { count: 1, false_count: 1 } };
+    const helpful = { helpful: { count: 1, true_count: 1 } };
+    /** Every state, checked against a recount as it is taken. */
+    const states: RollupSnapshot[] = [];
+    const state = async () => {
+      states.push(await exactRollups(experimentId));
+      return states[states.length - 1]!;
+    };
+    await trace(experimentId, { session: 'joined', user: 'a' });
+    await rate(await trace(experimentId, { session: 'elsewhere', user: 'b' }), 'helpful', true, BASE);
+    await rateSession(experimentId, 'joined', 'user_satisfaction', false, BASE);
+    const alone = await state();
+    expect(feedbackOf(alone, 'user', 'b')).toEqual(helpful);
+
+    // b joins the session with two traces: the session's feedback counts for b once.
+    const first = await trace(experimentId, { session: 'joined', user: 'b', requestTimeMs: 2000 });
+    expect(feedbackOf(await state(), 'user', 'b')).toEqual({ ...helpful, ...unhappy });
+    const second = await trace(experimentId, { session: 'joined', user: 'b', requestTimeMs: 3000 });
+    expect(feedbackOf(await state(), 'user', 'b')).toEqual({ ...helpful, ...unhappy });
+
+    // Deleting one of b's traces of it leaves b in the session; deleting the only one left takes b out.
+    await db.store.deleteTraces({ experimentId, traceIds: [first] });
+    expect(feedbackOf(await state(), 'user', 'b')).toEqual({ ...helpful, ...unhappy });
+    await db.store.deleteTraces({ experimentId, traceIds: [second] });
+    expect(feedbackOf(await state(), 'user', 'b')).toEqual(helpful);
+
+    // c's trace comes first as spans (OTLP) naming the session only; c joins when the client logs its info.
+    const unnamed = traceRecord({ experimentId, session: 'joined', user: 'c', requestTimeMs: 4000 });
+    const root = { spanId: '00000000000000c1', parentSpanId: null, name: 'root', type: 'CHAIN', status: 'OK' as const, statusMessage: '', startNs: 4_000_000_000n, endNs: 4_010_000_000n, attributes: {}, events: [] };
+    await db.store.ingestSpans(experimentId, unnamed.traceId, { metadata: { 'mlflow.trace.session': 'joined' }, tags: {}, name: null }, [root]);
+    expect(feedbackOf(await state(), 'user', 'c')).toEqual({});
+    expect((await db.store.startTrace(unnamed)).kind).toBe('updated');
+    expect(feedbackOf(await state(), 'user', 'c')).toEqual(unhappy);
+
+    // a's rollup and the session's never moved.
+    expect(states).toHaveLength(7);
+    for (const each of states) {
+      expect(feedbackOf(each, 'user', 'a')).toEqual(unhappy);
+      expect(feedbackOf(each, 'session', 'joined')).toEqual(unhappy);
+    }
   });
 });
