@@ -21,6 +21,7 @@ import { createPostgresSchema, POSTGRES_URL, postgresOk } from './support/databa
 import { newTraceId } from './support/mlflow-payloads.js';
 import { random } from './support/random.js';
 import { recountedRollups, storedRollups } from './support/rollup-recount.js';
+import { feedbackInput } from './support/store-inputs.js';
 import { mapConcurrent } from './support/server-process.js';
 
 const BASE = Date.UTC(2026, 10, 23, 10);
@@ -55,24 +56,7 @@ function span(o: { id: string; parent: string | null; remote?: boolean; startMs:
   };
 }
 
-/** Feedback as the API stores it; values whose sums are exact in floating point. */
-function feedbackInput(name: string, value: unknown, overrides: string | null = null): AssessmentInput {
-  return {
-    assessmentId: null,
-    name,
-    kind: 'feedback',
-    value,
-    error: null,
-    spanId: null,
-    source: { sourceType: 'HUMAN', sourceId: 'reviewer' },
-    rationale: null,
-    metadata: {},
-    overrides,
-    createTimeMs: null,
-    lastUpdateTimeMs: null,
-  };
-}
-
+/** Values whose sums are exact in floating point. */
 const FEEDBACK_VALUES: readonly unknown[] = [true, false, 'yes', 'No', 3, 4.5, 'meh', false];
 
 /**

@@ -1,26 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { SpanRecord, TraceRecord } from '../src/trace-model.js';
+import type { SpanRecord } from '../src/trace-model.js';
 import { describeEachDatabase, type TestStore } from './support/databases.js';
-import { newTraceId } from './support/mlflow-payloads.js';
-
-function record(o: Partial<TraceRecord> & { user?: string; session?: string; tokens?: number }): TraceRecord {
-  const metadata: Record<string, string> = { ...o.metadata };
-  if (o.user) metadata['mlflow.trace.user'] = o.user;
-  if (o.session) metadata['mlflow.trace.session'] = o.session;
-  if (o.tokens !== undefined) metadata['mlflow.trace.tokenUsage'] = JSON.stringify({ input_tokens: o.tokens, output_tokens: 1, total_tokens: o.tokens + 1 });
-  return {
-    traceId: o.traceId ?? newTraceId(),
-    experimentId: o.experimentId ?? '0',
-    clientRequestId: null,
-    requestTimeMs: o.requestTimeMs ?? 1000,
-    executionDurationMs: o.executionDurationMs ?? 10,
-    state: o.state ?? 'OK',
-    requestPreview: o.requestPreview ?? null,
-    responsePreview: o.responsePreview ?? null,
-    metadata,
-    tags: o.tags ?? {},
-  };
-}
+import { traceRecord } from './support/store-inputs.js';
 
 function span(spanId: string, parent: string | null, usage?: number): SpanRecord {
   return {
@@ -49,9 +30,9 @@ describeEachDatabase('sessions and users rollups', (database) => {
 
   it('counts turns, errors, tokens and users, and keeps first input and last output whatever the arrival order', async () => {
     const turns = [
-      record({ session: 'conv-1', user: 'alice', requestTimeMs: 3000, requestPreview: 'third?', responsePreview: 'third!', tokens: 30 }),
-      record({ session: 'conv-1', user: 'alice', requestTimeMs: 1000, requestPreview: 'first?', responsePreview: 'first!', tokens: 10, state: 'ERROR' }),
-      record({ session: 'conv-1', user: 'bob', requestTimeMs: 2000, requestPreview: 'second?', responsePreview: 'second!', executionDurationMs: 5000 }),
+      traceRecord({ session: 'conv-1', user: 'alice', requestTimeMs: 3000, requestPreview: 'third?', responsePreview: 'third!', tokens: 30 }),
+      traceRecord({ session: 'conv-1', user: 'alice', requestTimeMs: 1000, requestPreview: 'first?', responsePreview: 'first!', tokens: 10, state: 'ERROR' }),
+      traceRecord({ session: 'conv-1', user: 'bob', requestTimeMs: 2000, requestPreview: 'second?', responsePreview: 'second!', executionDurationMs: 5000 }),
     ];
     for (const t of turns) expect((await db.store.startTrace(t)).kind).toBe('created');
     const s = await session('conv-1');
@@ -63,14 +44,14 @@ describeEachDatabase('sessions and users rollups', (database) => {
   });
 
   it('counts a user across sessions once per session', async () => {
-    for (const s of ['x-1', 'x-2', 'x-2']) await db.store.startTrace(record({ session: s, user: 'carol' }));
-    await db.store.startTrace(record({ user: 'carol' }));
+    for (const s of ['x-1', 'x-2', 'x-2']) await db.store.startTrace(traceRecord({ session: s, user: 'carol' }));
+    await db.store.startTrace(traceRecord({ user: 'carol' }));
     const c = await user('carol');
     expect([Number(c!.trace_count), Number(c!.session_count)]).toEqual([4, 2]);
   });
 
   it('takes tokens from spans when metadata has none, without counting a child twice', async () => {
-    const trace = record({ session: 'span-tokens', user: 'dave' });
+    const trace = traceRecord({ session: 'span-tokens', user: 'dave' });
     await db.store.startTrace(trace);
     // The root reports 5 (its LLM child's usage rolled up); the child's 5 must not be added again.
     await db.store.logSpans(trace.traceId, [span('00000000000000a1', null, 5), span('00000000000000a2', '00000000000000a1', 5), span('00000000000000a3', null, 2)]);
@@ -83,7 +64,7 @@ describeEachDatabase('sessions and users rollups', (database) => {
   });
 
   it('moves counters when a re-logged trace changes state', async () => {
-    const trace = record({ session: 'relog', user: 'erin', state: 'IN_PROGRESS' });
+    const trace = traceRecord({ session: 'relog', user: 'erin', state: 'IN_PROGRESS' });
     await db.store.startTrace({ ...trace, metadata: { ...trace.metadata } });
     // Info first logged without the server's finalized flag would be from OTLP; here the
     // client re-logs identical metadata with a final state.
@@ -94,7 +75,7 @@ describeEachDatabase('sessions and users rollups', (database) => {
   });
 
   it('rebuilds rollups after deletes, removing emptied ones', async () => {
-    const traces = [1, 2, 3].map((i) => record({ session: 'doomed', user: i === 3 ? 'frank' : 'gina', requestTimeMs: i * 1000, requestPreview: `q${i}` }));
+    const traces = [1, 2, 3].map((i) => traceRecord({ session: 'doomed', user: i === 3 ? 'frank' : 'gina', requestTimeMs: i * 1000, requestPreview: `q${i}` }));
     for (const t of traces) await db.store.startTrace(t);
     await db.store.deleteTraces({ experimentId: '0', traceIds: [traces[0]!.traceId, traces[2]!.traceId] });
     const s = await session('doomed');
@@ -106,7 +87,7 @@ describeEachDatabase('sessions and users rollups', (database) => {
   });
 
   it('stays exact under concurrent writes of one session', async () => {
-    const traces = Array.from({ length: 40 }, (_, i) => record({ session: 'busy', user: `u-${i % 4}`, requestTimeMs: 10_000 + i, tokens: 1, state: i % 5 === 0 ? 'ERROR' : 'OK' }));
+    const traces = Array.from({ length: 40 }, (_, i) => traceRecord({ session: 'busy', user: `u-${i % 4}`, requestTimeMs: 10_000 + i, tokens: 1, state: i % 5 === 0 ? 'ERROR' : 'OK' }));
     await Promise.all(traces.map((t) => db.store.startTrace(t)));
     // Retries of the same traces, concurrently: nothing may count twice.
     await Promise.all(traces.slice(0, 10).map((t) => db.store.startTrace(t)));
@@ -118,7 +99,7 @@ describeEachDatabase('sessions and users rollups', (database) => {
   });
 
   it('keeps nanosecond times exact in stored span JSON', async () => {
-    const trace = record({});
+    const trace = traceRecord({});
     await db.store.startTrace(trace);
     const s = span('00000000000000b1', null);
     s.startNs = 9007199254740993123n;

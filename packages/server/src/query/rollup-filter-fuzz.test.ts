@@ -4,16 +4,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../errors.js';
 import { recomputeRollups } from '../store/rollups.js';
 import { parseFilter } from './filter-parser.js';
-import { compileRollupFilter, rollupFieldResolver } from './rollup-search.js';
+import { compileRollupFilter, rollupFieldResolver, type RollupSearchRequest } from './rollup-search.js';
 import { findSessions, SESSION_LANGUAGE } from './session-search.js';
 import { findUsers, USER_LANGUAGE } from './user-search.js';
 import { loadSearchFixture } from '../../test/support/search-fixture.js';
 import { openSqlite, postgresOrSkip, type TestDatabase, type TestDatabaseFactory } from '../../test/support/query-databases.js';
+import { recountedRollups, storedRollups, type RollupSnapshot } from '../../test/support/rollup-recount.js';
 
 /**
  * Property tests of the session and user languages, in the style of filter-fuzz.test.ts: random
- * grammar-built and mutated filters and orders run against rollups of the search fixture. Each
- * ends in a page or a 400 ApiError, never another exception, and no value reaches the SQL text.
+ * grammar-built and mutated filters and orders run against rollups of the search fixture (made by
+ * `recomputeRollups`, feedback rollups included). Each ends in a page or a 400 ApiError, never
+ * another exception, and no value reaches the SQL text. Filters and orders over the feedback
+ * rollups (`feedback.<name>.<stat>`) are also checked for their answer: every page, in order,
+ * against the feedback the fixture's assessments add up to, recounted from scratch.
  */
 
 const MARK = 'XINJX';
@@ -48,6 +52,14 @@ const FIELDS = [
   'span.name',
   'span.attributes.model',
   'feedback.helpfulness',
+  // Feedback rollups of the session or user.
+  'feedback.user_satisfaction.negative_share',
+  'session.feedback.session_score.mean',
+  'user.feedback.user_satisfaction.positive',
+  'feedback.`user satisfaction`.count',
+  'feedback.a.b.sum',
+  `feedback.\`${MARK}' OR '1'='1\`.count`,
+  'feedback.helpfulness.median',
   // Wrong ones.
   'session.bogus',
   'user.turns',
@@ -68,8 +80,18 @@ const clause = fc.tuple(fc.constantFrom(...FIELDS), fc.constantFrom(...OPERATORS
 /** Clauses that fit their field, so that most filters reach the database rather than the parser's 400. */
 const NUMBER_FIELDS = ['turns', 'users', 'first_time', 'duration_ms', 'errors', 'total_tokens', 'traces', 'sessions', 'user.errors', 'timestamp_ms'];
 const STRING_FIELDS = ['session_id', 'user', 'user_id', 'trace.status', 'tag.env', 'metadata.`mlflow.trace.user`', 'span.type', 'span.attributes.model'];
+/** Feedback the fixture has (some on traces, some on whole sessions), one with a quoted name, and one it lacks. */
+const FEEDBACK_NAMES = ['user_satisfaction', 'session_score', 'helpfulness', 'correctness', 'user satisfaction', 'never_given'] as const;
+const FEEDBACK_STATS = ['count', 'positive', 'negative', 'positive_share', 'negative_share', 'numeric_count', 'sum', 'mean'] as const;
+type FeedbackStat = (typeof FEEDBACK_STATS)[number];
+const feedbackField = (name: string, stat: FeedbackStat) => `feedback.${/^\w+$/.test(name) ? name : `\`${name}\``}.${stat}`;
+const COMPARISONS = ['=', '!=', '<', '<=', '>', '>='] as const;
+/** Counts, and the shares, sums and means the fixture has (0.5, 3.25, 4.75, 8 ...) and some it has not. */
+const feedbackNumber = fc.oneof(fc.integer({ min: -1, max: 9 }), fc.constantFrom(0.25, 0.5, 0.75, 1.5, 2.25, 3.25, 4.75, 6.5));
+const feedbackComparison = fc.record({ name: fc.constantFrom(...FEEDBACK_NAMES), stat: fc.constantFrom(...FEEDBACK_STATS), operator: fc.constantFrom(...COMPARISONS), value: feedbackNumber });
 const typedClause = fc.oneof(
-  fc.tuple(fc.constantFrom(...NUMBER_FIELDS), fc.constantFrom('=', '!=', '<', '<=', '>', '>='), fc.oneof(fc.integer({ min: -5, max: 5 }), fc.integer())).map(([f, op, n]) => `${f} ${op} ${n}`),
+  fc.tuple(fc.constantFrom(...NUMBER_FIELDS), fc.constantFrom(...COMPARISONS), fc.oneof(fc.integer({ min: -5, max: 5 }), fc.integer())).map(([f, op, n]) => `${f} ${op} ${n}`),
+  feedbackComparison.map(({ name, stat, operator, value }) => `${feedbackField(name, stat)} ${operator} ${value}`),
   fc.tuple(fc.constantFrom(...STRING_FIELDS), fc.constantFrom('=', '!=', 'LIKE', 'ILIKE', 'RLIKE'), stringValue).map(([f, op, v]) => `${f} ${op} ${quote(v)}`),
   fc.tuple(fc.constantFrom(...STRING_FIELDS), fc.constantFrom('IN', 'NOT IN'), fc.array(stringValue, { minLength: 1, maxLength: 3 })).map(([f, op, vs]) => `${f} ${op} (${vs.map(quote).join(', ')})`),
 );
@@ -83,12 +105,89 @@ const { expression } = fc.letrec<{ expression: string }>((tie) => ({
     tie('expression').map((e) => `(${e})`),
   ),
 }));
+/** A filter of feedback comparisons only, kept as a tree so that the oracle can say what it means. */
+type FeedbackFilter =
+  | { kind: 'comparison'; name: string; stat: FeedbackStat; operator: (typeof COMPARISONS)[number]; value: number }
+  | { kind: 'and' | 'or'; left: FeedbackFilter; right: FeedbackFilter }
+  | { kind: 'not'; operand: FeedbackFilter };
+
+const { feedbackFilter } = fc.letrec<{ feedbackFilter: FeedbackFilter }>((tie) => ({
+  feedbackFilter: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    feedbackComparison.map((c): FeedbackFilter => ({ kind: 'comparison', ...c })),
+    fc.tuple(fc.constantFrom('and' as const, 'or' as const), tie('feedbackFilter'), tie('feedbackFilter')).map(([kind, left, right]): FeedbackFilter => ({ kind, left, right })),
+    tie('feedbackFilter').map((operand): FeedbackFilter => ({ kind: 'not', operand })),
+  ),
+}));
+
+function filterText(f: FeedbackFilter): string {
+  switch (f.kind) {
+    case 'comparison':
+      return `${feedbackField(f.name, f.stat)} ${f.operator} ${f.value}`;
+    case 'not':
+      return `NOT (${filterText(f.operand)})`;
+    default:
+      return `(${filterText(f.left)}) ${f.kind.toUpperCase()} (${filterText(f.right)})`;
+  }
+}
+
+/**
+ * A feedback statistic of one session or user as the recount adds it up: 0 where it has no
+ * feedback of that name, null for a share or a mean of nothing.
+ */
+function recountedStat(recount: RollupSnapshot, scope: 'session' | 'user', key: string, name: string, stat: FeedbackStat): number | null {
+  const row = recount.feedback.find((r) => r.scope === scope && r.key === key && r.name === name);
+  const n = (column: string) => Number(row?.[column] ?? 0);
+  const ratio = (part: string, whole: string) => (n(whole) > 0 ? n(part) / n(whole) : null);
+  switch (stat) {
+    case 'count':
+    case 'numeric_count':
+      return n(stat);
+    case 'positive':
+      return n('true_count');
+    case 'negative':
+      return n('false_count');
+    case 'sum':
+      return n('numeric_sum');
+    case 'mean':
+      return ratio('numeric_sum', 'numeric_count');
+    case 'positive_share':
+      return ratio('true_count', 'count');
+    case 'negative_share':
+      return ratio('false_count', 'count');
+  }
+}
+
+/** Whether `f` holds where `stat` gives the statistics: a comparison with null (nothing to compare) never does. */
+function holds(f: FeedbackFilter, stat: (name: string, stat: FeedbackStat) => number | null): boolean {
+  switch (f.kind) {
+    case 'and':
+      return holds(f.left, stat) && holds(f.right, stat);
+    case 'or':
+      return holds(f.left, stat) || holds(f.right, stat);
+    case 'not':
+      return !holds(f.operand, stat);
+    case 'comparison': {
+      const v = stat(f.name, f.stat);
+      if (v === null) return false;
+      const compared = { '=': v === f.value, '!=': v !== f.value, '<': v < f.value, '<=': v <= f.value, '>': v > f.value, '>=': v >= f.value };
+      return compared[f.operator];
+    }
+  }
+}
+
 const mutated = fc.tuple(expression, fc.nat(), fc.nat(), fc.constantFrom("'", '(', ')', ' AND ', 'NOT ', '.', '`', ...INJECTIONS)).map(([text, a, b, fragment]) => {
   const i = a % (text.length + 1);
   return text.slice(0, i) + fragment + text.slice(Math.min(text.length, i + (b % 6)));
 });
 const orderBy = fc.option(
-  fc.array(fc.constantFrom('last_time', 'turns DESC', 'traces DESC', 'sessions', 'session_id ASC', 'user_id DESC', 'duration_ms', 'errors', 'bogus', 'user', 'session.turns', 'timestamp_ms', 'turns sideways'), { maxLength: 3 }),
+  fc.array(
+    fc.constantFrom(
+      ...['last_time', 'turns DESC', 'traces DESC', 'sessions', 'session_id ASC', 'user_id DESC', 'duration_ms', 'errors', 'bogus', 'user', 'session.turns', 'timestamp_ms', 'turns sideways'],
+      ...['feedback.user_satisfaction.negative_share DESC', 'feedback.helpfulness.mean', 'user.feedback.session_score.sum DESC', 'session.feedback.correctness.positive', 'feedback.helpfulness.bogus'],
+    ),
+    { maxLength: 3 },
+  ),
   { nil: undefined },
 );
 
@@ -157,10 +256,68 @@ for (const [name, open, numRuns] of databases) describe.skipIf(!open)(`session a
     }
   }
 
-  it('the fixture has sessions and users to search', async () => {
+  it('the fixture has sessions and users to search, with the feedback its assessments add up to', async () => {
     const sessions = await database.db.selectFrom('sessions').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     expect(Number(sessions.n)).toBeGreaterThan(0);
+    const stored = await storedRollups(database.db, 3);
+    const recount = await recountedRollups(database.db, 3);
+    // Hours are not rebuilt by recomputeRollups; sessions, users and their feedback are.
+    const withoutHours = ({ sessions, users, sessionUsers, feedback }: RollupSnapshot) => ({ sessions, users, sessionUsers, feedback: feedback.filter((r) => r.scope !== 'hour') });
+    expect(withoutHours(stored)).toEqual(withoutHours(recount));
+    const stat = (scope: 'session' | 'user', key: string, name: string, s: FeedbackStat) => recountedStat(stored, scope, key, name, s);
+    // Trace true and " Yes" (the "no" it overrides not counted), the session's own false.
+    expect(['count', 'positive', 'negative'].map((s) => stat('session', 'session-abc-456', 'user_satisfaction', s as FeedbackStat))).toEqual([3, 2, 1]);
+    // user-123's sessions' own scores, 2 and 4.5.
+    expect(stat('user', 'user-123', 'session_score', 'mean')).toBe(3.25);
   });
+
+  it('feedback filters and orders answer what the assessments add up to, page after page', async () => {
+    const recount = await recountedRollups(database.db, 3);
+    const searches = [
+      {
+        scope: 'session' as const,
+        ids: recount.sessions.map((r) => String(r.session_id)),
+        page: async (request: RollupSearchRequest) => {
+          const page = await findSessions(database.db, database.dialect, request);
+          return { ids: page.sessions.map((r) => r.sessionId), next: page.nextPageToken };
+        },
+      },
+      {
+        scope: 'user' as const,
+        ids: recount.users.map((r) => String(r.user_id)),
+        page: async (request: RollupSearchRequest) => {
+          const page = await findUsers(database.db, database.dialect, request);
+          return { ids: page.users.map((r) => r.userId), next: page.nextPageToken };
+        },
+      },
+    ];
+    const order = fc.record({ name: fc.constantFrom(...FEEDBACK_NAMES), stat: fc.constantFrom(...FEEDBACK_STATS), direction: fc.constantFrom('ASC', 'DESC') });
+    await fc.assert(
+      fc.asyncProperty(feedbackFilter, order, async (filter, by) => {
+        for (const { scope, ids, page } of searches) {
+          const stat = (id: string) => (name: string, s: FeedbackStat) => recountedStat(recount, scope, id, name, s);
+          const found: string[] = [];
+          let pageToken: string | undefined;
+          do {
+            // One a page, so that every page token carries a feedback sort value.
+            const request = { experimentId: '3', filter: filterText(filter), orderBy: [`${feedbackField(by.name, by.stat)} ${by.direction}`], maxResults: 1 };
+            const { ids: onPage, next } = await page(pageToken ? { ...request, pageToken } : request);
+            found.push(...onPage);
+            pageToken = next;
+          } while (pageToken);
+          expect([...found].sort(), `${scope}: ${filterText(filter)}`).toEqual(ids.filter((id) => holds(filter, stat(id))).sort());
+          const sortValues = found.map((id) => stat(id)(by.name, by.stat));
+          for (let i = 1; i < sortValues.length; i++) {
+            const [a, b] = [sortValues[i - 1]!, sortValues[i]!];
+            // Nulls (a share or mean of nothing) last, whichever the direction.
+            if (a === null) expect(b).toBeNull();
+            else if (b !== null) expect(by.direction === 'ASC' ? a <= b : a >= b, `${scope} ordered by ${by.name}.${by.stat} ${by.direction}: ${sortValues.join(', ')}`).toBe(true);
+          }
+        }
+      }),
+      { numRuns: Math.ceil(numRuns / 3) },
+    );
+  }, 3_000_000);
 
   it('grammar-built filters end in a page or a 400', async () => {
     await fc.assert(fc.asyncProperty(expression, orderBy, runFilter), { numRuns });

@@ -67,7 +67,16 @@ export interface FeedbackPlace {
   userIds: readonly string[];
 }
 
-type RowKey = { experiment_id: number; scope: 'session' | 'user' | 'hour'; key: string; name: string };
+type FeedbackScope = 'session' | 'user' | 'hour';
+type RowKey = { experiment_id: number; scope: FeedbackScope; key: string; name: string };
+type Row = RowKey & FeedbackCounts;
+
+/** A row's sort and map key: its primary key, compared as a string by every transaction alike. */
+function rowId(row: RowKey): string {
+  return `${String(row.experiment_id).padStart(20, '0')}\u0000${row.scope}\u0000${row.key}\u0000${row.name}`;
+}
+
+const isZero = (row: FeedbackCounts) => COLUMNS.every((c) => row[c] === 0);
 
 /**
  * The changes one transaction makes to the feedback rollups, summed per row, then written once
@@ -75,7 +84,7 @@ type RowKey = { experiment_id: number; scope: 'session' | 'user' | 'hour'; key: 
  * rows in opposite orders.
  */
 export class FeedbackDeltas {
-  private readonly rows = new Map<string, RowKey & FeedbackCounts>();
+  private readonly rows = new Map<string, Row>();
 
   /** Adds (sign 1) or takes away (sign -1) what `a` counts for, at `place`; hour rows only when `hours`. */
   addAssessment(place: FeedbackPlace, a: StoredAssessment | null, sign: 1 | -1, scopes: { hours: boolean } = { hours: true }): void {
@@ -96,38 +105,75 @@ export class FeedbackDeltas {
 
   /** Step 6: upserts every row changed, in key order; rows that net to nothing are not touched. */
   async apply(db: Db): Promise<void> {
-    const ids = [...this.rows.keys()].sort();
-    for (const id of ids) {
+    for (const id of [...this.rows.keys()].sort()) {
       const row = this.rows.get(id)!;
-      if (COLUMNS.every((c) => row[c] === 0)) continue;
-      const add = (c: keyof FeedbackCounts) => sql<number>`${sql.ref(`feedback_rollups.${c}`)} + ${row[c]}`;
-      await db
-        .insertInto('feedback_rollups')
-        .values(row)
-        .onConflict((oc) =>
-          oc.columns(['experiment_id', 'scope', 'key', 'name']).doUpdateSet({
-            count: add('count'),
-            true_count: add('true_count'),
-            false_count: add('false_count'),
-            numeric_count: add('numeric_count'),
-            numeric_sum: add('numeric_sum'),
-          }),
-        )
-        .execute();
+      if (!isZero(row)) await upsertRow(db, row, 'add');
+    }
+    this.rows.clear();
+  }
+
+  /**
+   * Step 6 of a repair: makes the rows of `places` (a scope and key each, every feedback name)
+   * what these sums say, which must then be totals over those places rather than changes: a
+   * name they lack is deleted there. Rows are written and deleted in key order.
+   */
+  async replace(db: Db, experimentId: number, places: readonly { scope: FeedbackScope; key: string }[]): Promise<void> {
+    const stored = new Map<string, RowKey>();
+    for (const scope of ['session', 'user', 'hour'] as const) {
+      for (const keys of chunks(places.filter((p) => p.scope === scope).map((p) => p.key))) {
+        const rows = await db.selectFrom('feedback_rollups').select(['key', 'name']).where('experiment_id', '=', experimentId).where('scope', '=', scope).where('key', 'in', keys).execute();
+        for (const { key, name } of rows) stored.set(rowId({ experiment_id: experimentId, scope, key, name }), { experiment_id: experimentId, scope, key, name });
+      }
+    }
+    for (const id of [...new Set([...stored.keys(), ...this.rows.keys()])].sort()) {
+      const row = this.rows.get(id);
+      const old = stored.get(id);
+      if (row && !isZero(row)) await upsertRow(db, row, 'set');
+      else if (old) {
+        await db
+          .deleteFrom('feedback_rollups')
+          .where('experiment_id', '=', old.experiment_id)
+          .where('scope', '=', old.scope)
+          .where('key', '=', old.key)
+          .where('name', '=', old.name)
+          .execute();
+      }
     }
     this.rows.clear();
   }
 
   private add(key: RowKey, counts: FeedbackCounts, sign: 1 | -1): void {
-    const id = `${String(key.experiment_id).padStart(20, '0')}\u0000${key.scope}\u0000${key.key}\u0000${key.name}`;
+    const id = rowId(key);
     let row = this.rows.get(id);
     if (!row) this.rows.set(id, (row = { ...key, ...ZERO }));
     for (const c of COLUMNS) row[c] += sign * counts[c];
   }
 }
 
+/** Inserts a row or, when it is stored, adds its counts to the stored ones ('add') or puts them in their place ('set'). */
+async function upsertRow(db: Db, row: Row, mode: 'add' | 'set'): Promise<void> {
+  const value = (c: keyof FeedbackCounts) => (mode === 'add' ? sql<number>`${sql.ref(`feedback_rollups.${c}`)} + ${row[c]}` : row[c]);
+  await db
+    .insertInto('feedback_rollups')
+    .values(row)
+    .onConflict((oc) =>
+      oc.columns(['experiment_id', 'scope', 'key', 'name']).doUpdateSet({
+        count: value('count'),
+        true_count: value('true_count'),
+        false_count: value('false_count'),
+        numeric_count: value('numeric_count'),
+        numeric_sum: value('numeric_sum'),
+      }),
+    )
+    .execute();
+}
+
 /** Large id lists are read in chunks, well under every database's bound-parameter limit. */
 const ID_CHUNK = 500;
+
+function* chunks<T>(items: readonly T[]): Generator<T[]> {
+  for (let i = 0; i < items.length; i += ID_CHUNK) yield items.slice(i, i + ID_CHUNK);
+}
 
 /**
  * What trace changes do to the feedback rollups: a trace that leaves its session or user (it gains
@@ -137,8 +183,7 @@ const ID_CHUNK = 500;
  */
 export async function traceFeedbackMoves(db: Db, changes: readonly RollupChange[], into: FeedbackDeltas = new FeedbackDeltas()): Promise<FeedbackDeltas> {
   const moved = changes.filter(({ was, now }) => was !== null && (now === null || now.sessionId !== was.sessionId || now.userId !== was.userId));
-  for (let i = 0; i < moved.length; i += ID_CHUNK) {
-    const chunk = moved.slice(i, i + ID_CHUNK);
+  for (const chunk of chunks(moved)) {
     const rows = await db
       .selectFrom('assessments')
       .selectAll()
@@ -167,23 +212,27 @@ function contributionPlace(c: RollupContribution): FeedbackPlace {
  * or unlinking them changes. Called by the holder of the session's row lock (step 4).
  */
 export async function linkFeedback(db: Db, link: { experimentId: number; sessionId: string; userId: string }, sign: 1 | -1, into: FeedbackDeltas): Promise<void> {
-  for (const a of await sessionFeedback(db, link.experimentId, link.sessionId)) {
+  for (const a of await sessionFeedback(db, link.experimentId, [link.sessionId])) {
     into.addAssessment({ experimentId: link.experimentId, sessionId: null, userIds: [link.userId] }, a, sign, { hours: false });
   }
 }
 
-/** The valid feedback stored on a session itself. */
-async function sessionFeedback(db: Db, experimentId: number, sessionId: string): Promise<StoredAssessment[]> {
-  const rows = await db
-    .selectFrom('assessments')
-    .selectAll()
-    .where('experiment_id', '=', experimentId)
-    .where('session_id', '=', sessionId)
-    .where('trace_id', 'is', null)
-    .where('kind', '=', 'feedback')
-    .where('valid', '=', 1)
-    .execute();
-  return rows.map(storedAssessmentOf);
+/** The valid feedback stored on the given sessions themselves (each names its session in `session`). */
+async function sessionFeedback(db: Db, experimentId: number, sessionIds: readonly string[]): Promise<StoredAssessment[]> {
+  const out: StoredAssessment[] = [];
+  for (const chunk of chunks(sessionIds)) {
+    const rows = await db
+      .selectFrom('assessments')
+      .selectAll()
+      .where('experiment_id', '=', experimentId)
+      .where('session_id', 'in', chunk)
+      .where('trace_id', 'is', null)
+      .where('kind', '=', 'feedback')
+      .where('valid', '=', 1)
+      .execute();
+    out.push(...rows.map(storedAssessmentOf));
+  }
+  return out;
 }
 
 /** Where feedback on a trace counts. */
@@ -231,4 +280,85 @@ export async function backfillFeedbackRollups(db: Kysely<Database>): Promise<voi
     deltas.addAssessment(place, storedAssessmentOf(row), 1);
   }
   await deltas.apply(db);
+}
+
+/**
+ * Rebuilds the session and user rows of the feedback rollups (every name) of the given sessions
+ * and users from the assessments, by the rules the writes follow: the valid feedback on their
+ * traces, and a session's own in the session and in each user `session_users` links to it. The
+ * feedback part of `recomputeRollups`, called once that has made the links of these sessions and
+ * users right. Hour rows are keyed by neither: {@link recomputeFeedbackHours} rebuilds them.
+ * Cost: the feedback of these sessions, of their traces and of the users' traces and sessions,
+ * read through indexes.
+ */
+export async function recomputeFeedbackRollups(db: Db, experimentId: number, sessionIds: readonly string[], userIds: readonly string[]): Promise<void> {
+  const totals = new FeedbackDeltas();
+  const inSession = (sessionId: string): FeedbackPlace => ({ experimentId, sessionId, userIds: [] });
+  const ofUsers = (userIds: readonly string[]): FeedbackPlace => ({ experimentId, sessionId: null, userIds });
+  // Each read counts in one scope only: a trace of one of the sessions and one of the users is read twice.
+  for (const { owner, a } of await traceFeedback(db, experimentId, 'session_id', sessionIds)) totals.addAssessment(inSession(owner), a, 1, { hours: false });
+  for (const a of await sessionFeedback(db, experimentId, sessionIds)) totals.addAssessment(inSession(a.session!.sessionId), a, 1, { hours: false });
+  for (const { owner, a } of await traceFeedback(db, experimentId, 'user_id', userIds)) totals.addAssessment(ofUsers([owner]), a, 1, { hours: false });
+  const usersOfSession = new Map<string, string[]>();
+  for (const chunk of chunks(userIds)) {
+    const links = await db.selectFrom('session_users').select(['session_id', 'user_id']).where('experiment_id', '=', experimentId).where('user_id', 'in', chunk).execute();
+    for (const { session_id, user_id } of links) usersOfSession.set(session_id, [...(usersOfSession.get(session_id) ?? []), user_id]);
+  }
+  for (const a of await sessionFeedback(db, experimentId, [...usersOfSession.keys()])) totals.addAssessment(ofUsers(usersOfSession.get(a.session!.sessionId)!), a, 1, { hours: false });
+  const places = [...sessionIds.map((key) => ({ scope: 'session' as const, key })), ...userIds.map((key) => ({ scope: 'user' as const, key }))];
+  await totals.replace(db, experimentId, places);
+}
+
+/** The valid feedback on the experiment's traces whose `column` is one of `owners`, each with that owner. */
+async function traceFeedback(db: Db, experimentId: number, column: 'session_id' | 'user_id', owners: readonly string[]): Promise<{ owner: string; a: StoredAssessment }[]> {
+  const out: { owner: string; a: StoredAssessment }[] = [];
+  for (const chunk of chunks(owners)) {
+    const rows = await db
+      .selectFrom('assessments as a')
+      .innerJoin('traces as t', 't.trace_id', 'a.trace_id')
+      .selectAll('a')
+      .select(sql<string>`${sql.ref(`t.${column}`)}`.as('owner'))
+      .where('t.experiment_id', '=', experimentId)
+      .where(sql.ref(`t.${column}`), 'in', chunk)
+      .where('a.kind', '=', 'feedback')
+      .where('a.valid', '=', 1)
+      .execute();
+    out.push(...rows.map((row) => ({ owner: row.owner, a: storedAssessmentOf(row) })));
+  }
+  return out;
+}
+
+/**
+ * Rebuilds the experiment's hour rows of the feedback rollups from its valid feedback, on its
+ * traces and on its sessions, each in the hour it was given. An hour holds feedback of any
+ * trace, with or without a session or user, so this reads all of the experiment's feedback: the
+ * repair for when the hours themselves are in doubt, apart from `recomputeRollups`, whose cost
+ * follows the sessions and users it is given.
+ */
+export async function recomputeFeedbackHours(db: Db, experimentId: number): Promise<void> {
+  const onTraces = await db
+    .selectFrom('assessments as a')
+    .innerJoin('traces as t', 't.trace_id', 'a.trace_id')
+    .selectAll('a')
+    .where('t.experiment_id', '=', experimentId)
+    .where('a.kind', '=', 'feedback')
+    .where('a.valid', '=', 1)
+    .execute();
+  const onSessions = await db
+    .selectFrom('assessments')
+    .selectAll()
+    .where('experiment_id', '=', experimentId)
+    .where('trace_id', 'is', null)
+    .where('kind', '=', 'feedback')
+    .where('valid', '=', 1)
+    .execute();
+  const totals = new FeedbackDeltas();
+  const hours = new Set<string>();
+  for (const a of [...onTraces, ...onSessions].map(storedAssessmentOf)) {
+    totals.addAssessment({ experimentId, sessionId: null, userIds: [] }, a, 1);
+    hours.add(feedbackHourKey(a.createTimeMs));
+  }
+  const stored = await db.selectFrom('feedback_rollups').select('key').where('experiment_id', '=', experimentId).where('scope', '=', 'hour').execute();
+  for (const { key } of stored) hours.add(key);
+  await totals.replace(db, experimentId, [...hours].map((key) => ({ scope: 'hour' as const, key })));
 }

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { FeedbackDeltas, linkFeedback } from './feedback-rollups.js';
+import { FeedbackDeltas, linkFeedback, recomputeFeedbackRollups } from './feedback-rollups.js';
 import type { Database } from './schema.js';
 import { hourOf, latencyBin } from './trace-metrics.js';
 
@@ -440,13 +440,16 @@ async function finishUser(db: Db, plan: KeyPlan, row: UserRow | undefined, sessi
 
 /**
  * Rebuilds the session and user rollups of the given keys (and of the users linked to those
- * sessions) from their traces: a repair, and how fixtures written as raw traces get their
- * rollups. Writers use `applyRollupChanges`; this takes the same lock order, and upserts.
- * Cost is proportional to the traces of those sessions and users, through their indexes.
+ * sessions), their links and their feedback rollups from their traces and assessments: a repair,
+ * and how fixtures written as raw rows get their rollups. Writers use `applyRollupChanges`; this
+ * takes the same lock order, and upserts. Cost is proportional to the traces and feedback of
+ * those sessions and users, through their indexes. The hour rows of `trace_hours` and of the
+ * feedback rollups are not rebuilt (feedback-rollups.ts has `recomputeFeedbackHours`).
  */
 export async function recomputeRollups(db: Db, experimentId: number, sessionIds: Iterable<string>, userIds: Iterable<string>): Promise<void> {
+  const sessions = [...new Set(sessionIds)].sort();
   const users = new Set(userIds);
-  for (const sessionId of [...new Set(sessionIds)].sort()) {
+  for (const sessionId of sessions) {
     const totals = await traceTotals(db, experimentId, 'session_id', sessionId);
     const ofSession = db.selectFrom('traces').where('experiment_id', '=', experimentId).where('session_id', '=', sessionId);
     const first = await ofSession.select(['trace_id', 'request_preview']).orderBy('request_time', 'asc').orderBy('trace_id', 'asc').limit(1).executeTakeFirst();
@@ -502,6 +505,8 @@ export async function recomputeRollups(db: Db, experimentId: number, sessionIds:
     if (wanted.has(key)) await insertLink(db, link);
     else await db.deleteFrom('session_users').where('experiment_id', '=', experimentId).where('session_id', '=', sessionId).where('user_id', '=', userId).execute();
   }
+  // 6, once the links are right: a session's own feedback counts for the users linked to it.
+  await recomputeFeedbackRollups(db, experimentId, sessions, [...users].sort());
 }
 
 /** What a session's or a user's traces add up to, read through the (experiment, column, time) index. */

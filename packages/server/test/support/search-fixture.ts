@@ -6,7 +6,10 @@ import type { AssessmentsTable, Database, SpansTable, TracesTable } from '../../
  *
  * Experiments 1 and 2 hold MLflow's five-trace fixture `store_with_traces` (reference §16.1), so
  * the reference's `[F]` results apply unchanged. Experiment 3 holds five richer traces for the
- * examples the reference gives without a fixture: spans, assessments, prompts, sessions.
+ * examples the reference gives without a fixture: spans, assessments, prompts, sessions; and
+ * feedback on its two sessions as wholes. `user_satisfaction` (true, false, "yes", "no", one
+ * overridden on a trace and one on a session) and `session_score` are there for the feedback
+ * rollups of sessions and users; trace-filter results do not depend on them.
  */
 
 /** Trace ids of experiment 3, newest first (the default order). */
@@ -53,6 +56,8 @@ interface AssessmentSpec {
   valid?: boolean;
   /** Assessment metadata; `mlflow.trace.session` makes it session-scoped. */
   metadata?: Record<string, string>;
+  /** The position, in the same list, of the assessment this one overrides (which is then `valid: false`). */
+  overrides?: number;
 }
 
 const FIVE_TRACES: TraceSpec[] = [
@@ -102,6 +107,7 @@ const RICH_TRACES: TraceSpec[] = [
       { name: 'quality', kind: 'feedback', value: 'good' },
       { name: 'user satisfaction', kind: 'feedback', value: 'yes' },
       { name: 'session_quality', kind: 'feedback', value: 'good', metadata: { 'mlflow.trace.session': SESSION_ABC } },
+      { name: 'user_satisfaction', kind: 'feedback', value: true },
     ],
   },
   {
@@ -131,6 +137,8 @@ const RICH_TRACES: TraceSpec[] = [
       { name: 'correctness', kind: 'feedback', value: false },
       { name: 'helpfulness', kind: 'feedback', value: 3 },
       { name: 'quality', kind: 'feedback', value: 'bad', valid: false },
+      { name: 'user_satisfaction', kind: 'feedback', value: 'no', valid: false },
+      { name: 'user_satisfaction', kind: 'feedback', value: ' Yes', overrides: 3 },
     ],
   },
   {
@@ -151,6 +159,7 @@ const RICH_TRACES: TraceSpec[] = [
       { name: 'helpfulness', kind: 'feedback', value: 4.5 },
       { name: 'comment', kind: 'feedback', value: 'not helpful at all' },
       { name: 'iss-123', kind: 'issue', value: null },
+      { name: 'user_satisfaction', kind: 'feedback', value: false },
     ],
   },
   {
@@ -166,10 +175,25 @@ const RICH_TRACES: TraceSpec[] = [
     assessments: [
       { name: 'output_format', kind: 'expectation', value: 'XML' },
       { name: 'helpfulness', kind: 'feedback', value: '5' },
+      { name: 'user_satisfaction', kind: 'feedback', value: 'no' },
     ],
   },
   { id: E.T5, experiment: 3, timestampMs: 1700000000050, executionTimeMs: null, state: 'IN_PROGRESS', tags: { 'mlflow.traceName': 'my_function' } },
 ];
+
+/** Assessments of experiment 3's sessions as wholes, as the session assessments API stores them. */
+const SESSION_ASSESSMENTS: Record<string, AssessmentSpec[]> = {
+  [SESSION_ABC]: [
+    { name: 'user_satisfaction', kind: 'feedback', value: false },
+    { name: 'session_score', kind: 'feedback', value: 2 },
+    { name: 'session_goal', kind: 'expectation', value: 'resolved' },
+  ],
+  'session-xyz': [
+    { name: 'session_score', kind: 'feedback', value: 4.5 },
+    { name: 'user_satisfaction', kind: 'feedback', value: 'no', valid: false },
+    { name: 'user_satisfaction', kind: 'feedback', value: 'yes', overrides: 1 },
+  ],
+};
 
 /**
  * Inserts experiments 1 to 3 and the traces above.
@@ -183,6 +207,9 @@ export async function loadSearchFixture(db: Kysely<Database>): Promise<void> {
     .values([1, 2, 3].map((id) => ({ experiment_id: id, name: `exp${id}`, artifact_location: `mlflow-artifacts:/${id}`, lifecycle_stage: 'active', creation_time: 0, last_update_time: 0 })))
     .execute();
   for (const trace of [...FIVE_TRACES, ...RICH_TRACES]) await insertTrace(db, trace);
+  for (const [sessionId, specs] of Object.entries(SESSION_ASSESSMENTS)) {
+    await db.insertInto('assessments').values(assessmentRows({ experimentId: 3, sessionId }, specs)).execute();
+  }
 }
 
 async function insertTrace(db: Kysely<Database>, spec: TraceSpec): Promise<void> {
@@ -221,17 +248,25 @@ async function insertTrace(db: Kysely<Database>, spec: TraceSpec): Promise<void>
   });
   if (spans.length > 0) await db.insertInto('spans').values(spans).execute();
 
-  const assessments: Insertable<AssessmentsTable>[] = (spec.assessments ?? []).map((a, i) => ({
-    assessment_id: `a-${spec.id}-${i}`,
-    trace_id: spec.id,
+  const assessments = assessmentRows({ traceId: spec.id }, spec.assessments ?? []);
+  if (assessments.length > 0) await db.insertInto('assessments').values(assessments).execute();
+}
+
+/** The rows of one trace's or one session's assessments; ids by position: `a-<trace or session>-<i>`. */
+function assessmentRows(owner: { traceId: string } | { experimentId: number; sessionId: string }, specs: readonly AssessmentSpec[]): Insertable<AssessmentsTable>[] {
+  const prefix = 'traceId' in owner ? `a-${owner.traceId}` : `a-${owner.sessionId}`;
+  const columns = 'traceId' in owner ? { trace_id: owner.traceId } : { trace_id: null, experiment_id: owner.experimentId, session_id: owner.sessionId };
+  const metadata = (a: AssessmentSpec) => ('traceId' in owner ? (a.metadata ?? {}) : { 'mlflow.trace.session': owner.sessionId, ...a.metadata });
+  return specs.map((a, i) => ({
+    assessment_id: `${prefix}-${i}`,
+    ...columns,
     span_id: null,
     name: a.name,
     kind: a.kind,
     value: a.value === null ? null : JSON.stringify(a.value),
-    content: JSON.stringify({ assessment_name: a.name, value: a.value, metadata: a.metadata ?? {} }),
+    content: JSON.stringify({ assessment_name: a.name, value: a.value, metadata: metadata(a), ...(a.overrides !== undefined ? { overrides: `${prefix}-${a.overrides}` } : {}) }),
     valid: a.valid === false ? 0 : 1,
     create_time: 0,
     last_update_time: 0,
   }));
-  if (assessments.length > 0) await db.insertInto('assessments').values(assessments).execute();
 }
