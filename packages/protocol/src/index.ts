@@ -76,13 +76,16 @@ export type {
   SearchUsersResponse,
   UserJson,
 } from './api.js';
-export { FEEDBACK_METRICS_PATH, TRACE_METRICS_PATH } from './metrics.js';
+export { FEEDBACK_METRICS_PATH, MODEL_METRICS_PATH, TRACE_METRICS_PATH } from './metrics.js';
 export type {
   FeedbackCountsJson,
   FeedbackGroupJson,
   FeedbackMetricsRequest,
   FeedbackMetricsResponse,
   FeedbackNameSeriesJson,
+  ModelCountsJson,
+  ModelMetricsRequest,
+  ModelMetricsResponse,
   TraceMetricsRequest,
   TraceMetricsBucketJson,
   TraceMetricsGroupJson,

@@ -29,14 +29,17 @@ export interface TraceMetricsBucketJson {
   input_tokens: number;
   output_tokens: number;
   total_tokens: number;
+  /** USD of the priced LLM calls of the bucket's traces. */
+  cost: number;
 }
 export interface TraceMetricsGroupJson {
   key: string;
   traces: number;
   errors: number;
   total_tokens: number;
+  cost: number;
   /** One point per bucket of the response, in the same order. */
-  series: { traces: number; errors: number; total_tokens: number }[];
+  series: { traces: number; errors: number; total_tokens: number; cost: number }[];
 }
 export interface TraceMetricsResponse {
   start_time_ms: number;
@@ -100,3 +103,34 @@ export interface FeedbackMetricsResponse {
 }
 /** Path of the feedback metrics endpoint, under `/api` and `/ajax-api`. */
 export const FEEDBACK_METRICS_PATH = '/threadline/feedback/metrics';
+
+/**
+ * `POST /api/threadline/models/metrics`: an experiment's LLM calls per model over time, from the
+ * hourly model rollup (a call counts in the hour its span started): range and buckets are whole
+ * hours, as for feedback. Calls that are the aggregate of others (an agent's total) do not count.
+ */
+export interface ModelMetricsRequest {
+  experiment_id: string;
+  start_time_ms: number;
+  end_time_ms: number;
+  bucket_ms?: number;
+  /** How many models, most expensive first; the rest are summed as `(other)`. Default 8, at most 50. */
+  max_models?: number;
+}
+export interface ModelCountsJson {
+  calls: number;
+  /** Calls of a model no price is known for: they cost nothing here. */
+  unpriced_calls: number;
+  input_tokens: number;
+  output_tokens: number;
+  /** USD. */
+  cost: number;
+}
+export interface ModelMetricsResponse {
+  start_time_ms: number;
+  end_time_ms: number;
+  bucket_ms: number;
+  times_ms: number[];
+  models: (ModelCountsJson & { model: string; series: ModelCountsJson[] })[];
+}
+export const MODEL_METRICS_PATH = '/threadline/models/metrics';

@@ -150,4 +150,23 @@ describeEachDatabase('cost', (database) => {
     await expectExact();
     await t.store.pricing.set({ ...PRICES[1]!, updatedTimeMs: T0, updatedBy: 'test' });
   });
+
+  it('charts cost per hour and per model, each adding up to the traces\' cost', async () => {
+    const range = { experiment_id: experiment, start_time_ms: T0 - HOUR, end_time_ms: T0 + 5 * HOUR, bucket_ms: HOUR };
+    const traces = await t.post('/api/threadline/traces/metrics', range);
+    expect(traces.statusCode, traces.body).toBe(200);
+    const byModel = await t.post('/api/threadline/models/metrics', { ...range, max_models: 2 });
+    expect(byModel.statusCode, byModel.body).toBe(200);
+    const stored = await t.store.db.selectFrom('traces').select((eb) => eb.fn.sum<number>('cost_nanos').as('c')).where('experiment_id', '=', Number(experiment)).executeTakeFirstOrThrow();
+    const total = Number(stored.c) / 1e9;
+    const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+    expect(sum(traces.json().buckets.map((b: { cost: number }) => b.cost))).toBeCloseTo(total, 12);
+    const models = byModel.json().models as { model: string; cost: number; calls: number; unpriced_calls: number; series: { cost: number }[] }[];
+    // The two most expensive, then the rest as one.
+    // acme-small's 1M input tokens re-priced at $0.30 outweigh acme-large's $0.25 call and the rest.
+    expect(models.map((m) => m.model)).toEqual(['acme-small', 'acme-large', '(other)']);
+    expect(sum(models.map((m) => m.cost))).toBeCloseTo(total, 12);
+    expect(sum(models.map((m) => m.unpriced_calls))).toBe(1);
+    for (const m of models) expect(sum(m.series.map((p) => p.cost))).toBeCloseTo(m.cost, 12);
+  });
 });

@@ -1,10 +1,12 @@
-import { FEEDBACK_METRICS_PATH, TRACE_METRICS_PATH, type FeedbackCountsJson, type FeedbackMetricsResponse, type TraceMetricsResponse } from '@threadline/protocol';
+import { FEEDBACK_METRICS_PATH, MODEL_METRICS_PATH, TRACE_METRICS_PATH, type FeedbackCountsJson, type FeedbackMetricsResponse, type ModelCountsJson, type ModelMetricsResponse, type TraceMetricsResponse } from '@threadline/protocol';
 import type { FastifyInstance } from 'fastify';
 import { invalidParameter } from '../errors.js';
 import { parseExperimentId } from '../ingest/mlflow-trace-info.js';
 import type { RouteContext } from './app.js';
+import { toUsd } from '../cost/units.js';
 import type { FeedbackCounts } from '../store/feedback-rollups.js';
 import { wholeHours } from '../store/feedback-metrics.js';
+import type { ModelCounts } from '../store/model-metrics.js';
 import { bodyObject, optionalInteger, optionalString, optionalStringList } from './fields.js';
 
 const DEFAULT_BUCKETS = 60;
@@ -16,7 +18,8 @@ const MAX_GROUPS = 50;
  * bucket, optionally split by the busiest users or sessions (the overview charts). MLflow's own
  * metrics API has no user or session dimension; this is the one the UI needs.
  */
-export function registerMetricsRoutes(app: FastifyInstance, { store, experiments }: RouteContext): void {
+export function registerMetricsRoutes(app: FastifyInstance, context: RouteContext): void {
+  const { store, experiments } = context;
   app.post(TRACE_METRICS_PATH, async (req): Promise<TraceMetricsResponse> => {
     const body = bodyObject(req.body);
     const { experimentId, start, end, bucketMs, groupBy } = rangeOf(body);
@@ -39,6 +42,7 @@ export function registerMetricsRoutes(app: FastifyInstance, { store, experiments
         input_tokens: b.inputTokens,
         output_tokens: b.outputTokens,
         total_tokens: b.totalTokens,
+        cost: toUsd(b.costNanos),
       })),
       ...(groupBy && metrics.groups
         ? {
@@ -48,20 +52,19 @@ export function registerMetricsRoutes(app: FastifyInstance, { store, experiments
               traces: g.traces,
               errors: g.errors,
               total_tokens: g.totalTokens,
-              series: g.series.map((p) => ({ traces: p.traces, errors: p.errors, total_tokens: p.totalTokens })),
+              cost: toUsd(g.costNanos),
+              series: g.series.map((p) => ({ traces: p.traces, errors: p.errors, total_tokens: p.totalTokens, cost: toUsd(p.costNanos) })),
             })),
           }
         : {}),
     };
   });
 
+  registerModelMetricsRoute(app, context);
+
   app.post(FEEDBACK_METRICS_PATH, async (req): Promise<FeedbackMetricsResponse> => {
     const body = bodyObject(req.body);
-    const asked = rangeOf(body);
-    const { startMs, endMs, bucketMs } = wholeHours(asked.start, asked.end, asked.bucketMs);
-    if ((endMs - startMs) / bucketMs > MAX_BUCKETS) {
-      throw invalidParameter(`'bucket_ms' ${asked.bucketMs} gives more than ${MAX_BUCKETS} hourly buckets over the range.`);
-    }
+    const { asked, startMs, endMs, bucketMs, timesMs } = hourlyRangeOf(body);
     const names = optionalStringList(body, 'names');
     const groupKeys = optionalStringList(body, 'group_keys');
     if (groupKeys && groupKeys.length > MAX_GROUPS) throw invalidParameter(`'group_keys' names ${groupKeys.length} groups; at most ${MAX_GROUPS}.`);
@@ -81,7 +84,7 @@ export function registerMetricsRoutes(app: FastifyInstance, { store, experiments
       start_time_ms: startMs,
       end_time_ms: endMs,
       bucket_ms: bucketMs,
-      times_ms: Array.from({ length: Math.ceil((endMs - startMs) / bucketMs) }, (_, i) => startMs + i * bucketMs),
+      times_ms: timesMs,
       names: metrics.names.map((n) => ({ name: n.name, ...countsJson(n.total), series: n.series.map(countsJson) })),
       ...(asked.groupBy && metrics.groups
         ? { group_by: asked.groupBy, groups: metrics.groups.map((g) => ({ key: g.key, names: g.names.map((n) => ({ name: n.name, ...countsJson(n.counts) })) })) }
@@ -90,7 +93,31 @@ export function registerMetricsRoutes(app: FastifyInstance, { store, experiments
   });
 }
 
-/** The experiment, time range, buckets and grouping that both metrics endpoints take, checked. */
+/** Hour-aligned reads of `model_hours`: calls, tokens and cost per model (the overview's cost by model). */
+function registerModelMetricsRoute(app: FastifyInstance, { store, experiments }: RouteContext): void {
+  app.post(MODEL_METRICS_PATH, async (req): Promise<ModelMetricsResponse> => {
+    const body = bodyObject(req.body);
+    const { asked, startMs, endMs, bucketMs, timesMs } = hourlyRangeOf(body);
+    const maxModels = optionalInteger(body, 'max_models', 1, MAX_GROUPS) ?? 8;
+    await experiments.artifactLocation(asked.experimentId);
+    const models = await store.modelMetrics({ experimentId: asked.experimentId, startTimeMs: startMs, endTimeMs: endMs, bucketMs, maxModels });
+    const json = (c: ModelCounts): ModelCountsJson => ({ calls: c.calls, unpriced_calls: c.unpricedCalls, input_tokens: c.inputTokens, output_tokens: c.outputTokens, cost: toUsd(c.costNanos) });
+    return { start_time_ms: startMs, end_time_ms: endMs, bucket_ms: bucketMs, times_ms: timesMs, models: models.map((m) => ({ model: m.model, ...json(m.total), series: m.series.map(json) })) };
+  });
+}
+
+/** The hour-aligned range of a request to a metrics endpoint that reads an hourly rollup, checked. */
+function hourlyRangeOf(body: Record<string, unknown>) {
+  const asked = rangeOf(body);
+  const hours = wholeHours(asked.start, asked.end, asked.bucketMs);
+  if ((hours.endMs - hours.startMs) / hours.bucketMs > MAX_BUCKETS) {
+    throw invalidParameter(`'bucket_ms' ${asked.bucketMs} gives more than ${MAX_BUCKETS} hourly buckets over the range.`);
+  }
+  const timesMs = Array.from({ length: Math.ceil((hours.endMs - hours.startMs) / hours.bucketMs) }, (_, i) => hours.startMs + i * hours.bucketMs);
+  return { asked, ...hours, timesMs };
+}
+
+/** The experiment, time range, buckets and grouping that the metrics endpoints take, checked. */
 function rangeOf(body: Record<string, unknown>): { experimentId: string; start: number; end: number; bucketMs: number; groupBy: 'user' | 'session' | undefined } {
   const experimentId = parseExperimentId(body.experiment_id, 'experiment_id');
   const start = optionalInteger(body, 'start_time_ms', 0);

@@ -21,6 +21,7 @@ import { queryTraceMetrics, type TraceMetrics, type TraceMetricsQuery } from './
 import { PriceSource } from '../cost/price-source.js';
 import { ModelPrices } from './model-prices.js';
 import { Pricing } from './pricing.js';
+import { queryModelMetrics, type ModelMetricsQuery, type ModelSeries } from './model-metrics.js';
 import { queryFeedbackMetrics, type FeedbackMetrics, type FeedbackMetricsQuery } from './feedback-metrics.js';
 import { DirectTransactions, GroupCommitTransactions, type TransactionRunner } from './group-commit.js';
 import type {
@@ -223,6 +224,10 @@ export class KyselyTraceStore implements TraceStore {
 
   async feedbackMetrics(query: FeedbackMetricsQuery): Promise<FeedbackMetrics> {
     return queryFeedbackMetrics(this.db, query);
+  }
+
+  async modelMetrics(query: ModelMetricsQuery): Promise<ModelSeries[]> {
+    return queryModelMetrics(this.db, query);
   }
 
   private async tracePage(page: TraceIdPage): Promise<TracePage> {

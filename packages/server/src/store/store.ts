@@ -3,6 +3,7 @@ import type { RollupSearchRequest, SessionPage, SessionTracesRequest, TraceSearc
 import type { AssessedSession, AssessmentChanges, AssessmentInput, SpanBatchFields, SpanRecord, StoredAssessment, StoredTrace, TraceRecord } from '../trace-model.js';
 import type { TraceMetrics, TraceMetricsQuery } from './trace-metrics.js';
 import type { Pricing } from './pricing.js';
+import type { ModelMetricsQuery, ModelSeries } from './model-metrics.js';
 import type { FeedbackMetrics, FeedbackMetricsQuery } from './feedback-metrics.js';
 
 export interface Experiment {
@@ -165,6 +166,8 @@ export interface TraceStore {
   traceMetrics(query: TraceMetricsQuery): Promise<TraceMetrics>;
   /** Valid feedback per hour bucket and name (and per given user or session), for charts. */
   feedbackMetrics(query: FeedbackMetricsQuery): Promise<FeedbackMetrics>;
+  /** Counted LLM calls per hour bucket and model, for the overview's cost by model. */
+  modelMetrics(query: ModelMetricsQuery): Promise<ModelSeries[]>;
 
   /** Operators' model prices and re-pricing of stored traces. */
   readonly pricing: Pricing;

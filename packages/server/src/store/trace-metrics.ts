@@ -24,6 +24,8 @@ export interface TraceMetricsBucket {
   inputTokens: number;
   outputTokens: number;
   totalTokens: number;
+  /** Nano-dollars. */
+  costNanos: number;
 }
 
 export interface TraceMetricsGroup {
@@ -31,7 +33,8 @@ export interface TraceMetricsGroup {
   traces: number;
   errors: number;
   totalTokens: number;
-  series: { traces: number; errors: number; totalTokens: number }[];
+  costNanos: number;
+  series: { traces: number; errors: number; totalTokens: number; costNanos: number }[];
 }
 
 export interface TraceMetrics {
@@ -91,6 +94,7 @@ interface HistogramRow {
   it: number | string | null;
   ot: number | string | null;
   tt: number | string | null;
+  c: number | string | null;
 }
 
 /**
@@ -118,7 +122,7 @@ export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQue
   const scan = (from: number, to: number) =>
     sql<HistogramRow>`
       SELECT ${bucket} AS b, ${latencyBinSql('execution_duration')} AS l, COUNT(*) AS n, SUM(CASE WHEN state = 'ERROR' THEN 1 ELSE 0 END) AS e,
-        SUM(input_tokens) AS it, SUM(output_tokens) AS ot, SUM(total_tokens) AS tt
+        SUM(input_tokens) AS it, SUM(output_tokens) AS ot, SUM(total_tokens) AS tt, SUM(cost_nanos) AS c
       FROM traces WHERE ${inRange(from, to)} GROUP BY ${bucket}, ${latencyBinSql('execution_duration')}`.execute(db);
 
   const cut = (options.rollups ?? true) && q.userId === undefined && q.sessionId === undefined && q.bucketMs >= HOUR_MS ? cutHours(q, count) : undefined;
@@ -127,7 +131,7 @@ export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQue
         // Hours inside the range whose first and last millisecond fall in the same bucket.
         sql<HistogramRow>`
           SELECT ${bucketOf(sql`hour_start`)} AS b, latency_bin AS l, SUM(trace_count) AS n, SUM(error_count) AS e,
-            SUM(input_tokens) AS it, SUM(output_tokens) AS ot, SUM(total_tokens) AS tt
+            SUM(input_tokens) AS it, SUM(output_tokens) AS ot, SUM(total_tokens) AS tt, SUM(cost_nanos) AS c
           FROM trace_hours WHERE experiment_id = ${experimentId} AND hour_start >= ${sql.lit(q.startTimeMs)} AND hour_start <= ${sql.lit(q.endTimeMs - HOUR_MS)}
             AND ${bucketOf(sql`hour_start`)} = ${bucketOf(sql`hour_start + ${sql.lit(HOUR_MS - 1)}`)}
           GROUP BY ${bucketOf(sql`hour_start`)}, latency_bin`.execute(db),
@@ -137,7 +141,7 @@ export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQue
   const rows = (await Promise.all(parts)).flatMap((r) => r.rows);
 
   const buckets: TraceMetricsBucket[] = Array.from({ length: count }, (_, index) => ({
-    index, traces: 0, errors: 0, latencyP50Ms: null, latencyP95Ms: null, latencyP99Ms: null, inputTokens: 0, outputTokens: 0, totalTokens: 0,
+    index, traces: 0, errors: 0, latencyP50Ms: null, latencyP95Ms: null, latencyP99Ms: null, inputTokens: 0, outputTokens: 0, totalTokens: 0, costNanos: 0,
   }));
   const bins = new Map<number, number[]>();
   for (const row of rows) {
@@ -149,6 +153,7 @@ export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQue
     b.inputTokens += Number(row.it ?? 0);
     b.outputTokens += Number(row.ot ?? 0);
     b.totalTokens += Number(row.tt ?? 0);
+    b.costNanos += Number(row.c ?? 0);
     const l = Number(row.l);
     if (l < 0) continue;
     let counts = bins.get(index);
@@ -164,8 +169,8 @@ export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQue
 
   if (!q.groupBy) return { buckets };
   const column = sql.ref(q.groupBy === 'user' ? 'user_id' : 'session_id');
-  const top = await sql<{ k: string; n: number | string; e: number | string; tt: number | string | null }>`
-    SELECT ${column} AS k, COUNT(*) AS n, SUM(CASE WHEN state = 'ERROR' THEN 1 ELSE 0 END) AS e, SUM(total_tokens) AS tt
+  const top = await sql<{ k: string; n: number | string; e: number | string; tt: number | string | null; c: number | string | null }>`
+    SELECT ${column} AS k, COUNT(*) AS n, SUM(CASE WHEN state = 'ERROR' THEN 1 ELSE 0 END) AS e, SUM(total_tokens) AS tt, SUM(cost_nanos) AS c
     FROM traces WHERE ${inRange(q.startTimeMs, q.endTimeMs)} AND ${column} IS NOT NULL
     GROUP BY ${column} ORDER BY COUNT(*) DESC, ${column} LIMIT ${sql.lit(q.maxGroups ?? 8)}`.execute(db);
   const groups: TraceMetricsGroup[] = top.rows.map((row) => ({
@@ -173,12 +178,13 @@ export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQue
     traces: Number(row.n),
     errors: Number(row.e),
     totalTokens: Number(row.tt ?? 0),
-    series: Array.from({ length: count }, () => ({ traces: 0, errors: 0, totalTokens: 0 })),
+    costNanos: Number(row.c ?? 0),
+    series: Array.from({ length: count }, () => ({ traces: 0, errors: 0, totalTokens: 0, costNanos: 0 })),
   }));
   if (groups.length > 0) {
     const byKey = new Map(groups.map((g) => [g.key, g]));
-    const series = await sql<{ k: string; b: number | string; n: number | string; e: number | string; tt: number | string | null }>`
-      SELECT ${column} AS k, ${bucket} AS b, COUNT(*) AS n, SUM(CASE WHEN state = 'ERROR' THEN 1 ELSE 0 END) AS e, SUM(total_tokens) AS tt
+    const series = await sql<{ k: string; b: number | string; n: number | string; e: number | string; tt: number | string | null; c: number | string | null }>`
+      SELECT ${column} AS k, ${bucket} AS b, COUNT(*) AS n, SUM(CASE WHEN state = 'ERROR' THEN 1 ELSE 0 END) AS e, SUM(total_tokens) AS tt, SUM(cost_nanos) AS c
       FROM traces WHERE ${inRange(q.startTimeMs, q.endTimeMs)} AND ${column} IN (${sql.join(groups.map((g) => g.key))})
       GROUP BY ${column}, ${bucket}`.execute(db);
     for (const row of series.rows) {
@@ -187,6 +193,7 @@ export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQue
       point.traces = Number(row.n);
       point.errors = Number(row.e);
       point.totalTokens = Number(row.tt ?? 0);
+      point.costNanos = Number(row.c ?? 0);
     }
   }
   return { buckets, groups };

@@ -1,4 +1,4 @@
-import { API_PREFIXES, ApiPath, FEEDBACK_METRICS_PATH, TRACE_METRICS_PATH } from '@threadline/protocol';
+import { API_PREFIXES, ApiPath, FEEDBACK_METRICS_PATH, MODEL_METRICS_PATH, TRACE_METRICS_PATH } from '@threadline/protocol';
 import type { Permission } from '../../store/accounts.js';
 import {
   artifactExperiment,
@@ -73,6 +73,7 @@ const API_RULES: [method: string, url: string, access: Access][] = [
   ['POST', ApiPath.USERS_SEARCH, needs('READ', experimentField)],
   ['POST', TRACE_METRICS_PATH, needs('READ', experimentField)],
   ['POST', FEEDBACK_METRICS_PATH, needs('READ', experimentField)],
+  ['POST', MODEL_METRICS_PATH, needs('READ', experimentField)],
 ];
 
 /** Trace tag routes are registered for both API versions under each one's id parameter name. */
