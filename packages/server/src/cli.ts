@@ -3,6 +3,8 @@ import { SERVER_VERSION } from './http/app.js';
 import { startServer, StartupError } from './server.js';
 import { AccountStore, PERMISSIONS, type Permission } from './store/accounts.js';
 import { createStore } from './store/create-store.js';
+import { checkedModelName, priceField } from './http/prices.js';
+import type { TraceStore } from './store/store.js';
 
 /** The `threadline` command. Reads the environment and flags here, and nowhere below. */
 const program = new Command()
@@ -93,6 +95,110 @@ program
       await store.close();
     }
   });
+
+const STORE_OPTION = ['--backend-store-uri <uri>', 'the store, as for `threadline server`', process.env.THREADLINE_BACKEND_STORE_URI ?? 'sqlite:///threadline.db'] as const;
+
+const prices = program.command('prices').description("Operators' model prices (USD per million tokens), which win over the bundled price table.");
+
+prices
+  .command('list')
+  .description('List the prices set.')
+  .option(...STORE_OPTION)
+  .action(async (options: { backendStoreUri: string }) =>
+    withStore(options.backendStoreUri, async (store) => {
+      const list = await store.pricing.list();
+      if (list.length === 0) process.stdout.write('No prices set: every model is priced from the bundled table.\n');
+      for (const p of list) {
+        const cached = [p.cacheReadPerMtok !== null ? `cache read ${p.cacheReadPerMtok}` : '', p.cacheWritePerMtok !== null ? `cache write ${p.cacheWritePerMtok}` : ''].filter(Boolean).join(', ');
+        process.stdout.write(`${p.model}: input ${p.inputPerMtok}, output ${p.outputPerMtok}${cached ? `, ${cached}` : ''} (set by ${p.updatedBy}, ${new Date(p.updatedTimeMs).toISOString()})\n`);
+      }
+    }),
+  );
+
+prices
+  .command('set <model>')
+  .description('Set or change the price of a model; it applies to traces logged afterwards (reprice applies it to stored ones).')
+  .requiredOption('--input <usd>', 'USD per million input tokens', parseNumber)
+  .requiredOption('--output <usd>', 'USD per million output tokens', parseNumber)
+  .option('--cache-read <usd>', 'USD per million cached input tokens read (default: the input price)', parseNumber)
+  .option('--cache-write <usd>', 'USD per million input tokens written to a cache (default: the input price)', parseNumber)
+  .option(...STORE_OPTION)
+  .action(async (model: string, options: { input: number; output: number; cacheRead?: number; cacheWrite?: number; backendStoreUri: string }) =>
+    withStore(options.backendStoreUri, async (store) => {
+      const fields = { input_per_mtok: options.input, output_per_mtok: options.output, cache_read_per_mtok: options.cacheRead, cache_write_per_mtok: options.cacheWrite };
+      const name = checkedModelName(model);
+      await store.pricing.set({
+        model: name,
+        inputPerMtok: priceField(fields, 'input_per_mtok', true),
+        outputPerMtok: priceField(fields, 'output_per_mtok', true),
+        cacheReadPerMtok: priceField(fields, 'cache_read_per_mtok', false),
+        cacheWritePerMtok: priceField(fields, 'cache_write_per_mtok', false),
+        updatedTimeMs: Date.now(),
+        updatedBy: 'threadline prices set',
+      });
+      process.stdout.write(`Price of '${name}' set. Run \`threadline reprice\` to apply it to traces already stored.\n`);
+    }),
+  );
+
+prices
+  .command('delete <model>')
+  .description('Remove the price of a model: the bundled table prices it again (or nothing does).')
+  .option(...STORE_OPTION)
+  .action(async (model: string, options: { backendStoreUri: string }) =>
+    withStore(options.backendStoreUri, async (store) => {
+      if (!(await store.pricing.remove(checkedModelName(model)))) throw new Error(`No price is set for model '${model}'.`);
+      process.stdout.write(`Price of '${model}' removed.\n`);
+    }),
+  );
+
+program
+  .command('reprice')
+  .description("Price the stored traces of a time range again with today's prices, keeping every rollup exact; safe to run while the server runs.")
+  .requiredOption('--from <time>', 'start of the range (ISO 8601 date or time, or ms since the epoch), inclusive', parseTime)
+  .requiredOption('--to <time>', 'end of the range, exclusive', parseTime)
+  .option('--experiment-id <id>', 'only this experiment (default: all)')
+  .option(...STORE_OPTION)
+  .action(async (options: { from: number; to: number; experimentId?: string; backendStoreUri: string }) =>
+    withStore(options.backendStoreUri, async (store) => {
+      if (options.to <= options.from) throw new Error(`--to (${new Date(options.to).toISOString()}) must be after --from (${new Date(options.from).toISOString()}).`);
+      let shown = 0;
+      const priced = await store.pricing.reprice({
+        fromMs: options.from,
+        toMs: options.to,
+        ...(options.experimentId !== undefined ? { experimentId: options.experimentId } : {}),
+        onProgress: (n) => {
+          if (n - shown >= 10_000) process.stderr.write(`${(shown = n)} traces priced...\n`);
+        },
+      });
+      process.stdout.write(`Priced ${priced} trace${priced === 1 ? '' : 's'} again.\n`);
+    }),
+  );
+
+/** Runs a command on the store and closes it; a failure is one line on stderr and exit code 1. */
+async function withStore(uri: string, run: (store: TraceStore) => Promise<void>): Promise<void> {
+  let store: TraceStore | undefined;
+  try {
+    store = await createStore(uri);
+    await run(store);
+  } catch (error) {
+    process.stderr.write(`threadline: ${(error as Error).message}\n`);
+    process.exitCode = 1;
+  } finally {
+    await store?.close();
+  }
+}
+
+function parseNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`'${value}' is not a number.`);
+  return n;
+}
+
+function parseTime(value: string): number {
+  const ms = /^\d+$/.test(value.trim()) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(ms)) throw new InvalidArgumentError(`'${value}' is not a time: write 2026-11-01, 2026-11-01T12:00:00Z or milliseconds since the epoch.`);
+  return ms;
+}
 
 async function firstLineOfStdin(): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write('Password: ');

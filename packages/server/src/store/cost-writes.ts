@@ -1,3 +1,4 @@
+import { SpanAttributeKey } from '@threadline/protocol';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { countedCalls, llmCallOf, type LlmCall } from '../cost/llm-calls.js';
 import type { PriceBook } from '../cost/price-book.js';
@@ -177,7 +178,8 @@ export async function deleteTraceCalls(trx: Db, traceIds: readonly string[], del
 export async function repriceTraceCalls(trx: Db, trace: TraceRow, book: PriceBook, deltas: ModelHourDeltas): Promise<TraceCost> {
   const spans = await trx
     .selectFrom('spans')
-    .select(['span_id', 'parent_span_id', 'start_ns', sql<string | null>`CASE WHEN content LIKE '%usage%' OR content LIKE '%cost%' THEN content END`.as('content')])
+    // Case-sensitive on both databases (the server's SQLite LIKE is), as the keys are.
+    .select(['span_id', 'parent_span_id', 'start_ns', sql<string | null>`CASE WHEN content LIKE ${`%"${SpanAttributeKey.TOKEN_USAGE}"%`} OR content LIKE '%cost%' THEN content END`.as('content')])
     .where('trace_id', '=', trace.trace_id)
     .execute();
   const calls: LlmCall[] = [];
