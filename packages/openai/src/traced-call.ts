@@ -1,5 +1,5 @@
 import { consoleLogger, NO_OP_SPAN_TRACE_ID, startSpan, type LiveSpan, type Logger } from '@threadline/tracing';
-import { ENDPOINTS, recordedOutputs, requestAttributes, responseAttributes, responseFailure, type EndpointKind } from './openai-parsing.js';
+import { ENDPOINTS, isRecord, recordedOutputs, requestAttributes, responseAttributes, responseFailure, type EndpointKind } from './openai-parsing.js';
 import { streamAssembler, type StreamAssembler } from './stream-assembly.js';
 
 /** Options of `tracedOpenAI`. All optional. */
@@ -8,6 +8,13 @@ export interface TracedOpenAIOptions {
   provider?: string;
   /** Attributes added to every span (e.g. `{ 'app.feature': 'support-chat' }`). */
   attributes?: Record<string, unknown>;
+  /**
+   * Ask for the token usage of streamed chat completions (`stream_options.include_usage`) when the
+   * app did not, so that a streamed call's tokens and cost are recorded; the extra usage chunk is
+   * kept from the app, which reads the same stream it asked for. Default: on for the `openai`
+   * provider, off for others (an OpenAI-compatible server may not accept the option).
+   */
+  streamUsage?: boolean;
   /**
    * Where the wrapper reports its own failures (never the API's: those are the app's to handle),
    * once per kind. Default: the SDK's console logger.
@@ -70,10 +77,12 @@ export class TracedCall {
     private readonly span: LiveSpan,
     private readonly kind: EndpointKind,
     private readonly log: WrapperLog,
+    /** The usage chunk was asked for by the wrapper, not the app: it is recorded, not delivered. */
+    private readonly hiddenUsage: boolean,
   ) {}
 
   /** Starts the span of a call; undefined when tracing is off here (the call then runs untouched). */
-  static start(kind: EndpointKind, params: unknown, options: TracedOpenAIOptions, log: WrapperLog): TracedCall | undefined {
+  static start(kind: EndpointKind, params: unknown, options: TracedOpenAIOptions, log: WrapperLog, hiddenUsage = false): TracedCall | undefined {
     try {
       const spec = ENDPOINTS[kind];
       const span = startSpan({
@@ -82,7 +91,7 @@ export class TracedCall {
         inputs: params,
         attributes: { ...requestAttributes(kind, params, options.provider ?? 'openai'), ...options.attributes },
       });
-      return span.traceId === NO_OP_SPAN_TRACE_ID ? undefined : new TracedCall(span, kind, log);
+      return span.traceId === NO_OP_SPAN_TRACE_ID ? undefined : new TracedCall(span, kind, log, hiddenUsage);
     } catch (error) {
       log.report('start', 'tracedOpenAI could not start a span; the call runs untraced.', error);
       return undefined;
@@ -197,6 +206,7 @@ export class TracedCall {
       else this.finish(assembler.result(), how === 'done' ? undefined : { reason: how, items: assembler.count });
     };
     const original = stream.iterator;
+    const hiddenUsage = this.hiddenUsage;
     stream.iterator = function (this: unknown) {
       const inner = original.call(this);
       const step = async (method: 'next' | 'return' | 'throw', arg?: unknown): Promise<IteratorResult<unknown>> => {
@@ -212,6 +222,12 @@ export class TracedCall {
           reading--;
           if (result.done) end(signal?.aborted && method === 'next' ? 'abort' : 'done');
           else assembler.add(result.value);
+          if (!result.done && hiddenUsage && isRecord(result.value)) {
+            // The usage-only chunk the app did not ask for is read past; `usage: null` on the others
+            // is what asking adds to them, and is taken off again.
+            if (Array.isArray(result.value.choices) && result.value.choices.length === 0 && isRecord(result.value.usage)) return step('next');
+            if (result.value.usage === null) delete result.value.usage;
+          }
           return result;
         } catch (error) {
           reading--;

@@ -1,5 +1,17 @@
-import { TRACED_RESOURCES } from './openai-parsing.js';
+import { isRecord, TRACED_RESOURCES } from './openai-parsing.js';
 import { TracedCall, WrapperLog, type TracedOpenAIOptions } from './traced-call.js';
+
+/**
+ * The params of a streamed chat completion with `stream_options.include_usage` added, when the
+ * app left it out and the options want usage; undefined when the call goes as the app made it.
+ */
+function streamUsageRequest(kind: string, params: unknown, options: TracedOpenAIOptions): Record<string, unknown> | undefined {
+  const wanted = options.streamUsage ?? (options.provider ?? 'openai') === 'openai';
+  if (!wanted || kind !== 'chat' || !isRecord(params) || params.stream !== true) return undefined;
+  const streamOptions = isRecord(params.stream_options) ? params.stream_options : {};
+  if ('include_usage' in streamOptions) return undefined;
+  return { ...params, stream_options: { ...streamOptions, include_usage: true } };
+}
 
 /** An SDK resource (`client.chat`, `client.chat.completions`, ...): it holds the client as `_client`. */
 function isResource(value: unknown): value is object {
@@ -33,11 +45,12 @@ export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIO
 
   const traceCreate = (create: (...args: unknown[]) => unknown, kind: NonNullable<ReturnType<typeof TRACED_RESOURCES.get>>) =>
     function tracedCreate(this: unknown, ...args: unknown[]): unknown {
-      const call = TracedCall.start(kind, args[0], options, log);
+      const withUsage = streamUsageRequest(kind, args[0], options);
+      const call = TracedCall.start(kind, args[0], options, log, withUsage !== undefined);
       if (call === undefined) return create.apply(this, args);
       let result: unknown;
       try {
-        result = create.apply(this, args);
+        result = create.apply(this, withUsage === undefined ? args : [withUsage, ...args.slice(1)]);
       } catch (error) {
         call.fail(error);
         throw error;

@@ -101,10 +101,31 @@ describe('chat.completions.create', () => {
     expect(info.responsePreview).toBe(text);
   });
 
-  it('streamed without include_usage: no usage is invented', async () => {
-    const stream = await openai.chat.completions.create({ model: 'gpt-4.1-mini', messages: [{ role: 'user', content: 'No usage please' }], stream: true });
+  it('streamed without include_usage: the usage is asked for and recorded, and the app reads the stream it asked for', async () => {
+    const stream = await openai.chat.completions.create({ model: 'gpt-4.1-mini', messages: [{ role: 'user', content: 'Usage for the trace only' }], stream: true });
+    let text = '';
+    const seen: Record<string, unknown>[] = [];
+    for await (const chunk of stream) {
+      seen.push(chunk as unknown as Record<string, unknown>);
+      text += chunk.choices[0]?.delta.content ?? '';
+    }
+    // The wire carried include_usage; the app saw no usage chunk and no usage field, as without it.
+    expect(bed.fake.requests.at(-1)!.body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
+    expect(seen.every((c) => Array.isArray(c.choices) && (c.choices as unknown[]).length > 0 && !('usage' in c))).toBe(true);
+    const [span] = (await stored()).data.spans;
+    expect((span!.outputs as OpenAI.ChatCompletion).choices[0]!.message.content).toBe(text);
+    expect(span!.inputs).not.toHaveProperty('stream_options');
+    const usage = span!.attributes['mlflow.chat.tokenUsage'] as { input_tokens: number; output_tokens: number; total_tokens: number };
+    expect(usage.output_tokens).toBeGreaterThan(0);
+    expect(usage.total_tokens).toBe(usage.input_tokens + usage.output_tokens);
+  });
+
+  it('streamed with streamUsage off: the request goes as the app made it, and no usage is invented', async () => {
+    const plain = tracedOpenAI(bed.openai, { streamUsage: false });
+    const stream = await plain.chat.completions.create({ model: 'gpt-4.1-mini', messages: [{ role: 'user', content: 'No usage please' }], stream: true });
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(bed.fake.requests.at(-1)!.body).not.toHaveProperty('stream_options');
     const [span] = (await stored()).data.spans;
     expect((span!.outputs as OpenAI.ChatCompletion).choices[0]!.message.content).toBe(text);
     expect(span!.attributes['mlflow.chat.tokenUsage']).toBeUndefined();
