@@ -159,6 +159,24 @@ export class PostgresHand {
   newestSessions(experimentId) {
     return this.rows('newest-sessions', `SELECT * FROM sessions WHERE experiment_id = $1 ORDER BY last_time DESC, session_id ASC LIMIT 50`, [experimentId]);
   }
+  negativeSessions(experimentId, name) {
+    return this.rows(
+      'negative-sessions',
+      `SELECT s.* FROM sessions AS s WHERE s.experiment_id = $1
+       AND EXISTS (SELECT 1 FROM feedback_rollups AS f WHERE f.experiment_id = s.experiment_id AND f.scope = 'session' AND f.key = s.session_id
+         AND f.name = $2 AND f.false_count > 0)
+       ORDER BY s.last_time DESC, s.session_id ASC LIMIT 50`,
+      [experimentId, name],
+    );
+  }
+  feedback(experimentId, scope, keys) {
+    return this.rows(
+      'feedback',
+      `SELECT key, name, count, true_count, false_count, numeric_count, numeric_sum FROM feedback_rollups
+       WHERE experiment_id = $1 AND scope = $2 AND key = ANY($3::text[]) AND count > 0 ORDER BY key, name`,
+      [experimentId, scope, keys],
+    );
+  }
   sessionUsers(experimentId, sessionIds) {
     return this.rows('session-users', `SELECT session_id, user_id FROM session_users WHERE experiment_id = $1 AND session_id = ANY($2::text[]) ORDER BY session_id, user_id`, [experimentId, sessionIds]);
   }

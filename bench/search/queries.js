@@ -5,6 +5,7 @@
  * here, PostgresHand in postgres.js). Both sides return the same rows; run.js compares them first.
  */
 import { EXPERIMENT_ID, sessionId, userId } from './dataset.js';
+import { SATISFACTION } from './feedback.js';
 
 const EXP = String(EXPERIMENT_ID);
 
@@ -24,8 +25,16 @@ export class SqliteHand {
         ORDER BY request_time ASC, trace_id ASC LIMIT 100`),
       newestSessions: raw.prepare(`SELECT * FROM sessions WHERE experiment_id = ?
         ORDER BY last_time DESC, session_id ASC LIMIT 50`),
+      // Walks the sessions newest first (sessions_exp_last_time), one primary-key probe of
+      // feedback_rollups each, until 50 have a thumbs down.
+      negativeSessions: raw.prepare(`SELECT s.* FROM sessions AS s WHERE s.experiment_id = ?
+        AND EXISTS (SELECT 1 FROM feedback_rollups AS f WHERE f.experiment_id = s.experiment_id AND f.scope = 'session' AND f.key = s.session_id
+          AND f.name = ? AND f.false_count > 0)
+        ORDER BY s.last_time DESC, s.session_id ASC LIMIT 50`),
       sessionUsers: raw.prepare(`SELECT session_id, user_id FROM session_users WHERE experiment_id = ? AND session_id IN (SELECT value FROM json_each(?))
         ORDER BY session_id, user_id`),
+      feedback: raw.prepare(`SELECT key, name, count, true_count, false_count, numeric_count, numeric_sum FROM feedback_rollups
+        WHERE experiment_id = ? AND scope = ? AND key IN (SELECT value FROM json_each(?)) AND count > 0 ORDER BY key, name`),
       topUsers: raw.prepare(`SELECT * FROM users WHERE experiment_id = ?
         ORDER BY trace_count DESC, last_time DESC, user_id ASC LIMIT 50`),
       tagLike: raw.prepare(`SELECT t.trace_id FROM traces AS t WHERE t.experiment_id = ?
@@ -43,8 +52,14 @@ export class SqliteHand {
   newestSessions(experimentId) {
     return this.statements.newestSessions.all(experimentId);
   }
+  negativeSessions(experimentId, name) {
+    return this.statements.negativeSessions.all(experimentId, name);
+  }
   sessionUsers(experimentId, sessionIds) {
     return this.statements.sessionUsers.all(experimentId, JSON.stringify(sessionIds));
+  }
+  feedback(experimentId, scope, keys) {
+    return this.statements.feedback.all(experimentId, scope, JSON.stringify(keys));
   }
   topUsers(experimentId) {
     return this.statements.topUsers.all(experimentId);
@@ -77,6 +92,33 @@ export function assembleTraces(ids, rows, metadata, tags) {
   return ids.map((id) => byId.get(id));
 }
 
+/** Feedback rollup rows as `{ key: { name: summary } }`, the shape of the store's `feedback` (feedback-summaries.ts). */
+function feedbackByKey(rows) {
+  const out = new Map();
+  for (const r of rows) {
+    const byName = out.get(r.key) ?? {};
+    byName[r.name] = { count: r.count, positive: r.true_count, negative: r.false_count, numericCount: r.numeric_count, numericSum: r.numeric_sum };
+    out.set(r.key, byName);
+  }
+  return out;
+}
+
+/** A page of sessions as both sides compare it: id, users (the first 20) and feedback. */
+const sessionLine = (id, userIds, feedback) => `${id}:${userIds.join(',')}:${JSON.stringify(feedback ?? {})}`;
+
+/** The hand side of a sessions page: its rows, then their users and feedback, as the store reads them. */
+async function handSessions(hand, rows) {
+  const ids = rows.map((r) => r.session_id);
+  const users = new Map();
+  for (const link of await hand.sessionUsers(EXPERIMENT_ID, ids)) {
+    const list = users.get(link.session_id) ?? [];
+    if (list.length < 20) list.push(link.user_id);
+    users.set(link.session_id, list);
+  }
+  const feedback = feedbackByKey(await hand.feedback(EXPERIMENT_ID, 'session', ids));
+  return rows.map((r) => sessionLine(r.session_id, users.get(r.session_id) ?? [], feedback.get(r.session_id)));
+}
+
 /**
  * @param {import('../../packages/server/dist/index.js').KyselyTraceStore} store
  * @param {SqliteHand | import('./postgres.js').PostgresHand} hand the same queries by hand; its
@@ -84,6 +126,7 @@ export function assembleTraces(ids, rows, metadata, tags) {
  * @param {{ users: number, sessions: number }} sizes
  */
 export function searchQueries(store, hand, sizes) {
+  const threadlineSessions = (page) => page.sessions.map((s) => sessionLine(s.sessionId, s.userIds, s.feedback));
   // Spread over the population, the same for both sides of an iteration.
   const pickUser = (i) => userId((i * 7919) % sizes.users);
   const pickSession = (i) => sessionId((i * 104_729) % sizes.sessions);
@@ -104,24 +147,26 @@ export function searchQueries(store, hand, sizes) {
     },
     {
       name: 'sessions list, newest 50',
-      how: '`searchSessions`, default order, with user ids',
-      threadline: async () => (await store.searchSessions({ experimentId: EXP, maxResults: 50 })).sessions.map((s) => `${s.sessionId}:${s.userIds.join(',')}`),
-      hand: async () => {
-        const rows = await hand.newestSessions(EXPERIMENT_ID);
-        const users = new Map();
-        for (const link of await hand.sessionUsers(EXPERIMENT_ID, rows.map((r) => r.session_id))) {
-          const list = users.get(link.session_id) ?? [];
-          if (list.length < 20) list.push(link.user_id);
-          users.set(link.session_id, list);
-        }
-        return rows.map((r) => `${r.session_id}:${(users.get(r.session_id) ?? []).join(',')}`);
-      },
+      how: '`searchSessions`, default order, with user ids and feedback',
+      threadline: async () => threadlineSessions(await store.searchSessions({ experimentId: EXP, maxResults: 50 })),
+      hand: async () => handSessions(hand, await hand.newestSessions(EXPERIMENT_ID)),
+    },
+    {
+      name: 'sessions with negative feedback, newest 50',
+      how: `\`searchSessions\`, filter \`feedback.${SATISFACTION}.negative > 0\`, default order`,
+      threadline: async () => threadlineSessions(await store.searchSessions({ experimentId: EXP, filter: `feedback.${SATISFACTION}.negative > 0`, maxResults: 50 })),
+      hand: async () => handSessions(hand, await hand.negativeSessions(EXPERIMENT_ID, SATISFACTION)),
     },
     {
       name: 'users list, top 50 by traces',
-      how: "`searchUsers`, order_by `traces DESC`",
-      threadline: async () => (await store.searchUsers({ experimentId: EXP, orderBy: ['traces DESC'], maxResults: 50 })).users.map((u) => u.userId),
-      hand: async () => (await hand.topUsers(EXPERIMENT_ID)).map((u) => u.user_id),
+      how: "`searchUsers`, order_by `traces DESC`, with feedback",
+      threadline: async () =>
+        (await store.searchUsers({ experimentId: EXP, orderBy: ['traces DESC'], maxResults: 50 })).users.map((u) => `${u.userId}:${JSON.stringify(u.feedback)}`),
+      hand: async () => {
+        const rows = await hand.topUsers(EXPERIMENT_ID);
+        const feedback = feedbackByKey(await hand.feedback(EXPERIMENT_ID, 'user', rows.map((u) => u.user_id)));
+        return rows.map((u) => `${u.user_id}:${JSON.stringify(feedback.get(u.user_id) ?? {})}`);
+      },
     },
     {
       name: "tag LIKE 'abc%', newest 100",

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * bench/search: the seed's read queries at scale (a user's newest traces, one session's traces,
- * the sessions list, the users list, a tag LIKE) through Threadline's real search code, each beside
- * the same query written by hand in SQL on the same SQLite database, as p50/p99 and their ratios
+ * the sessions list, the sessions with negative feedback, the users list, a tag LIKE) through
+ * Threadline's real search code, each beside the same query written by hand in SQL on the same
+ * SQLite database, as p50/p99 and their ratios
  * (goal: Threadline within 2x of hand-written SQL). Iterations interleave the two sides and the
  * queries, alternating which side goes first, because the machine is shared and noisy.
  *
@@ -157,7 +158,7 @@ const body = [
   `Last run: ${date} UTC · machine: ${machine} · command: \`${command}\``,
   '',
   `Workload: ${fmt(sizes.traces)} traces (N) in one experiment, ${fmt(sizes.users)} users, ${fmt(sizes.sessions)} sessions (${fmt(sizes.traces / sizes.sessions, 0)} turns each, 5% of turns by a second user), 5 spans of ~200 B each; 4 metadata and 3 tags per trace, ${ABC_SHARE * 100}% of tag \`x\` values start with \`abc\`; feedback \`${SATISFACTION}\` (thumbs up / down, what the UI's "negative feedback" filter reads) on ${RATED_SHARE * 100}% of turns, ${NEGATIVE_SHARE * 100}% of it down, and on ${SESSION_RATED_SHARE * 100}% of whole sessions, ${CHANGED_SHARE * 100}% of ratings changed later (overridden), an LLM judge's \`relevance\` (1 to 5) on ${JUDGED_SHARE * 100}% of turns: ${fmt(feedbackRows.assessments)} assessments, ${fmt(feedbackRows.rollups)} \`feedback_rollups\` rows (the server's rules; checked against its write path at small scale), ${fmt(feedbackRows.negative)} sessions with a thumbs down. SQLite file ${fmt(dbBytes / 2 ** 30, 2)} GiB${loadSeconds === undefined ? ' (cached build)' : `, built in ${fmt(loadSeconds, 0)} s`}, WAL, the server's pragmas, no ANALYZE (the server runs none).`,
-  `Each query ran ${fmt(iterations)} times per side after ${warmup} warm-up runs, the two sides and the five queries interleaved, the user or session varying per iteration (the same for both sides). Threadline: the store method the HTTP route calls (parse, compile, Kysely, keyset page, traces loaded with metadata and tags), in process, no HTTP. Hand: prepared better-sqlite3 statements, the same rows and order (checked before timing).`,
+  `Each query ran ${fmt(iterations)} times per side after ${warmup} warm-up runs, the two sides and the six queries interleaved, the user or session varying per iteration (the same for both sides). Threadline: the store method the HTTP route calls (parse, compile, Kysely, keyset page, traces loaded with metadata and tags; sessions and users with their users and feedback), in process, no HTTP. Hand: prepared better-sqlite3 statements, the same rows and order (checked before timing).`,
   '',
   '**SQLite**',
   '',
