@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openPostgresStore } from '../../packages/server/dist/index.js';
 import { FEEDBACK_VERSION } from './feedback.js';
-import { assembleTraces } from './queries.js';
+import { ASSESSMENTS, ASSESSMENTS_ORDER, assembleTraces } from './queries.js';
 
 /** Tables in load order, each with the column its rows are read from SQLite in. */
 const TABLES = [
@@ -195,12 +195,13 @@ export class PostgresHand {
 
   async loadTraces(ids) {
     if (ids.length === 0) return [];
-    const [rows, metadata, tags] = await Promise.all([
+    const [rows, metadata, tags, assessments] = await Promise.all([
       this.rows('load-rows', 'SELECT * FROM traces WHERE trace_id = ANY($1::text[])', [ids]),
       this.rows('load-metadata', 'SELECT trace_id, key, value FROM trace_metadata WHERE trace_id = ANY($1::text[])', [ids]),
       this.rows('load-tags', 'SELECT trace_id, key, value FROM trace_tags WHERE trace_id = ANY($1::text[])', [ids]),
+      this.rows('load-assessments', `${ASSESSMENTS} = ANY($1::text[]) ${ASSESSMENTS_ORDER}`, [ids]),
     ]);
-    return assembleTraces(ids, rows, metadata, tags);
+    return assembleTraces(ids, rows, metadata, tags, assessments);
   }
 }
 

@@ -12,7 +12,7 @@ const EXP = String(EXPERIMENT_ID);
 /**
  * The hand-written side on SQLite: prepared better-sqlite3 statements, the best SQL for the
  * indexes. Every method answers rows as plain objects; `loadTraces` whole traces (row, metadata,
- * tags) by id, as the store returns them.
+ * tags, feedback and expectations) by id, as the store returns them.
  */
 export class SqliteHand {
   constructor(raw) {
@@ -77,20 +77,30 @@ export class SqliteHand {
         rows: this.raw.prepare(`SELECT * FROM traces WHERE trace_id IN (${list})`),
         metadata: this.raw.prepare(`SELECT trace_id, key, value FROM trace_metadata WHERE trace_id IN (${list})`),
         tags: this.raw.prepare(`SELECT trace_id, key, value FROM trace_tags WHERE trace_id IN (${list})`),
+        assessments: this.raw.prepare(`${ASSESSMENTS} IN (${list}) ${ASSESSMENTS_ORDER}`),
       };
       this.byCount.set(ids.length, statements);
     }
-    return assembleTraces(ids, statements.rows.all(ids), statements.metadata.all(ids), statements.tags.all(ids));
+    return assembleTraces(ids, statements.rows.all(ids), statements.metadata.all(ids), statements.tags.all(ids), statements.assessments.all(ids));
   }
 }
 
-/** Whole traces in the order of `ids`, from their rows, metadata and tags. */
-export function assembleTraces(ids, rows, metadata, tags) {
-  const byId = new Map(rows.map((r) => [r.trace_id, { ...r, metadata: {}, tags: {} }]));
+/** A page of traces' assessments as the store loads them (assessment-rows.ts loadAssessments), but for the id list that ends the query. */
+export const ASSESSMENTS = `SELECT * FROM assessments WHERE kind IN ('feedback', 'expectation') AND trace_id`;
+export const ASSESSMENTS_ORDER = 'ORDER BY create_time ASC, assessment_id ASC';
+
+/** Whole traces in the order of `ids`, from their rows, metadata, tags and assessments (their content parsed). */
+export function assembleTraces(ids, rows, metadata, tags, assessments) {
+  const byId = new Map(rows.map((r) => [r.trace_id, { ...r, metadata: {}, tags: {}, assessments: [] }]));
   for (const m of metadata) byId.get(m.trace_id).metadata[m.key] = m.value;
   for (const t of tags) byId.get(t.trace_id).tags[t.key] = t.value;
+  for (const a of assessments) byId.get(a.trace_id).assessments.push({ ...a, content: JSON.parse(a.content) });
   return ids.map((id) => byId.get(id));
 }
+
+/** A page of traces as both sides compare it: each trace's id and its assessments' ids. */
+const threadlineTraces = (page) => page.traces.map((t) => `${t.traceId}:${t.assessments.map((a) => a.assessmentId).join(',')}`);
+const handTraces = (traces) => traces.map((t) => `${t.trace_id}:${t.assessments.map((a) => a.assessment_id).join(',')}`);
 
 /** Feedback rollup rows as `{ key: { name: summary } }`, the shape of the store's `feedback` (feedback-summaries.ts). */
 function feedbackByKey(rows) {
@@ -136,14 +146,14 @@ export function searchQueries(store, hand, sizes) {
       name: "a user's newest 100 traces",
       how: "`searchTraces`, filter ``metadata.`mlflow.trace.user` = 'u'``",
       threadline: async (i) =>
-        (await store.searchTraces({ experimentIds: [EXP], filter: `metadata.\`mlflow.trace.user\` = '${pickUser(i)}'`, maxResults: 100 })).traces.map((t) => t.traceId),
-      hand: async (i) => (await hand.loadTraces((await hand.userTraces(EXPERIMENT_ID, pickUser(i))).map((r) => r.trace_id))).map((t) => t.trace_id),
+        threadlineTraces(await store.searchTraces({ experimentIds: [EXP], filter: `metadata.\`mlflow.trace.user\` = '${pickUser(i)}'`, maxResults: 100 })),
+      hand: async (i) => handTraces(await hand.loadTraces((await hand.userTraces(EXPERIMENT_ID, pickUser(i))).map((r) => r.trace_id))),
     },
     {
       name: "one session's traces",
       how: '`getSessionTraces` (the turns endpoint), oldest first',
-      threadline: async (i) => (await store.getSessionTraces({ experimentId: EXP, sessionId: pickSession(i), maxResults: 100 })).traces.map((t) => t.traceId),
-      hand: async (i) => (await hand.loadTraces((await hand.sessionTraces(EXPERIMENT_ID, pickSession(i))).map((r) => r.trace_id))).map((t) => t.trace_id),
+      threadline: async (i) => threadlineTraces(await store.getSessionTraces({ experimentId: EXP, sessionId: pickSession(i), maxResults: 100 })),
+      hand: async (i) => handTraces(await hand.loadTraces((await hand.sessionTraces(EXPERIMENT_ID, pickSession(i))).map((r) => r.trace_id))),
     },
     {
       name: 'sessions list, newest 50',
@@ -171,8 +181,8 @@ export function searchQueries(store, hand, sizes) {
     {
       name: "tag LIKE 'abc%', newest 100",
       how: "`searchTraces`, filter `tags.x LIKE 'abc%'`",
-      threadline: async () => (await store.searchTraces({ experimentIds: [EXP], filter: "tags.x LIKE 'abc%'", maxResults: 100 })).traces.map((t) => t.traceId),
-      hand: async () => (await hand.loadTraces((await hand.tagLike(EXPERIMENT_ID)).map((r) => r.trace_id))).map((t) => t.trace_id),
+      threadline: async () => threadlineTraces(await store.searchTraces({ experimentIds: [EXP], filter: "tags.x LIKE 'abc%'", maxResults: 100 })),
+      hand: async () => handTraces(await hand.loadTraces((await hand.tagLike(EXPERIMENT_ID)).map((r) => r.trace_id))),
     },
   ];
 }
