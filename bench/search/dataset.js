@@ -1,9 +1,10 @@
 /**
  * The search benchmark's database: N traces of U users in S sessions (N/S turns each), 5 small
  * spans per trace, written with raw prepared better-sqlite3 inserts into a database migrated by
- * the server itself, the rollups computed here and bulk-inserted. Deterministic (seeded), and
- * cached under a key of the schema (the server's built migrations), GENERATOR_VERSION and the
- * sizes, so re-runs skip the load.
+ * the server itself, the rollups computed here and bulk-inserted; then feedback on some turns and
+ * sessions (feedback.js). Deterministic (seeded), and cached under a key of the schema (the
+ * server's built migrations), GENERATOR_VERSION and the sizes, so re-runs skip the load; the
+ * feedback has a version of its own, kept in the file, so a newer one is added to a cached file.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { TraceMetadataKey, TraceTagKey, SPANS_LOCATION_TRACKING_STORE } from '..
 import Database from 'better-sqlite3';
 import { traceHourKey } from '../../packages/server/dist/store/rollups.js';
 import { createSchema } from '../ingest/raw-store.js';
+import { ensureFeedback } from './feedback.js';
 import { hex, rng } from '../lib/random.js';
 
 /** Bump when the generated rows change, so cached databases are rebuilt. */
@@ -31,14 +33,18 @@ export const sessionId = (s) => `s-${String(s).padStart(7, '0')}`;
 
 
 /**
- * The database file for these sizes, built if the cache does not have it.
- * @param {{ traces: number, users: number, sessions: number, cacheDir: string, rebuild?: boolean, log: (line: string) => void }} o
+ * The database file for these sizes, built if the cache does not have it, with the current
+ * version of the feedback (added to a cached file that lacks it).
+ * @param {{ traces: number, users: number, sessions: number, cacheDir: string, rebuild?: boolean, verifyFeedback?: boolean, log: (line: string) => void }} o
+ *   verifyFeedback: check the feedback rollups against the server's write path even on a large or cached database
  */
 export async function ensureDatabase(o) {
   const key = cacheKey(o);
   const path = join(o.cacheDir, `search-${o.traces}-${key}.db`);
+  const feedback = () => ensureFeedback({ path, experimentId: EXPERIMENT_ID, log: o.log, ...(o.verifyFeedback ? { verify: true } : {}) });
   if (existsSync(path) && !o.rebuild) {
     o.log(`database: cached ${path}`);
+    await feedback();
     return { path, loadSeconds: undefined };
   }
   mkdirSync(o.cacheDir, { recursive: true });
@@ -48,6 +54,7 @@ export async function ensureDatabase(o) {
   const started = performance.now();
   await load({ ...o, path: partial });
   renameSync(partial, path);
+  await feedback();
   const loadSeconds = (performance.now() - started) / 1000;
   o.log(`database: built ${path} in ${loadSeconds.toFixed(0)} s`);
   return { path, loadSeconds };

@@ -3,14 +3,16 @@
  * migrations created, and the hand-written side of each query in PostgreSQL's SQL.
  *
  * The copy is kept under a schema named after the SQLite file (which names its sizes, schema and
- * generator), so re-runs skip it. Secondary indexes are dropped for the load and rebuilt after it,
- * then ANALYZE runs, as autovacuum would have done on a live database.
+ * generator), so re-runs skip it; its feedback tables are copied again when the SQLite file's
+ * feedback version (feedback.js) is not the copy's. Secondary indexes are dropped for the load and
+ * rebuilt after it, then ANALYZE runs, as autovacuum would have done on a live database.
  */
 import { basename } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openPostgresStore } from '../../packages/server/dist/index.js';
-import { assembleTraces } from './queries.js';
+import { FEEDBACK_VERSION } from './feedback.js';
+import { ASSESSMENTS, ASSESSMENTS_ORDER, assembleTraces } from './queries.js';
 
 /** Tables in load order, each with the column its rows are read from SQLite in. */
 const TABLES = [
@@ -24,6 +26,11 @@ const TABLES = [
   ['users', 'experiment_id, user_id'],
   ['session_users', 'experiment_id, session_id, user_id'],
   ['trace_hours', 'experiment_id, hour_start, latency_bin, shard'],
+];
+/** The feedback tables, copied with the rest and again when the feedback's version changes. */
+const FEEDBACK_TABLES = [
+  ['assessments', 'assessment_id'],
+  ['feedback_rollups', 'experiment_id, scope, key, name'],
 ];
 const BATCH = 5_000;
 const ARRAY_TYPES = { bigint: 'bigint[]', integer: 'int[]', text: 'text[]', 'double precision': 'float8[]' };
@@ -49,10 +56,24 @@ export async function ensurePostgresCopy({ sqlitePath, url, log }) {
   const schema = `bench_${basename(sqlitePath, '.db').replace(/[^a-z0-9]/gi, '_').toLowerCase()}`;
   const client = new pg.Client({ connectionString: url });
   await client.connect();
+  const sqlite = new Database(sqlitePath, { readonly: true });
   try {
     const done = await client.query(`SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'bench_loaded'`, [schema]);
     if (done.rowCount > 0) {
-      log(`postgres: cached schema ${schema}`);
+      await client.query(`SET search_path TO ${schema}`);
+      // Copies made before the feedback have no version column.
+      const feedback = await client.query(`SELECT (to_jsonb(b) ->> 'version')::int AS version FROM bench_loaded AS b`);
+      if (feedback.rows[0]?.version === FEEDBACK_VERSION) {
+        log(`postgres: cached schema ${schema}`);
+        return { schema, loadSeconds: undefined };
+      }
+      // A copy made before this version of the feedback: only the feedback tables are copied again.
+      const started = performance.now();
+      await client.query(`TRUNCATE ${FEEDBACK_TABLES.map(([table]) => table).join(', ')}`);
+      await copyTables(client, sqlite, schema, FEEDBACK_TABLES, log);
+      await client.query(`ALTER TABLE bench_loaded ADD COLUMN IF NOT EXISTS version integer`);
+      await client.query(`UPDATE bench_loaded SET version = $1`, [FEEDBACK_VERSION]);
+      log(`postgres: cached schema ${schema}, feedback copied again in ${((performance.now() - started) / 1000).toFixed(0)} s`);
       return { schema, loadSeconds: undefined };
     }
     const started = performance.now();
@@ -66,53 +87,57 @@ export async function ensurePostgresCopy({ sqlitePath, url, log }) {
     await client.query(`SET search_path TO ${schema}`);
     // The migrations' own rows (the Default experiment) make way for the copied ones.
     await client.query('DELETE FROM experiment_tags; DELETE FROM experiments');
-    const indexes = (
-      await client.query(
-        `SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def FROM pg_index i
-         JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = $1 AND NOT i.indisprimary AND NOT i.indisunique`,
-        [schema],
-      )
-    ).rows;
-    for (const index of indexes) await client.query(`DROP INDEX "${index.name}"`);
-
-    const sqlite = new Database(sqlitePath, { readonly: true });
-    try {
-      for (const [table, order] of TABLES) {
-        const columns = (
-          await client.query(`SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`, [schema, table])
-        ).rows;
-        const names = columns.map((c) => `"${c.column_name}"`).join(', ');
-        const insert = `INSERT INTO ${table} (${names}) SELECT * FROM unnest(${columns.map((c, i) => `$${i + 1}::${ARRAY_TYPES[c.data_type] ?? 'text[]'}`).join(', ')})`;
-        const read = sqlite.prepare(`SELECT ${columns.map((c) => `"${c.column_name}"`).join(', ')} FROM ${table} ORDER BY ${order}`).raw();
-        let batch = columns.map(() => []);
-        let rows = 0;
-        const flush = async () => {
-          if (batch[0].length > 0) await client.query(insert, batch);
-          batch = columns.map(() => []);
-        };
-        await client.query('BEGIN');
-        for (const row of read.iterate()) {
-          for (let c = 0; c < row.length; c++) batch[c].push(typeof row[c] === 'bigint' ? String(row[c]) : row[c]);
-          if (++rows % BATCH === 0) await flush();
-          if (rows % 1_000_000 === 0) log(`  ${table}: ${rows.toLocaleString('en-US')} rows`);
-        }
-        await flush();
-        await client.query('COMMIT');
-        log(`postgres: copied ${rows.toLocaleString('en-US')} rows of ${table}`);
-      }
-    } finally {
-      sqlite.close();
-    }
-    for (const index of indexes) await client.query(index.def);
-    await client.query('ANALYZE');
-    await client.query('CREATE TABLE bench_loaded (at timestamptz DEFAULT now())');
+    await copyTables(client, sqlite, schema, [...TABLES, ...FEEDBACK_TABLES], log);
+    await client.query('CREATE TABLE bench_loaded (at timestamptz DEFAULT now(), version integer)');
+    await client.query('INSERT INTO bench_loaded (version) VALUES ($1)', [FEEDBACK_VERSION]);
     const loadSeconds = (performance.now() - started) / 1000;
     log(`postgres: loaded schema ${schema} in ${loadSeconds.toFixed(0)} s`);
     return { schema, loadSeconds };
   } finally {
+    sqlite.close();
     await client.end();
   }
+}
+
+/**
+ * Copies `tables` (empty in `schema`, the client's search_path) from SQLite, their secondary
+ * indexes dropped for the load and rebuilt after it, then ANALYZEs them.
+ */
+async function copyTables(client, sqlite, schema, tables, log) {
+  const indexes = (
+    await client.query(
+      `SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def FROM pg_index i
+       JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND t.relname = ANY($2::text[]) AND NOT i.indisprimary AND NOT i.indisunique`,
+      [schema, tables.map(([table]) => table)],
+    )
+  ).rows;
+  for (const index of indexes) await client.query(`DROP INDEX "${index.name}"`);
+  for (const [table, order] of tables) {
+    const columns = (
+      await client.query(`SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`, [schema, table])
+    ).rows;
+    const names = columns.map((c) => `"${c.column_name}"`).join(', ');
+    const insert = `INSERT INTO ${table} (${names}) SELECT * FROM unnest(${columns.map((c, i) => `$${i + 1}::${ARRAY_TYPES[c.data_type] ?? 'text[]'}`).join(', ')})`;
+    const read = sqlite.prepare(`SELECT ${columns.map((c) => `"${c.column_name}"`).join(', ')} FROM ${table} ORDER BY ${order}`).raw();
+    let batch = columns.map(() => []);
+    let rows = 0;
+    const flush = async () => {
+      if (batch[0].length > 0) await client.query(insert, batch);
+      batch = columns.map(() => []);
+    };
+    await client.query('BEGIN');
+    for (const row of read.iterate()) {
+      for (let c = 0; c < row.length; c++) batch[c].push(typeof row[c] === 'bigint' ? String(row[c]) : row[c]);
+      if (++rows % BATCH === 0) await flush();
+      if (rows % 1_000_000 === 0) log(`  ${table}: ${rows.toLocaleString('en-US')} rows`);
+    }
+    await flush();
+    await client.query('COMMIT');
+    log(`postgres: copied ${rows.toLocaleString('en-US')} rows of ${table}`);
+  }
+  for (const index of indexes) await client.query(index.def);
+  await client.query(`ANALYZE ${tables.map(([table]) => table).join(', ')}`);
 }
 
 /** The hand-written side on PostgreSQL: the same queries as SqliteHand, as named prepared statements. */
@@ -134,6 +159,24 @@ export class PostgresHand {
   newestSessions(experimentId) {
     return this.rows('newest-sessions', `SELECT * FROM sessions WHERE experiment_id = $1 ORDER BY last_time DESC, session_id ASC LIMIT 50`, [experimentId]);
   }
+  negativeSessions(experimentId, name) {
+    return this.rows(
+      'negative-sessions',
+      `SELECT s.* FROM sessions AS s WHERE s.experiment_id = $1
+       AND EXISTS (SELECT 1 FROM feedback_rollups AS f WHERE f.experiment_id = s.experiment_id AND f.scope = 'session' AND f.key = s.session_id
+         AND f.name = $2 AND f.false_count > 0)
+       ORDER BY s.last_time DESC, s.session_id ASC LIMIT 50`,
+      [experimentId, name],
+    );
+  }
+  feedback(experimentId, scope, keys) {
+    return this.rows(
+      'feedback',
+      `SELECT key, name, count, true_count, false_count, numeric_count, numeric_sum FROM feedback_rollups
+       WHERE experiment_id = $1 AND scope = $2 AND key = ANY($3::text[]) AND count > 0 ORDER BY key, name`,
+      [experimentId, scope, keys],
+    );
+  }
   sessionUsers(experimentId, sessionIds) {
     return this.rows('session-users', `SELECT session_id, user_id FROM session_users WHERE experiment_id = $1 AND session_id = ANY($2::text[]) ORDER BY session_id, user_id`, [experimentId, sessionIds]);
   }
@@ -152,12 +195,13 @@ export class PostgresHand {
 
   async loadTraces(ids) {
     if (ids.length === 0) return [];
-    const [rows, metadata, tags] = await Promise.all([
+    const [rows, metadata, tags, assessments] = await Promise.all([
       this.rows('load-rows', 'SELECT * FROM traces WHERE trace_id = ANY($1::text[])', [ids]),
       this.rows('load-metadata', 'SELECT trace_id, key, value FROM trace_metadata WHERE trace_id = ANY($1::text[])', [ids]),
       this.rows('load-tags', 'SELECT trace_id, key, value FROM trace_tags WHERE trace_id = ANY($1::text[])', [ids]),
+      this.rows('load-assessments', `${ASSESSMENTS} = ANY($1::text[]) ${ASSESSMENTS_ORDER}`, [ids]),
     ]);
-    return assembleTraces(ids, rows, metadata, tags);
+    return assembleTraces(ids, rows, metadata, tags, assessments);
   }
 }
 

@@ -5,13 +5,14 @@
  * here, PostgresHand in postgres.js). Both sides return the same rows; run.js compares them first.
  */
 import { EXPERIMENT_ID, sessionId, userId } from './dataset.js';
+import { SATISFACTION } from './feedback.js';
 
 const EXP = String(EXPERIMENT_ID);
 
 /**
  * The hand-written side on SQLite: prepared better-sqlite3 statements, the best SQL for the
  * indexes. Every method answers rows as plain objects; `loadTraces` whole traces (row, metadata,
- * tags) by id, as the store returns them.
+ * tags, feedback and expectations) by id, as the store returns them.
  */
 export class SqliteHand {
   constructor(raw) {
@@ -24,8 +25,16 @@ export class SqliteHand {
         ORDER BY request_time ASC, trace_id ASC LIMIT 100`),
       newestSessions: raw.prepare(`SELECT * FROM sessions WHERE experiment_id = ?
         ORDER BY last_time DESC, session_id ASC LIMIT 50`),
+      // Walks the sessions newest first (sessions_exp_last_time), one primary-key probe of
+      // feedback_rollups each, until 50 have a thumbs down.
+      negativeSessions: raw.prepare(`SELECT s.* FROM sessions AS s WHERE s.experiment_id = ?
+        AND EXISTS (SELECT 1 FROM feedback_rollups AS f WHERE f.experiment_id = s.experiment_id AND f.scope = 'session' AND f.key = s.session_id
+          AND f.name = ? AND f.false_count > 0)
+        ORDER BY s.last_time DESC, s.session_id ASC LIMIT 50`),
       sessionUsers: raw.prepare(`SELECT session_id, user_id FROM session_users WHERE experiment_id = ? AND session_id IN (SELECT value FROM json_each(?))
         ORDER BY session_id, user_id`),
+      feedback: raw.prepare(`SELECT key, name, count, true_count, false_count, numeric_count, numeric_sum FROM feedback_rollups
+        WHERE experiment_id = ? AND scope = ? AND key IN (SELECT value FROM json_each(?)) AND count > 0 ORDER BY key, name`),
       topUsers: raw.prepare(`SELECT * FROM users WHERE experiment_id = ?
         ORDER BY trace_count DESC, last_time DESC, user_id ASC LIMIT 50`),
       tagLike: raw.prepare(`SELECT t.trace_id FROM traces AS t WHERE t.experiment_id = ?
@@ -43,8 +52,14 @@ export class SqliteHand {
   newestSessions(experimentId) {
     return this.statements.newestSessions.all(experimentId);
   }
+  negativeSessions(experimentId, name) {
+    return this.statements.negativeSessions.all(experimentId, name);
+  }
   sessionUsers(experimentId, sessionIds) {
     return this.statements.sessionUsers.all(experimentId, JSON.stringify(sessionIds));
+  }
+  feedback(experimentId, scope, keys) {
+    return this.statements.feedback.all(experimentId, scope, JSON.stringify(keys));
   }
   topUsers(experimentId) {
     return this.statements.topUsers.all(experimentId);
@@ -62,19 +77,56 @@ export class SqliteHand {
         rows: this.raw.prepare(`SELECT * FROM traces WHERE trace_id IN (${list})`),
         metadata: this.raw.prepare(`SELECT trace_id, key, value FROM trace_metadata WHERE trace_id IN (${list})`),
         tags: this.raw.prepare(`SELECT trace_id, key, value FROM trace_tags WHERE trace_id IN (${list})`),
+        assessments: this.raw.prepare(`${ASSESSMENTS} IN (${list}) ${ASSESSMENTS_ORDER}`),
       };
       this.byCount.set(ids.length, statements);
     }
-    return assembleTraces(ids, statements.rows.all(ids), statements.metadata.all(ids), statements.tags.all(ids));
+    return assembleTraces(ids, statements.rows.all(ids), statements.metadata.all(ids), statements.tags.all(ids), statements.assessments.all(ids));
   }
 }
 
-/** Whole traces in the order of `ids`, from their rows, metadata and tags. */
-export function assembleTraces(ids, rows, metadata, tags) {
-  const byId = new Map(rows.map((r) => [r.trace_id, { ...r, metadata: {}, tags: {} }]));
+/** A page of traces' assessments as the store loads them (assessment-rows.ts loadAssessments), but for the id list that ends the query. */
+export const ASSESSMENTS = `SELECT * FROM assessments WHERE kind IN ('feedback', 'expectation') AND trace_id`;
+export const ASSESSMENTS_ORDER = 'ORDER BY create_time ASC, assessment_id ASC';
+
+/** Whole traces in the order of `ids`, from their rows, metadata, tags and assessments (their content parsed). */
+export function assembleTraces(ids, rows, metadata, tags, assessments) {
+  const byId = new Map(rows.map((r) => [r.trace_id, { ...r, metadata: {}, tags: {}, assessments: [] }]));
   for (const m of metadata) byId.get(m.trace_id).metadata[m.key] = m.value;
   for (const t of tags) byId.get(t.trace_id).tags[t.key] = t.value;
+  for (const a of assessments) byId.get(a.trace_id).assessments.push({ ...a, content: JSON.parse(a.content) });
   return ids.map((id) => byId.get(id));
+}
+
+/** A page of traces as both sides compare it: each trace's id and its assessments' ids. */
+const threadlineTraces = (page) => page.traces.map((t) => `${t.traceId}:${t.assessments.map((a) => a.assessmentId).join(',')}`);
+const handTraces = (traces) => traces.map((t) => `${t.trace_id}:${t.assessments.map((a) => a.assessment_id).join(',')}`);
+
+/** Feedback rollup rows as `{ key: { name: summary } }`, the shape of the store's `feedback` (feedback-summaries.ts). */
+function feedbackByKey(rows) {
+  const out = new Map();
+  for (const r of rows) {
+    const byName = out.get(r.key) ?? {};
+    byName[r.name] = { count: r.count, positive: r.true_count, negative: r.false_count, numericCount: r.numeric_count, numericSum: r.numeric_sum };
+    out.set(r.key, byName);
+  }
+  return out;
+}
+
+/** A page of sessions as both sides compare it: id, users (the first 20) and feedback. */
+const sessionLine = (id, userIds, feedback) => `${id}:${userIds.join(',')}:${JSON.stringify(feedback ?? {})}`;
+
+/** The hand side of a sessions page: its rows, then their users and feedback, as the store reads them. */
+async function handSessions(hand, rows) {
+  const ids = rows.map((r) => r.session_id);
+  const users = new Map();
+  for (const link of await hand.sessionUsers(EXPERIMENT_ID, ids)) {
+    const list = users.get(link.session_id) ?? [];
+    if (list.length < 20) list.push(link.user_id);
+    users.set(link.session_id, list);
+  }
+  const feedback = feedbackByKey(await hand.feedback(EXPERIMENT_ID, 'session', ids));
+  return rows.map((r) => sessionLine(r.session_id, users.get(r.session_id) ?? [], feedback.get(r.session_id)));
 }
 
 /**
@@ -84,6 +136,7 @@ export function assembleTraces(ids, rows, metadata, tags) {
  * @param {{ users: number, sessions: number }} sizes
  */
 export function searchQueries(store, hand, sizes) {
+  const threadlineSessions = (page) => page.sessions.map((s) => sessionLine(s.sessionId, s.userIds, s.feedback));
   // Spread over the population, the same for both sides of an iteration.
   const pickUser = (i) => userId((i * 7919) % sizes.users);
   const pickSession = (i) => sessionId((i * 104_729) % sizes.sessions);
@@ -93,41 +146,43 @@ export function searchQueries(store, hand, sizes) {
       name: "a user's newest 100 traces",
       how: "`searchTraces`, filter ``metadata.`mlflow.trace.user` = 'u'``",
       threadline: async (i) =>
-        (await store.searchTraces({ experimentIds: [EXP], filter: `metadata.\`mlflow.trace.user\` = '${pickUser(i)}'`, maxResults: 100 })).traces.map((t) => t.traceId),
-      hand: async (i) => (await hand.loadTraces((await hand.userTraces(EXPERIMENT_ID, pickUser(i))).map((r) => r.trace_id))).map((t) => t.trace_id),
+        threadlineTraces(await store.searchTraces({ experimentIds: [EXP], filter: `metadata.\`mlflow.trace.user\` = '${pickUser(i)}'`, maxResults: 100 })),
+      hand: async (i) => handTraces(await hand.loadTraces((await hand.userTraces(EXPERIMENT_ID, pickUser(i))).map((r) => r.trace_id))),
     },
     {
       name: "one session's traces",
       how: '`getSessionTraces` (the turns endpoint), oldest first',
-      threadline: async (i) => (await store.getSessionTraces({ experimentId: EXP, sessionId: pickSession(i), maxResults: 100 })).traces.map((t) => t.traceId),
-      hand: async (i) => (await hand.loadTraces((await hand.sessionTraces(EXPERIMENT_ID, pickSession(i))).map((r) => r.trace_id))).map((t) => t.trace_id),
+      threadline: async (i) => threadlineTraces(await store.getSessionTraces({ experimentId: EXP, sessionId: pickSession(i), maxResults: 100 })),
+      hand: async (i) => handTraces(await hand.loadTraces((await hand.sessionTraces(EXPERIMENT_ID, pickSession(i))).map((r) => r.trace_id))),
     },
     {
       name: 'sessions list, newest 50',
-      how: '`searchSessions`, default order, with user ids',
-      threadline: async () => (await store.searchSessions({ experimentId: EXP, maxResults: 50 })).sessions.map((s) => `${s.sessionId}:${s.userIds.join(',')}`),
-      hand: async () => {
-        const rows = await hand.newestSessions(EXPERIMENT_ID);
-        const users = new Map();
-        for (const link of await hand.sessionUsers(EXPERIMENT_ID, rows.map((r) => r.session_id))) {
-          const list = users.get(link.session_id) ?? [];
-          if (list.length < 20) list.push(link.user_id);
-          users.set(link.session_id, list);
-        }
-        return rows.map((r) => `${r.session_id}:${(users.get(r.session_id) ?? []).join(',')}`);
-      },
+      how: '`searchSessions`, default order, with user ids and feedback',
+      threadline: async () => threadlineSessions(await store.searchSessions({ experimentId: EXP, maxResults: 50 })),
+      hand: async () => handSessions(hand, await hand.newestSessions(EXPERIMENT_ID)),
+    },
+    {
+      name: 'sessions with negative feedback, newest 50',
+      how: `\`searchSessions\`, filter \`feedback.${SATISFACTION}.negative > 0\`, default order`,
+      threadline: async () => threadlineSessions(await store.searchSessions({ experimentId: EXP, filter: `feedback.${SATISFACTION}.negative > 0`, maxResults: 50 })),
+      hand: async () => handSessions(hand, await hand.negativeSessions(EXPERIMENT_ID, SATISFACTION)),
     },
     {
       name: 'users list, top 50 by traces',
-      how: "`searchUsers`, order_by `traces DESC`",
-      threadline: async () => (await store.searchUsers({ experimentId: EXP, orderBy: ['traces DESC'], maxResults: 50 })).users.map((u) => u.userId),
-      hand: async () => (await hand.topUsers(EXPERIMENT_ID)).map((u) => u.user_id),
+      how: "`searchUsers`, order_by `traces DESC`, with feedback",
+      threadline: async () =>
+        (await store.searchUsers({ experimentId: EXP, orderBy: ['traces DESC'], maxResults: 50 })).users.map((u) => `${u.userId}:${JSON.stringify(u.feedback)}`),
+      hand: async () => {
+        const rows = await hand.topUsers(EXPERIMENT_ID);
+        const feedback = feedbackByKey(await hand.feedback(EXPERIMENT_ID, 'user', rows.map((u) => u.user_id)));
+        return rows.map((u) => `${u.user_id}:${JSON.stringify(feedback.get(u.user_id) ?? {})}`);
+      },
     },
     {
       name: "tag LIKE 'abc%', newest 100",
       how: "`searchTraces`, filter `tags.x LIKE 'abc%'`",
-      threadline: async () => (await store.searchTraces({ experimentIds: [EXP], filter: "tags.x LIKE 'abc%'", maxResults: 100 })).traces.map((t) => t.traceId),
-      hand: async () => (await hand.loadTraces((await hand.tagLike(EXPERIMENT_ID)).map((r) => r.trace_id))).map((t) => t.trace_id),
+      threadline: async () => threadlineTraces(await store.searchTraces({ experimentIds: [EXP], filter: "tags.x LIKE 'abc%'", maxResults: 100 })),
+      hand: async () => handTraces(await hand.loadTraces((await hand.tagLike(EXPERIMENT_ID)).map((r) => r.trace_id))),
     },
   ];
 }
