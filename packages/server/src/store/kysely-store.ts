@@ -19,6 +19,7 @@ import type { Database } from './schema.js';
 import type { SqlDialect } from './sql-dialect.js';
 import { queryTraceMetrics, type TraceMetrics, type TraceMetricsQuery } from './trace-metrics.js';
 import { queryFeedbackMetrics, type FeedbackMetrics, type FeedbackMetricsQuery } from './feedback-metrics.js';
+import { queryMetricDataPoints, type MetricDataPage, type MetricsQuery } from './mlflow-trace-metrics.js';
 import { DirectTransactions, GroupCommitTransactions, type TransactionRunner } from './group-commit.js';
 import type {
   CreateExperimentInput,
@@ -216,6 +217,10 @@ export class KyselyTraceStore implements TraceStore {
 
   async feedbackMetrics(query: FeedbackMetricsQuery): Promise<FeedbackMetrics> {
     return queryFeedbackMetrics(this.db, query);
+  }
+
+  queryMetricDataPoints(query: MetricsQuery): Promise<MetricDataPage> {
+    return queryMetricDataPoints(this.db, this.dialect, query);
   }
 
   private async tracePage(page: TraceIdPage): Promise<TracePage> {

@@ -3,6 +3,7 @@ import type { RollupSearchRequest, SessionPage, SessionTracesRequest, TraceSearc
 import type { AssessedSession, AssessmentChanges, AssessmentInput, SpanBatchFields, SpanRecord, StoredAssessment, StoredTrace, TraceRecord } from '../trace-model.js';
 import type { TraceMetrics, TraceMetricsQuery } from './trace-metrics.js';
 import type { FeedbackMetrics, FeedbackMetricsQuery } from './feedback-metrics.js';
+import type { MetricDataPage, MetricsQuery } from './mlflow-trace-metrics.js';
 
 export interface Experiment {
   experimentId: string;
@@ -164,6 +165,8 @@ export interface TraceStore {
   traceMetrics(query: TraceMetricsQuery): Promise<TraceMetrics>;
   /** Valid feedback per hour bucket and name (and per given user or session), for charts. */
   feedbackMetrics(query: FeedbackMetricsQuery): Promise<FeedbackMetrics>;
+  /** MLflow's trace metrics: one metric of traces, spans or assessments per group; bad requests are a 400 ApiError. */
+  queryMetricDataPoints(query: MetricsQuery): Promise<MetricDataPage>;
 
   /** Resolves once the database answered a trivial query; rejects when it cannot be reached. */
   ping(): Promise<void>;
