@@ -16,6 +16,7 @@ import { failureReply, STORE_RETRY_AFTER_SECONDS } from './failures.js';
 import { ReadinessCheck } from './readiness.js';
 import { ExperimentCache } from './experiment-cache.js';
 import { registerMetricsRoutes } from './metrics.js';
+import { registerMlflowMetricsRoutes } from './mlflow-metrics.js';
 import { registerExperimentRoutes } from './experiments.js';
 import { registerOtlpRoutes, type OtlpOptions } from './otlp.js';
 import { registerSessionRoutes } from './sessions.js';
@@ -147,6 +148,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         registerSessionRoutes(scope, context);
         registerUserRoutes(scope, context);
         registerMetricsRoutes(scope, context);
+        registerMlflowMetricsRoutes(scope, context);
         registerAccountRoutes(scope, access, options.auth?.accounts);
       },
       { prefix },
