@@ -24,6 +24,8 @@ export const ApiPath = {
   TRACES_BATCH_GET_V3: '/3.0/mlflow/traces/batchGet',
   TRACES_BATCH_GET_INFOS_V3: '/3.0/mlflow/traces/batchGetInfos',
   TRACES_SEARCH_V3: '/3.0/mlflow/traces/search',
+  /** MLflow's trace metrics: aggregates of traces, spans or assessments (mlflow-metrics.ts). */
+  TRACES_METRICS_V3: '/3.0/mlflow/traces/metrics',
   TRACES_DELETE_V3: '/3.0/mlflow/traces/delete-traces',
   TRACES_TAGS_V3: '/3.0/mlflow/traces/{trace_id}/tags',
   ASSESSMENTS_CREATE: '/3.0/mlflow/traces/{trace_id}/assessments',

@@ -99,6 +99,19 @@ export function pythonJsonText(value: unknown): string {
   return 'null';
 }
 
+/**
+ * A number as Python's `repr` writes a float: integral values keep a `.0`, as MLflow's labels
+ * (`P95.0`) and messages show them.
+ *
+ * @example
+ * pythonFloatRepr(95)    // '95.0'
+ * pythonFloatRepr(99.9)  // '99.9'
+ */
+export function pythonFloatRepr(n: number): string {
+  if (Object.is(n, -0)) return '-0.0';
+  return Number.isInteger(n) && Math.abs(n) < 1e16 ? `${n}.0` : pythonNumber(n);
+}
+
 function pythonNumber(n: number): string {
   if (!Number.isFinite(n)) return Number.isNaN(n) ? 'NaN' : n > 0 ? 'Infinity' : '-Infinity';
   // JSON cannot say whether 5 was 5 or 5.0; an integral value is written as an integer.

@@ -17,6 +17,7 @@ import { ReadinessCheck } from './readiness.js';
 import { ExperimentCache } from './experiment-cache.js';
 import { registerMetricsRoutes } from './metrics.js';
 import { registerPriceRoutes } from './prices.js';
+import { registerMlflowMetricsRoutes } from './mlflow-metrics.js';
 import { registerExperimentRoutes } from './experiments.js';
 import { registerOtlpRoutes, type OtlpOptions } from './otlp.js';
 import { registerSessionRoutes } from './sessions.js';
@@ -149,6 +150,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         registerUserRoutes(scope, context);
         registerMetricsRoutes(scope, context);
         registerPriceRoutes(scope, context);
+        registerMlflowMetricsRoutes(scope, context);
         registerAccountRoutes(scope, access, options.auth?.accounts);
       },
       { prefix },

@@ -66,6 +66,14 @@ export interface AssessmentField {
   readonly assessmentKind: 'feedback' | 'expectation';
   readonly name: string;
 }
+/**
+ * `assessment.name` / `assessment.type` in MLflow's metric filters: a column of the assessment a
+ * metric aggregates (its type is the `kind` column: feedback or expectation).
+ */
+export interface AssessmentColumnField {
+  readonly kind: 'assessment-column';
+  readonly key: 'name' | 'type';
+}
 /** `issue.id`. */
 export interface IssueField {
   readonly kind: 'issue';
@@ -97,6 +105,7 @@ export type FilterField =
   | SpanAttributeField
   | TextField
   | AssessmentField
+  | AssessmentColumnField
   | IssueField
   | PromptField
   | RollupField

@@ -115,7 +115,8 @@ class FilterCompiler {
       case 'prompt':
         return this.prompt(clause as ComparisonNode);
       default:
-        throw new Error(`span field outside a span group: ${field.kind}`);
+        // Span fields are compiled in their same-span group; assessment columns by the metrics filter.
+        throw new Error(`no trace condition for a ${field.kind} field`);
     }
   }
 
@@ -263,7 +264,7 @@ export function joinConditions(conditions: readonly Condition[], operator: 'AND'
 }
 
 /** Makes a comparison on a nullable expression two-valued: false, not NULL, when it is NULL. */
-function nonNull(value: Expression<unknown>, condition: Condition): Condition {
+export function nonNull(value: Expression<unknown>, condition: Condition): Condition {
   return sql<SqlBool>`(${value} IS NOT NULL AND ${condition})`;
 }
 

@@ -78,6 +78,7 @@ export function operatorsOf(field: FilterField): readonly ClauseOperator[] {
       return KEY_VALUE;
     case 'span-column':
     case 'span-attribute':
+    case 'assessment-column':
       return STRING;
     case 'span-content':
     case 'text':

@@ -4,6 +4,7 @@
  */
 export type {
   AndNode,
+  AssessmentColumnField,
   AssessmentField,
   ClauseNode,
   ComparisonNode,
@@ -42,6 +43,7 @@ export {
   MAX_FILTER_LENGTH,
   MAX_LIKE_PATTERN_LENGTH,
   MAX_LIST_VALUES,
+  MAX_METRIC_FILTERS,
   MAX_ORDER_BY_KEYS,
   MAX_REGEX_PATTERN_LENGTH,
   MAX_SEARCH_EXPERIMENTS,
@@ -50,3 +52,4 @@ export { findTraceIds, type TraceIdPage, type TraceSearchRequest } from './trace
 export { findSessions, findSessionTraceIds, SESSION_LANGUAGE, MAX_SESSION_USER_IDS, type SessionPage, type SessionSummary, type SessionTracesRequest } from './session-search.js';
 export { findUsers, USER_LANGUAGE, type UserPage, type UserSummary } from './user-search.js';
 export { compileRollupFilter, rollupFieldResolver, type RollupLanguage, type RollupSearchRequest } from './rollup-search.js';
+export { compileMetricFilters, type CompiledMetricFilters } from './metric-filters.js';

@@ -49,7 +49,7 @@ function sortValue(key: OrderKey, value: unknown): SortValue {
  * Rows strictly after `last` in the order of `keys`: the usual lexicographic expansion
  * `k1 > v1 OR (k1 = v1 AND k2 > v2) OR ...`, where a missing value sorts after every present one.
  */
-function afterRow(keys: readonly OrderKey[], last: readonly SortValue[]): RawBuilder<SqlBool> {
+export function afterRow(keys: readonly OrderKey[], last: readonly SortValue[]): RawBuilder<SqlBool> {
   const alternatives: RawBuilder<SqlBool>[] = [];
   const equalSoFar: RawBuilder<SqlBool>[] = [];
   keys.forEach((key, i) => {

@@ -54,3 +54,9 @@ export const MAX_ORDER_BY_KEYS = 10;
 
 /** Experiments one trace search covers: each is a bound parameter of the same `IN` list. */
 export const MAX_SEARCH_EXPERIMENTS = 1_000;
+
+/**
+ * Filters in one metrics query (MLflow's `filters` list, all of which must hold). Each is bounded
+ * as a trace filter is; this bounds how many such conditions a row is tested against.
+ */
+export const MAX_METRIC_FILTERS = 20;

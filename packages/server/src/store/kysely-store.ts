@@ -23,6 +23,7 @@ import { ModelPrices } from './model-prices.js';
 import { Pricing } from './pricing.js';
 import { queryModelMetrics, type ModelMetricsQuery, type ModelSeries } from './model-metrics.js';
 import { queryFeedbackMetrics, type FeedbackMetrics, type FeedbackMetricsQuery } from './feedback-metrics.js';
+import { queryMetricDataPoints, type MetricDataPage, type MetricsQuery } from './mlflow-trace-metrics.js';
 import { DirectTransactions, GroupCommitTransactions, type TransactionRunner } from './group-commit.js';
 import type {
   CreateExperimentInput,
@@ -228,6 +229,10 @@ export class KyselyTraceStore implements TraceStore {
 
   async modelMetrics(query: ModelMetricsQuery): Promise<ModelSeries[]> {
     return queryModelMetrics(this.db, query);
+  }
+
+  queryMetricDataPoints(query: MetricsQuery): Promise<MetricDataPage> {
+    return queryMetricDataPoints(this.db, this.dialect, query);
   }
 
   private async tracePage(page: TraceIdPage): Promise<TracePage> {

@@ -5,6 +5,7 @@ import type { TraceMetrics, TraceMetricsQuery } from './trace-metrics.js';
 import type { Pricing } from './pricing.js';
 import type { ModelMetricsQuery, ModelSeries } from './model-metrics.js';
 import type { FeedbackMetrics, FeedbackMetricsQuery } from './feedback-metrics.js';
+import type { MetricDataPage, MetricsQuery } from './mlflow-trace-metrics.js';
 
 export interface Experiment {
   experimentId: string;
@@ -171,6 +172,9 @@ export interface TraceStore {
 
   /** Operators' model prices and re-pricing of stored traces. */
   readonly pricing: Pricing;
+
+  /** MLflow's trace metrics: one metric of traces, spans or assessments per group; bad requests are a 400 ApiError. */
+  queryMetricDataPoints(query: MetricsQuery): Promise<MetricDataPage>;
 
   /** Resolves once the database answered a trivial query; rejects when it cannot be reached. */
   ping(): Promise<void>;

@@ -51,6 +51,7 @@ const API_RULES: [method: string, url: string, access: Access][] = [
   ['GET', ApiPath.TRACES_BATCH_GET_V3, needs('READ', tracesExperiments)],
   ['POST', ApiPath.TRACES_BATCH_GET_INFOS_V3, needs('READ', tracesExperiments)],
   ['POST', ApiPath.TRACES_SEARCH_V3, needs('READ', searchedExperiments)],
+  ['POST', ApiPath.TRACES_METRICS_V3, needs('READ', searchedExperiments)],
   ['GET', ApiPath.TRACES_SEARCH_V2, needs('READ', searchedExperiments)],
   ['GET', path(ApiPath.TRACES_GET_INFO_V2), needs('READ', tracesExperiments)],
   ['POST', ApiPath.TRACES_DELETE_V3, needs('EDIT', experimentField)],
