@@ -149,7 +149,8 @@ describe('a real server on SQLite while a slow search runs', () => {
     bareExperimentId = await store.createExperiment({ name: 'bare' });
     await addBareTraces(store, bareExperimentId, 400_000);
     hugeExperimentId = await store.createExperiment({ name: 'huge' });
-    await addSpan(store, hugeExperimentId, 0, 'a'.repeat(16 << 20));
+    // Big enough that one row outlasts the limit on an idle machine too (16 MiB took ~1.4 s).
+    await addSpan(store, hugeExperimentId, 0, 'a'.repeat(48 << 20));
     app = await createApp({ store });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
   });
@@ -161,9 +162,9 @@ describe('a real server on SQLite while a slow search runs', () => {
   it.each([
     // Pattern matching over large values goes straight to a search thread.
     ['a LIKE over large span contents', () => experimentId, SLOW_LIKE],
-    // One row that takes seconds inside SQLite's LIKE (16M positions x 190 characters): answered at
+    // One row that takes seconds inside SQLite's LIKE (48M positions x 190 characters): answered at
     // the limit, its thread stopped once it is back from that row.
-    ['a LIKE inside one 16 MiB span', () => hugeExperimentId, `span.content LIKE '%${'a'.repeat(190)}b%'`],
+    ['a LIKE inside one 48 MiB span', () => hugeExperimentId, `span.content LIKE '%${'a'.repeat(190)}b%'`],
     // Cheap rows, but very many: it starts on the event loop and moves to a thread past its budget.
     ['a scan of 400,000 traces', () => bareExperimentId, Array.from({ length: 30 }, (_, i) => `tags.k${i} = 'x'`).join(' OR ')],
   ])('%s: answers /health and takes a trace meanwhile, then stops the search with a 400', async (_what, experiment, filter) => {

@@ -43,9 +43,18 @@ export type AssessmentTarget = { traceId: string } | { experimentId: string; ses
  */
 export type AssessmentChangeHook = (trx: Transaction<Database>, owner: AssessmentOwner, changes: readonly AssessmentChange[]) => Promise<void>;
 
-/** A new assessment id: `a-` and 32 hex digits, MLflow's form. */
-export function newAssessmentId(): string {
-  return ASSESSMENT_ID_PREFIX + randomBytes(16).toString('hex');
+let lastIdMs = 0;
+let sameMsCount = 0;
+
+/**
+ * A new assessment id: `a-` and 32 hex digits, MLflow's form. The first 16 are the creation time
+ * in ms and a counter within that ms, so that assessments, listed by (create_time, id), come back
+ * in the order this process created them even within one millisecond; the rest are random.
+ */
+export function newAssessmentId(now = Date.now()): string {
+  if (now === lastIdMs) sameMsCount++;
+  else [lastIdMs, sameMsCount] = [now, 0];
+  return ASSESSMENT_ID_PREFIX + now.toString(16).padStart(12, '0').slice(-12) + (sameMsCount & 0xffff).toString(16).padStart(4, '0') + randomBytes(8).toString('hex');
 }
 
 /**
