@@ -10,6 +10,10 @@
  * session, its value changed, overridden, the override deleted, deleted) and on whole sessions
  * (whose users change as traces come and go), from both replicas; the feedback rollups must equal
  * a recount from the assessments.
+ *
+ * Cost joins it too: LLM spans of models priced by an operator, by the bundled table, by their own
+ * cost or not at all, and a re-pricing after a price change, running alongside the writes; trace
+ * costs and the cost rollups (sessions, users, hours, models) must equal a recount of the calls.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../src/errors.js';
@@ -51,10 +55,19 @@ function span(o: { id: string; parent: string | null; remote?: boolean; startMs:
       'mlflow.spanInputs': { q: `${o.name}?` },
       'mlflow.spanOutputs': { a: `${o.name}!` },
       ...(o.tokens !== undefined ? { 'mlflow.chat.tokenUsage': { input_tokens: o.tokens, output_tokens: 1, total_tokens: o.tokens + 1 } } : {}),
+      ...(o.tokens !== undefined ? { 'mlflow.llm.model': MODELS[o.tokens % MODELS.length] } : {}),
+      ...(o.tokens !== undefined && o.tokens % 5 === 0 ? { 'mlflow.llm.cost': { total_cost: o.tokens / 1000 } } : {}),
     },
     events: [],
   };
 }
+
+/** Priced by an operator (PRICES), by the bundled table, and by nothing (unpriced). */
+const MODELS = ['acme-large', 'acme-small', 'gpt-4o-mini', 'mystery-model'] as const;
+const PRICES = [
+  { model: 'acme-large', inputPerMtok: 3, outputPerMtok: 15, cacheReadPerMtok: null, cacheWritePerMtok: null, updatedTimeMs: BASE, updatedBy: 'test' },
+  { model: 'acme-small', inputPerMtok: 0.2, outputPerMtok: 0.8, cacheReadPerMtok: null, cacheWritePerMtok: null, updatedTimeMs: BASE, updatedBy: 'test' },
+];
 
 /** Values whose sums are exact in floating point. */
 const FEEDBACK_VALUES: readonly unknown[] = [true, false, 'yes', 'No', 3, 4.5, 'meh', false];
@@ -182,6 +195,11 @@ function workload(experimentId: string, replicas: Replicas, count: number): Step
       sequences.push([{ label: `delete ${victims.join(',')}`, run: () => store.deleteTraces({ experimentId, traceIds: victims }) }]);
     }
     if (i === Math.floor(count / 2)) {
+      // A new price, then every stored trace priced again, while the writes go on.
+      sequences.push([
+        { label: 'price change', run: () => b.pricing.set({ ...PRICES[1]!, inputPerMtok: 0.5 }) },
+        { label: 'reprice', run: () => b.pricing.reprice({ experimentId, fromMs: BASE - 2 * 3_600_000, toMs: BASE + 4 * 3_600_000, batchSize: 7 }) },
+      ]);
       sequences.push([{ label: 'delete oldest 3', run: () => a.deleteTraces({ experimentId, maxTraces: 3, maxTimestampMillis: BASE + 3 * 3_600_000 }) }]);
       sequences.push([{ label: 'delete before 10:20', run: () => b.deleteTraces({ experimentId, maxTimestampMillis: BASE + 20 * 60_000 }) }]);
     }
@@ -223,6 +241,7 @@ function describeReplicas(name: string, skip: boolean, open: () => Promise<Repli
     it('never deadlock or fail, and equal a recount, through OTLP root-last batches, moved re-logs, retries, deletes and feedback on traces and sessions', { timeout: 180_000 }, async () => {
       const [a] = replicas.stores;
       const experimentId = await a.createExperiment({ name: `concurrency-${newTraceId()}` });
+      for (const price of PRICES) await a.pricing.set(price);
       const { failures, summary } = await runAll(workload(experimentId, replicas, 160), 24);
       expect(failures, summary).toEqual([]);
       const recount = await recountedRollups(a.db, Number(experimentId));
@@ -237,6 +256,11 @@ function describeReplicas(name: string, skip: boolean, open: () => Promise<Repli
       expect(recount.feedback.some((r) => Number(r.false_count) > 0 && Number(r.numeric_count) > 0)).toBe(true);
       const ownOfSessions = await a.db.selectFrom('assessments').select('assessment_id').where('trace_id', 'is', null).where('experiment_id', '=', Number(experimentId)).execute();
       expect(ownOfSessions.length).toBeGreaterThan(3);
+      // Cost from every source: operator's prices, the table, spans' own, and unpriced calls.
+      const sources = await a.db.selectFrom('llm_calls').select('cost_source').distinct().where('experiment_id', '=', Number(experimentId)).execute();
+      expect(sources.map((r) => r.cost_source).sort()).toEqual(['custom', 'span', 'table', null].sort());
+      expect([...new Set(recount.models.map((m) => m.model))].sort()).toEqual([...MODELS].sort());
+      expect(recount.sessions.every((r) => Number(r.cost_nanos) > 0)).toBe(true);
       expect(await storedRollups(a.db, Number(experimentId))).toEqual(recount);
     });
   });
