@@ -3,6 +3,7 @@ import { SERVER_VERSION } from './http/app.js';
 import { startServer, StartupError } from './server.js';
 import { AccountStore, PERMISSIONS, type Permission } from './store/accounts.js';
 import { createStore } from './store/create-store.js';
+import { erasureJson } from './http/erasures.js';
 import { checkedModelName, priceField } from './http/prices.js';
 import type { TraceStore } from './store/store.js';
 
@@ -55,6 +56,7 @@ program
       const server = await startServer({
         ...options,
         ...(options.queryTimeoutMs !== undefined ? { queryTimeoutMillis: options.queryTimeoutMs } : {}),
+        ...(process.env.THREADLINE_ERASE_LEASE_MS ? { eraseLeaseMillis: parsePositiveInteger(process.env.THREADLINE_ERASE_LEASE_MS) } : {}),
         ...(auth !== undefined ? { auth } : {}),
         ...(admin ? { bootstrapAdmin: admin } : {}),
       });
@@ -173,6 +175,25 @@ program
       process.stdout.write(`Priced ${priced} trace${priced === 1 ? '' : 's'} again.\n`);
     }),
   );
+
+for (const kind of ['user', 'session'] as const) {
+  program
+    .command(`erase-${kind} <${kind}_id>`)
+    .description(`Erase every trace of a ${kind} (spans, metadata, tags, assessments${kind === 'user' ? ', and the feedback the user gave' : ''}) with its rollups kept exact, and print the receipt.`)
+    .option('--experiment-id <id>', kind === 'user' ? 'only this experiment (default: every experiment)' : 'the experiment of the session (required)')
+    .option(...STORE_OPTION)
+    .action(async (id: string, options: { experimentId?: string; backendStoreUri: string }) =>
+      withStore(options.backendStoreUri, async (store) => {
+        let experimentIds: string[];
+        if (options.experimentId !== undefined) experimentIds = [options.experimentId];
+        else if (kind === 'session') throw new Error('--experiment-id is required to erase a session.');
+        else experimentIds = (await store.searchExperiments({ viewType: 'ALL', maxResults: 100_000, offset: 0 })).map((e) => e.experimentId);
+        const erasureId = await store.erasures.start(kind, id, experimentIds, `threadline erase-${kind}`);
+        const receipt = await store.erasures.run(erasureId);
+        process.stdout.write(`${JSON.stringify(erasureJson(receipt), null, 2)}\n`);
+      }),
+    );
+}
 
 /** Runs a command on the store and closes it; a failure is one line on stderr and exit code 1. */
 async function withStore(uri: string, run: (store: TraceStore) => Promise<void>): Promise<void> {

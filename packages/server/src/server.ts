@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { createApp } from './http/app.js';
+import { resumeErasuresInBackground } from './store/erasures.js';
 import { openStore, parseStoreUri, StoreUriError, type StoreLocation, type StoreOptions } from './store/create-store.js';
 import type { KyselyTraceStore } from './store/kysely-store.js';
 import { AccountStore, type Permission } from './store/accounts.js';
@@ -13,6 +14,8 @@ export interface ServerOptions {
   /** Working directory that relative SQLite paths are resolved against. */
   cwd?: string;
   /** Longest a database query may run; see StoreOptions. */
+  /** How long an erase stays its runner's between batches before another process may resume it. */
+  eraseLeaseMillis?: number;
   queryTimeoutMillis?: number;
   /** Host names the server answers to besides loopback ones and its own addresses; see EdgeSecurityOptions. */
   allowedHosts?: string[];
@@ -97,6 +100,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (code === 'EACCES') throw new StartupError(`Not allowed to listen on ${host}:${port}; choose a port above 1023.`);
     throw error;
   }
+  // Erases a crashed process left unfinished are completed (DESIGN.md §8, store/erasures.ts).
+  if (options.eraseLeaseMillis !== undefined) store.erasures.leaseMs = options.eraseLeaseMillis;
+  const stopResuming = resumeErasuresInBackground(store.erasures, (error) => app.log.error({ err: error }, 'could not resume an unfinished erase'));
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   return {
@@ -105,6 +111,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     app,
     store,
     close: async () => {
+      await stopResuming();
       await app.close();
       await store.close();
     },

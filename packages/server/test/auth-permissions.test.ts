@@ -152,6 +152,10 @@ describeEachDatabase('permissions on every route', (database) => {
     }),
     'POST /api/threadline/users/search': async () => ({ method: 'POST', url: '/api/threadline/users/search', body: { experiment_id: experiment } }),
     'POST /api/threadline/traces/metrics': async () => ({ method: 'POST', url: '/api/threadline/traces/metrics', body: { experiment_id: experiment, start_time_ms: 0, end_time_ms: 2_000_000_000_000 } }),
+    'POST /api/threadline/users/:user_id/erase': async () => ({ method: 'POST', url: '/api/threadline/users/nobody/erase', body: { experiment_id: experiment } }),
+    'POST /api/threadline/sessions/:session_id/erase': async () => ({ method: 'POST', url: '/api/threadline/sessions/nothing/erase', body: { experiment_id: experiment } }),
+    'GET /api/threadline/erasures/:erasure_id': async () => ({ method: 'GET', url: `/api/threadline/erasures/${await opened.store.erasures.start('session', 's-none', [experiment], 'test')}` }),
+    'GET /api/threadline/erasures': async () => ({ method: 'GET', url: '/api/threadline/erasures' }),
     'GET /api/threadline/prices': async () => ({ method: 'GET', url: '/api/threadline/prices' }),
     'PUT /api/threadline/prices/:model': async () => ({ method: 'PUT', url: '/api/threadline/prices/m-1', body: { input_per_mtok: 1, output_per_mtok: 2 } }),
     'DELETE /api/threadline/prices/:model': async () => ({ method: 'DELETE', url: '/api/threadline/prices/m-1' }),
@@ -240,8 +244,9 @@ describeEachDatabase('permissions on every route', (database) => {
       for (const role of ROLES) {
         const reply = await call(role, await sample(role));
         let want = expected(access, role);
-        // Looked up by name, an experiment the caller may not read is as absent as a missing one.
-        if (key === 'GET /api/2.0/mlflow/experiments/get-by-name' && want === 200 && role !== 'admin' && rank(GRANTS[role] ?? 'NO_PERMISSIONS') < rank('READ')) want = 404;
+        // Looked up by name, an experiment the caller may not read is as absent as a missing one;
+        // so is the receipt of an erase in one.
+        if ((key === 'GET /api/2.0/mlflow/experiments/get-by-name' || key === 'GET /api/threadline/erasures/:erasure_id') && want === 200 && role !== 'admin' && rank(GRANTS[role] ?? 'NO_PERMISSIONS') < rank('READ')) want = 404;
         if (reply.statusCode !== want) failures.push(`${key} as ${role}: ${reply.statusCode}, expected ${want}: ${reply.body.slice(0, 200)}`);
       }
     }

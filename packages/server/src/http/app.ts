@@ -17,6 +17,7 @@ import { ReadinessCheck } from './readiness.js';
 import { ExperimentCache } from './experiment-cache.js';
 import { registerMetricsRoutes } from './metrics.js';
 import { registerPriceRoutes } from './prices.js';
+import { registerErasureRoutes } from './erasures.js';
 import { registerMlflowMetricsRoutes } from './mlflow-metrics.js';
 import { registerExperimentRoutes } from './experiments.js';
 import { registerOtlpRoutes, type OtlpOptions } from './otlp.js';
@@ -150,6 +151,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         registerUserRoutes(scope, context);
         registerMetricsRoutes(scope, context);
         registerPriceRoutes(scope, context);
+        registerErasureRoutes(scope, context);
         registerMlflowMetricsRoutes(scope, context);
         registerAccountRoutes(scope, access, options.auth?.accounts);
       },

@@ -159,14 +159,16 @@ export async function addTraceCalls(trx: Db, before: TraceRow, fresh: readonly S
   return costOfCalls([...stored, ...added]);
 }
 
-/** Takes deleted traces' calls out of `model_hours` and deletes them; the traces are locked (step 1). */
-export async function deleteTraceCalls(trx: Db, traceIds: readonly string[], deltas: ModelHourDeltas): Promise<void> {
+/** Takes deleted traces' calls out of `model_hours` and deletes them (answers how many); the traces are locked (step 1). */
+export async function deleteTraceCalls(trx: Db, traceIds: readonly string[], deltas: ModelHourDeltas): Promise<number> {
+  let deleted = 0;
   for (let i = 0; i < traceIds.length; i += ID_CHUNK) {
     const chunk = traceIds.slice(i, i + ID_CHUNK);
     const rows = await trx.selectFrom('llm_calls').selectAll().where('trace_id', 'in', chunk).where('counted', '=', 1).execute();
     for (const row of rows) deltas.add(row, -1);
-    await trx.deleteFrom('llm_calls').where('trace_id', 'in', chunk).execute();
+    deleted += Number((await trx.deleteFrom('llm_calls').where('trace_id', 'in', chunk).executeTakeFirst()).numDeletedRows);
   }
+  return deleted;
 }
 
 /**

@@ -21,6 +21,7 @@ export interface Database {
   llm_calls: LlmCallsTable;
   model_hours: ModelHoursTable;
   model_prices: ModelPricesTable;
+  erasures: ErasuresTable;
   accounts: AccountsTable;
   api_tokens: ApiTokensTable;
   ui_sessions: UiSessionsTable;
@@ -282,4 +283,21 @@ export interface ModelPricesTable {
   cache_write_per_mtok: number | null;
   updated_time: number;
   updated_by: string;
+}
+
+/** The receipt of an erase of a user's or a session's data (007-erasures, store/erasures.ts). */
+export interface ErasuresTable {
+  erasure_id: string;
+  kind: string;
+  /** The erased user or session id while the erase runs; null once it is complete. */
+  subject: string | null;
+  subject_digest: string;
+  experiment_ids: string;
+  requested_by: string;
+  requested_time: number;
+  completed_time: number | null;
+  state: string;
+  lease_until: number;
+  counts: string;
+  trace_ids_digest: string;
 }

@@ -283,44 +283,7 @@ export class TraceWrites {
   }
 
   async deleteTraces(input: DeleteTracesInput): Promise<number> {
-    return this.transactions.run(async (trx) => {
-      const experimentId = Number(input.experimentId);
-      let query = trx.selectFrom('traces').select('trace_id').where('experiment_id', '=', experimentId);
-      if (input.traceIds !== undefined) query = query.where('trace_id', 'in', input.traceIds.length > 0 ? input.traceIds : ['']);
-      if (input.maxTimestampMillis !== undefined) query = query.where('request_time', '<=', input.maxTimestampMillis);
-      // Oldest first, so max_traces deletes the oldest ones, as MLflow does.
-      query = query.orderBy('request_time', 'asc').orderBy('trace_id', 'asc');
-      if (input.maxTraces !== undefined) query = query.limit(input.maxTraces);
-      const ids = (await query.execute()).map((r) => r.trace_id).sort();
-      // Step 1 of the lock order: every victim's row, in trace_id order, before anything else.
-      // Each is read as it is once locked: a concurrent writer may have moved or deleted it.
-      const victims: Pick<TraceRow, (typeof VICTIM_COLUMNS)[number]>[] = [];
-      for (let i = 0; i < ids.length; i += ID_CHUNK) {
-        let lock = trx
-          .selectFrom('traces')
-          .select(VICTIM_COLUMNS)
-          .where('trace_id', 'in', ids.slice(i, i + ID_CHUNK))
-          .where('experiment_id', '=', experimentId);
-        if (input.maxTimestampMillis !== undefined) lock = lock.where('request_time', '<=', input.maxTimestampMillis);
-        lock = lock.orderBy('trace_id', 'asc');
-        victims.push(...(await (this.dialect.name === 'postgres' ? lock.forUpdate() : lock).execute()));
-      }
-      const unread = { client_request_id: null, request_preview: null, response_preview: null, name: null, span_count: 0, unpriced_calls: 0 };
-      const changes = victims.map((v) => ({ was: contributionOf({ ...v, ...unread }), now: null }));
-      // Their feedback leaves the rollups with them: read before it is deleted.
-      const feedback = await traceFeedbackMoves(trx, changes);
-      const models = new ModelHourDeltas();
-      await deleteTraceCalls(trx, victims.map((v) => v.trace_id), models);
-      for (let i = 0; i < victims.length; i += ID_CHUNK) {
-        const chunk = victims.slice(i, i + ID_CHUNK).map((v) => v.trace_id);
-        for (const table of ['trace_metadata', 'trace_tags', 'spans', 'assessments', 'traces'] as const) {
-          await trx.deleteFrom(table).where('trace_id', 'in', chunk).execute();
-        }
-      }
-      await applyRollupChanges(trx, changes, feedback);
-      await models.apply(trx);
-      return victims.length;
-    });
+    return this.transactions.run(async (trx) => (await deleteTracesIn(trx, this.dialect, input)).length);
   }
 
   /**
@@ -369,6 +332,54 @@ export class TraceWrites {
   private lockTraceRow(trx: Db, traceId: string): Promise<TraceRow | undefined> {
     return lockTraceRow(trx, this.dialect, traceId);
   }
+}
+
+/** The tables that hold a trace's rows, deleted with it (its LLM calls go with `deleteTraceCalls`). */
+const TRACE_TABLES = ['trace_metadata', 'trace_tags', 'spans', 'assessments', 'traces'] as const;
+
+/**
+ * Deletes traces inside a transaction, with everything that is theirs, and moves every rollup.
+ * Answers the ids deleted, in trace_id order; `counts` (when given) gains the rows deleted per table.
+ */
+export async function deleteTracesIn(trx: Db, dialect: SqlDialect, input: DeleteTracesInput, counts?: Record<string, number>): Promise<string[]> {
+  const experimentId = Number(input.experimentId);
+  let query = trx.selectFrom('traces').select('trace_id').where('experiment_id', '=', experimentId);
+  if (input.traceIds !== undefined) query = query.where('trace_id', 'in', input.traceIds.length > 0 ? input.traceIds : ['']);
+  if (input.maxTimestampMillis !== undefined) query = query.where('request_time', '<=', input.maxTimestampMillis);
+  // Oldest first, so max_traces deletes the oldest ones, as MLflow does.
+  query = query.orderBy('request_time', 'asc').orderBy('trace_id', 'asc');
+  if (input.maxTraces !== undefined) query = query.limit(input.maxTraces);
+  const ids = (await query.execute()).map((r) => r.trace_id).sort();
+  // Step 1 of the lock order: every victim's row, in trace_id order, before anything else.
+  // Each is read as it is once locked: a concurrent writer may have moved or deleted it.
+  const victims: Pick<TraceRow, (typeof VICTIM_COLUMNS)[number]>[] = [];
+  for (let i = 0; i < ids.length; i += ID_CHUNK) {
+    let lock = trx
+      .selectFrom('traces')
+      .select(VICTIM_COLUMNS)
+      .where('trace_id', 'in', ids.slice(i, i + ID_CHUNK))
+      .where('experiment_id', '=', experimentId);
+    if (input.maxTimestampMillis !== undefined) lock = lock.where('request_time', '<=', input.maxTimestampMillis);
+    lock = lock.orderBy('trace_id', 'asc');
+    victims.push(...(await (dialect.name === 'postgres' ? lock.forUpdate() : lock).execute()));
+  }
+  const unread = { client_request_id: null, request_preview: null, response_preview: null, name: null, span_count: 0, unpriced_calls: 0 };
+  const changes = victims.map((v) => ({ was: contributionOf({ ...v, ...unread }), now: null }));
+  // Their feedback leaves the rollups with them: read before it is deleted.
+  const feedback = await traceFeedbackMoves(trx, changes);
+  const models = new ModelHourDeltas();
+  const calls = await deleteTraceCalls(trx, victims.map((v) => v.trace_id), models);
+  if (counts) counts.llm_calls = (counts.llm_calls ?? 0) + calls;
+  for (let i = 0; i < victims.length; i += ID_CHUNK) {
+    const chunk = victims.slice(i, i + ID_CHUNK).map((v) => v.trace_id);
+    for (const table of TRACE_TABLES) {
+      const deleted = await trx.deleteFrom(table).where('trace_id', 'in', chunk).executeTakeFirst();
+      if (counts) counts[table] = (counts[table] ?? 0) + Number(deleted.numDeletedRows);
+    }
+  }
+  await applyRollupChanges(trx, changes, feedback);
+  await models.apply(trx);
+  return victims.map((v) => v.trace_id);
 }
 
 /**

@@ -61,6 +61,9 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Kyse
   database.pragma('busy_timeout = 10000');
   // MLflow's LIKE is case-sensitive on every database.
   database.pragma('case_sensitive_like = ON');
+  // Deleted content is overwritten, not left readable in free pages: an erased user's text must
+  // be gone from the file (store/erasures.ts checkpoints the WAL after an erase for the same reason).
+  database.pragma('secure_delete = ON');
   const search = functions.registerSearchFunctions(database, TIME_LIMIT_FUNCTION);
   const threads =
     searchThreads > 0

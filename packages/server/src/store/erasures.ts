@@ -1,0 +1,271 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { AssessedSession } from '../trace-model.js';
+import { storedAssessmentOf } from './assessment-rows.js';
+import { FeedbackDeltas } from './feedback-rollups.js';
+import type { TransactionRunner } from './group-commit.js';
+import type { Database, ErasuresTable } from './schema.js';
+import type { SqlDialect } from './sql-dialect.js';
+import { deleteTracesIn } from './trace-writes.js';
+
+/** What an erase removes: every trace of a user, or of a session. */
+export type ErasureKind = 'user' | 'session';
+
+/** A receipt: what was erased, when, by whom, and how much, without any of the erased data. */
+export interface ErasureReceipt {
+  erasureId: string;
+  kind: ErasureKind;
+  /** SHA-256 (hex) of `<kind>:<id>`: whoever holds the id can check the receipt is about it. */
+  subjectDigest: string;
+  experimentIds: string[];
+  requestedBy: string;
+  requestedTimeMs: number;
+  completedTimeMs: number | null;
+  state: 'running' | 'complete';
+  /** Rows deleted, per kind: traces, spans, trace_metadata, trace_tags, assessments, llm_calls, ... */
+  counts: Record<string, number>;
+  /** Hash chain over the erased trace ids, oldest first by (request_time, trace_id) (see `chainDigest`). */
+  traceIdsDigest: string;
+}
+
+/** Traces per transaction: each batch holds the write lock for a few milliseconds, not seconds. */
+export const ERASE_BATCH = 50;
+/** How long a running erase is its runner's by default; a lapsed lease is a crashed runner's, to be resumed. */
+export const DEFAULT_ERASE_LEASE_MS = 30_000;
+const EMPTY_DIGEST = '0'.repeat(64);
+
+export function subjectDigest(kind: ErasureKind, id: string): string {
+  return createHash('sha256').update(`${kind}:${id}`).digest('hex');
+}
+
+/** The chain `d = sha256(d + id)` over trace ids, from 64 zeros: checkable by anyone with the ids. */
+export function chainDigest(from: string, traceIds: readonly string[]): string {
+  let digest = from;
+  for (const id of traceIds) digest = createHash('sha256').update(digest).update(id).digest('hex');
+  return digest;
+}
+
+/** Deletes of assessments through the store's own path, which keeps the feedback rollups. */
+export interface AssessmentDeletes {
+  deleteAssessment(traceId: string, assessmentId: string): Promise<void>;
+  deleteSessionAssessment(session: AssessedSession, assessmentId: string): Promise<void>;
+}
+
+/**
+ * Erasing a user's or a session's data (DESIGN.md §8): every trace of the subject in the named
+ * experiments, with its spans, metadata, tags, assessments and LLM calls, in batches of
+ * {@link ERASE_BATCH} traces, each one transaction that moves every rollup exactly (the delete
+ * path of trace-writes.ts: sessions shared with others keep their other turns; emptied sessions
+ * and the user's row go). Then the assessments the subject gave (`source_id`, for a user) and the
+ * assessments of sessions left without traces. The receipt row is written with each batch, so an
+ * erase that stops (a crash) resumes where it was: `resumeUnfinished` finds it by its lapsed lease.
+ * On SQLite the file overwrites deleted content (secure_delete) and the WAL is checkpointed at the end.
+ */
+export class Erasures {
+  /** How long a runner holds an erase between batches (THREADLINE_ERASE_LEASE_MS). */
+  leaseMs = DEFAULT_ERASE_LEASE_MS;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: SqlDialect,
+    private readonly transactions: TransactionRunner,
+    private readonly assessments: AssessmentDeletes,
+  ) {}
+
+  /** Records a new erase (running, leased to this process) and answers its id. */
+  async start(kind: ErasureKind, subject: string, experimentIds: readonly string[], requestedBy: string, now = Date.now()): Promise<string> {
+    const erasureId = `er-${randomBytes(16).toString('hex')}`;
+    await this.db
+      .insertInto('erasures')
+      .values({
+        erasure_id: erasureId,
+        kind,
+        subject,
+        subject_digest: subjectDigest(kind, subject),
+        experiment_ids: JSON.stringify([...new Set(experimentIds)].sort((a, b) => Number(a) - Number(b))),
+        requested_by: requestedBy,
+        requested_time: now,
+        completed_time: null,
+        state: 'running',
+        lease_until: now + this.leaseMs,
+        counts: JSON.stringify({}),
+        trace_ids_digest: EMPTY_DIGEST,
+      })
+      .execute();
+    return erasureId;
+  }
+
+  /** Runs an erase to its end (batch by batch) and answers its receipt. */
+  async run(erasureId: string, options: { batchSize?: number; afterBatch?: () => Promise<void> } = {}): Promise<ErasureReceipt> {
+    for (;;) {
+      const more = await this.transactions.run(async (trx) => {
+        // The receipt row first: two processes resuming one erase take turns (it precedes step 1 of
+        // rollups.ts's lock order, and no other writer locks it).
+        let read = trx.selectFrom('erasures').selectAll().where('erasure_id', '=', erasureId);
+        if (this.dialect.name === 'postgres') read = read.forUpdate();
+        const row = await read.executeTakeFirst();
+        if (!row || row.state !== 'running' || row.subject === null) return false;
+        const column = row.kind === 'user' ? 'user_id' : 'session_id';
+        const experimentIds = (JSON.parse(row.experiment_ids) as string[]).map(Number);
+        const found = await trx
+          .selectFrom('traces')
+          .select(['trace_id', 'experiment_id'])
+          .where('experiment_id', 'in', experimentIds.length > 0 ? experimentIds : [-1])
+          .where(column, '=', row.subject)
+          .orderBy('request_time')
+          .orderBy('trace_id')
+          .limit(options.batchSize ?? ERASE_BATCH)
+          .execute();
+        if (found.length === 0) return false;
+        const counts = JSON.parse(row.counts) as Record<string, number>;
+        const erased = new Set<string>();
+        for (const experimentId of [...new Set(found.map((f) => Number(f.experiment_id)))].sort((a, b) => a - b)) {
+          const traceIds = found.filter((f) => Number(f.experiment_id) === experimentId).map((f) => f.trace_id);
+          for (const id of await deleteTracesIn(trx, this.dialect, { experimentId: String(experimentId), traceIds }, counts)) erased.add(id);
+        }
+        // Chained in the order found, (request_time, trace_id): whatever the batch size, the digest
+        // of a subject's traces is the same, and anyone holding their ids and times can recompute it.
+        const chained = found.map((f) => f.trace_id).filter((id) => erased.has(id));
+        await trx
+          .updateTable('erasures')
+          .set({ counts: JSON.stringify(counts), trace_ids_digest: chainDigest(row.trace_ids_digest, chained), lease_until: Date.now() + this.leaseMs })
+          .where('erasure_id', '=', erasureId)
+          .execute();
+        return true;
+      });
+      if (!more) break;
+      await options.afterBatch?.();
+    }
+    return this.finish(erasureId);
+  }
+
+  /** Erases that some process left running (its lease lapsed: it crashed), run to their end. */
+  async resumeUnfinished(now = Date.now()): Promise<ErasureReceipt[]> {
+    const stale = await this.db.selectFrom('erasures').select('erasure_id').where('state', '=', 'running').where('lease_until', '<', now).orderBy('requested_time').execute();
+    const done: ErasureReceipt[] = [];
+    for (const { erasure_id } of stale) done.push(await this.run(erasure_id));
+    return done;
+  }
+
+  async get(erasureId: string): Promise<ErasureReceipt | undefined> {
+    const row = await this.db.selectFrom('erasures').selectAll().where('erasure_id', '=', erasureId).executeTakeFirst();
+    return row && receiptOf(row);
+  }
+
+  /** The newest erases first; `experimentIds`: only those touching one of them. */
+  async list(options: { limit: number; experimentIds?: readonly string[] }): Promise<ErasureReceipt[]> {
+    const rows = await this.db.selectFrom('erasures').selectAll().orderBy('requested_time', 'desc').orderBy('erasure_id').limit(options.experimentIds ? 10_000 : options.limit).execute();
+    const wanted = options.experimentIds && new Set(options.experimentIds);
+    return rows
+      .map(receiptOf)
+      .filter((r) => !wanted || r.experimentIds.some((id) => wanted.has(id)))
+      .slice(0, options.limit);
+  }
+
+  /**
+   * After the traces: the assessments the user gave (on any trace or session of the experiments)
+   * and those of sessions that no longer have a trace; then the receipt is completed and forgets
+   * the subject's id.
+   */
+  private async finish(erasureId: string): Promise<ErasureReceipt> {
+    const row = await this.db.selectFrom('erasures').selectAll().where('erasure_id', '=', erasureId).executeTakeFirst();
+    if (!row) throw new Error(`No erasure ${erasureId}.`);
+    if (row.state === 'complete' || row.subject === null) return receiptOf(row);
+    const experimentIds = (JSON.parse(row.experiment_ids) as string[]).map(Number);
+    let givenBySubject = 0;
+    let ofGoneSessions = 0;
+    for await (const a of this.assessmentsOf(experimentIds)) {
+      const stored = storedAssessmentOf(a);
+      const bySubject = row.kind === 'user' && stored.source.sourceId === row.subject;
+      const orphaned = a.trace_id === null && a.session_exists === 0;
+      if (!bySubject && !orphaned) continue;
+      if (a.trace_id !== null) await this.assessments.deleteAssessment(a.trace_id, a.assessment_id);
+      else if (!orphaned) await this.assessments.deleteSessionAssessment({ experimentId: String(a.experiment_id), sessionId: a.session_id! }, a.assessment_id);
+      else await this.deleteOrphaned(a);
+      if (bySubject) givenBySubject++;
+      else ofGoneSessions++;
+    }
+    const counts = JSON.parse(row.counts) as Record<string, number>;
+    if (givenBySubject > 0) counts.assessments_given = (counts.assessments_given ?? 0) + givenBySubject;
+    if (ofGoneSessions > 0) counts.session_assessments = (counts.session_assessments ?? 0) + ofGoneSessions;
+    await this.db
+      .updateTable('erasures')
+      .set({ state: 'complete', subject: null, completed_time: Date.now(), counts: JSON.stringify(counts) })
+      .where('erasure_id', '=', erasureId)
+      .where('state', '=', 'running')
+      .execute();
+    // The WAL still holds the pages as they were before the deletes: write them back and truncate it.
+    if (this.dialect.name === 'sqlite') await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(this.db);
+    return receiptOf((await this.db.selectFrom('erasures').selectAll().where('erasure_id', '=', erasureId).executeTakeFirstOrThrow()));
+  }
+
+  /**
+   * An assessment of a session that has no trace left (the store's session paths answer 404 for
+   * it): deleted with what it counted for, the session's and the hour's feedback rollups (its
+   * users' went when their last trace of the session did).
+   */
+  private async deleteOrphaned(a: Selectable<Database['assessments']>): Promise<void> {
+    await this.transactions.run(async (trx) => {
+      const deltas = new FeedbackDeltas();
+      deltas.addAssessment({ experimentId: Number(a.experiment_id), sessionId: a.session_id, userIds: [] }, storedAssessmentOf(a), -1);
+      const deleted = await trx.deleteFrom('assessments').where('assessment_id', '=', a.assessment_id).executeTakeFirst();
+      if (Number(deleted.numDeletedRows) > 0) await deltas.apply(trx);
+    });
+  }
+
+  /** Every assessment on the experiments' traces and sessions, a page at a time, with whether its session still exists. */
+  private async *assessmentsOf(experimentIds: readonly number[]) {
+    let after = '';
+    const ids = experimentIds.length > 0 ? [...experimentIds] : [-1];
+    for (;;) {
+      const page = await this.db
+        .selectFrom('assessments as a')
+        .leftJoin('traces as t', 't.trace_id', 'a.trace_id')
+        .selectAll('a')
+        .select(sql<number>`CASE WHEN a.trace_id IS NULL AND NOT EXISTS (SELECT 1 FROM sessions AS s WHERE s.experiment_id = a.experiment_id AND s.session_id = a.session_id) THEN 0 ELSE 1 END`.as('session_exists'))
+        .where((eb) => eb.or([eb('t.experiment_id', 'in', ids), eb.and([eb('a.trace_id', 'is', null), eb('a.experiment_id', 'in', ids)])]))
+        .where('a.assessment_id', '>', after)
+        .orderBy('a.assessment_id')
+        .limit(500)
+        .execute();
+      if (page.length === 0) return;
+      yield* page;
+      after = page.at(-1)!.assessment_id;
+    }
+  }
+}
+
+/**
+ * Resumes erases that a crashed process left (at once, then every `everyMs`), for as long as the
+ * server runs; answers the function that stops it. Failures are reported and tried again later.
+ */
+export function resumeErasuresInBackground(erasures: Erasures, report: (error: unknown) => void, everyMs = erasures.leaseMs): () => Promise<void> {
+  let stopped = false;
+  let current: Promise<unknown> = Promise.resolve();
+  const tick = () => {
+    if (stopped) return;
+    current = erasures.resumeUnfinished().catch(report);
+  };
+  tick();
+  const timer = setInterval(tick, everyMs).unref();
+  return async () => {
+    stopped = true;
+    clearInterval(timer);
+    await current;
+  };
+}
+
+function receiptOf(row: Selectable<ErasuresTable>): ErasureReceipt {
+  return {
+    erasureId: row.erasure_id,
+    kind: row.kind as ErasureKind,
+    subjectDigest: row.subject_digest,
+    experimentIds: JSON.parse(row.experiment_ids) as string[],
+    requestedBy: row.requested_by,
+    requestedTimeMs: Number(row.requested_time),
+    completedTimeMs: row.completed_time === null ? null : Number(row.completed_time),
+    state: row.state as 'running' | 'complete',
+    counts: JSON.parse(row.counts) as Record<string, number>,
+    traceIdsDigest: row.trace_ids_digest,
+  };
+}
