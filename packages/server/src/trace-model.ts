@@ -19,6 +19,13 @@ export interface TraceRecord {
   tags: Record<string, string>;
 }
 
+/** MLflow's cost shape in USD (`mlflow.trace.cost`, `mlflow.llm.cost`); the parts only when known. */
+export interface MlflowCostJson {
+  input_cost?: number;
+  output_cost?: number;
+  total_cost: number;
+}
+
 /** A trace as stored: its record plus what the store derived from it and from its spans. */
 export interface StoredTrace extends TraceRecord {
   /** Root span name (tag `mlflow.traceName` when set). */
@@ -27,7 +34,7 @@ export interface StoredTrace extends TraceRecord {
   sessionId: string | null;
   tokenUsage: TokenCounts | null;
   /** MLflow's cost shape (`mlflow.trace.cost`) in USD; null without a priced call. */
-  cost: { input_cost?: number; output_cost?: number; total_cost: number } | null;
+  cost: MlflowCostJson | null;
   /** LLM calls of models no price is known for. */
   unpricedCalls: number;
   spanCount: number;

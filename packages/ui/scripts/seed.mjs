@@ -7,8 +7,9 @@ const hex = (bytes) => randomBytes(bytes).toString('hex');
 const spanId = () => randomBytes(8).toString('base64');
 
 /**
- * Logs one trace. `spans` are `{ name, type, startMs, endMs, parent (index), inputs, outputs, error, events }`;
- * the first one is the root. `options.headers` go with each request (credentials, for a server with
+ * Logs one trace. `spans` are `{ name, type, startMs, endMs, parent (index), inputs, outputs, error, events,
+ * attributes, llm }`, `llm` being a model call's `{ model, provider, input, output }` (tokens), which the
+ * server prices; the first one is the root. `options.headers` go with each request (credentials, for a server with
  * --auth). Returns the trace id.
  */
 export async function logTrace(baseUrl, t, options = {}) {
@@ -48,6 +49,7 @@ export async function logTrace(baseUrl, t, options = {}) {
         'mlflow.spanType': JSON.stringify(s.type ?? 'UNKNOWN'),
         ...(s.inputs !== undefined ? { 'mlflow.spanInputs': JSON.stringify(s.inputs) } : {}),
         ...(s.outputs !== undefined ? { 'mlflow.spanOutputs': JSON.stringify(s.outputs) } : {}),
+        ...(s.llm ? llmAttributes(s.llm) : {}),
         ...(s.attributes ?? {}),
       },
       events: s.events ?? [],
@@ -55,6 +57,15 @@ export async function logTrace(baseUrl, t, options = {}) {
   };
   await request(baseUrl, 'PUT', `/api/2.0/mlflow-artifacts/artifacts/${experimentId}/traces/${traceId}/artifacts/traces.json`, body, options.headers);
   return traceId;
+}
+
+/** What MLflow's OpenAI integration records on a model call: model, provider and token usage, JSON-encoded like every attribute. */
+function llmAttributes({ model, provider, input, output }) {
+  return {
+    'mlflow.llm.model': JSON.stringify(model),
+    ...(provider ? { 'mlflow.llm.provider': JSON.stringify(provider) } : {}),
+    'mlflow.chat.tokenUsage': JSON.stringify({ input_tokens: input, output_tokens: output, total_tokens: input + output }),
+  };
 }
 
 function preview(value) {
@@ -92,7 +103,8 @@ function rng(seed) {
 
 /**
  * A support-chat demo: six users, `sessions` conversations over the last `days` days, 2 to 7
- * turns each with OpenAI-style messages, some turns calling tools, a few failing.
+ * turns each with OpenAI-style messages and gpt-4o-mini calls (priced by the server), some turns
+ * calling tools, a few failing.
  */
 export async function seedDemo(baseUrl, { sessions = 24, days = 7, now = Date.now(), seed = 7 } = {}) {
   const random = rng(seed);
@@ -127,6 +139,11 @@ export async function seedDemo(baseUrl, { sessions = 24, days = 7, now = Date.no
       }
       const input = 30 * history.length + Math.floor(random() * 200);
       const output = Math.floor(20 + random() * 180);
+      // The model calls' usage adds up to the turn's tokens: a tool-calling turn's first call takes a part, its answer the rest.
+      const calls = spans.filter((s) => s.type === 'CHAT_MODEL');
+      const first = calls.length > 1 ? [Math.floor(input * 0.45), Math.floor(output * 0.2)] : [input, output];
+      calls[0].llm = { model: 'gpt-4o-mini', provider: 'openai', input: first[0], output: first[1] };
+      if (calls[1]) calls[1].llm = { model: 'gpt-4o-mini', provider: 'openai', input: input - first[0], output: output - first[1] };
       created.push(
         await logTrace(baseUrl, {
           user, session, startMs: t, durationMs: total, state: fail ? 'ERROR' : 'OK', spans, tokens: [input, output],

@@ -6,6 +6,8 @@ import type {
   FeedbackMetricsRequest,
   FeedbackMetricsResponse,
   GetTraceResponse,
+  ModelMetricsRequest,
+  ModelMetricsResponse,
   SearchExperimentsResponse,
   SearchSessionsResponse,
   SearchTracesV3Response,
@@ -146,6 +148,7 @@ export const api = {
     call<SearchUsersResponse>('POST', '/threadline/users/search', rollupBody(body), signal),
   metrics: (body: TraceMetricsRequest, signal?: AbortSignal) => call<TraceMetricsResponse>('POST', '/threadline/traces/metrics', body, signal),
   feedbackMetrics: (body: FeedbackMetricsRequest, signal?: AbortSignal) => call<FeedbackMetricsResponse>('POST', '/threadline/feedback/metrics', body, signal),
+  modelMetrics: (body: ModelMetricsRequest, signal?: AbortSignal) => call<ModelMetricsResponse>('POST', '/threadline/models/metrics', body, signal),
 
   me: (signal?: AbortSignal) => call<Me>('GET', '/threadline/auth/me', undefined, signal),
   login: (username: string, password: string) => call<Me>('POST', LOGIN_PATH, { username, password }),

@@ -18,11 +18,16 @@ export const TIME_RANGES: Record<string, { label: string; ms: number | null }> =
   all: { label: 'All time', ms: null },
 };
 
+/** The cost quick filter's thresholds (USD): traces that cost more than one of them. */
+export const COST_THRESHOLDS_USD: readonly number[] = [0, 0.01, 0.1, 1];
+
 export interface TraceQuickFilters {
   user?: string | null;
   session?: string | null;
   state?: string | null;
   range?: string | null;
+  /** USD: only traces that cost more (a number, as text from the URL). */
+  cost?: string | null;
 }
 
 /** Start of a relative range, rounded to the minute so that the query (and its cache key) stays put. */
@@ -42,6 +47,9 @@ export function combineTraceFilter(text: string, quick: TraceQuickFilters, now?:
   if (quick.user) clauses.push(`${USER_KEY} = ${quote(quick.user)}`);
   if (quick.session) clauses.push(`${SESSION_KEY} = ${quote(quick.session)}`);
   if (quick.state) clauses.push(`trace.status = ${quote(quick.state)}`);
+  // A number or nothing: the URL's text never reaches the filter as it is.
+  const cost = quick.cost ? Number(quick.cost) : NaN;
+  if (Number.isFinite(cost)) clauses.push(`trace.cost > ${cost}`);
   const start = rangeStart(quick.range, now);
   if (start !== null) clauses.push(`trace.timestamp_ms >= ${start}`);
   const typed = text.trim();

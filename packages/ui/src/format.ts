@@ -2,6 +2,7 @@ import type { TraceInfoJson } from '@threadline/protocol';
 
 export const USER_METADATA = 'mlflow.trace.user';
 export const SESSION_METADATA = 'mlflow.trace.session';
+export const COST_METADATA = 'mlflow.trace.cost';
 
 const nf = new Intl.NumberFormat('en-US');
 export const num = (n: number | null | undefined): string => (n === null || n === undefined ? '–' : nf.format(n));
@@ -89,19 +90,74 @@ export interface Tokens {
   total: number | null;
 }
 /** Token usage from metadata `mlflow.trace.tokenUsage`, or null. */
-export function tokensOf(info: TraceInfoJson): Tokens | null {
-  const raw = info.trace_metadata?.['mlflow.trace.tokenUsage'];
-  if (!raw) return null;
-  try {
-    const u = JSON.parse(raw) as Record<string, unknown>;
-    const n = (v: unknown) => (typeof v === 'number' ? v : null);
-    const input = n(u.input_tokens);
-    const output = n(u.output_tokens);
-    return { input, output, total: n(u.total_tokens) ?? (input !== null || output !== null ? (input ?? 0) + (output ?? 0) : null) };
-  } catch {
-    return null;
-  }
+export const tokensOf = (info: TraceInfoJson): Tokens | null => tokensFrom(info.trace_metadata?.['mlflow.trace.tokenUsage']);
+
+/**
+ * Token usage in MLflow's shape, `{input_tokens, output_tokens, total_tokens}`, as trace metadata
+ * `mlflow.trace.tokenUsage` and span attribute `mlflow.chat.tokenUsage` hold it: the object or its JSON text.
+ */
+export function tokensFrom(raw: unknown): Tokens | null {
+  const u = objectFrom(raw);
+  if (!u) return null;
+  const input = numberOrNull(u.input_tokens);
+  const output = numberOrNull(u.output_tokens);
+  const total = numberOrNull(u.total_tokens) ?? (input !== null || output !== null ? (input ?? 0) + (output ?? 0) : null);
+  return total === null ? null : { input, output, total };
 }
+
+/** An object, or the JSON text of one (metadata values are text; span attributes come decoded once); else null. */
+function objectFrom(raw: unknown): Record<string, unknown> | null {
+  let value = raw;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return null;
+    }
+  }
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+}
+
+const numberOrNull = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+const dollars = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
+
+/**
+ * US dollars: cents from a dollar up (`$1,234.50`), three significant digits below it, since
+ * one LLM call often costs a fraction of a cent (`$0.0123`, `$0.00045`, `$0.50`).
+ */
+export function usd(value: number | null | undefined): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '–';
+  if (value === 0) return '$0.00';
+  if (Math.abs(value) >= 1) return dollars.format(value);
+  // Costs are kept in nano-dollars: no digit past the ninth means anything.
+  const decimals = Math.min(9, Math.max(2, 2 - Math.floor(Math.log10(Math.abs(value)))));
+  return `$${value.toFixed(decimals).replace(/(\.\d\d\d*?)0+$/, '$1')}`;
+}
+
+/** A sum of costs that is 0 when nothing was priced (a session's, a user's, a bucket's): none, not $0.00. */
+export const spend = (value: number | null | undefined): string => usd(value ? value : null);
+
+export interface Cost {
+  input: number | null;
+  output: number | null;
+  total: number;
+}
+/**
+ * A cost in MLflow's shape, `{input_cost?, output_cost?, total_cost}` in USD, as trace metadata
+ * `mlflow.trace.cost` and span attribute `mlflow.llm.cost` hold it: the object or its JSON text.
+ */
+export function costFrom(raw: unknown): Cost | null {
+  const c = objectFrom(raw);
+  const total = c ? numberOrNull(c.total_cost) : null;
+  return c && total !== null ? { input: numberOrNull(c.input_cost), output: numberOrNull(c.output_cost), total } : null;
+}
+
+/** The trace's cost from metadata `mlflow.trace.cost` (the server's price of its LLM calls), or null. */
+export const traceCostOf = (info: TraceInfoJson): Cost | null => costFrom(info.trace_metadata?.[COST_METADATA]);
+
+/** `$0.0012 in · $0.0030 out`, or undefined when the parts are not known. */
+export const costParts = (cost: Cost | null): string | undefined => (cost && cost.input !== null && cost.output !== null ? `${usd(cost.input)} in · ${usd(cost.output)} out` : undefined);
 
 /** Tags meant for people: not MLflow's own bookkeeping (`mlflow.*`). */
 export function userTags(info: TraceInfoJson): [string, string][] {

@@ -17,6 +17,11 @@ describe('filter strings built by the UI', () => {
     expect(range).toBe(`trace.timestamp_ms >= ${Date.parse('2026-11-23T11:00:00Z')}`);
   });
 
+  it('filters on cost from the quick filter only with a number, so that the URL cannot write filter text', () => {
+    expect(combineTraceFilter('', { cost: '0.10', state: 'OK' }).filter).toBe("trace.status = 'OK' AND trace.cost > 0.1");
+    expect(combineTraceFilter('', { cost: "0 OR tags.x = 'y'" }).filter).toBe('');
+  });
+
   it('finds the offending token from the position in the message', () => {
     const text = "trace.status = 'OK' tags.a = 'x'";
     expect(errorSpan("expected AND or OR before 'tags.a' at position 20.", text, 0)).toEqual({ start: 20, end: 26 });

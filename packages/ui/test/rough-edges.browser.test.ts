@@ -344,7 +344,7 @@ describe.runIf(available)('rough edges of the web UI', () => {
       await page.setViewportSize({ width: 1440, height: 900 });
       await expect
         .poll(() => headers().allTextContents())
-        .toEqual(['', 'Time (UTC)', 'Name', 'Request', 'Response', 'User', 'Session', 'State', 'Duration', 'Tokens', 'Tags']);
+        .toEqual(['', 'Time (UTC)', 'Name', 'Request', 'Response', 'User', 'Session', 'State', 'Duration', 'Tokens', 'Cost', 'Tags']);
       const wideTable = (await page.getByTestId('traces-table').boundingBox())!;
       const tags = (await headers().last().boundingBox())!;
       expect(tags.x + tags.width).toBeLessThanOrEqual(wideTable.x + wideTable.width);

@@ -7,13 +7,19 @@ type AnyValueJson =
   | { int_value: number }
   | { double_value: number };
 
+/** A span as the trace endpoints serve it; its attribute values are JSON-encoded strings. */
+export interface OtlpSpanJson {
+  attributes: { key: string; value: AnyValueJson }[];
+  [field: string]: unknown;
+}
+
 /**
  * A stored span (MLflow span JSON) as the OpenTelemetry proto Span JSON that
  * `GET /api/3.0/mlflow/traces/get` returns: attributes become a `[{key, value}]` list of
  * `AnyValue`, span attribute values staying JSON-encoded strings as MLflow keeps them.
  * Nanosecond values stay exact (decimal strings, then bare integers when written).
  */
-export function storedSpanToOtlpJson(contentJson: string): Record<string, unknown> {
+export function storedSpanToOtlpJson(contentJson: string): OtlpSpanJson {
   const span = parseJsonBody(contentJson) as Record<string, unknown>;
   const attributes = isObject(span.attributes) ? span.attributes : {};
   const events = Array.isArray(span.events) ? span.events : [];

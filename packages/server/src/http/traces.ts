@@ -14,10 +14,11 @@ import { isObject } from '../ingest/mlflow-spans.js';
 import { parseLoggedAssessments } from '../ingest/mlflow-assessment.js';
 import { stringifyJson } from '../json.js';
 import type { TracePage } from '../store/store.js';
-import type { StoredTrace } from '../trace-model.js';
+import type { MlflowCostJson, StoredTrace } from '../trace-model.js';
 import type { RouteContext } from './app.js';
 import { bodyObject, optionalInteger, optionalString, optionalStringList, requiredString } from './fields.js';
 import { storedSpanToOtlpJson } from './otlp-span-json.js';
+import { spanCostsOf, withSpanCost } from './span-cost.js';
 import { traceInfoJson, traceInfoV2Json } from './views.js';
 
 /** Trace ids asked for at once by batch reads; MLflow's clients ask for far fewer. */
@@ -68,21 +69,26 @@ export function registerTraceRoutes(app: FastifyInstance, context: RouteContext)
     trace: { trace_info: await infoJson(await requireTrace(req.params.trace_id)) },
   }));
 
-  const traceWithSpans = async (trace: StoredTrace) => ({
-    trace_info: await infoJson(trace),
-    spans: (await store.getSpans(trace.traceId)).map((s) => storedSpanToOtlpJson(s.contentJson)),
-  });
+  /** A trace with its spans, each LLM span with its cost (`costs`: from `spanCostsOf`). */
+  const traceWithSpans = async (trace: StoredTrace, costs: Map<string, Map<string, MlflowCostJson>>) => {
+    const costOf = costs.get(trace.traceId);
+    return {
+      trace_info: await infoJson(trace),
+      spans: (await store.getSpans(trace.traceId)).map((s) => withSpanCost(storedSpanToOtlpJson(s.contentJson), costOf?.get(s.spanId))),
+    };
+  };
   const sendJson = (reply: FastifyReply, value: unknown) => reply.type('application/json').send(stringifyJson(value));
 
   app.get(ApiPath.TRACES_GET_V3, async (req, reply) => {
     const trace = await requireTrace(requiredString(bodyObject(req.query), 'trace_id'));
-    return sendJson(reply, { trace: await traceWithSpans(trace) });
+    return sendJson(reply, { trace: await traceWithSpans(trace, await spanCostsOf(store, [trace])) });
   });
 
   app.get(ApiPath.TRACES_BATCH_GET_V3, async (req, reply) => {
     const ids = batchIds(bodyObject(req.query));
     const traces = await store.getTraces(ids);
-    return sendJson(reply, { traces: await Promise.all(traces.map(traceWithSpans)) });
+    const costs = await spanCostsOf(store, traces);
+    return sendJson(reply, { traces: await Promise.all(traces.map((t) => traceWithSpans(t, costs))) });
   });
 
   app.post(ApiPath.TRACES_BATCH_GET_INFOS_V3, async (req) => {

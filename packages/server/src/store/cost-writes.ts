@@ -2,7 +2,7 @@ import { SpanAttributeKey } from '@threadline/protocol';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { countedCalls, llmCallOf, type LlmCall } from '../cost/llm-calls.js';
 import type { PriceBook } from '../cost/price-book.js';
-import type { SpanRecord } from '../trace-model.js';
+import type { MlflowCostJson, SpanRecord } from '../trace-model.js';
 import type { Database, LlmCallsTable } from './schema.js';
 import { hourOf } from './trace-metrics.js';
 import type { TraceRow } from './trace-rows.js';
@@ -231,8 +231,8 @@ export async function callsOfTraces(db: Db, traceIds: readonly string[]): Promis
   return out;
 }
 
-/** MLflow's `mlflow.trace.cost` / `mlflow.llm.cost` shape, in USD, of counted calls; parts only where every priced call has them. */
-export function mlflowCostJson(calls: readonly Pick<CallRow, 'cost_nanos' | 'input_cost_nanos' | 'output_cost_nanos' | 'cost_source' | 'counted'>[]): { input_cost?: number; output_cost?: number; total_cost: number } | null {
+/** MLflow's cost shape of counted calls; parts only where every priced call has them. */
+export function mlflowCostJson(calls: readonly Pick<CallRow, 'cost_nanos' | 'input_cost_nanos' | 'output_cost_nanos' | 'cost_source' | 'counted'>[]): MlflowCostJson | null {
   const priced = calls.filter((c) => Number(c.counted) && c.cost_source !== null);
   if (priced.length === 0) return null;
   const sum = (pick: (c: (typeof priced)[number]) => number | null) => priced.reduce((s, c) => s + Number(pick(c) ?? 0), 0) / 1e9;
@@ -243,3 +243,21 @@ export function mlflowCostJson(calls: readonly Pick<CallRow, 'cost_nanos' | 'inp
   };
 }
 
+
+/**
+ * Each priced call's cost by trace, then span: the `mlflow.llm.cost` of the spans served to the
+ * UI. Only counted calls, so that a trace's span costs add up to its own (an aggregate's total
+ * would count its calls twice).
+ */
+export async function spanCostsOfTraces(db: Db, traceIds: readonly string[]): Promise<Map<string, Map<string, MlflowCostJson>>> {
+  const out = new Map<string, Map<string, MlflowCostJson>>();
+  for (const [traceId, calls] of await callsOfTraces(db, traceIds)) {
+    const bySpan = new Map<string, MlflowCostJson>();
+    for (const call of calls) {
+      const cost = mlflowCostJson([call]);
+      if (cost) bySpan.set(call.span_id, cost);
+    }
+    out.set(traceId, bySpan);
+  }
+  return out;
+}

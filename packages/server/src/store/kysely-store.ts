@@ -12,7 +12,7 @@ import {
   type TraceSearchRequest,
   type UserPage,
 } from '../query/index.js';
-import type { AssessedSession, AssessmentChanges, AssessmentInput, SpanBatchFields, SpanRecord, StoredAssessment, StoredTrace, TraceRecord } from '../trace-model.js';
+import type { AssessedSession, AssessmentChanges, AssessmentInput, MlflowCostJson, SpanBatchFields, SpanRecord, StoredAssessment, StoredTrace, TraceRecord } from '../trace-model.js';
 import { AssessmentWrites } from './assessments.js';
 import { countAssessmentChanges } from './feedback-rollups.js';
 import type { Database } from './schema.js';
@@ -39,6 +39,7 @@ import type {
   TraceStore,
 } from './store.js';
 import { loadTraces } from './trace-rows.js';
+import { spanCostsOfTraces } from './cost-writes.js';
 import { TraceWrites } from './trace-writes.js';
 
 export { TraceNotFoundError } from './trace-rows.js';
@@ -203,6 +204,10 @@ export class KyselyTraceStore implements TraceStore {
       .orderBy('span_id', 'asc')
       .execute();
     return rows.map((r) => ({ spanId: r.span_id, parentSpanId: r.parent_span_id, contentJson: r.content }));
+  }
+
+  async spanCosts(traceIds: readonly string[]): Promise<Map<string, Map<string, MlflowCostJson>>> {
+    return spanCostsOfTraces(this.db, traceIds);
   }
 
   async searchTraces(request: TraceSearchRequest): Promise<TracePage> {

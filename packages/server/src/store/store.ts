@@ -1,6 +1,6 @@
 import type { ExperimentJson, ViewType } from '@threadline/protocol';
 import type { RollupSearchRequest, SessionPage, SessionTracesRequest, TraceSearchRequest, UserPage } from '../query/index.js';
-import type { AssessedSession, AssessmentChanges, AssessmentInput, SpanBatchFields, SpanRecord, StoredAssessment, StoredTrace, TraceRecord } from '../trace-model.js';
+import type { AssessedSession, AssessmentChanges, AssessmentInput, MlflowCostJson, SpanBatchFields, SpanRecord, StoredAssessment, StoredTrace, TraceRecord } from '../trace-model.js';
 import type { TraceMetrics, TraceMetricsQuery } from './trace-metrics.js';
 import type { Pricing } from './pricing.js';
 import type { Erasures } from './erasures.js';
@@ -126,6 +126,11 @@ export interface TraceStore {
   /** The experiments of the traces among `traceIds` that exist, each once: what an access check needs, without loading the traces. */
   experimentsOfTraces(traceIds: readonly string[]): Promise<string[]>;
   getSpans(traceId: string): Promise<StoredSpan[]>;
+  /**
+   * The priced LLM calls' cost (USD, MLflow's `mlflow.llm.cost` shape) by trace, then span id,
+   * of the counted calls only, so that they add up to the trace's cost.
+   */
+  spanCosts(traceIds: readonly string[]): Promise<Map<string, Map<string, MlflowCostJson>>>;
   /** One page of traces matching an MLflow filter; bad filters, orders or tokens are a 400 ApiError. */
   searchTraces(request: TraceSearchRequest): Promise<TracePage>;
   setTraceTag(traceId: string, key: string, value: string): Promise<void>;

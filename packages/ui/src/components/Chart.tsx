@@ -32,6 +32,20 @@ function latestPoint(series: ChartSeries[]): number | null {
 }
 
 /**
+ * The value axis's width: enough for its longest tick label (`$0.00045` is wider than `2k`), at
+ * least 52 px. uPlot asks again after laying out the ticks; its second answer stands, so that
+ * the axis cannot flip between two widths.
+ */
+function valueAxisSize(u: uPlot, values: string[] | null, axisIndex: number, cycle: number): number {
+  const axis = u.axes[axisIndex]!;
+  if (cycle > 1) return (axis as { _size?: number })._size ?? 52;
+  const longest = (values ?? []).reduce((a, v) => (v.length > a.length ? v : a), '');
+  if (longest === '') return 52;
+  u.ctx.font = String((axis.font as unknown as string[] | undefined)?.[0] ?? '11px system-ui, sans-serif');
+  return Math.max(52, Math.ceil(u.ctx.measureText(longest).width / devicePixelRatio + (axis.ticks?.size ?? 10) + (axis.gap ?? 5) + 4));
+}
+
+/**
  * A small uPlot time-series chart that follows its container's width and the colour theme.
  * `xRange` (ms) fixes the time axis, so that sparse data is drawn where it happened. The legend
  * reads the point under the cursor and, away from it, the latest point with data (not dashes).
@@ -72,7 +86,7 @@ export function Chart({ times, xRange, series, height = 180, format, testId }: {
         cursor: { drag: { x: false, y: false } },
         hooks: { setCursor: [showLatest], ready: [showLatest] },
         scales: { x: xRange ? { time: true, range: [xRange[0] / 1000, xRange[1] / 1000] } : { time: true } },
-        axes: [axis, { ...axis, size: 52, ...(format ? { values: (_u: uPlot, ticks: number[]) => ticks.map(format) } : {}) }],
+        axes: [axis, { ...axis, size: valueAxisSize, ...(format ? { values: (_u: uPlot, ticks: number[]) => ticks.map(format) } : {}) }],
         series: [
           {},
           ...series.map((s) => ({

@@ -1,13 +1,16 @@
 import type { TraceMetricsResponse } from '@threadline/protocol';
 import { useMemo, type ReactNode } from 'react';
-import { compact, duration } from '../format';
+import { compact, duration, usd } from '../format';
 import { Chart, paletteColor, type ChartSeries } from './Chart';
 
 const fmtDuration = (v: number) => duration(v);
 const fmtCompact = (v: number) => compact(v);
+const fmtUsd = (v: number) => usd(v);
 
-/** The four standard charts of a metrics response: traces and errors, latency, tokens, and per group; `children` are more charts in the same grid. */
-export function MetricsCharts({ data, only, children }: { data: TraceMetricsResponse; only?: ('traces' | 'latency' | 'tokens' | 'groups')[]; children?: ReactNode }) {
+type ChartKind = 'traces' | 'latency' | 'tokens' | 'cost' | 'groups';
+
+/** The standard charts of a metrics response: traces and errors, latency, tokens, cost, and per group; `children` are more charts in the same grid. */
+export function MetricsCharts({ data, only, children }: { data: TraceMetricsResponse; only?: ChartKind[]; children?: ReactNode }) {
   const times = useMemo(() => data.buckets.map((b) => b.time_ms), [data]);
   // The window asked for, not the data's extent: one bucket alone would leave uPlot to guess.
   const xRange = useMemo((): [number, number] => [data.start_time_ms, Math.max(data.start_time_ms + 1, data.end_time_ms - data.bucket_ms)], [data]);
@@ -27,10 +30,11 @@ export function MetricsCharts({ data, only, children }: { data: TraceMetricsResp
         { label: 'Input', values: b.map((x) => x.input_tokens), color: '--c2', fill: true },
         { label: 'Output', values: b.map((x) => x.output_tokens), color: '--c4', fill: true },
       ] as ChartSeries[],
+      cost: [{ label: 'Cost', values: b.map((x) => x.cost), color: '--c5', fill: true }] as ChartSeries[],
       groups: (data.groups ?? []).map((g, i) => ({ label: g.key, values: g.series.map((p) => p.traces), color: paletteColor(i) })) as ChartSeries[],
     };
   }, [data]);
-  const show = (k: 'traces' | 'latency' | 'tokens' | 'groups') => !only || only.includes(k);
+  const show = (k: ChartKind) => !only || only.includes(k);
   return (
     <div className="charts">
       {show('traces') && (
@@ -49,6 +53,12 @@ export function MetricsCharts({ data, only, children }: { data: TraceMetricsResp
         <div className="panel chart-panel">
           <h3>Tokens</h3>
           <Chart times={times} xRange={xRange} series={series.tokens} format={fmtCompact} testId="chart-tokens" />
+        </div>
+      )}
+      {show('cost') && (
+        <div className="panel chart-panel">
+          <h3>Cost (USD, priced LLM calls)</h3>
+          <Chart times={times} xRange={xRange} series={series.cost} format={fmtUsd} testId="chart-cost" />
         </div>
       )}
       {show('groups') && series.groups.length > 0 && (

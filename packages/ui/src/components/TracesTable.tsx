@@ -5,7 +5,7 @@ import { useCallback, useEffect, useMemo, useState } from 'react';
 import { useNavigate } from 'react-router';
 import { api } from '../api';
 import { previewText } from '../messages';
-import { duration, durationMs, num, oneLine, requestTimeMs, sessionOf, tokensOf, traceName, userOf, userTags, zoneName } from '../format';
+import { duration, durationMs, num, oneLine, requestTimeMs, sessionOf, tokensOf, costParts, traceCostOf, traceName, usd, userOf, userTags, zoneName } from '../format';
 import { EmptyRows, FirstTraceHelp, loadedCount, paths, SessionLink, StateBadge, TimeCell, UserLink } from './bits';
 import { TagCell } from './TagCell';
 import { VirtualTable } from './VirtualTable';
@@ -17,7 +17,19 @@ export const SORTS: Record<string, { label: string; orderBy: string[] }> = {
   oldest: { label: 'Oldest first', orderBy: ['timestamp_ms ASC'] },
   slowest: { label: 'Slowest first', orderBy: ['execution_time_ms DESC'] },
   fastest: { label: 'Fastest first', orderBy: ['execution_time_ms ASC'] },
+  // Traces without a priced call have no cost: the server sorts them last.
+  costliest: { label: 'Most expensive first', orderBy: ['cost DESC'] },
 };
+
+/** A trace's cost, `–` without a priced call; its input and output parts in the tooltip. */
+function TraceCostCell({ info }: { info: TraceInfoJson }) {
+  const cost = traceCostOf(info);
+  return (
+    <span className="num" title={costParts(cost)}>
+      {usd(cost?.total)}
+    </span>
+  );
+}
 
 /**
  * An experiment's traces matching `filter`, paged from the server as the table scrolls (keyset
@@ -80,6 +92,7 @@ export function TracesTable({ experimentId, filter, sort, onError, height, hideU
       { id: 'state', size: 72, meta: { priority: 3 }, header: 'State', cell: ({ row }) => <StateBadge state={row.original.state} /> },
       { id: 'duration', size: 72, meta: { priority: 4 }, header: () => <span className="num">Duration</span>, cell: ({ row }) => <span className="num">{duration(durationMs(row.original.execution_duration))}</span> },
       { id: 'tokens', size: 70, meta: { priority: 8 }, header: () => <span className="num">Tokens</span>, cell: ({ row }) => <span className="num">{num(tokensOf(row.original)?.total)}</span> },
+      { id: 'cost', size: 80, meta: { priority: 8 }, header: () => <span className="num">Cost</span>, cell: ({ row }) => <TraceCostCell info={row.original} /> },
       { id: 'tags', size: 170, meta: { priority: 10 }, header: 'Tags', cell: ({ row }) => <TagCell traceId={row.original.trace_id} tags={userTags(row.original)} /> },
     );
     return cols;

@@ -4,8 +4,10 @@ import { api } from '../api';
 import { ErrorNote, paths, Stat } from '../components/bits';
 import { FeedbackChart, positiveShare } from '../components/FeedbackChart';
 import { MetricsCharts } from '../components/MetricsCharts';
+import { ModelCosts } from '../components/ModelCosts';
+import { TopSpenders } from '../components/TopSpenders';
 import { TIME_RANGES } from '../filters';
-import { compact, duration, num, requestTimeMs, timeRange } from '../format';
+import { compact, duration, num, requestTimeMs, spend, timeRange, usd } from '../format';
 import { useUrlState, withParams } from '../url-state';
 
 const RANGES = ['1h', '24h', '7d', '30d'] as const;
@@ -76,6 +78,11 @@ export function OverviewPage() {
       api.feedbackMetrics({ experiment_id: experimentId, start_time_ms: start, end_time_ms: end, bucket_ms: bucket, ...(group ? { group_by: group, group_keys: groupKeys } : {}) }, signal),
     enabled: ready && (!group || metrics.isSuccess),
   });
+  const models = useQuery({
+    queryKey: ['model-metrics', experimentId, start, end, bucket],
+    queryFn: ({ signal }) => api.modelMetrics({ experiment_id: experimentId, start_time_ms: start, end_time_ms: end, bucket_ms: bucket }, signal),
+    enabled: ready,
+  });
   const feedbackOf = new Map(feedback.data?.groups?.map((g) => [g.key, g.names.reduce((sum, n) => ({ count: sum.count + n.count, positive: sum.positive + n.positive, negative: sum.negative + n.negative }), { count: 0, positive: 0, negative: 0 })]));
   const loading = summary.isPending;
   const all = summary.data;
@@ -110,15 +117,23 @@ export function OverviewPage() {
           ))}
         </div>
       </div>
-      <ErrorNote error={summary.error ?? metrics.error} />
+      <ErrorNote error={summary.error ?? metrics.error ?? models.error} />
       <div className="stats" aria-busy={loading || undefined}>
         <Stat label="Traces" loading={loading} value={known(num(traces))} sub={fixed ? timeRange(start, end) : range ? TIME_RANGES[range]!.label : undefined} />
         <Stat label="Errors" loading={loading} value={<span className={errors ? 'text-error' : ''}>{known(num(errors))}</span>} sub={traces ? `${((errors / traces) * 100).toFixed(1)}% of traces` : undefined} />
         <Stat label="Latency p50" loading={loading} value={<span title={histogram}>{duration(all?.latency_p50_ms)}</span>} sub={ofTraces} />
         <Stat label="Latency p95" loading={loading} value={<span title={histogram}>{duration(all?.latency_p95_ms)}</span>} sub={ofTraces} />
         <Stat label="Tokens" loading={loading} value={known(compact(all?.total_tokens ?? 0))} />
+        <Stat label="Cost" loading={loading} value={known(usd(all?.cost ?? 0))} sub={traces && all?.cost ? `${usd(all.cost / traces)} per trace` : undefined} />
       </div>
-      {metrics.data && <MetricsCharts data={metrics.data}>{feedback.data && feedback.data.names.length > 0 && <FeedbackChart data={feedback.data} />}</MetricsCharts>}
+      {metrics.data && (
+        <MetricsCharts data={metrics.data}>
+          {feedback.data && feedback.data.names.length > 0 && <FeedbackChart data={feedback.data} />}
+          {models.data && <ModelCosts data={models.data} askedStartMs={start} askedEndMs={end} />}
+        </MetricsCharts>
+      )}
+      {/* After the range's totals, which its shares are of; an error there is said once, above. */}
+      {summary.isSuccess && <TopSpenders experimentId={experimentId} startMs={start} endMs={end} totalCost={all?.cost} />}
       {metrics.data?.groups && metrics.data.groups.length > 0 && (
         <div className="panel">
           <table className="plain-table">
@@ -128,6 +143,7 @@ export function OverviewPage() {
                 <th className="num">Traces</th>
                 <th className="num">Errors</th>
                 <th className="num">Tokens</th>
+                <th className="num">Cost</th>
                 <th className="num" title="Valid feedback on these traces (and, for a session, on the session itself)">Feedback</th>
                 <th className="num" title="Of the yes/no feedback, the share that says yes">Positive</th>
               </tr>
@@ -143,6 +159,7 @@ export function OverviewPage() {
                   <td className="num">{num(g.traces)}</td>
                   <td className={`num ${g.errors ? 'text-error' : ''}`}>{num(g.errors)}</td>
                   <td className="num">{num(g.total_tokens)}</td>
+                  <td className="num">{spend(g.cost)}</td>
                   <td className="num">{feedbackOf.has(g.key) ? num(feedbackOf.get(g.key)!.count) : '–'}</td>
                   <td className="num">{shareText(feedbackOf.get(g.key))}</td>
                 </tr>

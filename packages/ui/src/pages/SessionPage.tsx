@@ -7,7 +7,7 @@ import { TurnFeedback } from '../components/AssessmentsPanel';
 import { ChatBubble } from '../components/Chat';
 import { ErrorNote, paths, Stat, StateBadge, TimeCell, UserLink } from '../components/bits';
 import { quote } from '../filters';
-import { duration, durationMs, num, requestTimeMs, timeRange, tokensOf, userOf } from '../format';
+import { costParts, duration, durationMs, num, requestTimeMs, spend, timeRange, tokensOf, traceCostOf, usd, userOf } from '../format';
 import { rootSpan, turnOf } from '../messages';
 
 const TURNS_PER_PAGE = 50;
@@ -15,7 +15,7 @@ const TURNS_PER_PAGE = 50;
 /**
  * A session read as the conversation it was: every turn in order (paged, 50 at a time, loaded as
  * the page scrolls: no silent cap), each the user's message and the assistant's reply with its
- * tool steps folded, its latency, tokens and a link into its trace.
+ * tool steps folded, its latency, tokens, cost and a link into its trace.
  */
 export function SessionPage() {
   const { experimentId = '0', sessionId = '' } = useParams();
@@ -76,6 +76,7 @@ export function SessionPage() {
           />
           <Stat label="Duration" value={duration(s.duration_ms)} sub={timeRange(s.first_time_ms, s.last_time_ms)} />
           <Stat label="Tokens" value={num(s.total_tokens)} sub={`${num(s.input_tokens)} in · ${num(s.output_tokens)} out`} />
+          <Stat label="Cost" value={spend(s.cost)} sub={s.cost > 0 ? `${usd(s.cost / s.trace_count)} per turn` : 'no priced LLM call'} />
           <Stat label="Errors" value={<span className={s.error_count ? 'text-error' : ''}>{num(s.error_count)}</span>} />
         </div>
       )}
@@ -112,6 +113,7 @@ function TurnPage({ experimentId, traces, firstIndex }: { experimentId: string; 
         const turn = turnOf(root, info.request_preview, info.response_preview);
         const failure = info.state === 'ERROR' ? (root?.status?.message || 'the turn failed') : null;
         const tokens = tokensOf(info);
+        const cost = traceCostOf(info);
         return (
           <section key={info.trace_id} className={`turn ${info.state === 'ERROR' ? 'turn-error' : ''}`} data-testid="turn" aria-label={`Turn ${firstIndex + i + 1}`}>
             <header className="turn-head">
@@ -121,6 +123,11 @@ function TurnPage({ experimentId, traces, firstIndex }: { experimentId: string; 
               </span>
               <span className="muted">· {duration(durationMs(info.execution_duration))}</span>
               {tokens && <span className="muted">· {num(tokens.total)} tokens</span>}
+              {cost && (
+                <span className="muted" title={costParts(cost)} data-testid="turn-cost">
+                  · {usd(cost.total)}
+                </span>
+              )}
               <StateBadge state={info.state} />
               <span className="turn-user">
                 <UserLink exp={experimentId} user={userOf(info)} />

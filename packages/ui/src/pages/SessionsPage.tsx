@@ -6,7 +6,7 @@ import { api } from '../api';
 import { FeedbackCell } from '../components/AssessmentsPanel';
 import { paths, SessionLink, TimeCell, UserLink } from '../components/bits';
 import { RollupListPage } from '../components/RollupListPage';
-import { duration, num, oneLine, zoneName } from '../format';
+import { duration, num, oneLine, spend, zoneName } from '../format';
 import { previewText } from '../messages';
 
 const ORDERS: Record<string, string> = {
@@ -16,9 +16,10 @@ const ORDERS: Record<string, string> = {
   'errors DESC': 'Most errors',
   'total_tokens DESC': 'Most tokens',
   'duration_ms DESC': 'Longest',
+  'cost DESC': 'Most expensive',
 };
 /** Quick filters; the feedback one finds conversations with a thumbs-down on some turn. */
-const EXAMPLES = ["feedback.user_satisfaction = 'false'", 'turns >= 5', 'errors > 0', "user = 'user-123'", "tags.env = 'prod' AND trace.status = 'ERROR'"];
+const EXAMPLES = ["feedback.user_satisfaction = 'false'", 'turns >= 5', 'errors > 0', 'cost > 1', "user = 'user-123'", "tags.env = 'prod' AND trace.status = 'ERROR'"];
 
 export function sessionColumns(exp: string, opts: { hideUsers?: boolean } = {}): ColumnDef<SessionJson, unknown>[] {
   const cols: ColumnDef<SessionJson, unknown>[] = [
@@ -45,6 +46,7 @@ export function sessionColumns(exp: string, opts: { hideUsers?: boolean } = {}):
     { id: 'feedback', size: 150, meta: { priority: 8 }, header: 'Feedback', cell: ({ row }) => <FeedbackCell feedback={row.original.feedback} /> },
     { id: 'duration', size: 76, meta: { priority: 7 }, header: () => <span className="num">Duration</span>, cell: ({ row }) => <span className="num">{duration(row.original.duration_ms)}</span> },
     { id: 'tokens', size: 70, meta: { priority: 9 }, header: () => <span className="num">Tokens</span>, cell: ({ row }) => <span className="num">{num(row.original.total_tokens)}</span> },
+    { id: 'cost', size: 76, meta: { priority: 6 }, header: () => <span className="num">Cost</span>, cell: ({ row }) => <span className="num">{spend(row.original.cost)}</span> },
     {
       id: 'errors',
       size: 56,

@@ -8,7 +8,7 @@ import { ErrorNote, paths, SessionLink, Stat, StateBadge, UserLink } from '../co
 import { JsonView } from '../components/JsonView';
 import { AssessmentsPanel } from '../components/AssessmentsPanel';
 import { TagCell } from '../components/TagCell';
-import { dateTime, duration, durationMs, num, requestTimeMs, sessionOf, tokensOf, traceName, userOf, userTags } from '../format';
+import { costFrom, costParts, dateTime, duration, durationMs, num, requestTimeMs, sessionOf, tokensFrom, tokensOf, traceCostOf, traceName, usd, userOf, userTags, type Cost } from '../format';
 import { usePageMoveKeys } from '../keys';
 import { attributeValue, decodedAttributes, nsToMs, requestMessages, responseMessages, rootSpan } from '../messages';
 
@@ -19,6 +19,8 @@ interface SpanNode {
   endMs: number | null;
   type: string;
   error: boolean;
+  /** What the server priced the span's LLM call at (`mlflow.llm.cost`); null for other spans, unpriced calls, and a span whose usage totals its inner calls'. */
+  cost: Cost | null;
 }
 
 /** Spans in tree order (depth-first, siblings by start time); orphans become roots. */
@@ -43,6 +45,7 @@ function flattenTree(spans: readonly SpanJson[]): SpanNode[] {
         endMs: nsToMs(span.end_time_unix_nano),
         type: typeof type === 'string' ? type : 'UNKNOWN',
         error: span.status?.code === 'STATUS_CODE_ERROR' || span.status?.code === 'ERROR',
+        cost: costFrom(attributeValue(span, 'mlflow.llm.cost')),
       });
       if (depth < 200) walk(span.span_id, depth + 1);
     }
@@ -97,6 +100,7 @@ export function TracePage() {
   }
   if (!info) return <div className="page muted">Loading trace…</div>;
   const tokens = tokensOf(info);
+  const cost = traceCostOf(info);
   const select = (id: string) => {
     const next = new URLSearchParams(params);
     next.set('span', id);
@@ -116,6 +120,7 @@ export function TracePage() {
         <Stat label="Started" value={dateTime(requestTimeMs(info))} />
         <Stat label="Duration" value={duration(rootNode && rootNode.endMs !== null ? rootNode.endMs - rootNode.startMs : durationMs(info.execution_duration))} />
         <Stat label="Tokens" value={num(tokens?.total)} sub={tokens ? `${num(tokens.input)} in · ${num(tokens.output)} out` : undefined} />
+        <Stat label="Cost" value={usd(cost?.total)} sub={cost ? costParts(cost) : 'no priced LLM call'} />
         <Stat label="Spans" value={num(nodes.length)} />
         <Stat label="User" value={<UserLink exp={experimentId} user={userOf(info)} />} />
         <Stat label="Session" value={<SessionLink exp={experimentId} session={sessionOf(info)} />} />
@@ -188,6 +193,11 @@ export function TracePage() {
                   )}
                   <span className={`type type-${n.type.toLowerCase()}`}>{n.type}</span>
                   <span className="ellipsis">{n.span.name}</span>
+                  {n.cost && (
+                    <span className="span-cost" title={costParts(n.cost)}>
+                      {usd(n.cost.total)}
+                    </span>
+                  )}
                 </div>
                 <div className="waterfall">
                   <div className={`bar type-${n.type.toLowerCase()}`} style={{ left: `${left}%`, width: `${width}%` }} />
@@ -228,6 +238,25 @@ export function TracePage() {
   );
 }
 
+/** An LLM span's model, tokens and cost, in one line under its name; nothing for other spans. */
+function LlmCall({ span, cost }: { span: SpanJson; cost: Cost | null }) {
+  const model = attributeValue(span, 'mlflow.llm.model');
+  const tokens = tokensFrom(attributeValue(span, 'mlflow.chat.tokenUsage'));
+  const parts = costParts(cost);
+  const said = [
+    typeof model === 'string' ? model : null,
+    tokens ? `${num(tokens.total)} tokens (${num(tokens.input)} in · ${num(tokens.output)} out)` : null,
+    // None for an unpriced model, and for a span whose usage totals its inner calls' (they carry the cost).
+    cost ? `${usd(cost.total)}${parts ? ` (${parts})` : ''}` : null,
+  ].filter((part) => part !== null);
+  if (said.length === 0) return null;
+  return (
+    <div className="span-call muted" data-testid="span-call">
+      {said.join(' · ')}
+    </div>
+  );
+}
+
 function SpanDetail({ node, tab, setTab }: { node: SpanNode; tab: string | null; setTab: (t: string) => void }) {
   const span = node.span;
   const inputs = attributeValue(span, 'mlflow.spanInputs');
@@ -248,6 +277,7 @@ function SpanDetail({ node, tab, setTab }: { node: SpanNode; tab: string | null;
         <span className="muted">{node.endMs === null ? 'running' : duration(node.endMs - node.startMs)}</span>
         {node.error && <span className="badge state-error">Error</span>}
       </div>
+      <LlmCall span={span} cost={node.cost} />
       {span.status?.message && <div className="error-note">{span.status.message}</div>}
       {exceptions.map((e, i) => (
         <div key={i} className="exception" role="note">

@@ -4,20 +4,23 @@ import { FilterBar } from '../components/FilterBar';
 import { SortSelect } from '../components/SortSelect';
 import { useUrlState } from '../url-state';
 import { SORTS, TracesTable } from '../components/TracesTable';
-import { combineTraceFilter, TIME_RANGES } from '../filters';
+import { combineTraceFilter, COST_THRESHOLDS_USD, TIME_RANGES } from '../filters';
+import { usd } from '../format';
 
 const RANGE_LABELS = Object.fromEntries(Object.entries(TIME_RANGES).map(([k, r]) => [k, r.label]));
 const SORT_LABELS = Object.fromEntries(Object.entries(SORTS).map(([k, s]) => [k, s.label]));
-const EXAMPLES = ["trace.status = 'ERROR'", 'trace.execution_time_ms > 2000', "span.type = 'TOOL'", "tags.env = 'prod' OR tags.env = 'staging'"];
+const EXAMPLES = ["trace.status = 'ERROR'", 'trace.execution_time_ms > 2000', 'trace.cost > 0.05', "span.type = 'TOOL'", "tags.env = 'prod' OR tags.env = 'staging'"];
+// Keys with their cents (`0.10`) keep the options in order: integer-like keys would sort first.
+const COST_LABELS: Record<string, string> = { any: 'Any', ...Object.fromEntries(COST_THRESHOLDS_USD.map((usdValue) => [usdValue.toFixed(2), `> ${usd(usdValue)}`])) };
 
-/** URL parameters: q (filter text), user, session, state, range, sort. */
+/** URL parameters: q (filter text), user, session, state, range, cost (USD: more than), sort. */
 export function TracesPage() {
   const { experimentId = '0' } = useParams();
   const { get, set: update } = useUrlState();
   const text = get('q') ?? '';
-  const quick = { user: get('user'), session: get('session'), state: get('state'), range: get('range') };
+  const quick = { user: get('user'), session: get('session'), state: get('state'), range: get('range'), cost: get('cost') };
   const sort = get('sort') ?? 'newest';
-  const { filter, textOffset } = useMemo(() => combineTraceFilter(text, quick), [text, quick.user, quick.session, quick.state, quick.range]); // eslint-disable-line react-hooks/exhaustive-deps
+  const { filter, textOffset } = useMemo(() => combineTraceFilter(text, quick), [text, quick.user, quick.session, quick.state, quick.range, quick.cost]); // eslint-disable-line react-hooks/exhaustive-deps
   const [error, setError] = useState<unknown>(null);
 
   return (
@@ -39,6 +42,7 @@ export function TracesPage() {
           </select>
         </label>
         <SortSelect label="Time" testId="quick-range" value={quick.range ?? 'all'} options={RANGE_LABELS} onChange={(v) => update('range', v, 'all')} />
+        <SortSelect label="Cost" testId="quick-cost" value={quick.cost ?? 'any'} options={COST_LABELS} onChange={(v) => update('cost', v, 'any')} />
         <SortSelect testId="sort" value={sort} options={SORT_LABELS} onChange={(v) => update('sort', v, 'newest')} />
         {filter && (
           <code className="effective-filter" title="The filter sent to the server">

@@ -8,7 +8,7 @@ import { MetricsCharts } from '../components/MetricsCharts';
 import { RollupTable } from '../components/RollupTable';
 import { SORTS, TracesTable } from '../components/TracesTable';
 import { quote, USER_KEY } from '../filters';
-import { dateTime, num } from '../format';
+import { dateTime, num, spend, usd } from '../format';
 import { sessionColumns } from './SessionsPage';
 
 const MINUTE = 60_000;
@@ -29,7 +29,7 @@ export function activityWindow(firstMs: number, lastMs: number): { start: number
   return { start, end, bucket };
 }
 
-/** A user: rollup, activity over time (from first to last seen), sessions and traces. URL: ?tab=sessions|traces */
+/** A user: rollup, activity and spend over time (from first to last seen), sessions and traces. URL: ?tab=sessions|traces */
 export function UserPage() {
   const { experimentId = '0', userId = '' } = useParams();
   const [params, setParams] = useSearchParams();
@@ -70,11 +70,12 @@ export function UserPage() {
           <Stat label="Traces" value={num(u.trace_count)} />
           <Stat label="Errors" value={<span className={u.error_count ? 'text-error' : ''}>{num(u.error_count)}</span>} sub={u.trace_count ? `${((u.error_count / u.trace_count) * 100).toFixed(1)}%` : undefined} />
           <Stat label="Tokens" value={num(u.total_tokens)} sub={`${num(u.input_tokens)} in · ${num(u.output_tokens)} out`} />
+          <Stat label="Cost" value={spend(u.cost)} sub={u.cost > 0 ? `${usd(u.cost / u.trace_count)} per trace` : 'no priced LLM call'} />
           <Stat label="First seen" value={dateTime(u.first_time_ms)} />
           <Stat label="Last seen" value={dateTime(u.last_time_ms)} />
         </div>
       )}
-      {activity.data && <MetricsCharts data={activity.data} only={['traces', 'tokens']} />}
+      {activity.data && <MetricsCharts data={activity.data} only={['traces', 'tokens', 'cost']} />}
       <div className="subtabs" role="tablist">
         {(['sessions', 'traces'] as const).map((t) => (
           <button key={t} role="tab" aria-selected={tab === t} className={tab === t ? 'subtab active' : 'subtab'} onClick={() => setParams(t === 'sessions' ? {} : { tab: t }, { replace: true })}>

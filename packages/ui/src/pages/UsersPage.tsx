@@ -6,7 +6,7 @@ import { api } from '../api';
 import { FeedbackCell } from '../components/AssessmentsPanel';
 import { paths, TimeCell, UserLink } from '../components/bits';
 import { RollupListPage } from '../components/RollupListPage';
-import { num, zoneName } from '../format';
+import { num, spend, zoneName } from '../format';
 
 const ORDERS: Record<string, string> = {
   'last_time DESC': 'Last seen',
@@ -15,8 +15,9 @@ const ORDERS: Record<string, string> = {
   'sessions DESC': 'Most sessions',
   'total_tokens DESC': 'Most tokens',
   'errors DESC': 'Most errors',
+  'cost DESC': 'Most expensive',
 };
-const EXAMPLES = ["feedback.user_satisfaction = 'false'", 'sessions >= 3', 'errors > 0', "user_id LIKE 'team-%'", 'total_tokens > 10000'];
+const EXAMPLES = ["feedback.user_satisfaction = 'false'", 'sessions >= 3', 'errors > 0', 'cost > 1', "user_id LIKE 'team-%'", 'total_tokens > 10000'];
 
 export function UsersPage() {
   const { experimentId = '0' } = useParams();
@@ -28,6 +29,7 @@ export function UsersPage() {
       { id: 'sessions', size: 80, meta: { priority: 4 }, header: () => <span className="num">Sessions</span>, cell: ({ row }) => <span className="num">{num(row.original.session_count)}</span> },
       { id: 'traces', size: 80, meta: { priority: 2 }, header: () => <span className="num">Traces</span>, cell: ({ row }) => <span className="num">{num(row.original.trace_count)}</span> },
       { id: 'tokens', size: 90, meta: { priority: 6 }, header: () => <span className="num">Tokens</span>, cell: ({ row }) => <span className="num">{num(row.original.total_tokens)}</span> },
+      { id: 'cost', size: 80, meta: { priority: 4 }, header: () => <span className="num">Cost</span>, cell: ({ row }) => <span className="num">{spend(row.original.cost)}</span> },
       { id: 'feedback', size: 160, meta: { priority: 5 }, header: 'Feedback', cell: ({ row }) => <FeedbackCell feedback={row.original.feedback} /> },
       {
         id: 'errors',
