@@ -57,6 +57,7 @@ program
         ...options,
         ...(options.queryTimeoutMs !== undefined ? { queryTimeoutMillis: options.queryTimeoutMs } : {}),
         ...(process.env.THREADLINE_ERASE_LEASE_MS ? { eraseLeaseMillis: parsePositiveInteger(process.env.THREADLINE_ERASE_LEASE_MS) } : {}),
+        ...(process.env.THREADLINE_RETENTION_INTERVAL_MS ? { retentionIntervalMillis: parsePositiveInteger(process.env.THREADLINE_RETENTION_INTERVAL_MS) } : {}),
         ...(auth !== undefined ? { auth } : {}),
         ...(admin ? { bootstrapAdmin: admin } : {}),
       });

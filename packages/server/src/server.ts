@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { createApp } from './http/app.js';
 import { resumeErasuresInBackground } from './store/erasures.js';
+import { runRetentionInBackground } from './store/retention.js';
 import { openStore, parseStoreUri, StoreUriError, type StoreLocation, type StoreOptions } from './store/create-store.js';
 import type { KyselyTraceStore } from './store/kysely-store.js';
 import { AccountStore, type Permission } from './store/accounts.js';
@@ -16,6 +17,8 @@ export interface ServerOptions {
   /** Longest a database query may run; see StoreOptions. */
   /** How long an erase stays its runner's between batches before another process may resume it. */
   eraseLeaseMillis?: number;
+  /** How often retention deletes traces older than their experiment's retention; default a minute. */
+  retentionIntervalMillis?: number;
   queryTimeoutMillis?: number;
   /** Host names the server answers to besides loopback ones and its own addresses; see EdgeSecurityOptions. */
   allowedHosts?: string[];
@@ -103,6 +106,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Erases a crashed process left unfinished are completed (DESIGN.md §8, store/erasures.ts).
   if (options.eraseLeaseMillis !== undefined) store.erasures.leaseMs = options.eraseLeaseMillis;
   const stopResuming = resumeErasuresInBackground(store.erasures, (error) => app.log.error({ err: error }, 'could not resume an unfinished erase'));
+  const stopRetention = runRetentionInBackground(store.retention, (error) => app.log.error({ err: error }, 'a retention pass failed'), options.retentionIntervalMillis);
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   return {
@@ -112,6 +116,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     store,
     close: async () => {
       await stopResuming();
+      await stopRetention();
       await app.close();
       await store.close();
     },

@@ -149,7 +149,7 @@ describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
     await sql`DROP INDEX assessments_session`.execute(kysely);
     for (const column of ['experiment_id', 'session_id']) await sql`ALTER TABLE assessments DROP COLUMN ${sql.ref(column)}`.execute(kysely);
     // 006-cost.
-    for (const table of ['llm_calls', 'model_hours', 'model_prices', 'erasures']) await sql`DROP TABLE ${sql.table(table)}`.execute(kysely);
+    for (const table of ['llm_calls', 'model_hours', 'model_prices', 'erasures', 'leases']) await sql`DROP TABLE ${sql.table(table)}`.execute(kysely);
     for (const index of ['sessions_exp_cost', 'users_exp_cost']) await sql`DROP INDEX ${sql.ref(index)}`.execute(kysely);
     for (const [table, column] of [['traces', 'cost_nanos'], ['traces', 'unpriced_calls'], ['sessions', 'cost_nanos'], ['users', 'cost_nanos']] as const) {
       await sql`ALTER TABLE ${sql.table(table)} DROP COLUMN ${sql.ref(column)}`.execute(kysely);

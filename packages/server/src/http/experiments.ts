@@ -1,7 +1,8 @@
 import { ApiPath, ErrorCode, LifecycleStage, MAX_TAG_KEY_LENGTH, ViewType } from '@threadline/protocol';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError, invalidParameter, notFound } from '../errors.js';
 import { parseExperimentId, parseStringMap } from '../ingest/mlflow-trace-info.js';
+import { RETENTION_TAG, retentionDays } from '../store/retention.js';
 import type { Experiment } from '../store/store.js';
 import type { RouteContext } from './app.js';
 import type { Caller } from './auth/caller.js';
@@ -16,6 +17,10 @@ const SEARCH_EXPERIMENTS_MAX_RESULTS = 50000;
 
 /** Experiments: create, get, get-by-name, search, update, delete, restore, set/delete tag. */
 export function registerExperimentRoutes(app: FastifyInstance, { store, experiments: cache, access, accounts }: RouteContext): void {
+  const requireManage = async (req: FastifyRequest, experimentId: string) => {
+    const permission = await access.permission(access.callerOf(req), experimentId);
+    if (permission !== 'MANAGE') throw new ApiError(ErrorCode.PERMISSION_DENIED, `Setting the retention of experiment ${experimentId} needs MANAGE; the caller has ${permission}.`);
+  };
   const load = async (rawId: unknown): Promise<Experiment> => {
     const id = parseExperimentId(rawId, 'experiment_id');
     const experiment = await store.getExperiment(id);
@@ -115,6 +120,11 @@ export function registerExperimentRoutes(app: FastifyInstance, { store, experime
     const body = bodyObject(req.body);
     const experiment = await load(body.experiment_id);
     const tag = parseStringMap({ [requiredString(body, 'key')]: body.value ?? '' }, 'tag', MAX_TAG_KEY_LENGTH, MAX_EXPERIMENT_TAG_VALUE_CHARS);
+    // A retention deletes data: only a valid number of days, and only from who manages the experiment.
+    if (RETENTION_TAG in tag) {
+      retentionDays(tag[RETENTION_TAG]!);
+      await requireManage(req, experiment.experimentId);
+    }
     for (const [key, value] of Object.entries(tag)) await store.setExperimentTag(experiment.experimentId, key, value);
     return {};
   });
@@ -122,7 +132,9 @@ export function registerExperimentRoutes(app: FastifyInstance, { store, experime
   app.post(ApiPath.EXPERIMENTS_DELETE_TAG, async (req) => {
     const body = bodyObject(req.body);
     const experiment = await load(body.experiment_id);
-    await store.deleteExperimentTag(experiment.experimentId, requiredString(body, 'key'));
+    const key = requiredString(body, 'key');
+    if (key === RETENTION_TAG) await requireManage(req, experiment.experimentId);
+    await store.deleteExperimentTag(experiment.experimentId, key);
     return {};
   });
 }

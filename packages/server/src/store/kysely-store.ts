@@ -22,6 +22,7 @@ import { PriceSource } from '../cost/price-source.js';
 import { ModelPrices } from './model-prices.js';
 import { Pricing } from './pricing.js';
 import { Erasures } from './erasures.js';
+import { Retention } from './retention.js';
 import { queryModelMetrics, type ModelMetricsQuery, type ModelSeries } from './model-metrics.js';
 import { queryFeedbackMetrics, type FeedbackMetrics, type FeedbackMetricsQuery } from './feedback-metrics.js';
 import { queryMetricDataPoints, type MetricDataPage, type MetricsQuery } from './mlflow-trace-metrics.js';
@@ -59,6 +60,7 @@ export class KyselyTraceStore implements TraceStore {
   private readonly assessments: AssessmentWrites;
   readonly pricing: Pricing;
   readonly erasures: Erasures;
+  readonly retention: Retention;
 
   /**
    * @param groupCommit share each commit among the writes in flight (for single-writer SQLite);
@@ -76,6 +78,7 @@ export class KyselyTraceStore implements TraceStore {
     this.writes = new TraceWrites(dialect, this.transactions, this.assessments, priceSource);
     this.pricing = new Pricing(db, prices, priceSource, this.writes);
     this.erasures = new Erasures(db, dialect, this.transactions, this);
+    this.retention = new Retention(db, dialect, this.transactions);
   }
 
   // ---- experiments -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ export interface Database {
   model_hours: ModelHoursTable;
   model_prices: ModelPricesTable;
   erasures: ErasuresTable;
+  leases: LeasesTable;
   accounts: AccountsTable;
   api_tokens: ApiTokensTable;
   ui_sessions: UiSessionsTable;
@@ -300,4 +301,12 @@ export interface ErasuresTable {
   lease_until: number;
   counts: string;
   trace_ids_digest: string;
+}
+
+/** Who does a recurring job for now (008-leases, store/leases.ts). */
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  /** ms since the epoch: after it, anyone may take the lease. */
+  until: number;
 }

@@ -4,6 +4,7 @@ import type { AssessedSession, AssessmentChanges, AssessmentInput, MlflowCostJso
 import type { TraceMetrics, TraceMetricsQuery } from './trace-metrics.js';
 import type { Pricing } from './pricing.js';
 import type { Erasures } from './erasures.js';
+import type { Retention } from './retention.js';
 import type { ModelMetricsQuery, ModelSeries } from './model-metrics.js';
 import type { FeedbackMetrics, FeedbackMetricsQuery } from './feedback-metrics.js';
 import type { MetricDataPage, MetricsQuery } from './mlflow-trace-metrics.js';
@@ -180,6 +181,8 @@ export interface TraceStore {
   readonly pricing: Pricing;
   /** Erasing a user's or a session's data, with receipts. */
   readonly erasures: Erasures;
+  /** Deleting traces older than their experiment's retention. */
+  readonly retention: Retention;
 
   /** MLflow's trace metrics: one metric of traces, spans or assessments per group; bad requests are a 400 ApiError. */
   queryMetricDataPoints(query: MetricsQuery): Promise<MetricDataPage>;

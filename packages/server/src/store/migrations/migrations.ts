@@ -6,6 +6,7 @@ import * as m004 from './004-accounts.js';
 import * as m005 from './005-feedback-rollups.js';
 import * as m006 from './006-cost.js';
 import * as m007 from './007-erasures.js';
+import * as m008 from './008-leases.js';
 
 /** What a migration may need to know of the database it runs on. */
 export interface MigrationContext {
@@ -28,6 +29,7 @@ const MIGRATIONS: Record<string, { up: VersionedMigration }> = {
   '005-feedback-rollups': m005,
   '006-cost': m006,
   '007-erasures': m007,
+  '008-leases': m008,
 };
 
 /**
