@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { AssessedSession } from '../trace-model.js';
 import { storedAssessmentOf } from './assessment-rows.js';
+import { repeatInBackground } from './background.js';
 import { FeedbackDeltas } from './feedback-rollups.js';
 import type { TransactionRunner } from './group-commit.js';
 import type { Database, ErasuresTable } from './schema.js';
@@ -240,19 +241,7 @@ export class Erasures {
  * server runs; answers the function that stops it. Failures are reported and tried again later.
  */
 export function resumeErasuresInBackground(erasures: Erasures, report: (error: unknown) => void, everyMs = erasures.leaseMs): () => Promise<void> {
-  let stopped = false;
-  let current: Promise<unknown> = Promise.resolve();
-  const tick = () => {
-    if (stopped) return;
-    current = erasures.resumeUnfinished().catch(report);
-  };
-  tick();
-  const timer = setInterval(tick, everyMs).unref();
-  return async () => {
-    stopped = true;
-    clearInterval(timer);
-    await current;
-  };
+  return repeatInBackground(() => erasures.resumeUnfinished(), everyMs, report);
 }
 
 function receiptOf(row: Selectable<ErasuresTable>): ErasureReceipt {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { invalidParameter } from '../errors.js';
+import { repeatInBackground } from './background.js';
 import type { TransactionRunner } from './group-commit.js';
 import { releaseLease, takeLease } from './leases.js';
 import type { Database } from './schema.js';
@@ -78,18 +79,9 @@ export class Retention {
 /** Runs retention passes every `everyMs` while the server runs; answers the function that stops it. */
 export function runRetentionInBackground(retention: Retention, report: (error: unknown) => void, everyMs = 60_000): () => Promise<void> {
   const holder = `retention-${randomBytes(8).toString('hex')}`;
-  let current: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  const tick = () => {
-    if (stopped) return;
-    current = current.then(() => retention.runOnce(holder, { leaseMs: Math.max(everyMs * 2, 60_000) })).catch(report);
-  };
-  tick();
-  const timer = setInterval(tick, everyMs).unref();
+  const stop = repeatInBackground(() => retention.runOnce(holder, { leaseMs: Math.max(everyMs * 2, 60_000) }), everyMs, report);
   return async () => {
-    stopped = true;
-    clearInterval(timer);
-    await current;
+    await stop();
     await retention.release(holder).catch(report);
   };
 }
