@@ -10,6 +10,11 @@ import { parseMlflowSpans } from '../../packages/server/dist/ingest/mlflow-spans
 import { parseStartTraceRequest } from '../../packages/server/dist/ingest/mlflow-trace-info.js';
 import { spanToMlflowJson } from '../../packages/server/dist/ingest/span-json.js';
 import { findRootSpan, rootPreviews, tokenUsageFromMetadata, tokenUsageFromSpans } from '../../packages/server/dist/ingest/trace-derivation.js';
+import { PriceBook } from '../../packages/server/dist/cost/price-book.js';
+import { pricedNewTrace } from '../../packages/server/dist/store/cost-writes.js';
+
+/** The bundled price table, no operator's prices: what a fresh server prices with. */
+const PRICES = new PriceBook();
 
 const INFO_FINALIZED = 'mlflow.trace.infoFinalized';
 const TRACE_NAME = 'mlflow.traceName';
@@ -22,6 +27,7 @@ const SPANS_LOCATION_TRACKING_STORE = 'TRACKING_STORE';
  *   metadata: [string, string][],
  *   tags: [string, string][],
  *   spans: Record<string, string | null>[],
+ *   calls: Record<string, string | number | null>[],
  * }} TraceRows
  */
 
@@ -38,6 +44,7 @@ export function rowsOf(trace) {
   const tags = { ...record.tags };
   if (name !== null) tags[TRACE_NAME] = name;
   tags[SPANS_LOCATION] = SPANS_LOCATION_TRACKING_STORE;
+  const priced = pricedNewTrace(Number(record.experimentId), record.traceId, spans, PRICES);
   return {
     trace: {
       trace_id: record.traceId,
@@ -55,7 +62,10 @@ export function rowsOf(trace) {
       output_tokens: tokens?.outputTokens ?? null,
       total_tokens: tokens?.totalTokens ?? null,
       span_count: spans.length,
+      cost_nanos: priced.cost.cost_nanos,
+      unpriced_calls: priced.cost.unpriced_calls,
     },
+    calls: priced.rows,
     metadata: Object.entries({ ...record.metadata, [INFO_FINALIZED]: 'true' }),
     tags: Object.entries(tags),
     spans: spans.map((s) => ({
