@@ -39,12 +39,20 @@ describeEachDatabase('retention', (database) => {
     const limited = (await t.post('/api/2.0/mlflow/experiments/create', { name: `limited-${newTraceId()}` })).json().experiment_id;
     const limitedIds = await logAged(t.store, limited, ages(0.25, 10, 0.25));
     await logAged(t.store, kept, ages(1, 10, 1));
+    // A conversation all of whose turns are old, rated as a whole: its rating goes with it.
+    const old = `tr-${hexTraceId()}`;
+    await t.store.ingestSpans(limited, old, { metadata: { 'mlflow.trace.user': 'u9', 'mlflow.trace.session': 's-old' }, tags: {}, name: null }, [
+      { spanId: hexSpanId(), parentSpanId: null, name: 'turn', type: 'CHAIN', status: 'OK', statusMessage: '', startNs: BigInt(NOW - 20 * DAY) * 1_000_000n, endNs: BigInt(NOW - 20 * DAY + 5) * 1_000_000n, events: [], attributes: {} },
+    ]);
+    const rated = await t.post('/api/threadline/sessions/s-old/assessments', { experiment_id: limited, assessment: { assessment_name: 'resolved', feedback: { value: false }, source: { source_type: 'HUMAN', source_id: 'u9' } } });
+    expect(rated.statusCode, rated.body).toBe(200);
     const set = await t.post('/api/2.0/mlflow/experiments/set-experiment-tag', { experiment_id: limited, key: RETENTION_TAG, value: '3' });
     expect(set.statusCode, set.body).toBe(200);
 
     const deleted = await t.store.retention.runOnce('replica-a', { now: NOW, batchSize: 7 });
-    // Ages 3.25 .. 10 in steps of 0.25: 28 traces; exactly 3 days old stays.
-    expect(deleted).toEqual({ [limited]: 28 });
+    // Ages 3.25 .. 10 in steps of 0.25: 28 traces, and s-old's; exactly 3 days old stays.
+    expect(deleted).toEqual({ [limited]: 29 });
+    expect(await t.store.db.selectFrom('assessments').select('assessment_id').where('experiment_id', '=', Number(limited)).execute()).toEqual([]);
     const left = await t.store.db.selectFrom('traces').select(['trace_id', 'request_time']).where('experiment_id', '=', Number(limited)).execute();
     expect(left.map((r) => r.trace_id).sort()).toEqual(limitedIds.slice(0, 12).sort());
     expect(Math.min(...left.map((r) => Number(r.request_time)))).toBe(NOW - 3 * DAY);

@@ -174,18 +174,16 @@ export class Erasures {
     if (row.state === 'complete' || row.subject === null) return receiptOf(row);
     const experimentIds = (JSON.parse(row.experiment_ids) as string[]).map(Number);
     let givenBySubject = 0;
-    let ofGoneSessions = 0;
-    for await (const a of this.assessmentsOf(experimentIds)) {
-      const stored = storedAssessmentOf(a);
-      const bySubject = row.kind === 'user' && stored.source.sourceId === row.subject;
-      const orphaned = a.trace_id === null && a.session_exists === 0;
-      if (!bySubject && !orphaned) continue;
-      if (a.trace_id !== null) await this.assessments.deleteAssessment(a.trace_id, a.assessment_id);
-      else if (!orphaned) await this.assessments.deleteSessionAssessment({ experimentId: String(a.experiment_id), sessionId: a.session_id! }, a.assessment_id);
-      else await this.deleteOrphaned(a);
-      if (bySubject) givenBySubject++;
-      else ofGoneSessions++;
+    if (row.kind === 'user') {
+      for await (const a of this.assessmentsOf(experimentIds)) {
+        if (storedAssessmentOf(a).source.sourceId !== row.subject) continue;
+        if (a.trace_id !== null) await this.assessments.deleteAssessment(a.trace_id, a.assessment_id);
+        else if (a.session_exists) await this.assessments.deleteSessionAssessment({ experimentId: String(a.experiment_id), sessionId: a.session_id! }, a.assessment_id);
+        else await deleteOrphanedAssessment(this.transactions, a);
+        givenBySubject++;
+      }
     }
+    const ofGoneSessions = await deleteOrphanedSessionAssessments(this.db, this.transactions, experimentIds);
     const counts = JSON.parse(row.counts) as Record<string, number>;
     if (givenBySubject > 0) counts.assessments_given = (counts.assessments_given ?? 0) + givenBySubject;
     if (ofGoneSessions > 0) counts.session_assessments = (counts.session_assessments ?? 0) + ofGoneSessions;
@@ -198,20 +196,6 @@ export class Erasures {
     // The WAL still holds the pages as they were before the deletes: write them back and truncate it.
     if (this.dialect.name === 'sqlite') await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(this.db);
     return receiptOf((await this.db.selectFrom('erasures').selectAll().where('erasure_id', '=', erasureId).executeTakeFirstOrThrow()));
-  }
-
-  /**
-   * An assessment of a session that has no trace left (the store's session paths answer 404 for
-   * it): deleted with what it counted for, the session's and the hour's feedback rollups (its
-   * users' went when their last trace of the session did).
-   */
-  private async deleteOrphaned(a: Selectable<Database['assessments']>): Promise<void> {
-    await this.transactions.run(async (trx) => {
-      const deltas = new FeedbackDeltas();
-      deltas.addAssessment({ experimentId: Number(a.experiment_id), sessionId: a.session_id, userIds: [] }, storedAssessmentOf(a), -1);
-      const deleted = await trx.deleteFrom('assessments').where('assessment_id', '=', a.assessment_id).executeTakeFirst();
-      if (Number(deleted.numDeletedRows) > 0) await deltas.apply(trx);
-    });
   }
 
   /** Every assessment on the experiments' traces and sessions, a page at a time, with whether its session still exists. */
@@ -234,6 +218,38 @@ export class Erasures {
       after = page.at(-1)!.assessment_id;
     }
   }
+}
+
+/**
+ * Deletes the assessments of sessions that no longer have a trace (their last one was erased or
+ * deleted, or went with retention): nothing shows them any more, and they may be personal data.
+ * Answers how many. Reads through the (experiment_id, session_id) index of session assessments.
+ */
+export async function deleteOrphanedSessionAssessments(db: Kysely<Database>, transactions: TransactionRunner, experimentIds: readonly number[]): Promise<number> {
+  if (experimentIds.length === 0) return 0;
+  const orphans = await db
+    .selectFrom('assessments as a')
+    .selectAll('a')
+    .where('a.trace_id', 'is', null)
+    .where('a.experiment_id', 'in', [...experimentIds])
+    .where((eb) => eb.not(eb.exists(eb.selectFrom('sessions as s').select('s.session_id').whereRef('s.experiment_id', '=', 'a.experiment_id').whereRef('s.session_id', '=', 'a.session_id'))))
+    .execute();
+  for (const a of orphans) await deleteOrphanedAssessment(transactions, a);
+  return orphans.length;
+}
+
+/**
+ * One assessment of a session without traces (the store's session paths answer 404 for it),
+ * deleted with what it counted for: the session's and the hour's feedback rollups (its users'
+ * went when their last trace of the session did).
+ */
+async function deleteOrphanedAssessment(transactions: TransactionRunner, a: Selectable<Database['assessments']>): Promise<void> {
+  await transactions.run(async (trx) => {
+    const deltas = new FeedbackDeltas();
+    deltas.addAssessment({ experimentId: Number(a.experiment_id), sessionId: a.session_id, userIds: [] }, storedAssessmentOf(a), -1);
+    const deleted = await trx.deleteFrom('assessments').where('assessment_id', '=', a.assessment_id).executeTakeFirst();
+    if (Number(deleted.numDeletedRows) > 0) await deltas.apply(trx);
+  });
 }
 
 /**

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { invalidParameter } from '../errors.js';
 import { repeatInBackground } from './background.js';
+import { deleteOrphanedSessionAssessments } from './erasures.js';
 import type { TransactionRunner } from './group-commit.js';
 import { releaseLease, takeLease } from './leases.js';
 import type { Database } from './schema.js';
@@ -66,6 +67,8 @@ export class Retention {
         // Still ours? A pass that outlived its lease stops and leaves the rest to the new holder.
         if (!(await takeLease(this.db, LEASE, holder, leaseMs))) return deleted;
       }
+      // Feedback on whole conversations whose every turn is now gone goes with them.
+      if (deleted[experimentId]) await deleteOrphanedSessionAssessments(this.db, this.transactions, [Number(experimentId)]);
     }
     return deleted;
   }
