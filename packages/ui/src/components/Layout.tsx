@@ -13,6 +13,8 @@ const SECTIONS = [
   ['traces', 'Traces'],
   ['sessions', 'Sessions'],
   ['users', 'Users'],
+  // The receipts of erasures, which every reader may see.
+  ['privacy', 'Privacy'],
 ] as const;
 /** Shown only to those who manage the experiment (always, for admins), when the server has accounts. */
 const ACCESS_SECTION = ['access', 'Access'] as const;
