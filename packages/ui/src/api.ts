@@ -171,6 +171,8 @@ export const api = {
   setPermission: (how: 'create' | 'update', experimentId: string, username: string, permission: Permission) =>
     call<unknown>(how === 'create' ? 'POST' : 'PATCH', `/2.0/mlflow/experiments/permissions/${how}`, { experiment_id: experimentId, username, permission }),
   deletePermission: (experimentId: string, username: string) => call<unknown>('DELETE', '/2.0/mlflow/experiments/permissions/delete', { experiment_id: experimentId, username }),
+  setExperimentTag: (experimentId: string, key: string, value: string) => call<unknown>('POST', '/2.0/mlflow/experiments/set-experiment-tag', { experiment_id: experimentId, key, value }),
+  deleteExperimentTag: (experimentId: string, key: string) => call<unknown>('POST', '/2.0/mlflow/experiments/delete-experiment-tag', { experiment_id: experimentId, key }),
 
   /**
    * Erases every trace of a user: in one experiment, or (`experimentId` undefined) in every one the

@@ -6,9 +6,9 @@ import { chromiumForSuite, useServerAndPage } from './browser-setup.js';
 /**
  * Privacy in the UI (issue "Privacy", item 5): erasing a user or a session from its page behind a
  * typed confirmation, the receipt that follows (also while the server still runs the erase), the
- * page once the subject is gone, and the experiment's list of receipts.
+ * page once the subject is gone, the experiment's list of receipts, and its retention setting.
  */
-const SUITE = 'erasing users and sessions in the UI';
+const SUITE = 'erasures and retention in the UI';
 const available = chromiumForSuite(SUITE);
 
 interface Receipt {
@@ -33,6 +33,8 @@ describe.runIf(available)(SUITE, () => {
     await logTrace(url, { user: 'bob', session: 'bob-1', startMs: at + 3000, durationMs: 20, inputs: 'Refund?', outputs: 'Sure.' });
     await logTrace(url, { user: 'bob', session: 'bob-1', startMs: at + 4000, durationMs: 20, inputs: 'Thanks', outputs: 'Welcome.' });
     await logTrace(url, { user: 'carol', session: 'carol-1', startMs: at + 5000, durationMs: 20, inputs: 'Hello?', outputs: 'Hi carol.' });
+    // erin: the one trace older than 30 days.
+    await logTrace(url, { user: 'erin', session: 'erin-1', startMs: Date.now() - 40 * 86_400_000, durationMs: 20, inputs: 'Old question', outputs: 'Old answer' });
   });
 
   const dialog = () => t.page.getByTestId('erase-dialog');
@@ -156,5 +158,44 @@ describe.runIf(available)(SUITE, () => {
       await t.page.evaluate(() => localStorage.removeItem('threadline.theme'));
       await t.page.setViewportSize({ width: 1440, height: 900 });
     }
+  });
+
+  it('sets and clears the retention of an experiment, after a warning that counts what it deletes', async () => {
+    const retentionTag = async () => {
+      const { experiment } = (await request(t.server.url, 'GET', '/api/2.0/mlflow/experiments/get?experiment_id=0')) as { experiment: { tags?: { key: string; value: string }[] } };
+      return experiment.tags?.find((tag) => tag.key === 'threadline.retention_days')?.value;
+    };
+    await t.page.goto(`${t.server.url}/experiments/0/privacy`);
+    const current = t.page.getByTestId('retention-current');
+    await expect.poll(() => current.textContent()).toBe('Keep forever. No trace is deleted for its age.');
+    const days = t.page.getByTestId('retention-days');
+    const setButton = t.page.getByRole('button', { name: 'Set retention' });
+    for (const refused of ['0', '7.5']) {
+      await days.fill(refused);
+      expect(await setButton.isDisabled()).toBe(true);
+    }
+    await days.fill('30');
+    // Only erin's trace, 40 days old, is past 30 days.
+    await expect.poll(async () => (await t.page.getByTestId('retention-warning').textContent()) ?? '').toMatch(/deletes every trace older than 30 days.*Today that is 1 trace, from before /);
+    await setButton.click();
+    await expect.poll(() => current.textContent()).toBe('30 days. Traces older than that are deleted continuously, as they reach that age.');
+    expect(await retentionTag()).toBe('30');
+    expect(await t.page.getByTestId('retention-warning').count()).toBe(0);
+
+    await t.page.goto(`${t.server.url}/experiments`);
+    const defaultRow = t.page.locator('[data-testid="experiments"] tr', { hasText: 'Default' });
+    await expect.poll(() => defaultRow.getByTestId('retention-cell').textContent()).toBe('30 days');
+
+    await defaultRow.getByTestId('retention-cell').click();
+    await t.page.getByRole('button', { name: 'Keep forever' }).click();
+    await expect.poll(() => current.textContent()).toBe('Keep forever. No trace is deleted for its age.');
+    expect(await retentionTag()).toBeUndefined();
+
+    // A value set by hand that is no number of days is shown as it is.
+    await request(t.server.url, 'POST', '/api/2.0/mlflow/experiments/set-experiment-tag', { experiment_id: '0', key: 'threadline.retention_days', value: 'soon' });
+    await t.page.reload();
+    await expect.poll(() => current.textContent()).toBe('The tag threadline.retention_days holds soon, which is not a whole number of days.');
+    await t.page.getByRole('button', { name: 'Keep forever' }).click();
+    await expect.poll(() => retentionTag()).toBeUndefined();
   });
 });

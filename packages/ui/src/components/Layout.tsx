@@ -13,7 +13,7 @@ const SECTIONS = [
   ['traces', 'Traces'],
   ['sessions', 'Sessions'],
   ['users', 'Users'],
-  // The receipts of erasures, which every reader may see.
+  // Retention and the receipts of erasures: every reader may see them; changes need MANAGE.
   ['privacy', 'Privacy'],
 ] as const;
 /** Shown only to those who manage the experiment (always, for admins), when the server has accounts. */

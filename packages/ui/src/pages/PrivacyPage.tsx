@@ -3,14 +3,15 @@ import { Link, useParams } from 'react-router';
 import { api } from '../api';
 import { ErrorNote, paths, TimeCell } from '../components/bits';
 import { ErasureReceipt, erasureTraceCount, ErasureState, kindLabel, useErasure } from '../components/ErasureReceipt';
+import { RetentionPanel } from '../components/RetentionPanel';
 import { num, zoneName } from '../format';
 
 /** Receipts listed at most; the server keeps them all, and each stays reachable by its id. */
 const MAX_RECEIPTS = 200;
 
 /**
- * `/experiments/{id}/privacy`: the receipts of the users and sessions erased from the experiment,
- * newest first, each with how much went and a link to the whole receipt.
+ * `/experiments/{id}/privacy`: how long the experiment keeps its traces, and the receipts of the
+ * users and sessions erased from it, newest first, each with how much went and a link to the whole.
  */
 export function PrivacyPage() {
   const { experimentId = '0' } = useParams();
@@ -21,7 +22,11 @@ export function PrivacyPage() {
       <div className="page-head">
         <h1>Privacy</h1>
       </div>
-      <section aria-labelledby="erasures-title">
+      <section aria-labelledby="retention-title" className="privacy-section">
+        <h2 id="retention-title">Retention</h2>
+        <RetentionPanel experimentId={experimentId} />
+      </section>
+      <section aria-labelledby="erasures-title" className="privacy-section">
         <div className="page-head">
           <h2 id="erasures-title">Erasures</h2>
           <span className="muted">{erasures.data ? `${num(list.length)}${list.length === MAX_RECEIPTS ? ' newest' : ''} receipt${list.length === 1 ? '' : 's'}` : ''}</span>
