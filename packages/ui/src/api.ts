@@ -171,7 +171,42 @@ export const api = {
   setPermission: (how: 'create' | 'update', experimentId: string, username: string, permission: Permission) =>
     call<unknown>(how === 'create' ? 'POST' : 'PATCH', `/2.0/mlflow/experiments/permissions/${how}`, { experiment_id: experimentId, username, permission }),
   deletePermission: (experimentId: string, username: string) => call<unknown>('DELETE', '/2.0/mlflow/experiments/permissions/delete', { experiment_id: experimentId, username }),
+  setExperimentTag: (experimentId: string, key: string, value: string) => call<unknown>('POST', '/2.0/mlflow/experiments/set-experiment-tag', { experiment_id: experimentId, key, value }),
+  deleteExperimentTag: (experimentId: string, key: string) => call<unknown>('POST', '/2.0/mlflow/experiments/delete-experiment-tag', { experiment_id: experimentId, key }),
+
+  /**
+   * Erases every trace of a user: in one experiment, or (`experimentId` undefined) in every one the
+   * caller manages. Answers the receipt, which may still be `running` (HTTP 202): poll {@link api.erasure}.
+   */
+  eraseUser: (userId: string, experimentId: string | undefined) =>
+    call<{ erasure: ErasureJson }>('POST', `/threadline/users/${enc(userId)}/erase`, experimentId === undefined ? {} : { experiment_id: experimentId }).then((r) => r.erasure),
+  eraseSession: (sessionId: string, experimentId: string) =>
+    call<{ erasure: ErasureJson }>('POST', `/threadline/sessions/${enc(sessionId)}/erase`, { experiment_id: experimentId }).then((r) => r.erasure),
+  erasure: (erasureId: string, signal?: AbortSignal) => call<{ erasure: ErasureJson }>('GET', `/threadline/erasures/${enc(erasureId)}`, undefined, signal).then((r) => r.erasure),
+  /** Receipts of the erases that touched the experiment, newest first. */
+  erasures: (experimentId: string, maxResults: number, signal?: AbortSignal) =>
+    call<{ erasures?: ErasureJson[] }>('GET', `/threadline/erasures?${q({ experiment_id: experimentId, max_results: maxResults })}`, undefined, signal).then((r) => r.erasures ?? []),
 };
+
+/**
+ * An erase's receipt, as packages/server/src/http/erasures.ts answers it: what was erased, when, by
+ * whom and how much, without the erased data, nor even the subject's id (only its digest).
+ */
+export interface ErasureJson {
+  erasure_id: string;
+  kind: 'user' | 'session';
+  /** SHA-256 (hex) of `<kind>:<id>`: whoever holds the id can check which subject the receipt is about. */
+  subject_digest: string;
+  experiment_ids: string[];
+  requested_by: string;
+  requested_time_ms: number;
+  completed_time_ms: number | null;
+  state: 'running' | 'complete';
+  /** Rows deleted per kind: traces, spans, trace_metadata, trace_tags, assessments, llm_calls, assessments_given, session_assessments. */
+  counts: Record<string, number>;
+  /** Hash chain `d = sha256(d + trace_id)` from 64 zeros over the erased trace ids, oldest first. */
+  trace_ids_digest: string;
+}
 
 // The accounts API's shapes, as packages/server/src/http/auth/account-routes.ts answers them.
 

@@ -51,6 +51,8 @@ const router = createBrowserRouter([
       { path: 'experiments/:experimentId/sessions/:sessionId', element: <SessionPage /> },
       { path: 'experiments/:experimentId/users', element: <UsersPage /> },
       { path: 'experiments/:experimentId/users/:userId', lazy: async () => ({ Component: (await import('./pages/UserPage')).UserPage }) },
+      { path: 'experiments/:experimentId/privacy', lazy: async () => ({ Component: (await import('./pages/PrivacyPage')).PrivacyPage }) },
+      { path: 'experiments/:experimentId/privacy/erasures/:erasureId', lazy: async () => ({ Component: (await import('./pages/PrivacyPage')).ErasurePage }) },
       { path: 'experiments/:experimentId/access', lazy: async () => ({ Component: (await import('./pages/PermissionsPage')).PermissionsPage }) },
       { path: 'tokens', lazy: async () => ({ Component: (await import('./pages/TokensPage')).TokensPage }) },
       { path: 'accounts', lazy: async () => ({ Component: (await import('./pages/AccountsPage')).AccountsPage }) },

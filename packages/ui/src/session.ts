@@ -26,6 +26,23 @@ export function useMe() {
 /** Whether the server wants a sign-in that this browser has not made (the sign-in page shows). */
 export const needsSignIn = (me: Me | undefined): boolean => me?.auth_enabled === true && !me.signed_in;
 
+/**
+ * Whether the caller may manage the experiment (give access to it, erase its users, set its
+ * retention): anyone, with accounts off; with them, whoever gets an answer to the list of its
+ * permissions, which the server gives its managers and admins alone. The query is the Access
+ * page's, so both share one request. False until known: what needs MANAGE appears once it is.
+ */
+export function useManagesExperiment(experimentId: string | undefined): boolean {
+  const me = useMe();
+  const authOn = me.data?.auth_enabled === true;
+  const permissions = useQuery({
+    queryKey: ['permissions', experimentId],
+    queryFn: ({ signal }) => api.permissions(experimentId!, signal),
+    enabled: authOn && !needsSignIn(me.data) && experimentId !== undefined,
+  });
+  return me.data !== undefined && (!authOn || permissions.isSuccess);
+}
+
 function setMe(client: QueryClient, me: Me): void {
   setCsrfToken(me.csrf_token);
   client.setQueryData(ME_KEY, me);

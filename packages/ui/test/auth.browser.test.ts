@@ -122,6 +122,18 @@ describe.runIf(available)(SUITE, () => {
     expect(status).toBe(403);
   });
 
+  it('offers a reader no erase and no retention form: they need MANAGE', async () => {
+    await page.goto(`${server.url}/experiments/${readable}/users/customer-1`);
+    await expect.poll(() => page.getByText('First seen').count()).toBe(1);
+    // Absent once the permissions list has answered her (403), not merely not yet shown.
+    await page.waitForLoadState('networkidle');
+    expect(await page.getByRole('button', { name: 'Erase…' }).count()).toBe(0);
+    await page.goto(`${server.url}/experiments/${readable}/privacy`);
+    await expect.poll(() => page.getByTestId('retention-current').textContent()).toContain('Keep forever.');
+    await page.waitForLoadState('networkidle');
+    expect(await page.getByTestId('retention-days').count()).toBe(0);
+  });
+
   it('creates a token, shows its secret once, and the token calls the API from Node until revoked', async () => {
     await page.getByRole('link', { name: 'Tokens' }).click();
     await page.waitForURL('**/tokens');
@@ -250,5 +262,18 @@ describe.runIf(available)(SUITE, () => {
     await row.getByRole('button', { name: 'Remove the permission of alice' }).click();
     await expect.poll(() => row.count()).toBe(0);
     expect((await search()).status).toBe(403);
+  });
+
+  it('lets a manager erase a user through the signed-in session (its CSRF token), the receipt naming who asked', async () => {
+    await page.goto(`${server.url}/experiments/${readable}/users/customer-1`);
+    await page.getByRole('button', { name: 'Erase…' }).click();
+    const dialog = page.getByTestId('erase-dialog');
+    // An admin manages every experiment.
+    expect(await dialog.getByText('In every experiment you manage').count()).toBe(1);
+    await dialog.getByTestId('erase-confirm').fill('customer-1');
+    await dialog.getByRole('button', { name: 'Erase this user' }).click();
+    await expect.poll(() => dialog.getByTestId('receipt-state').textContent()).toBe('Complete');
+    expect(await dialog.locator('[data-count="traces"] td.num').textContent()).toBe('3');
+    expect(await dialog.getByRole('row', { name: /Requested by/ }).textContent()).toBe('Requested byroot');
   });
 });

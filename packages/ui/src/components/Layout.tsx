@@ -1,9 +1,10 @@
 import { useQuery } from '@tanstack/react-query';
 import { useState, type ReactNode } from 'react';
 import { Link, NavLink, Outlet, useLocation, useNavigate, useParams } from 'react-router';
-import { api, ApiError, type Me } from '../api';
+import { ApiError, type Me } from '../api';
 import { SignInPage } from '../pages/SignInPage';
-import { needsSignIn, useMe, useSessionActions } from '../session';
+import { experimentQuery, experimentsQuery } from '../queries';
+import { needsSignIn, useManagesExperiment, useMe, useSessionActions } from '../session';
 import { setTheme, useTheme } from '../theme';
 import { ErrorNote, isForbidden, NoAccess } from './bits';
 
@@ -12,6 +13,8 @@ const SECTIONS = [
   ['traces', 'Traces'],
   ['sessions', 'Sessions'],
   ['users', 'Users'],
+  // Retention and the receipts of erasures: every reader may see them; changes need MANAGE.
+  ['privacy', 'Privacy'],
 ] as const;
 /** Shown only to those who manage the experiment (always, for admins), when the server has accounts. */
 const ACCESS_SECTION = ['access', 'Access'] as const;
@@ -31,14 +34,10 @@ export function Layout() {
   // Until `me` answers, nothing asks for data: a signed-out browser would only collect 401s.
   const ready = !me.isPending && !signedOut;
   const authOn = me.data?.auth_enabled === true;
-  const experiments = useQuery({ queryKey: ['experiments'], queryFn: ({ signal }) => api.experiments(signal), staleTime: 60_000, enabled: ready });
-  // Who may be given access is for those who manage the experiment: the list answers them alone.
-  const permissions = useQuery({
-    queryKey: ['permissions', experimentId],
-    queryFn: ({ signal }) => api.permissions(experimentId!, signal),
-    enabled: ready && authOn && experimentId !== undefined,
-  });
-  const sections: readonly (readonly [path: string, label: string])[] = permissions.isSuccess ? [...SECTIONS, ACCESS_SECTION] : SECTIONS;
+  const experiments = useQuery({ ...experimentsQuery, enabled: ready });
+  // Who may be given access is for those who manage the experiment.
+  const manages = useManagesExperiment(ready ? experimentId : undefined);
+  const sections: readonly (readonly [path: string, label: string])[] = authOn && manages ? [...SECTIONS, ACCESS_SECTION] : SECTIONS;
   const section = /^\/experiments\/[^/]+\/([^/]+)/.exec(location.pathname)?.[1] ?? 'traces';
   const nextTheme = choice === 'system' ? (resolved === 'dark' ? 'light' : 'dark') : choice === 'dark' ? 'light' : 'dark';
 
@@ -164,7 +163,7 @@ function AccountMenu({ me }: { me: Me }) {
  * would read as "0 traces".)
  */
 function ExperimentAccess({ experimentId, authOn, children }: { experimentId: string; authOn: boolean; children: ReactNode }) {
-  const experiment = useQuery({ queryKey: ['experiment', experimentId], queryFn: ({ signal }) => api.experiment(experimentId, signal), staleTime: 60_000 });
+  const experiment = useQuery(experimentQuery(experimentId));
   // With accounts, nothing shows until the answer says it may (no flash of 403s); without, the
   // page loads alongside and gives way if the experiment turns out not to exist.
   if (experiment.isPending) return authOn ? null : children;

@@ -107,6 +107,7 @@ export const paths = {
   session: (exp: string, id: string) => `/experiments/${enc(exp)}/sessions/${enc(id)}`,
   user: (exp: string, id: string) => `/experiments/${enc(exp)}/users/${enc(id)}`,
   traces: (exp: string, params?: Record<string, string>) => `/experiments/${enc(exp)}/traces${params ? '?' + new URLSearchParams(params).toString() : ''}`,
+  erasure: (exp: string, id: string) => `/experiments/${enc(exp)}/privacy/erasures/${enc(id)}`,
 };
 
 function IdLink({ to, id }: { to: string; id: string | undefined | null }) {

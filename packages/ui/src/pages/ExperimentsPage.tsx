@@ -3,6 +3,7 @@ import { Link } from 'react-router';
 import { api } from '../api';
 import { dateTime } from '../format';
 import { ErrorNote } from '../components/bits';
+import { retentionLabel, retentionOf } from '../components/RetentionPanel';
 import { useMe } from '../session';
 
 export function ExperimentsPage() {
@@ -23,6 +24,7 @@ export function ExperimentsPage() {
             <th>ID</th>
             <th>Created</th>
             <th>Updated</th>
+            <th>Retention</th>
             <th />
           </tr>
         </thead>
@@ -35,6 +37,11 @@ export function ExperimentsPage() {
               <td className="mono">{e.experiment_id}</td>
               <td>{dateTime(Number(e.creation_time))}</td>
               <td>{dateTime(Number(e.last_update_time))}</td>
+              <td>
+                <Link to={`/experiments/${encodeURIComponent(e.experiment_id)}/privacy`} data-testid="retention-cell">
+                  {retentionLabel(retentionOf(e))}
+                </Link>
+              </td>
               <td className="row-links">
                 <Link to={`/experiments/${encodeURIComponent(e.experiment_id)}/overview`}>Overview</Link>
                 <Link to={`/experiments/${encodeURIComponent(e.experiment_id)}/sessions`}>Sessions</Link>
@@ -44,7 +51,7 @@ export function ExperimentsPage() {
           ))}
           {authOn && experiments.data?.length === 0 && (
             <tr>
-              <td colSpan={5} className="muted">
+              <td colSpan={6} className="muted">
                 No experiment you may read yet. Someone who manages one, or an admin, can give you access.
               </td>
             </tr>

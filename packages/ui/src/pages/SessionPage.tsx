@@ -1,11 +1,12 @@
 import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import type { TraceInfoJson } from '@threadline/protocol';
 import { useEffect, useRef } from 'react';
-import { Link, useParams } from 'react-router';
+import { Link, useParams, useSearchParams } from 'react-router';
 import { api } from '../api';
 import { TurnFeedback } from '../components/AssessmentsPanel';
 import { ChatBubble } from '../components/Chat';
 import { ErrorNote, paths, Stat, StateBadge, TimeCell, UserLink } from '../components/bits';
+import { ErasedNotice, EraseAction } from '../components/EraseAction';
 import { quote } from '../filters';
 import { costParts, duration, durationMs, num, requestTimeMs, spend, timeRange, tokensOf, traceCostOf, usd, userOf } from '../format';
 import { rootSpan, turnOf } from '../messages';
@@ -19,6 +20,7 @@ const TURNS_PER_PAGE = 50;
  */
 export function SessionPage() {
   const { experimentId = '0', sessionId = '' } = useParams();
+  const [params, setParams] = useSearchParams();
   const summary = useQuery({
     queryKey: ['session', experimentId, sessionId],
     queryFn: ({ signal }) => api.searchSessions({ experimentId, filter: `session_id = ${quote(sessionId)}`, maxResults: 1 }, signal).then((r) => r.sessions[0] ?? null),
@@ -46,6 +48,9 @@ export function SessionPage() {
     return () => io.disconnect();
   }, [turns.hasNextPage, turns.isFetchingNextPage, turns.fetchNextPage]); // eslint-disable-line react-hooks/exhaustive-deps
   const loaded = pages.reduce((n, p) => n + (p.traces?.length ?? 0), 0);
+  // Set once this page erased the session: the receipt's id, for the notice to show it.
+  const erasedId = params.get('erased') ?? undefined;
+  const gone = erasedId !== undefined && summary.isSuccess && !s;
 
   return (
     <div className="page session-page">
@@ -59,8 +64,17 @@ export function SessionPage() {
         <Link className="button ghost" to={paths.traces(experimentId, { session: sessionId, sort: 'oldest' })}>
           Open as traces
         </Link>
+        {!gone && (
+          <EraseAction
+            subject={{ kind: 'session', id: sessionId, ...(s ? { traceCount: s.trace_count, userIds: s.user_ids } : {}) }}
+            experimentId={experimentId}
+            onErased={(receipt) => setParams({ erased: receipt.erasure_id }, { replace: true })}
+          />
+        )}
       </div>
-      <ErrorNote error={summary.error ?? turns.error} />
+      {erasedId !== undefined && <ErasedNotice kind="session" id={sessionId} erasureId={erasedId} experimentId={experimentId} present={!!s} />}
+      {/* Once erased, the session's turns answer 404 while the turns already loaded are kept: neither is shown. */}
+      <ErrorNote error={gone ? null : (summary.error ?? turns.error)} />
       {s && (
         <div className="stats">
           <Stat label="Turns" value={num(s.trace_count)} />
@@ -80,12 +94,14 @@ export function SessionPage() {
           <Stat label="Errors" value={<span className={s.error_count ? 'text-error' : ''}>{num(s.error_count)}</span>} />
         </div>
       )}
-      <div className="conversation" data-testid="conversation">
-        {pages.map((page, i) => (
-          <TurnPage key={i} experimentId={experimentId} traces={page.traces ?? []} firstIndex={pages.slice(0, i).reduce((n, p) => n + (p.traces?.length ?? 0), 0)} />
-        ))}
-      </div>
-      <div ref={end} className="turns-end">
+      {!gone && (
+        <div className="conversation" data-testid="conversation">
+          {pages.map((page, i) => (
+            <TurnPage key={i} experimentId={experimentId} traces={page.traces ?? []} firstIndex={pages.slice(0, i).reduce((n, p) => n + (p.traces?.length ?? 0), 0)} />
+          ))}
+        </div>
+      )}
+      <div ref={end} className="turns-end" hidden={gone}>
         {turns.isLoading
           ? 'Loading turns…'
           : turns.hasNextPage

@@ -4,6 +4,7 @@ import { useCallback, useMemo } from 'react';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
 import { api } from '../api';
 import { ErrorNote, paths, Stat } from '../components/bits';
+import { ErasedNotice, EraseAction } from '../components/EraseAction';
 import { MetricsCharts } from '../components/MetricsCharts';
 import { RollupTable } from '../components/RollupTable';
 import { SORTS, TracesTable } from '../components/TracesTable';
@@ -50,6 +51,9 @@ export function UserPage() {
   const columns = useMemo(() => sessionColumns(experimentId, { hideUsers: true }), [experimentId]);
   const pick = useCallback((p: Record<string, unknown>) => (p.sessions as SessionJson[] | undefined) ?? [], []);
   const traceFilter = `${USER_KEY} = ${quote(userId)}`;
+  // Set once this page erased the user: the receipt's id, for the notice to show it.
+  const erasedId = params.get('erased') ?? undefined;
+  const gone = erasedId !== undefined && user.isSuccess && !u;
 
   return (
     <div className="page">
@@ -60,43 +64,55 @@ export function UserPage() {
         <h1>
           User <span className="mono">{userId}</span>
         </h1>
+        {!gone && (
+          <EraseAction
+            subject={{ kind: 'user', id: userId, ...(u ? { traceCount: u.trace_count, sessionCount: u.session_count } : {}) }}
+            experimentId={experimentId}
+            onErased={(receipt) => setParams({ erased: receipt.erasure_id }, { replace: true })}
+          />
+        )}
       </div>
+      {erasedId !== undefined && <ErasedNotice kind="user" id={userId} erasureId={erasedId} experimentId={experimentId} present={!!u} />}
       {/* The tables show their own errors where their rows would be. */}
       <ErrorNote error={user.error ?? activity.error} />
-      {user.isSuccess && !u && <div className="error-note">No traces from this user in this experiment.</div>}
-      {u && (
-        <div className="stats">
-          <Stat label="Sessions" value={num(u.session_count)} />
-          <Stat label="Traces" value={num(u.trace_count)} />
-          <Stat label="Errors" value={<span className={u.error_count ? 'text-error' : ''}>{num(u.error_count)}</span>} sub={u.trace_count ? `${((u.error_count / u.trace_count) * 100).toFixed(1)}%` : undefined} />
-          <Stat label="Tokens" value={num(u.total_tokens)} sub={`${num(u.input_tokens)} in · ${num(u.output_tokens)} out`} />
-          <Stat label="Cost" value={spend(u.cost)} sub={u.cost > 0 ? `${usd(u.cost / u.trace_count)} per trace` : 'no priced LLM call'} />
-          <Stat label="First seen" value={dateTime(u.first_time_ms)} />
-          <Stat label="Last seen" value={dateTime(u.last_time_ms)} />
-        </div>
-      )}
-      {activity.data && <MetricsCharts data={activity.data} only={['traces', 'tokens', 'cost']} />}
-      <div className="subtabs" role="tablist">
-        {(['sessions', 'traces'] as const).map((t) => (
-          <button key={t} role="tab" aria-selected={tab === t} className={tab === t ? 'subtab active' : 'subtab'} onClick={() => setParams(t === 'sessions' ? {} : { tab: t }, { replace: true })}>
-            {t === 'sessions' ? `Sessions (${num(u?.session_count ?? null)})` : `Traces (${num(u?.trace_count ?? null)})`}
-          </button>
-        ))}
-      </div>
-      {tab === 'sessions' ? (
-        <RollupTable
-          testId="user-sessions"
-          noun="session"
-          queryKey={['sessions', experimentId, `user=${userId}`]}
-          fetchPage={(pageToken, signal) => api.searchSessions({ experimentId, filter: `user = ${quote(userId)}`, maxResults: 100, ...(pageToken ? { pageToken } : {}) }, signal) as never}
-          pick={pick}
-          columns={columns}
-          rowId={(s) => s.session_id}
-          onOpen={(s) => navigate(paths.session(experimentId, s.session_id))}
-          height="60vh"
-        />
-      ) : (
-        <TracesTable experimentId={experimentId} filter={traceFilter} sort={Object.keys(SORTS)[0]!} height="60vh" hideUser />
+      {user.isSuccess && !u && erasedId === undefined && <div className="error-note">No traces from this user in this experiment.</div>}
+      {!gone && (
+        <>
+          {u && (
+            <div className="stats">
+              <Stat label="Sessions" value={num(u.session_count)} />
+              <Stat label="Traces" value={num(u.trace_count)} />
+              <Stat label="Errors" value={<span className={u.error_count ? 'text-error' : ''}>{num(u.error_count)}</span>} sub={u.trace_count ? `${((u.error_count / u.trace_count) * 100).toFixed(1)}%` : undefined} />
+              <Stat label="Tokens" value={num(u.total_tokens)} sub={`${num(u.input_tokens)} in · ${num(u.output_tokens)} out`} />
+              <Stat label="Cost" value={spend(u.cost)} sub={u.cost > 0 ? `${usd(u.cost / u.trace_count)} per trace` : 'no priced LLM call'} />
+              <Stat label="First seen" value={dateTime(u.first_time_ms)} />
+              <Stat label="Last seen" value={dateTime(u.last_time_ms)} />
+            </div>
+          )}
+          {activity.data && <MetricsCharts data={activity.data} only={['traces', 'tokens', 'cost']} />}
+          <div className="subtabs" role="tablist">
+            {(['sessions', 'traces'] as const).map((t) => (
+              <button key={t} role="tab" aria-selected={tab === t} className={tab === t ? 'subtab active' : 'subtab'} onClick={() => setParams(t === 'sessions' ? {} : { tab: t }, { replace: true })}>
+                {t === 'sessions' ? `Sessions (${num(u?.session_count ?? null)})` : `Traces (${num(u?.trace_count ?? null)})`}
+              </button>
+            ))}
+          </div>
+          {tab === 'sessions' ? (
+            <RollupTable
+              testId="user-sessions"
+              noun="session"
+              queryKey={['sessions', experimentId, `user=${userId}`]}
+              fetchPage={(pageToken, signal) => api.searchSessions({ experimentId, filter: `user = ${quote(userId)}`, maxResults: 100, ...(pageToken ? { pageToken } : {}) }, signal) as never}
+              pick={pick}
+              columns={columns}
+              rowId={(s) => s.session_id}
+              onOpen={(s) => navigate(paths.session(experimentId, s.session_id))}
+              height="60vh"
+            />
+          ) : (
+            <TracesTable experimentId={experimentId} filter={traceFilter} sort={Object.keys(SORTS)[0]!} height="60vh" hideUser />
+          )}
+        </>
       )}
     </div>
   );
