@@ -93,3 +93,4 @@ export type {
 } from './metrics.js';
 export { AggregationType, MetricViewType, QUERY_TRACE_METRICS_MAX_RESULTS, TIME_BUCKET_DIMENSION } from './mlflow-metrics.js';
 export type { MetricAggregationJson, MetricDataPointJson, QueryTraceMetricsRequest, QueryTraceMetricsResponse } from './mlflow-metrics.js';
+export type { ErasureJson } from './erasures.js';

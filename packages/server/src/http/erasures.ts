@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ErrorCode, ViewType } from '@threadline/protocol';
+import { ErrorCode, ViewType, type ErasureJson } from '@threadline/protocol';
 import { ApiError, invalidParameter, notFound } from '../errors.js';
 import { parseExperimentId } from '../ingest/mlflow-trace-info.js';
 import type { ErasureKind, ErasureReceipt } from '../store/erasures.js';
@@ -34,7 +34,7 @@ const WAIT_MS = 20_000;
 /** Experiments a user's erase covers at most when it names none. */
 const MAX_EXPERIMENTS = 10_000;
 
-export function erasureJson(r: ErasureReceipt) {
+export function erasureJson(r: ErasureReceipt): ErasureJson {
   return {
     erasure_id: r.erasureId,
     kind: r.kind,

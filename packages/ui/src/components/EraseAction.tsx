@@ -1,7 +1,8 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
-import { api, type ErasureJson } from '../api';
+import type { ErasureJson } from '@threadline/protocol';
+import { api } from '../api';
 import { dateTime, num } from '../format';
 import { experimentQuery } from '../queries';
 import { useManagesExperiment, useMe } from '../session';

@@ -1,6 +1,7 @@
 import { useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
 import { Link } from 'react-router';
-import { api, type ErasureJson } from '../api';
+import type { ErasureJson } from '@threadline/protocol';
+import { api } from '../api';
 import { dateTime, duration, num } from '../format';
 import { experimentsQuery } from '../queries';
 
