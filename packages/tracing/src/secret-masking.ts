@@ -2,8 +2,10 @@
  * Secrets the SDK never records, whatever the redaction settings: values of fields and headers whose
  * names say they hold a credential, and API client objects (which hold their credentials in fields
  * and default headers). Applied where values are turned into JSON (`json-text.ts`), to traced
- * functions' parameter names (`function-params.ts`) and to attribute names (`live-span.ts`,
- * `tracing-api.ts`).
+ * functions' parameter names (`function-params.ts`), to attribute names when they are set
+ * (`live-span.ts`, `tracing-api.ts`), and at export to every span's attributes and events, other
+ * instrumentations' included, and to the trace's metadata and tags (`span-redaction.ts`,
+ * `trace-record.ts`).
  */
 
 /** What a masked value is recorded as. */
