@@ -5,7 +5,7 @@ import { OtelAttributeKey } from './constants.js';
 import { JsonSnapshot, type RecordedValue } from './json-text.js';
 import { OnceLog } from './logger.js';
 import { createRedactor, type RedactionRules } from './redaction.js';
-import { MASK, maskedByName } from './secret-masking.js';
+import { isMaskable, isSecretName, MASK, maskedByName } from './secret-masking.js';
 import type { SpanSideData } from './trace-record.js';
 
 /** Which part of a trace a redacted string comes from. */
@@ -114,11 +114,19 @@ export interface ExportedSpanValues {
   readonly status: SpanStatus;
 }
 
+function holdsSecret(attributes: Attributes): boolean {
+  for (const key in attributes) if (isMaskable(attributes[key]) && isSecretName(key)) return true;
+  return false;
+}
+
 /**
  * Masks and redacts OTel attributes: values under secret names (any instrumentation's, e.g.
  * `http.request.header.authorization`) are masked; the rest pass the redaction, if any.
  */
 function exportedAttributes(own: Attributes | undefined, redaction: TraceRedaction | undefined, field: RedactionField, spanName: string): Attributes {
+  // The common case, nothing to change, allocates nothing: the attributes are copied once, into the span's JSON.
+  if (own === undefined) return {};
+  if (redaction === undefined && !holdsSecret(own)) return own;
   const attributes: Attributes = {};
   for (const key in own) {
     const value = own[key];
@@ -155,7 +163,10 @@ export function exportedSpanValues(span: ReadableSpan, side: SpanSideData | unde
     inputs,
     outputs,
     extraAttributes,
-    events: span.events.map((event) => ({ ...event, attributes: exportedAttributes(event.attributes, redaction, 'events', spanName) })),
+    events: span.events.map((event) => {
+      const attributes = exportedAttributes(event.attributes, redaction, 'events', spanName);
+      return attributes === event.attributes ? event : { ...event, attributes };
+    }),
     status,
   };
 }
