@@ -150,7 +150,8 @@ export function apiClientDescription(value: object): string | undefined {
   const own = value as Record<string, unknown>;
   if (!('baseURL' in own) && !('baseUrl' in own)) return undefined;
   if (!Object.keys(own).some(isSecretName)) return undefined;
-  const name = typeof (proto as { constructor?: { name?: unknown } }).constructor?.name === 'string' ? (proto as { constructor: { name: string } }).constructor.name : '';
+  const constructor = (proto as { constructor?: unknown }).constructor;
+  const name = typeof constructor === 'function' ? constructor.name : '';
   if (name === '') return '[API client]';
   return /client$/i.test(name) ? `[${name}]` : `[${name} client]`;
 }
