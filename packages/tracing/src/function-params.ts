@@ -1,12 +1,16 @@
 import { jsonTextOf, JsonSnapshot } from './json-text.js';
+import { isMaskable, isSecretName, MASK } from './secret-masking.js';
 
 /**
  * Names a traced function's arguments the way the MLflow SDK does: by reading the parameter list
  * from the function's source text. Parsed once per traced function, not per call.
  */
 
-/** How one parameter takes its argument; `key` is `"<name>":`, the name's JSON key text. */
-export type ParamSlot = { name: string; rest: boolean; key: string };
+/**
+ * How one parameter takes its argument; `key` is `"<name>":`, the name's JSON key text; `secret`
+ * when the name says it holds a credential (`apiKey`, `password`...): its argument is masked.
+ */
+export type ParamSlot = { name: string; rest: boolean; key: string; secret: boolean };
 
 /**
  * The parameter list of a function as written in its source, or `undefined` when it cannot be read
@@ -36,7 +40,7 @@ export function parameterSlots(fn: Function): ParamSlot[] | undefined {
     const match = /^[A-Za-z_$][\w$]*/.exec(part);
     // Anything else is a destructuring pattern: keep the value under a positional name.
     const name = match ? match[0] : `arg${index}`;
-    slots.push({ name, rest, key: `${JSON.stringify(name)}:` });
+    slots.push({ name, rest, key: `${JSON.stringify(name)}:`, secret: isSecretName(name) });
   }
   return slots;
 }
@@ -57,11 +61,13 @@ export function argumentsSnapshot(slots: ParamSlot[] | undefined, args: readonly
     if (!slot.rest && i >= args.length) break;
     const value = slot.rest ? args.slice(i) : args[i];
     // An undefined argument has no JSON, as JSON.stringify leaves out an undefined property.
-    if (value !== undefined) text += `${text.length > 1 ? ',' : ''}${slot.key}${jsonTextOf(value)}`;
+    if (value !== undefined) text += `${text.length > 1 ? ',' : ''}${slot.key}${slot.secret && isMaskable(value) ? MASKED_JSON : jsonTextOf(value)}`;
     if (slot.rest) break;
   }
   return new JsonSnapshot(`${text}}`);
 }
+
+const MASKED_JSON = JSON.stringify(MASK);
 
 /** The text between the parentheses of the parameter list (or the lone parameter of `x => ...`). */
 function parameterListText(source: string): string | undefined {

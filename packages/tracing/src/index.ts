@@ -8,6 +8,9 @@ export { trace, withSpan, startSpan, updateCurrentTrace, getCurrentActiveSpan, g
 export type { TraceOptions, SpanOptions, UpdateCurrentTraceOptions } from './tracing-api.js';
 export { tracingContext, traceContextHeaders } from './tracing-context.js';
 export type { TracingContextOptions } from './tracing-context.js';
+export { redactText, createRedactor, REDACTION_DETECTORS } from './redaction.js';
+export type { RedactionRules, RedactionPattern, RedactionDetector } from './redaction.js';
+export type { RedactOption, RedactFunction, RedactionSite, RedactionField } from './span-redaction.js';
 export type { LiveSpan, Span, SpanStatus, SpanEvent, EndSpanOptions } from './live-span.js';
 export {
   SpanType,

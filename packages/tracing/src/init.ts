@@ -12,6 +12,7 @@ import type { TraceExporter } from './exporters/trace-exporter.js';
 import { getLogger, setLogger, type Logger } from './logger.js';
 import type { HeadersProvider } from './rest-client.js';
 import { getSpanProcessor, setActiveTracer } from './runtime.js';
+import { TraceRedaction, type RedactOption } from './span-redaction.js';
 
 /**
  * Options of `init`: the MLflow SDK's, plus the export queue's. All optional; each connection option
@@ -44,6 +45,17 @@ export interface InitOptions extends ExportQueueOptions {
   /** The one logger of the SDK (same as `setLogger`). */
   logger?: Logger;
   /**
+   * Redaction applied to traces before they are exported, off the application's path: every string
+   * of span inputs, outputs, attributes, events and status messages, the trace's previews, and its
+   * metadata and tags of the application's own keys. Never the user and session ids. Either rules
+   * for the built-in redactor, `{ detectors?: ('email' | 'phone' | 'credit_card' | 'api_key' |
+   * 'bearer_token')[], patterns?: RegExp[] }` (`{}`: every detector), or a hook
+   * `(value, where) => string`; a hook that throws has the value exported as `[REDACTED]`. Default:
+   * none (credentials under their own names are masked whatever this says). Rules that cannot be
+   * applied (an unknown detector) stop the export: nothing leaves unredacted.
+   */
+  redact?: RedactOption;
+  /**
    * Register the SDK's tracer provider, an AsyncLocalStorage context manager and the W3C
    * trace-context propagator as the global OpenTelemetry ones, each only if none is registered yet. Default true. Threadline's own spans
    * are recorded either way; the global provider decides where spans of other instrumentations go.
@@ -70,6 +82,16 @@ let exitHookInstalled = false;
 export function init(options: InitOptions = {}): void {
   if (options.logger !== undefined) setLogger(options.logger);
   try {
+    let redaction: TraceRedaction | undefined;
+    try {
+      redaction = TraceRedaction.from(options.redact);
+    } catch (error) {
+      // Fail closed: without the redaction the operator asked for, nothing is exported.
+      getLogger().error('init(): the redact option cannot be applied; traces are recorded but not exported.', error);
+      getSpanProcessor().setExportQueue(undefined);
+      return;
+    }
+    getSpanProcessor().setRedaction(redaction);
     const env = options.env ?? process.env;
     let exporter = typeof options.exporter === 'object' ? options.exporter : undefined;
     if (exporter === undefined) {

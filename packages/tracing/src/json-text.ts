@@ -1,16 +1,20 @@
 import type { NanoTime, SpanJson } from '@threadline/protocol';
+import { apiClientDescription, headersEntries, isMaskable, isRawHeadersKey, isSecretName, isSecretPair, MASK, maskedRawHeaders } from './secret-masking.js';
 
 /**
  * JSON for values the application handed to the SDK (inputs, outputs, attributes). They can be
  * anything: BigInts, cycles, functions, Maps, Errors, getters that throw. None of that may throw into
  * the application, and the trace must show each value as it was when it was handed over, so every
- * object is turned into JSON text once, when it is recorded (`snapshot`).
+ * object is turned into JSON text once, when it is recorded (`snapshot`). Credentials are masked on
+ * the way (`secret-masking.ts`): they never reach the recorded text.
  */
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 function replaceUnserializable(seen: WeakSet<object>) {
-  return function (this: unknown, _key: string, value: unknown): unknown {
+  return function (this: unknown, key: string, value: unknown): unknown {
+    // Array indices are keys too ("0", "1"...): never secret names.
+    if (key !== '' && isMaskable(value) && isSecretName(key)) return MASK;
     switch (typeof value) {
       case 'bigint':
         return value <= MAX_SAFE && value >= -MAX_SAFE ? Number(value) : value.toString();
@@ -24,9 +28,14 @@ function replaceUnserializable(seen: WeakSet<object>) {
         if (seen.has(value)) return '[Circular]';
         seen.add(value);
         if (value instanceof Error) return { name: value.name, message: value.message };
+        // Entries become plain objects, whose keys are then masked like any others.
         if (value instanceof Map) return Object.fromEntries(value);
         if (value instanceof Set) return [...value];
-        return value;
+        if (Array.isArray(value)) {
+          if (isRawHeadersKey(key)) return maskedRawHeaders(value);
+          return value.some(isSecretPair) ? value.map((item: unknown) => (isSecretPair(item) ? [item[0], MASK] : item)) : value;
+        }
+        return headersEntries(value) ?? apiClientDescription(value) ?? value;
       }
       default:
         return value;
@@ -119,7 +128,10 @@ const MAX_PLAIN_DEPTH = 64;
 const MAX_PLAIN_NODES = 10_000;
 let plainBudget = 0;
 
-/** True when `JSON.stringify(value)` writes exactly what `toJsonText(value)` writes. */
+/**
+ * True when `JSON.stringify(value)` writes exactly what `toJsonText(value)` writes: plain data with
+ * nothing to mask (no secret key, no `[name, value]` pair with a secret name, no raw header list).
+ */
 function isPlainJson(value: unknown, depth: number): boolean {
   switch (typeof value) {
     case 'string':
@@ -131,12 +143,15 @@ function isPlainJson(value: unknown, depth: number): boolean {
       if (value === null) return true;
       if (depth >= MAX_PLAIN_DEPTH || --plainBudget < 0) return false;
       if (Array.isArray(value)) {
-        for (let i = 0; i < value.length; i++) if (!isPlainJson(value[i], depth + 1)) return false;
+        for (let i = 0; i < value.length; i++) if (isSecretPair(value[i]) || !isPlainJson(value[i], depth + 1)) return false;
         return true;
       }
       const proto = Object.getPrototypeOf(value) as unknown;
       if (proto !== Object.prototype && proto !== null) return false;
-      for (const key in value) if (!isPlainJson((value as Record<string, unknown>)[key], depth + 1)) return false;
+      for (const key in value) {
+        const item = (value as Record<string, unknown>)[key];
+        if ((isMaskable(item) && isSecretName(key)) || isRawHeadersKey(key) || !isPlainJson(item, depth + 1)) return false;
+      }
       return true;
     }
     default:

@@ -4,6 +4,7 @@ import { SpanAttributeKey, SpanStatusCode, SpanType, TRACE_ID_PREFIX, type SpanJ
 import { NO_OP_SPAN_TRACE_ID } from './constants.js';
 import { argumentsSnapshot, type ParamSlot } from './function-params.js';
 import { recordedValue, snapshot, type JsonSnapshot, type RecordedValue } from './json-text.js';
+import { maskedByName } from './secret-masking.js';
 import { recordOf, setSideData, spanToJson, type SpanSideData } from './trace-record.js';
 
 /** A span status as the MLflow SDK exposes it. */
@@ -190,6 +191,8 @@ export class LiveSpanImpl implements LiveSpan, SpanSideData {
     if (key === SpanAttributeKey.INPUTS) return this.setInputs(value);
     if (key === SpanAttributeKey.OUTPUTS) return this.setOutputs(value);
     if (value === undefined) return;
+    // A credential under its own name is masked before anything (another processor included) sees it.
+    value = maskedByName(key, value);
     if (isPrimitiveAttribute(value)) {
       this.extraAttributes?.delete(key);
       this.otelSpan.setAttribute(key, value);

@@ -3,6 +3,7 @@ import type { ReadableSpan, Span as SdkSpan, SpanProcessor } from '@opentelemetr
 import { OtelAttributeKey } from './constants.js';
 import type { TraceExportQueue } from './exporters/trace-export-queue.js';
 import { OnceLog } from './logger.js';
+import type { TraceRedaction } from './span-redaction.js';
 import { recordOf, setRecord, TraceRecord } from './trace-record.js';
 import { tracingContextOf } from './tracing-context.js';
 
@@ -23,12 +24,18 @@ import { tracingContextOf } from './tracing-context.js';
  */
 export class ThreadlineSpanProcessor implements SpanProcessor {
   private queue: TraceExportQueue | undefined;
+  private redaction: TraceRedaction | undefined;
   private lastTraceId: string | undefined;
   private readonly once = new OnceLog();
 
   /** Sends finished traces to `queue` from now on (`undefined`: finished traces are discarded). */
   setExportQueue(queue: TraceExportQueue | undefined): void {
     this.queue = queue;
+  }
+
+  /** Redacts traces that start from now on with `redaction` when they are exported (`undefined`: none). */
+  setRedaction(redaction: TraceRedaction | undefined): void {
+    this.redaction = redaction;
   }
 
   getExportQueue(): TraceExportQueue | undefined {
@@ -60,7 +67,7 @@ export class ThreadlineSpanProcessor implements SpanProcessor {
           'A span started under an OpenTelemetry span that Threadline did not see (it comes from another TracerProvider): it starts a separate trace. Add getSpanProcessor() to that provider to keep such traces whole.',
         );
       }
-      const record = new TraceRecord(span, values);
+      const record = new TraceRecord(span, values, this.redaction);
       setRecord(span, record);
       if (values?.user !== undefined) span.setAttribute(OtelAttributeKey.USER_ID, values.user);
       if (values?.sessionId !== undefined) span.setAttribute(OtelAttributeKey.SESSION_ID, values.sessionId);

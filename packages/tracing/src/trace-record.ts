@@ -16,7 +16,10 @@ import {
   type TokenUsage,
   type TraceInfoJson,
 } from '@threadline/protocol';
+import type { FinishedTrace } from './exporters/trace-exporter.js';
 import { recordedValue, type RecordedValue } from './json-text.js';
+import { maskedByName } from './secret-masking.js';
+import { exportedSpanValues, isRedactedTraceKey, type ExportedSpanValues, type RedactionField, type TraceRedaction } from './span-redaction.js';
 import type { TracingContextValues } from './tracing-context.js';
 
 /**
@@ -70,21 +73,19 @@ const STATUS_CODE_NAME: Record<number, SpanStatusCode> = {
 /**
  * A span as MLflow's `traces.json` carries it: ids in base64 of their bytes (the trace id of the
  * 16 OTel bytes, correctly: not the MLflow SDK's mangled one), the root's parent `""`, nanosecond
- * times as BigInts (written as bare integers), attribute values as plain JSON values.
+ * times as BigInts (written as bare integers), attribute values as plain JSON values. `values` are
+ * what is exported of the span (by default masked, not redacted: what the application reads back).
  */
-export function spanToJson(span: ReadableSpan, traceId: string, traceIdBase64: string, isRoot: boolean): SpanJson {
+export function spanToJson(span: ReadableSpan, traceId: string, traceIdBase64: string, isRoot: boolean, values: ExportedSpanValues = exportedSpanValues(span, sideDataOf(span), undefined)): SpanJson {
   const attributes: Record<string, unknown> = { [SpanAttributeKey.TRACE_ID]: traceId };
-  const own = span.attributes;
+  const own = values.attributes;
   for (const key in own) attributes[key] = own[key];
-  const side = sideDataOf(span);
-  if (side !== undefined) {
-    if (side.recordedInputs !== undefined) attributes[SpanAttributeKey.INPUTS] = recordedValue(side.recordedInputs);
-    if (side.extraAttributes !== undefined) {
-      for (const [key, value] of side.extraAttributes) attributes[key] = recordedValue(value);
-    }
-    if (side.recordedOutputs !== undefined) attributes[SpanAttributeKey.OUTPUTS] = recordedValue(side.recordedOutputs);
+  if (values.inputs !== undefined) attributes[SpanAttributeKey.INPUTS] = recordedValue(values.inputs);
+  if (values.extraAttributes !== undefined) {
+    for (const [key, value] of values.extraAttributes) attributes[key] = recordedValue(value);
   }
-  const events: SpanEventJson[] = span.events.map((event) => ({
+  if (values.outputs !== undefined) attributes[SpanAttributeKey.OUTPUTS] = recordedValue(values.outputs);
+  const events: SpanEventJson[] = values.events.map((event) => ({
     name: event.name,
     time_unix_nano: hrTimeToNanos(event.time),
     attributes: { ...event.attributes },
@@ -98,10 +99,15 @@ export function spanToJson(span: ReadableSpan, traceId: string, traceIdBase64: s
     name: span.name,
     start_time_unix_nano: hrTimeToNanos(span.startTime),
     end_time_unix_nano: ended ? hrTimeToNanos(span.endTime) : null,
-    status: { code: STATUS_CODE_NAME[span.status.code] ?? SpanStatusCode.UNSET, message: span.status.message ?? '' },
+    status: { code: STATUS_CODE_NAME[values.status.code] ?? SpanStatusCode.UNSET, message: values.status.message ?? '' },
     attributes,
     events,
   };
+}
+
+/** What a finished trace exports of one of its spans (masked, and redacted as the trace's redaction says). */
+export function exportedValuesOf(trace: FinishedTrace, span: ReadableSpan): ExportedSpanValues {
+  return trace instanceof TraceRecord ? trace.exportedValues(span) : exportedSpanValues(span, sideDataOf(span), undefined);
 }
 
 /**
@@ -124,10 +130,13 @@ export class TraceRecord {
   responsePreview: string | undefined;
   private spanJsonCache: SpanJson[] | undefined;
   private infoCache: TraceInfoJson | undefined;
+  private readonly valuesCache = new Map<ReadableSpan, ExportedSpanValues>();
 
   constructor(
     readonly root: SdkSpan,
     private readonly context: TracingContextValues | undefined,
+    /** The redaction configured when the trace started, applied when it is exported. */
+    readonly redaction?: TraceRedaction,
   ) {
     this.traceId = TRACE_ID_PREFIX + root.spanContext().traceId;
     this.spans = [root];
@@ -137,13 +146,34 @@ export class TraceRecord {
     return this.root.spanContext().traceId;
   }
 
+  /** What is exported of one of the trace's spans: masked and redacted. Computed once per span. */
+  exportedValues(span: ReadableSpan): ExportedSpanValues {
+    let values = this.valuesCache.get(span);
+    if (values === undefined) this.valuesCache.set(span, (values = exportedSpanValues(span, sideDataOf(span), this.redaction)));
+    return values;
+  }
+
   /** The spans as `traces.json` carries them. Computed once. */
   spanJson(): SpanJson[] {
     if (this.spanJsonCache === undefined) {
       const traceIdBase64 = Buffer.from(this.otelTraceId, 'hex').toString('base64');
-      this.spanJsonCache = this.spans.map((span) => spanToJson(span, this.traceId, traceIdBase64, span === this.root));
+      this.spanJsonCache = this.spans.map((span) => spanToJson(span, this.traceId, traceIdBase64, span === this.root, this.exportedValues(span)));
     }
     return this.spanJsonCache;
+  }
+
+  /** A trace-level value as exported: masked by key, then redacted (previews always; metadata and tags of the application's own keys). */
+  private exportedTraceValue(field: RedactionField, key: string | undefined, value: string): string {
+    if (key !== undefined) {
+      const masked = maskedByName(key, value);
+      if (masked !== value || !isRedactedTraceKey(key)) return masked;
+    }
+    return this.redaction === undefined ? value : this.redaction.text(value, key === undefined ? { field } : { field, key });
+  }
+
+  private exportedEntries(field: RedactionField, entries: Record<string, string>): Record<string, string> {
+    for (const key in entries) entries[key] = this.exportedTraceValue(field, key, entries[key]!);
+    return entries;
   }
 
   /** The TraceInfoV3 the MLflow SDK would send for this trace, in experiment `experimentId`. */
@@ -163,16 +193,19 @@ export class TraceRecord {
       if (ctx.user !== undefined) metadata[TraceMetadataKey.USER] = ctx.user;
     }
     Object.assign(metadata, this.metadata);
+    this.exportedEntries('metadata', metadata);
     const spans = this.spanJson();
     const usage = sumTokenUsage(spans);
     if (usage !== undefined) metadata[TraceMetadataKey.TOKEN_USAGE] = JSON.stringify(usage);
     const rootJson = spans[0]!;
     // The SDK's own root span holds plain values (previewed by shape); another instrumentation's may
-    // hold JSON strings (previewed as they are).
+    // hold JSON strings (previewed as they are). Derived previews come from the exported (redacted)
+    // values; previews the application set are redacted here.
     const side = sideDataOf(root);
     const rootAttributes = rootJson.attributes ?? {};
-    const request = this.requestPreview ?? (side?.recordedInputs !== undefined ? requestPreview(rootAttributes[SpanAttributeKey.INPUTS]) : previewOfAttribute(rootJson, SpanAttributeKey.INPUTS));
-    const response = this.responsePreview ?? (side?.recordedOutputs !== undefined ? responsePreview(rootAttributes[SpanAttributeKey.OUTPUTS]) : previewOfAttribute(rootJson, SpanAttributeKey.OUTPUTS));
+    const own = (field: RedactionField, value: string | undefined) => (value === undefined ? undefined : this.exportedTraceValue(field, undefined, value));
+    const request = own('request_preview', this.requestPreview) ?? (side?.recordedInputs !== undefined ? requestPreview(rootAttributes[SpanAttributeKey.INPUTS]) : previewOfAttribute(rootJson, SpanAttributeKey.INPUTS));
+    const response = own('response_preview', this.responsePreview) ?? (side?.recordedOutputs !== undefined ? responsePreview(rootAttributes[SpanAttributeKey.OUTPUTS]) : previewOfAttribute(rootJson, SpanAttributeKey.OUTPUTS));
     metadata[TraceMetadataKey.INPUTS] = request;
     metadata[TraceMetadataKey.OUTPUTS] = response;
     const startMillis = hrTimeToMillis(root.startTime);
@@ -187,7 +220,7 @@ export class TraceRecord {
       execution_duration: `${durationMillis / 1000}s`,
       state: root.status.code === OtelStatusCode.ERROR ? TraceState.ERROR : TraceState.OK,
       trace_metadata: metadata,
-      tags: { ...this.context?.tags, ...this.tags },
+      tags: this.exportedEntries('tags', { ...this.context?.tags, ...this.tags }),
       assessments: [],
     };
     if (this.clientRequestId === undefined) return info;

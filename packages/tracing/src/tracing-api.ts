@@ -7,6 +7,7 @@ import { JsonSnapshot, jsonTextOf } from './json-text.js';
 import { LiveSpanImpl, nanosToHrTime, NoOpSpan, type LiveSpan } from './live-span.js';
 import { OnceLog, usageWarnings } from './logger.js';
 import { activeTracer, getSpanProcessor } from './runtime.js';
+import { maskedByName } from './secret-masking.js';
 import { recordOf, sideDataOf } from './trace-record.js';
 import { tracingContextOf } from './tracing-context.js';
 
@@ -40,7 +41,7 @@ function splitAttributes(spanType: string | undefined, attributes: Record<string
   let other: Record<string, unknown> | undefined;
   for (const key in attributes) {
     const value = attributes[key];
-    if (typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) primitive[key] = value;
+    if (typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) primitive[key] = maskedByName(key, value);
     else if (value !== undefined) (other ??= {})[key] = value;
   }
   return { primitive, other };

@@ -5,7 +5,7 @@ import { SpanAttributeKey, TraceMetadataKey, type TraceInfoJson } from '@threadl
 import { OtelAttributeKey } from '../constants.js';
 import { recordedJsonText } from '../json-text.js';
 import { RestClient, type TrackingServerOptions } from '../rest-client.js';
-import { sideDataOf } from '../trace-record.js';
+import { exportedValuesOf } from '../trace-record.js';
 import { ExperimentIdResolver, type ExperimentOptions } from './experiment-id.js';
 import { asRequestError, exportResult, ThreadlineRequestError, type ExportFailure, type ExportResult, type FinishedTrace, type TraceExporter } from './trace-exporter.js';
 
@@ -86,18 +86,17 @@ export class OtlpTraceExporter implements TraceExporter {
 export function otlpSpans(trace: FinishedTrace, info: TraceInfoJson): ReadableSpan[] {
   const root = trace.spans[0];
   return trace.spans.map((span) => {
+    // Masked and redacted as in traces.json.
+    const values = exportedValuesOf(trace, span);
     const attributes: Attributes = {};
-    for (const key in span.attributes) {
-      const value = span.attributes[key];
+    for (const key in values.attributes) {
+      const value = values.attributes[key];
       // MLflow's exporters JSON-encode every mlflow.* value; servers decode them once.
       attributes[key] = key.startsWith('mlflow.') && typeof value === 'string' ? JSON.stringify(value) : value;
     }
-    const side = sideDataOf(span);
-    if (side !== undefined) {
-      if (side.recordedInputs !== undefined) attributes[SpanAttributeKey.INPUTS] = recordedJsonText(side.recordedInputs);
-      if (side.extraAttributes !== undefined) for (const [key, value] of side.extraAttributes) attributes[key] = recordedJsonText(value);
-      if (side.recordedOutputs !== undefined) attributes[SpanAttributeKey.OUTPUTS] = recordedJsonText(side.recordedOutputs);
-    }
+    if (values.inputs !== undefined) attributes[SpanAttributeKey.INPUTS] = recordedJsonText(values.inputs);
+    if (values.extraAttributes !== undefined) for (const [key, value] of values.extraAttributes) attributes[key] = recordedJsonText(value);
+    if (values.outputs !== undefined) attributes[SpanAttributeKey.OUTPUTS] = recordedJsonText(values.outputs);
     let parentSpanContext = span.parentSpanContext;
     if (span === root) {
       Object.assign(attributes, rootAttributes(info));
@@ -110,10 +109,10 @@ export function otlpSpans(trace: FinishedTrace, info: TraceInfoJson): ReadableSp
       parentSpanContext,
       startTime: span.startTime,
       endTime: span.endTime,
-      status: span.status,
+      status: values.status,
       attributes,
       links: span.links,
-      events: span.events,
+      events: values.events,
       duration: span.duration,
       ended: span.ended,
       resource: span.resource,
