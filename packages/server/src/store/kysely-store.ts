@@ -21,6 +21,7 @@ import { queryTraceMetrics, type TraceMetrics, type TraceMetricsQuery } from './
 import { PriceSource } from '../cost/price-source.js';
 import { ModelPrices } from './model-prices.js';
 import { Pricing } from './pricing.js';
+import { ExperimentRedactionRules } from './redaction-rules.js';
 import { queryModelMetrics, type ModelMetricsQuery, type ModelSeries } from './model-metrics.js';
 import { queryFeedbackMetrics, type FeedbackMetrics, type FeedbackMetricsQuery } from './feedback-metrics.js';
 import { queryMetricDataPoints, type MetricDataPage, type MetricsQuery } from './mlflow-trace-metrics.js';
@@ -56,6 +57,7 @@ export class KyselyTraceStore implements TraceStore {
   private readonly writes: TraceWrites;
   private readonly assessments: AssessmentWrites;
   readonly pricing: Pricing;
+  readonly redactionRules: ExperimentRedactionRules;
 
   /**
    * @param groupCommit share each commit among the writes in flight (for single-writer SQLite);
@@ -72,6 +74,7 @@ export class KyselyTraceStore implements TraceStore {
     const priceSource = new PriceSource(() => prices.list());
     this.writes = new TraceWrites(dialect, this.transactions, this.assessments, priceSource);
     this.pricing = new Pricing(db, prices, priceSource, this.writes);
+    this.redactionRules = new ExperimentRedactionRules(db);
   }
 
   // ---- experiments -------------------------------------------------------------------------

@@ -26,6 +26,7 @@ export interface Database {
   ui_sessions: UiSessionsTable;
   experiment_permissions: ExperimentPermissionsTable;
   audit_events: AuditEventsTable;
+  experiment_redaction_rules: ExperimentRedactionRulesTable;
 }
 
 /** A person who signs in to Threadline (the `users` table is the traced app's end users). */
@@ -280,6 +281,17 @@ export interface ModelPricesTable {
   output_per_mtok: number;
   cache_read_per_mtok: number | null;
   cache_write_per_mtok: number | null;
+  updated_time: number;
+  updated_by: string;
+}
+
+/** An experiment's own redaction rules (007-redaction-rules). */
+export interface ExperimentRedactionRulesTable {
+  experiment_id: number;
+  /** Built-in detector names, comma-separated. */
+  detectors: string;
+  /** JSON list of `{name, pattern}`. */
+  patterns: string;
   updated_time: number;
   updated_by: string;
 }

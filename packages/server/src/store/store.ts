@@ -3,6 +3,7 @@ import type { RollupSearchRequest, SessionPage, SessionTracesRequest, TraceSearc
 import type { AssessedSession, AssessmentChanges, AssessmentInput, SpanBatchFields, SpanRecord, StoredAssessment, StoredTrace, TraceRecord } from '../trace-model.js';
 import type { TraceMetrics, TraceMetricsQuery } from './trace-metrics.js';
 import type { Pricing } from './pricing.js';
+import type { ExperimentRedactionRules } from './redaction-rules.js';
 import type { ModelMetricsQuery, ModelSeries } from './model-metrics.js';
 import type { FeedbackMetrics, FeedbackMetricsQuery } from './feedback-metrics.js';
 import type { MetricDataPage, MetricsQuery } from './mlflow-trace-metrics.js';
@@ -172,6 +173,9 @@ export interface TraceStore {
 
   /** Operators' model prices and re-pricing of stored traces. */
   readonly pricing: Pricing;
+
+  /** Experiments' own redaction rules; applied at ingest by redaction/, not by the store. */
+  readonly redactionRules: ExperimentRedactionRules;
 
   /** MLflow's trace metrics: one metric of traces, spans or assessments per group; bad requests are a 400 ApiError. */
   queryMetricDataPoints(query: MetricsQuery): Promise<MetricDataPage>;

@@ -5,6 +5,7 @@ import * as m003 from './003-trace-hours.js';
 import * as m004 from './004-accounts.js';
 import * as m005 from './005-feedback-rollups.js';
 import * as m006 from './006-cost.js';
+import * as m007 from './007-redaction-rules.js';
 
 /** What a migration may need to know of the database it runs on. */
 export interface MigrationContext {
@@ -26,6 +27,7 @@ const MIGRATIONS: Record<string, { up: VersionedMigration }> = {
   '004-accounts': m004,
   '005-feedback-rollups': m005,
   '006-cost': m006,
+  '007-redaction-rules': m007,
 };
 
 /**
