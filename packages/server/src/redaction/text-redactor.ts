@@ -16,7 +16,7 @@ export const REDACTED_WHOLE = '[REDACTED]';
 const MAX_GROWTH = 3;
 const GROWTH_SLACK_CHARS = 4096;
 
-/** The built-in detectors of a rule set, joined into one regular expression. */
+/** Some of the built-in detectors of a rule set, joined into one regular expression. */
 interface BuiltInScan {
   /** Detector i is capture group i + 1. */
   combined: RegExp;
@@ -44,33 +44,47 @@ interface CustomScan {
  * redactor.text('mail bob@example.com about EMP-123456') // 'mail [REDACTED:email] about [REDACTED:employee_id]'
  */
 export class TextRedactor {
-  private readonly builtIn: BuiltInScan | null;
+  private readonly detectors: readonly Detector[];
+  /** Scans by the set of detectors whose hint a string holds (a bit per detector), made on first use. */
+  private readonly scans = new Map<number, BuiltInScan>();
   private readonly custom: CustomScan | null;
 
   constructor(rules: RedactionRules) {
-    const detectors = DETECTORS.filter((d) => rules.detectors.includes(d.name));
-    this.builtIn =
-      detectors.length === 0
-        ? null
-        : {
-            combined: new RegExp(detectors.map((d) => `(${d.source})`).join('|'), 'g'),
-            detectors,
-            sticky: detectors.map((d) => new RegExp(d.source, 'y')),
-            tags: detectors.map((d) => redactionTag(d.name)),
-          };
+    this.detectors = DETECTORS.filter((d) => rules.detectors.includes(d.name));
     this.custom = rules.patterns.length === 0 ? null : customScan(rules);
   }
 
   /** The text with every match replaced; the same string when nothing matched. */
   text(text: string): string {
     if (text.length === 0) return text;
-    let out = this.builtIn ? this.scanBuiltIn(text) : text;
+    let out = this.detectors.length > 0 ? this.scanBuiltIn(text) : text;
     if (this.custom) out = this.scanCustom(out);
     return out.length > text.length * MAX_GROWTH + GROWTH_SLACK_CHARS ? REDACTED_WHOLE : out;
   }
 
+  /** One scan by the detectors that may match `text`; none when no detector's hint is there. */
+  private scanFor(text: string): BuiltInScan | null {
+    let mask = 0;
+    for (let i = 0; i < this.detectors.length; i++) if (this.detectors[i]!.hint.test(text)) mask |= 1 << i;
+    if (mask === 0) return null;
+    let scan = this.scans.get(mask);
+    if (scan === undefined) {
+      const detectors = this.detectors.filter((_, i) => mask & (1 << i));
+      scan = {
+        combined: new RegExp(detectors.map((d) => `(${d.source})`).join('|'), 'g'),
+        detectors,
+        sticky: detectors.map((d) => new RegExp(d.source, 'y')),
+        tags: detectors.map((d) => redactionTag(d.name)),
+      };
+      this.scans.set(mask, scan);
+    }
+    return scan;
+  }
+
   private scanBuiltIn(text: string): string {
-    const { combined, detectors, sticky, tags } = this.builtIn!;
+    const scan = this.scanFor(text);
+    if (scan === null) return text;
+    const { combined, detectors, sticky, tags } = scan;
     let out = '';
     let copied = 0;
     combined.lastIndex = 0;
