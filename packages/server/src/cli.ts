@@ -6,6 +6,8 @@ import { createStore } from './store/create-store.js';
 import { erasureJson } from './http/erasures.js';
 import { checkedModelName, priceField } from './http/prices.js';
 import type { TraceStore } from './store/store.js';
+import { DETECTOR_NAMES } from './redaction/detectors.js';
+import { checkedRules, parseDetectorList, parsePatternAssignment, RedactionRuleError, type CustomPattern, type RedactionRules } from './redaction/rules.js';
 
 /** The `threadline` command. Reads the environment and flags here, and nowhere below. */
 const program = new Command()
@@ -45,12 +47,19 @@ program
   .option('--auth', 'require accounts and API tokens (THREADLINE_AUTH=true); needed to listen on a non-loopback address')
   .option('--no-auth', 'run without accounts on a non-loopback address, behind something that authenticates (THREADLINE_AUTH=false)')
   .option('--default-permission <permission>', 'what an account may do in an experiment it was given no permission on', parsePermission, parsePermission(process.env.THREADLINE_DEFAULT_PERMISSION ?? 'READ'))
+  .option('--redact <detectors>', `redact at ingest, in every experiment, what these built-in detectors find (THREADLINE_REDACT): comma-separated among ${DETECTOR_NAMES.join(', ')}, or all`, ruleOption(parseDetectorList))
+  .option(
+    '--redact-pattern <name=regex>',
+    'also redact what this RE2 pattern finds, as [REDACTED:name]; repeat for more (THREADLINE_REDACT_PATTERNS: one name=regex a line)',
+    (value: string, previous: CustomPattern[] = []) => [...previous, ruleOption(parsePatternAssignment)(value)],
+  )
   .addHelpText(
     'after',
     '\nWith --auth, THREADLINE_ADMIN_USERNAME and THREADLINE_ADMIN_PASSWORD create an admin account at start-up if it does not exist.',
   )
-  .action(async (options: { host: string; port: number; backendStoreUri: string; logLevel: string; queryTimeoutMs?: number; allowedHosts: string[]; allowedOrigins: string[]; auth?: boolean; defaultPermission: Permission }) => {
+  .action(async (options: { host: string; port: number; backendStoreUri: string; logLevel: string; queryTimeoutMs?: number; allowedHosts: string[]; allowedOrigins: string[]; auth?: boolean; defaultPermission: Permission; redact?: RedactionRules['detectors']; redactPattern?: CustomPattern[] }) => {
     try {
+      const redaction = redactionRulesOf(options.redact, options.redactPattern);
       const auth = options.auth ?? booleanFromEnv('THREADLINE_AUTH');
       const admin = process.env.THREADLINE_ADMIN_USERNAME && process.env.THREADLINE_ADMIN_PASSWORD ? { username: process.env.THREADLINE_ADMIN_USERNAME, password: process.env.THREADLINE_ADMIN_PASSWORD } : undefined;
       const server = await startServer({
@@ -60,8 +69,12 @@ program
         ...(process.env.THREADLINE_RETENTION_INTERVAL_MS ? { retentionIntervalMillis: parsePositiveInteger(process.env.THREADLINE_RETENTION_INTERVAL_MS) } : {}),
         ...(auth !== undefined ? { auth } : {}),
         ...(admin ? { bootstrapAdmin: admin } : {}),
+        redaction,
       });
-      process.stdout.write(`Threadline ${SERVER_VERSION} listening on ${server.url} (store: ${server.storeDescription}${auth ? '; accounts required' : ''})\n`);
+      const redacted = [...redaction.detectors, ...redaction.patterns.map((p) => p.name)];
+      process.stdout.write(
+        `Threadline ${SERVER_VERSION} listening on ${server.url} (store: ${server.storeDescription}${auth ? '; accounts required' : ''}${redacted.length > 0 ? `; redacting ${redacted.join(', ')}` : ''})\n`,
+      );
       const stop = () => {
         void server.close().then(() => process.exit(0));
       };
@@ -230,6 +243,41 @@ async function firstLineOfStdin(): Promise<string> {
     if (text.includes('\n')) break;
   }
   return text.split(/\r?\n/)[0] ?? '';
+}
+
+/** A commander argument parser from a redaction rule parser: its errors become commander's. */
+function ruleOption<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      if (error instanceof RedactionRuleError) throw new InvalidArgumentError(error.message);
+      throw error;
+    }
+  };
+}
+
+/** The server's redaction rules: the flags, else THREADLINE_REDACT and THREADLINE_REDACT_PATTERNS. */
+function redactionRulesOf(detectors: RedactionRules['detectors'] | undefined, patterns: CustomPattern[] | undefined): RedactionRules {
+  try {
+    return checkedRules({
+      detectors: detectors ?? fromVariable('THREADLINE_REDACT', (text) => parseDetectorList(text)),
+      patterns: patterns ?? fromVariable('THREADLINE_REDACT_PATTERNS', (text) => text.split(/\r?\n/).filter((line) => line.trim() !== '').map(parsePatternAssignment)),
+    });
+  } catch (error) {
+    if (error instanceof RedactionRuleError) throw new StartupError(error.message, 2);
+    throw error;
+  }
+}
+
+/** A rule read from an environment variable; its errors name the variable. */
+function fromVariable<T>(name: string, parse: (text: string) => T): T {
+  try {
+    return parse(process.env[name] ?? '');
+  } catch (error) {
+    if (error instanceof RedactionRuleError) throw new RedactionRuleError(`${name}: ${error.message}`);
+    throw error;
+  }
 }
 
 function booleanFromEnv(name: string): boolean | undefined {

@@ -12,3 +12,6 @@ export { KyselyTraceStore, TraceNotFoundError } from './store/kysely-store.js';
 export type { TraceStore, Experiment, StartTraceResult, StoredSpan } from './store/store.js';
 export { ApiError } from './errors.js';
 export type { TraceRecord, StoredTrace, SpanRecord, TokenCounts } from './trace-model.js';
+export { DETECTOR_NAMES } from './redaction/detectors.js';
+export type { DetectorName } from './redaction/detectors.js';
+export type { RedactionRules, CustomPattern } from './redaction/rules.js';

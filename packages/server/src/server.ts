@@ -6,6 +6,7 @@ import { openStore, parseStoreUri, StoreUriError, type StoreLocation, type Store
 import type { KyselyTraceStore } from './store/kysely-store.js';
 import { AccountStore, type Permission } from './store/accounts.js';
 import type { AuthOptions } from './http/auth/access.js';
+import type { RedactionRules } from './redaction/rules.js';
 
 export interface ServerOptions {
   host?: string;
@@ -33,6 +34,8 @@ export interface ServerOptions {
   defaultPermission?: Permission;
   /** An admin account created at start-up if it does not exist (THREADLINE_ADMIN_USERNAME / _PASSWORD). */
   bootstrapAdmin?: { username: string; password: string };
+  /** What to redact from every trace at ingest, in every experiment; see AppOptions. */
+  redaction?: RedactionRules;
 }
 
 export interface RunningServer {
@@ -91,6 +94,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logger: { level: options.logLevel ?? 'warn' },
     edge: { listenHost: host, allowedHosts: options.allowedHosts ?? [], allowedOrigins: options.allowedOrigins ?? [] },
     ...(auth ? { auth } : {}),
+    ...(options.redaction ? { redaction: options.redaction } : {}),
   });
   const port = options.port ?? 5000;
   try {

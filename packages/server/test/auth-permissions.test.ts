@@ -178,6 +178,12 @@ describeEachDatabase('permissions on every route', (database) => {
       return { method: 'DELETE', url: '/api/2.0/mlflow/experiments/permissions/delete', body: { experiment_id: experiment, username: 'spare' } };
     },
     'GET /api/threadline/experiments/:experiment_id/permissions': async () => ({ method: 'GET', url: `/api/threadline/experiments/${experiment}/permissions` }),
+    'GET /api/threadline/experiments/:experiment_id/redaction': async () => ({ method: 'GET', url: `/api/threadline/experiments/${experiment}/redaction` }),
+    'PUT /api/threadline/experiments/:experiment_id/redaction': async () => ({
+      method: 'PUT',
+      url: `/api/threadline/experiments/${await newExperiment()}/redaction`,
+      body: { detectors: ['email'], patterns: [{ name: 'employee_id', pattern: 'EMP-\\d{6}' }] },
+    }),
     'POST /api/threadline/auth/login': async () => ({ method: 'POST', url: '/api/threadline/auth/login', body: { username: 'reader', password: PASSWORD } }),
     'POST /api/threadline/auth/logout': async () => ({ method: 'POST', url: '/api/threadline/auth/logout' }),
     'GET /api/threadline/auth/me': async () => ({ method: 'GET', url: '/api/threadline/auth/me' }),
@@ -295,6 +301,7 @@ describeEachDatabase('permissions on every route', (database) => {
       expect.objectContaining({ actor: 'admin', action: 'traces.delete' }),
       expect.objectContaining({ action: 'token.create' }),
       expect.objectContaining({ action: 'permission.set' }),
+      expect.objectContaining({ actor: 'manager', action: 'experiment.redaction' }),
       expect.objectContaining({ actor: 'reader', action: 'login' }),
     ]));
   });

@@ -4,6 +4,7 @@
  * (wire protocol §3.11). Needs the built CLI: `npx tsc -b` first (`npm test` does it).
  */
 import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -248,6 +249,43 @@ describe('threadline server: start-up', () => {
     expectOneLineError(run.stderr, new RegExp(`\\b${server.port}\\b`));
     // The first server is unharmed.
     expect(await request(server.url, 'GET', '/health')).toEqual({ status: 200, text: 'OK' });
+  });
+});
+
+describe('threadline server: redaction rules (--redact, --redact-pattern)', () => {
+  it('refuses an unknown detector or a pattern RE2 cannot compile, from flags or environment', async () => {
+    const args = ['server', '--host', '127.0.0.1', '--port', '0', '--backend-store-uri', tempSqliteUri().uri];
+    const flag = await runCli([...args, '--redact', 'email,ssn']);
+    expect(flag.code).not.toBe(0);
+    expect(flag.stderr).toMatch(/Unknown detectors 'ssn'/);
+    const env = await runCli(args, { env: { THREADLINE_REDACT_PATTERNS: 'employee_id=EMP-\\d{6}\nbroken=(' } });
+    expect(env.code).toBe(2);
+    expectOneLineError(env.stderr, /THREADLINE_REDACT_PATTERNS: pattern 'broken': not a valid RE2/);
+    expect(env.stdout).not.toMatch(/listening/);
+  });
+
+  it('says what it redacts, and redacts it; flags win over the environment', async () => {
+    const server = await startServerProcess({
+      backendStoreUri: tempSqliteUri().uri,
+      extraArgs: ['--redact', 'email,credit_card', '--redact-pattern', 'employee_id=EMP-\\d{6}'],
+      env: { THREADLINE_REDACT: 'phone' },
+    });
+    expect(server.output().stdout).toMatch(/redacting email, credit_card, employee_id\)/);
+    const traceId = `tr-${randomBytes(16).toString('hex')}`;
+    const body = JSON.stringify({
+      trace: {
+        trace_info: {
+          trace_id: traceId,
+          trace_location: { type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: '0' } },
+          request_preview: 'bob@example.com paid with 4111 1111 1111 1111 for EMP-123456, call +1 415 555 2671',
+          trace_metadata: { 'mlflow.trace.user': 'bob@example.com' },
+        },
+      },
+    });
+    expect((await request(server.url, 'POST', '/api/3.0/mlflow/traces', body)).status).toBe(200);
+    const info = JSON.parse((await request(server.url, 'GET', `/api/3.0/mlflow/traces/${traceId}`)).text).trace.trace_info;
+    expect(info.request_preview).toBe('[REDACTED:email] paid with [REDACTED:credit_card] for [REDACTED:employee_id], call +1 415 555 2671');
+    expect(info.trace_metadata['mlflow.trace.user']).toBe('bob@example.com');
   });
 });
 

@@ -154,6 +154,8 @@ describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
     for (const [table, column] of [['traces', 'cost_nanos'], ['traces', 'unpriced_calls'], ['sessions', 'cost_nanos'], ['users', 'cost_nanos']] as const) {
       await sql`ALTER TABLE ${sql.table(table)} DROP COLUMN ${sql.ref(column)}`.execute(kysely);
     }
+    // 009-redaction-rules.
+    await sql`DROP TABLE experiment_redaction_rules`.execute(kysely);
     await sql`DELETE FROM threadline_migrations WHERE name >= '003-trace-hours'`.execute(kysely);
     const schema = db.store.dialect.name === 'postgres' ? (await sql<{ s: string }>`SELECT current_schema() AS s`.execute(kysely)).rows[0]!.s : undefined;
     await migrateToLatest(kysely, { dialect: db.store.dialect.name, ...(schema ? { schema } : {}) });

@@ -18,6 +18,10 @@ import { ExperimentCache } from './experiment-cache.js';
 import { registerMetricsRoutes } from './metrics.js';
 import { registerPriceRoutes } from './prices.js';
 import { registerErasureRoutes } from './erasures.js';
+import { registerRedactionRoutes } from './redaction.js';
+import { RedactionPolicy } from '../redaction/redaction-policy.js';
+import { withRedaction } from '../redaction/redacting-store.js';
+import { checkedRules, NO_REDACTION, type RedactionRules } from '../redaction/rules.js';
 import { registerMlflowMetricsRoutes } from './mlflow-metrics.js';
 import { registerExperimentRoutes } from './experiments.js';
 import { registerOtlpRoutes, type OtlpOptions } from './otlp.js';
@@ -42,6 +46,11 @@ export interface AppOptions {
   edge?: EdgeSecurityOptions;
   /** Accounts and per-experiment permissions; without it every caller may do everything. */
   auth?: AuthOptions;
+  /**
+   * What to redact from every trace before it is stored, in every experiment (each may add rules
+   * of its own through `/api/threadline/experiments/{id}/redaction`). Default: nothing.
+   */
+  redaction?: RedactionRules;
 }
 
 /** How long a client may take to send a request, and how much it may send at once. */
@@ -58,11 +67,14 @@ export interface ClientLimits {
 
 /** What every route module receives. */
 export interface RouteContext {
+  /** The store with every write of trace content redacted first (redaction/redacting-store.ts). */
   store: TraceStore;
   experiments: ExperimentCache;
   access: AccessControl;
   /** The account store while auth is on. */
   accounts: AccountStore | undefined;
+  /** Which redaction rules apply where. */
+  redaction: RedactionPolicy;
 }
 
 const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -139,7 +151,14 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.get('/version', async (_req, reply) => reply.type('text/plain').send(SERVER_VERSION));
 
-  const context: RouteContext = { store: options.store, experiments: new ExperimentCache(options.store), access, accounts: options.auth?.accounts };
+  const redaction = new RedactionPolicy(checkedRules(options.redaction ?? NO_REDACTION), options.store.redactionRules);
+  const context: RouteContext = {
+    store: withRedaction(options.store, redaction),
+    experiments: new ExperimentCache(options.store),
+    access,
+    accounts: options.auth?.accounts,
+    redaction,
+  };
   for (const prefix of API_PREFIXES) {
     await app.register(
       async (scope) => {
@@ -152,6 +171,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         registerMetricsRoutes(scope, context);
         registerPriceRoutes(scope, context);
         registerErasureRoutes(scope, context);
+        registerRedactionRoutes(scope, context);
         registerMlflowMetricsRoutes(scope, context);
         registerAccountRoutes(scope, access, options.auth?.accounts);
       },

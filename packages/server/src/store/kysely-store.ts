@@ -23,6 +23,7 @@ import { ModelPrices } from './model-prices.js';
 import { Pricing } from './pricing.js';
 import { Erasures } from './erasures.js';
 import { Retention } from './retention.js';
+import { ExperimentRedactionRules } from './redaction-rules.js';
 import { queryModelMetrics, type ModelMetricsQuery, type ModelSeries } from './model-metrics.js';
 import { queryFeedbackMetrics, type FeedbackMetrics, type FeedbackMetricsQuery } from './feedback-metrics.js';
 import { queryMetricDataPoints, type MetricDataPage, type MetricsQuery } from './mlflow-trace-metrics.js';
@@ -61,6 +62,7 @@ export class KyselyTraceStore implements TraceStore {
   readonly pricing: Pricing;
   readonly erasures: Erasures;
   readonly retention: Retention;
+  readonly redactionRules: ExperimentRedactionRules;
 
   /**
    * @param groupCommit share each commit among the writes in flight (for single-writer SQLite);
@@ -79,6 +81,7 @@ export class KyselyTraceStore implements TraceStore {
     this.pricing = new Pricing(db, prices, priceSource, this.writes);
     this.erasures = new Erasures(db, dialect, this.transactions, this);
     this.retention = new Retention(db, dialect, this.transactions);
+    this.redactionRules = new ExperimentRedactionRules(db);
   }
 
   // ---- experiments -------------------------------------------------------------------------

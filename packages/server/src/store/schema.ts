@@ -28,6 +28,7 @@ export interface Database {
   ui_sessions: UiSessionsTable;
   experiment_permissions: ExperimentPermissionsTable;
   audit_events: AuditEventsTable;
+  experiment_redaction_rules: ExperimentRedactionRulesTable;
 }
 
 /** A person who signs in to Threadline (the `users` table is the traced app's end users). */
@@ -309,4 +310,15 @@ export interface LeasesTable {
   holder: string;
   /** ms since the epoch: after it, anyone may take the lease. */
   until: number;
+}
+
+/** An experiment's own redaction rules (009-redaction-rules). */
+export interface ExperimentRedactionRulesTable {
+  experiment_id: number;
+  /** Built-in detector names, comma-separated. */
+  detectors: string;
+  /** JSON list of `{name, pattern}`. */
+  patterns: string;
+  updated_time: number;
+  updated_by: string;
 }

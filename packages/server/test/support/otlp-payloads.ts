@@ -18,6 +18,8 @@ export interface SpanSpec {
   endMs?: number;
   attributes?: Record<string, unknown>;
   statusCode?: number;
+  statusMessage?: string;
+  events?: { name: string; attributes?: Record<string, unknown> }[];
   /** SpanFlags; 0x300 marks a span whose parent is in another process. */
   flags?: number;
 }
@@ -51,7 +53,8 @@ export function otlpSpan(spec: SpanSpec): Record<string, unknown> {
     startTimeUnixNano: String(start),
     endTimeUnixNano: String(end),
     attributes: keyValues(spec.attributes),
-    status: { code: spec.statusCode ?? 0 },
+    ...(spec.events ? { events: spec.events.map((e) => ({ name: e.name, timeUnixNano: String(end), attributes: keyValues(e.attributes) })) } : {}),
+    status: { code: spec.statusCode ?? 0, ...(spec.statusMessage !== undefined ? { message: spec.statusMessage } : {}) },
   };
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll } from 'vitest';
-import { createApp } from '../../src/http/app.js';
+import { createApp, type AppOptions } from '../../src/http/app.js';
 import type { KyselyTraceStore } from '../../src/store/kysely-store.js';
 import type { TestDatabase } from './databases.js';
 
@@ -16,14 +16,15 @@ export interface TestApp {
 
 /**
  * The HTTP app on a fresh store of `database` for the enclosing suite, through `inject()` (no
- * socket). Its fields are filled in `beforeAll`, so read them inside tests.
+ * socket), with `options` besides the store. Its fields are filled in `beforeAll`, so read them
+ * inside tests.
  */
-export function useTestApp(database: TestDatabase): TestApp {
+export function useTestApp(database: TestDatabase, options: Omit<AppOptions, 'store'> = {}): TestApp {
   const t = {} as TestApp;
   let close: () => Promise<void>;
   beforeAll(async () => {
     const opened = await database.open();
-    const app = await createApp({ store: opened.store });
+    const app = await createApp({ ...options, store: opened.store });
     close = async () => {
       await app.close();
       await opened.close();

@@ -291,8 +291,8 @@ function firstCount(attributes: Record<string, unknown>, keys: readonly string[]
 
 // ---- §11.D model, provider, inputs and outputs --------------------------------------------
 
-const MODEL_KEYS = ['gen_ai.response.model', 'gen_ai.request.model', 'llm.response.model_name', 'llm.model_name', 'llm.request.model_name', 'ai.response.model', 'ai.model.id', 'embedding.model_name'];
-const PROVIDER_KEYS = ['gen_ai.provider.name', 'gen_ai.system', 'llm.provider', 'llm.system', 'ai.model.provider'];
+export const MODEL_KEYS = ['gen_ai.response.model', 'gen_ai.request.model', 'llm.response.model_name', 'llm.model_name', 'llm.request.model_name', 'ai.response.model', 'ai.model.id', 'embedding.model_name'];
+export const PROVIDER_KEYS = ['gen_ai.provider.name', 'gen_ai.system', 'llm.provider', 'llm.system', 'ai.model.provider'];
 
 export function modelOf(attributes: Record<string, unknown>): string | null {
   for (const key of MODEL_KEYS) {

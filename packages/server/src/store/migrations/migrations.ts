@@ -7,6 +7,7 @@ import * as m005 from './005-feedback-rollups.js';
 import * as m006 from './006-cost.js';
 import * as m007 from './007-erasures.js';
 import * as m008 from './008-leases.js';
+import * as m009 from './009-redaction-rules.js';
 
 /** What a migration may need to know of the database it runs on. */
 export interface MigrationContext {
@@ -30,6 +31,7 @@ const MIGRATIONS: Record<string, { up: VersionedMigration }> = {
   '006-cost': m006,
   '007-erasures': m007,
   '008-leases': m008,
+  '009-redaction-rules': m009,
 };
 
 /**
