@@ -10,6 +10,8 @@ import { parseMlflowSpans } from '../../packages/server/dist/ingest/mlflow-spans
 import { parseStartTraceRequest } from '../../packages/server/dist/ingest/mlflow-trace-info.js';
 import { spanToMlflowJson } from '../../packages/server/dist/ingest/span-json.js';
 import { findRootSpan, rootPreviews, tokenUsageFromMetadata, tokenUsageFromSpans } from '../../packages/server/dist/ingest/trace-derivation.js';
+import { PriceBook } from '../../packages/server/dist/cost/price-book.js';
+import { pricedNewTrace } from '../../packages/server/dist/store/cost-writes.js';
 
 const INFO_FINALIZED = 'mlflow.trace.infoFinalized';
 const TRACE_NAME = 'mlflow.traceName';
@@ -22,8 +24,12 @@ const SPANS_LOCATION_TRACKING_STORE = 'TRACKING_STORE';
  *   metadata: [string, string][],
  *   tags: [string, string][],
  *   spans: Record<string, string | null>[],
+ *   calls: Record<string, string | number | null>[],
  * }} TraceRows
  */
+
+/** The bundled price table, as the server prices with when no operator has set a price. */
+const BOOK = new PriceBook();
 
 /**
  * @param {{ traceId: string, post: Buffer, put: Buffer }} trace
@@ -38,6 +44,8 @@ export function rowsOf(trace) {
   const tags = { ...record.tags };
   if (name !== null) tags[TRACE_NAME] = name;
   tags[SPANS_LOCATION] = SPANS_LOCATION_TRACKING_STORE;
+  // The trace's LLM calls priced as the server prices a trace's first spans (cost-writes.ts).
+  const priced = pricedNewTrace(Number(record.experimentId), record.traceId, spans, BOOK);
   return {
     trace: {
       trace_id: record.traceId,
@@ -55,6 +63,7 @@ export function rowsOf(trace) {
       output_tokens: tokens?.outputTokens ?? null,
       total_tokens: tokens?.totalTokens ?? null,
       span_count: spans.length,
+      ...priced.cost,
     },
     metadata: Object.entries({ ...record.metadata, [INFO_FINALIZED]: 'true' }),
     tags: Object.entries(tags),
@@ -69,5 +78,6 @@ export function rowsOf(trace) {
       end_ns: s.endNs === null ? null : s.endNs.toString(),
       content: spanToMlflowJson(record.traceId, s),
     })),
+    calls: priced.rows,
   };
 }

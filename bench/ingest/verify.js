@@ -14,6 +14,8 @@ const TABLES = {
   users: 'experiment_id, user_id',
   session_users: 'experiment_id, user_id, session_id',
   trace_hours: 'experiment_id, hour_start, latency_bin, shard',
+  llm_calls: 'trace_id, span_id',
+  model_hours: 'experiment_id, hour_start, model',
 };
 
 /** Row count and content hash of each table. */
