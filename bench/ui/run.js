@@ -52,8 +52,9 @@ const { path } = await ensureDatabase({ ...sizes, cacheDir: args['cache-dir'], l
 const server = await startServerProcess({ dbPath: path });
 const browser = await launchBrowser();
 const results = [];
-/** What the models metrics answered (how many models and buckets), and the bucket asked for. */
+/** What the models metrics answered (how many models and buckets), and the bucket asked for; when, after navigation. */
 let modelsAnswer;
+const modelsAt = [];
 try {
   const base = server.url;
   // bench/search loads its traces into its own experiment.
@@ -79,13 +80,14 @@ try {
     ['Users', `/experiments/${exp}/users`, '[data-testid="users-table"] [role="row"][data-index]'],
     ['User page (sessions)', `/experiments/${exp}/users/${enc(users[0].user_id)}`, '[data-testid="user-sessions"] [role="row"][data-index]'],
     ['Overview, 30 days (all traces)', `/experiments/${exp}/overview?from=${from}&to=${to}`, '[data-testid="chart-traces"] canvas'],
-    ['Overview, 30 days, by user', `/experiments/${exp}/overview?from=${from}&to=${to}&group=user`, '[data-testid="chart-groups"] canvas'],
+    // Visited alternately with the overview above, so that the two are measured under the same load.
     [
       uiHasModelChart ? 'Overview with cost by model, 30 days' : 'Overview with cost by model, 30 days (no chart yet: its request)',
       `/experiments/${exp}/overview?from=${from}&to=${to}`,
       '[data-testid="chart-traces"] canvas',
-      { models: true },
+      { models: true, alternate: true },
     ],
+    ['Overview, 30 days, by user', `/experiments/${exp}/overview?from=${from}&to=${to}&group=user`, '[data-testid="chart-groups"] canvas'],
   ];
   const page = await browser.context.newPage();
   page.setDefaultTimeout(60_000);
@@ -101,28 +103,43 @@ try {
       }
     }, { path: MODELS_PATH, body: modelsBody });
   }
-  for (const [name, path, ready, options = {}] of views) {
-    const times = [];
+  /** One visit: ms from navigation to its data on screen (and, for the models row, the models metrics answered). */
+  const visit = async ([, path, ready, options = {}]) => {
     const tab = options.models ? modelsPage : page;
+    await tab.goto('about:blank');
+    const started = performance.now();
+    // The models metrics answered (its whole body) and the overview's chart drawn: the later of the two.
+    const models = options.models
+      ? tab.waitForResponse((r) => r.url().endsWith(MODELS_PATH) && r.request().method() === 'POST').then(async (r) => {
+          if (!r.ok()) throw new Error(`${MODELS_PATH} answered ${r.status()}: ${await r.text()}`);
+          const answer = JSON.parse((await r.body()).toString('utf8'));
+          modelsAt.push(performance.now() - started);
+          modelsAnswer = { models: answer.models.length, buckets: answer.times_ms.length, bucketHours: answer.bucket_ms / 3_600_000, askedMinutes: modelsBody.bucket_ms / 60_000 };
+        })
+      : undefined;
+    await tab.goto(base + path);
+    await Promise.all([tab.waitForSelector(ready), models]);
+    return performance.now() - started;
+  };
+  // Views measured one after the other, each on its own but those marked `alternate`, which take turns with the one before.
+  const blocks = [];
+  for (const view of views) {
+    if (view[3]?.alternate) blocks.at(-1).push(view);
+    else blocks.push([view]);
+  }
+  for (const block of blocks) {
+    const times = block.map(() => []);
     for (let i = 0; i <= iterations; i++) {
-      await tab.goto('about:blank');
-      const started = performance.now();
-      // The models metrics answered (its whole body) and the overview's chart drawn: the later of the two.
-      const models = options.models
-        ? tab.waitForResponse((r) => r.url().endsWith(MODELS_PATH) && r.request().method() === 'POST').then(async (r) => {
-            if (!r.ok()) throw new Error(`${MODELS_PATH} answered ${r.status()}: ${await r.text()}`);
-            const answer = JSON.parse((await r.body()).toString('utf8'));
-            modelsAnswer = { models: answer.models.length, buckets: answer.times_ms.length, bucketHours: answer.bucket_ms / 3_600_000, askedMinutes: modelsBody.bucket_ms / 60_000 };
-          })
-        : undefined;
-      await tab.goto(base + path);
-      await Promise.all([tab.waitForSelector(ready), models]);
-      const ms = performance.now() - started;
-      if (i > 0) times.push(ms); // the first visit warms the server's and the browser's caches
+      for (const [k, view] of block.entries()) {
+        const ms = await visit(view);
+        if (i > 0) times[k].push(ms); // the first visit warms the server's and the browser's caches
+      }
     }
-    const row = { name, path, p50: median(times), p95: percentile(times, 95), max: Math.max(...times) };
-    results.push(row);
-    log(`${name.padEnd(28)} p50 ${fmt(row.p50)} ms  p95 ${fmt(row.p95)} ms`);
+    for (const [k, [name, path]] of block.entries()) {
+      const row = { name, path, p50: median(times[k]), p95: percentile(times[k], 95), max: Math.max(...times[k]) };
+      results.push(row);
+      log(`${name.padEnd(28)} p50 ${fmt(row.p50)} ms  p95 ${fmt(row.p95)} ms`);
+    }
   }
 } finally {
   await browser.close();
@@ -135,7 +152,8 @@ const table = markdownTable(
   results.map((r) => [r.name, fmt(r.p50), fmt(r.p95), r.p95 < GOAL_MS ? 'yes' : '**no**']),
   ['l', 'r', 'r', 'l'],
 );
-const body = `Last run: ${when} UTC · machine: ${machine} · command: \`npm run bench:ui\`
+const command = `npm run bench:ui${iterations !== 7 ? ` -- --iterations ${iterations}` : ''}`;
+const body = `Last run: ${when} UTC · machine: ${machine} · command: \`${command}\`
 
 \`threadline server\` on bench/search's SQLite database (${fmt(sizes.traces)} traces, ${fmt(sizes.users)} users, ${fmt(sizes.sessions)} sessions), the built UI in headless Chromium (Debian's, through playwright-core), one tab (a second for the cost-by-model row). Each time runs from navigation to the view's first rows (or chart) on screen, over ${iterations} visits after one warm-up visit; goal: under ${fmt(GOAL_MS)} ms.
 
@@ -148,8 +166,8 @@ traces of the whole range (two grouped scans of ~1M rows): the rollup has no use
 
 ${
   uiHasModelChart
-    ? `Cost by model: the overview's own request to \`POST /api/threadline/models/metrics\` (read from the hourly \`model_hours\` rollup; it answered ${modelsAnswer.models} models in ${modelsAnswer.buckets} buckets of ${modelsAnswer.bucketHours} hours) waited for, answered in full, with the overview's first chart drawn.`
-    : `**Cost by model: the UI on this branch has no cost-by-model chart yet** (another branch adds it). The row times the overview's first screen together with the request that chart will make, \`POST /api/threadline/models/metrics\` for the same 30 days and the overview's buckets (${fmt(modelsAnswer.askedMinutes)} minutes, which the endpoint widens to whole hours; read from the hourly \`model_hours\` rollup, one row per hour and model; it answered ${modelsAnswer.models} models in ${modelsAnswer.buckets} buckets of ${modelsAnswer.bucketHours} hours), sent by the page as soon as its document is parsed and timed, like every row, from navigation until the later of the chart drawn and the request answered in full. It measures the server's answer and the page around it, not drawing the new chart.`
+    ? `Cost by model: the overview's own request to \`POST /api/threadline/models/metrics\` (read from the hourly \`model_hours\` rollup; it answered ${modelsAnswer.models} models in ${modelsAnswer.buckets} buckets of ${modelsAnswer.bucketHours} hours, in full at p50 ${fmt(median(modelsAt.slice(1)))} ms after navigation) waited for, with the overview's first chart drawn; visited alternately with the overview above.`
+    : `**Cost by model: the UI on this branch has no cost-by-model chart yet** (another branch adds it). The row times the overview's first screen together with the request that chart will make, \`POST /api/threadline/models/metrics\` for the same 30 days and the overview's buckets (${fmt(modelsAnswer.askedMinutes)} minutes, which the endpoint widens to whole hours; read from the hourly \`model_hours\` rollup, one row per hour and model; it answered ${modelsAnswer.models} models in ${modelsAnswer.buckets} buckets of ${modelsAnswer.bucketHours} hours), sent by the page as soon as its document is parsed and timed, like every row, from navigation until the later of the chart drawn and the request answered in full (at p50 ${fmt(median(modelsAt.slice(1)))} ms after navigation); visited alternately with the overview above, under the same load. It measures the server's answer and the page around it, not drawing the new chart.`
 }
 `;
 log('');
