@@ -15,9 +15,21 @@ const INSERT_TRACE = `INSERT INTO traces (trace_id, experiment_id, client_reques
 const INSERT_SPAN = `INSERT INTO spans (trace_id, span_id, parent_span_id, name, type, status, start_ns, end_ns, content)
   VALUES (@trace_id, @span_id, @parent_span_id, @name, @type, @status, @start_ns, @end_ns, @content)`;
 
+const INSERT_CALL = `INSERT INTO llm_calls (trace_id, span_id, experiment_id, hour_start, model, provider, input_tokens, output_tokens,
+  cache_read_tokens, cache_write_tokens, reasoning_tokens, explicit_cost_nanos, cost_nanos, input_cost_nanos, output_cost_nanos, cost_source, counted)
+  VALUES (@trace_id, @span_id, @experiment_id, @hour_start, @model, @provider, @input_tokens, @output_tokens,
+  @cache_read_tokens, @cache_write_tokens, @reasoning_tokens, @explicit_cost_nanos, @cost_nanos, @input_cost_nanos, @output_cost_nanos, @cost_source, @counted)`;
+// cost-writes.ts ModelHourDeltas: counted calls only, per (experiment, hour of the call, model).
+const UPSERT_MODEL_HOUR = `INSERT INTO model_hours (experiment_id, hour_start, model, calls, unpriced_calls, input_tokens, output_tokens, cost_nanos)
+  VALUES (@experiment_id, @hour_start, @model, 1, @unpriced, @input_tokens, @output_tokens, @cost)
+  ON CONFLICT (experiment_id, hour_start, model) DO UPDATE SET
+    calls = model_hours.calls + 1, unpriced_calls = model_hours.unpriced_calls + @unpriced,
+    input_tokens = model_hours.input_tokens + @input_tokens, output_tokens = model_hours.output_tokens + @output_tokens,
+    cost_nanos = model_hours.cost_nanos + @cost`;
+
 // The rollup upserts of packages/server/src/store/rollups.ts (addToRollups, shiftHours), as plain SQL.
 const addCounters = (table) =>
-  [`trace_count = ${table}.trace_count + 1`, ...['error_count:errors', 'input_tokens', 'output_tokens', 'total_tokens', 'cost_nanos'].map((c) => {
+  [`trace_count = ${table}.trace_count + 1`, ...['error_count:errors', 'input_tokens', 'output_tokens', 'total_tokens', 'cost_nanos:cost'].map((c) => {
     const [column, param = column] = c.split(':');
     return `${column} = ${table}.${column} + @${param}`;
   })].join(',\n    ');
@@ -25,7 +37,7 @@ const EARLIER = `(@time < sessions.first_time OR (@time = sessions.first_time AN
 const LATER = `(@time > sessions.last_time OR (@time = sessions.last_time AND @trace_id > sessions.last_trace_id))`;
 const UPSERT_SESSION = `INSERT INTO sessions (experiment_id, session_id, first_time, last_time, last_end_time, trace_count, error_count,
   input_tokens, output_tokens, total_tokens, cost_nanos, user_count, first_trace_id, first_request_preview, last_trace_id, last_response_preview)
-  VALUES (@experiment_id, @session_id, @time, @time, @end_time, 1, @errors, @input_tokens, @output_tokens, @total_tokens, @cost_nanos, 0,
+  VALUES (@experiment_id, @session_id, @time, @time, @end_time, 1, @errors, @input_tokens, @output_tokens, @total_tokens, @cost, 0,
   @trace_id, @request_preview, @trace_id, @response_preview)
   ON CONFLICT (experiment_id, session_id) DO UPDATE SET
     ${addCounters('sessions')},
@@ -38,24 +50,15 @@ const UPSERT_SESSION = `INSERT INTO sessions (experiment_id, session_id, first_t
     last_end_time = CASE WHEN @end_time > sessions.last_end_time THEN @end_time ELSE sessions.last_end_time END`;
 const UPSERT_USER = `INSERT INTO users (experiment_id, user_id, first_time, last_time, trace_count, session_count, error_count,
   input_tokens, output_tokens, total_tokens, cost_nanos)
-  VALUES (@experiment_id, @user_id, @time, @time, 1, 0, @errors, @input_tokens, @output_tokens, @total_tokens, @cost_nanos)
+  VALUES (@experiment_id, @user_id, @time, @time, 1, 0, @errors, @input_tokens, @output_tokens, @total_tokens, @cost)
   ON CONFLICT (experiment_id, user_id) DO UPDATE SET
     ${addCounters('users')},
     first_time = CASE WHEN @time < users.first_time THEN @time ELSE users.first_time END,
     last_time = CASE WHEN @time > users.last_time THEN @time ELSE users.last_time END`;
 const UPSERT_HOUR = `INSERT INTO trace_hours (experiment_id, hour_start, latency_bin, shard, trace_count, error_count, input_tokens, output_tokens, total_tokens, cost_nanos)
-  VALUES (@experiment_id, @hour_start, @latency_bin, @shard, 1, @errors, @input_tokens, @output_tokens, @total_tokens, @cost_nanos)
+  VALUES (@experiment_id, @hour_start, @latency_bin, @shard, 1, @errors, @input_tokens, @output_tokens, @total_tokens, @cost)
   ON CONFLICT (experiment_id, hour_start, latency_bin, shard) DO UPDATE SET
     ${addCounters('trace_hours')}`;
-const INSERT_CALL = `INSERT INTO llm_calls (trace_id, span_id, experiment_id, hour_start, model, provider, input_tokens, output_tokens,
-  cache_read_tokens, cache_write_tokens, reasoning_tokens, explicit_cost_nanos, cost_nanos, input_cost_nanos, output_cost_nanos, cost_source, counted)
-  VALUES (@trace_id, @span_id, @experiment_id, @hour_start, @model, @provider, @input_tokens, @output_tokens,
-  @cache_read_tokens, @cache_write_tokens, @reasoning_tokens, @explicit_cost_nanos, @cost_nanos, @input_cost_nanos, @output_cost_nanos, @cost_source, @counted)`;
-// ModelHourDeltas of packages/server/src/store/cost-writes.ts: counted calls per (experiment, hour, model).
-const UPSERT_MODEL_HOUR = `INSERT INTO model_hours (experiment_id, hour_start, model, calls, unpriced_calls, input_tokens, output_tokens, cost_nanos)
-  VALUES (@experiment_id, @hour_start, @model, 1, @unpriced, @input_tokens, @output_tokens, @cost)
-  ON CONFLICT (experiment_id, hour_start, model) DO UPDATE SET calls = model_hours.calls + 1, unpriced_calls = model_hours.unpriced_calls + @unpriced,
-    input_tokens = model_hours.input_tokens + @input_tokens, output_tokens = model_hours.output_tokens + @output_tokens, cost_nanos = model_hours.cost_nanos + @cost`;
 const LINK_SESSION_USER = `INSERT INTO session_users (experiment_id, session_id, user_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`;
 const COUNT_SESSION_USER = `UPDATE sessions SET user_count = user_count + 1 WHERE experiment_id = ? AND session_id = ?`;
 const COUNT_USER_SESSION = `UPDATE users SET session_count = session_count + 1 WHERE experiment_id = ? AND user_id = ?`;
@@ -110,10 +113,7 @@ export class RawWriter {
     for (const [key, value] of rows.metadata) this.insertMetadata.run(t.trace_id, key, value);
     for (const [key, value] of rows.tags) this.insertTag.run(t.trace_id, key, value);
     for (const span of rows.spans) this.insertSpan.run(span);
-    for (const call of rows.calls) {
-      this.insertCall.run(call);
-      if (call.counted) this.upsertModelHour.run({ ...call, unpriced: call.cost_source === null ? 1 : 0, cost: call.cost_nanos ?? 0 });
-    }
+    for (const call of rows.calls) this.insertCall.run(call);
     const c = {
       experiment_id: t.experiment_id,
       trace_id: t.trace_id,
@@ -123,7 +123,7 @@ export class RawWriter {
       input_tokens: t.input_tokens ?? 0,
       output_tokens: t.output_tokens ?? 0,
       total_tokens: t.total_tokens ?? 0,
-      cost_nanos: t.cost_nanos ?? 0,
+      cost: t.cost_nanos ?? 0,
       request_preview: t.request_preview,
       response_preview: t.response_preview,
     };
@@ -143,6 +143,11 @@ export class RawWriter {
       durationMs: t.execution_duration === null ? null : Number(t.execution_duration),
     });
     this.upsertHour.run({ ...c, ...hour });
+    for (const call of rows.calls) {
+      if (!call.counted) continue;
+      const unpriced = call.cost_source === null ? 1 : 0;
+      this.upsertModelHour.run({ experiment_id: call.experiment_id, hour_start: call.hour_start, model: call.model, unpriced, input_tokens: call.input_tokens, output_tokens: call.output_tokens, cost: call.cost_nanos ?? 0 });
+    }
   }
 
   /** One transaction per trace. */

@@ -13,9 +13,6 @@ import { findRootSpan, rootPreviews, tokenUsageFromMetadata, tokenUsageFromSpans
 import { PriceBook } from '../../packages/server/dist/cost/price-book.js';
 import { pricedNewTrace } from '../../packages/server/dist/store/cost-writes.js';
 
-/** The bundled price table, no operator's prices: what a fresh server prices with. */
-const PRICES = new PriceBook();
-
 const INFO_FINALIZED = 'mlflow.trace.infoFinalized';
 const TRACE_NAME = 'mlflow.traceName';
 const SPANS_LOCATION = 'mlflow.trace.spansLocation';
@@ -31,6 +28,9 @@ const SPANS_LOCATION_TRACKING_STORE = 'TRACKING_STORE';
  * }} TraceRows
  */
 
+/** The bundled price table, as the server prices with when no operator has set a price. */
+const BOOK = new PriceBook();
+
 /**
  * @param {{ traceId: string, post: Buffer, put: Buffer }} trace
  * @returns {TraceRows}
@@ -44,7 +44,8 @@ export function rowsOf(trace) {
   const tags = { ...record.tags };
   if (name !== null) tags[TRACE_NAME] = name;
   tags[SPANS_LOCATION] = SPANS_LOCATION_TRACKING_STORE;
-  const priced = pricedNewTrace(Number(record.experimentId), record.traceId, spans, PRICES);
+  // The trace's LLM calls priced as the server prices a trace's first spans (cost-writes.ts).
+  const priced = pricedNewTrace(Number(record.experimentId), record.traceId, spans, BOOK);
   return {
     trace: {
       trace_id: record.traceId,
@@ -62,10 +63,8 @@ export function rowsOf(trace) {
       output_tokens: tokens?.outputTokens ?? null,
       total_tokens: tokens?.totalTokens ?? null,
       span_count: spans.length,
-      cost_nanos: priced.cost.cost_nanos,
-      unpriced_calls: priced.cost.unpriced_calls,
+      ...priced.cost,
     },
-    calls: priced.rows,
     metadata: Object.entries({ ...record.metadata, [INFO_FINALIZED]: 'true' }),
     tags: Object.entries(tags),
     spans: spans.map((s) => ({
@@ -79,5 +78,6 @@ export function rowsOf(trace) {
       end_ns: s.endNs === null ? null : s.endNs.toString(),
       content: spanToMlflowJson(record.traceId, s),
     })),
+    calls: priced.rows,
   };
 }

@@ -242,7 +242,7 @@ async function main() {
     `Server RSS: ${mib(rssStart)} at start, ${mib(rssAfterWarmup)} after warm-up, peak ${mib(rssPeak.rssKib)} (${rssPeak.phase}), ` +
     `${mib(rssEnd)} at the end; growth over the counted rounds ${mib(rssEnd - rssAfterWarmup)} for ${fmt(N * ROUNDS)} traces (sampled every 200 ms from /proc/<pid>/status VmRSS).`;
   const verifyLine = verified
-    ? `Checked: the server's database and both raw databases hold identical rows (${fmt(digests.server.traces.rows)} traces, ${fmt(digests.server.spans.rows)} spans, ${fmt(digests.server.trace_metadata.rows)} metadata, ${fmt(digests.server.trace_tags.rows)} tags, ${fmt(digests.server.sessions.rows)} sessions, ${fmt(digests.server.users.rows)} users, ${fmt(digests.server.trace_hours.rows)} trace_hours rows; per-table SHA-256 of all rows).`
+    ? `Checked: the server's database and both raw databases hold identical rows (${fmt(digests.server.traces.rows)} traces, ${fmt(digests.server.spans.rows)} spans, ${fmt(digests.server.trace_metadata.rows)} metadata, ${fmt(digests.server.trace_tags.rows)} tags, ${fmt(digests.server.sessions.rows)} sessions, ${fmt(digests.server.users.rows)} users, ${fmt(digests.server.trace_hours.rows)} trace_hours rows, ${fmt(digests.server.llm_calls.rows)} llm_calls rows, ${fmt(digests.server.model_hours.rows)} model_hours rows; per-table SHA-256 of all rows).`
     : `**Row check FAILED**: ${mismatches.map((m) => `${m.table} ${JSON.stringify(m.a)} vs ${JSON.stringify(m.b)}`).join('; ')}`;
   const workload =
     `${fmt(N)} traces per round × ${ROUNDS} rounds (+ ${fmt(WARMUP)} warm-up, not counted), ${SPANS_PER_TRACE} spans each ` +
@@ -272,7 +272,7 @@ async function main() {
       `Last run: ${date} UTC · machine: ${machine} · command: \`${command}\``,
       '',
       `Workload: ${workload} Each round sends one trace set to the server and writes it raw (1 tx per trace, then batched), the raw ones first in even rounds; medians over rounds.`,
-      `The raw baseline writes exactly the server's rows (trace, metadata, tags, 5 spans with the same content JSON, sessions, users and trace_hours rollup upserts) with prepared better-sqlite3 statements, on the server's schema and pragmas (WAL, synchronous=NORMAL).`,
+      `The raw baseline writes exactly the server's rows (trace, metadata, tags, 5 spans with the same content JSON, the LLM call priced with the server's price book, sessions, users, trace_hours and model_hours rollup upserts) with prepared better-sqlite3 statements, on the server's schema and pragmas (WAL, synchronous=NORMAL).`,
       '',
       throughput,
       '',

@@ -2,18 +2,20 @@
  * The search benchmark's database: N traces of U users in S sessions (N/S turns each), 5 small
  * spans per trace, written with raw prepared better-sqlite3 inserts into a database migrated by
  * the server itself, the rollups computed here and bulk-inserted; then feedback on some turns and
- * sessions (feedback.js). Deterministic (seeded), and cached under a key of the schema (the
- * server's built migrations), GENERATOR_VERSION and the sizes, so re-runs skip the load; the
- * feedback has a version of its own, kept in the file, so a newer one is added to a cached file.
+ * sessions (feedback.js) and LLM calls with their cost (cost.js). Deterministic (seeded), and
+ * cached under a key of GENERATOR_VERSION and the sizes, so re-runs skip the load. A cached file
+ * is brought up to date by the server's own migrations, as a server upgrade would (so a file
+ * built before a migration gains its tables and columns), and the feedback and the cost each have
+ * a version of their own, kept in the file, so a newer one is added to a cached file.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { TraceMetadataKey, TraceTagKey, SPANS_LOCATION_TRACKING_STORE } from '../../packages/protocol/dist/index.js';
 import Database from 'better-sqlite3';
 import { traceHourKey } from '../../packages/server/dist/store/rollups.js';
 import { createSchema } from '../ingest/raw-store.js';
+import { ensureCost } from './cost.js';
 import { ensureFeedback } from './feedback.js';
 import { hex, rng } from '../lib/random.js';
 
@@ -33,18 +35,24 @@ export const sessionId = (s) => `s-${String(s).padStart(7, '0')}`;
 
 
 /**
- * The database file for these sizes, built if the cache does not have it, with the current
- * version of the feedback (added to a cached file that lacks it).
- * @param {{ traces: number, users: number, sessions: number, cacheDir: string, rebuild?: boolean, verifyFeedback?: boolean, log: (line: string) => void }} o
- *   verifyFeedback: check the feedback rollups against the server's write path even on a large or cached database
+ * The database file for these sizes, built if the cache does not have it, on the server's current
+ * schema, with the current versions of the feedback and the cost (added to a cached file that
+ * lacks them).
+ * @param {{ traces: number, users: number, sessions: number, cacheDir: string, rebuild?: boolean, verifyFeedback?: boolean, verifyCost?: boolean, log: (line: string) => void }} o
+ *   verifyFeedback, verifyCost: check the feedback rollups, or the cost, against the server's
+ *   write path even on a large or cached database
  */
 export async function ensureDatabase(o) {
   const key = cacheKey(o);
   const path = join(o.cacheDir, `search-${o.traces}-${key}.db`);
-  const feedback = () => ensureFeedback({ path, experimentId: EXPERIMENT_ID, log: o.log, ...(o.verifyFeedback ? { verify: true } : {}) });
+  const additions = async () => {
+    await ensureFeedback({ path, experimentId: EXPERIMENT_ID, log: o.log, ...(o.verifyFeedback ? { verify: true } : {}) });
+    await ensureCost({ path, experimentId: EXPERIMENT_ID, log: o.log, ...(o.verifyCost ? { verify: true } : {}) });
+  };
   if (existsSync(path) && !o.rebuild) {
     o.log(`database: cached ${path}`);
-    await feedback();
+    await migrate(path, o.log);
+    await additions();
     return { path, loadSeconds: undefined };
   }
   mkdirSync(o.cacheDir, { recursive: true });
@@ -54,19 +62,35 @@ export async function ensureDatabase(o) {
   const started = performance.now();
   await load({ ...o, path: partial });
   renameSync(partial, path);
-  await feedback();
+  await additions();
   const loadSeconds = (performance.now() - started) / 1000;
   o.log(`database: built ${path} in ${loadSeconds.toFixed(0)} s`);
   return { path, loadSeconds };
 }
 
-/** What the cached file depends on: the server's built migrations, the generator's version, the sizes. */
+/**
+ * What the cached file's rows depend on: the generator's version and the sizes. Not the schema:
+ * the server's migrations bring a cached file up to date (`migrate`); a migration the generator's
+ * inserts no longer fit fails the build, which then needs a new GENERATOR_VERSION.
+ */
 function cacheKey({ traces, users, sessions }) {
-  const hash = createHash('sha256');
-  const migrations = fileURLToPath(new URL('../../packages/server/dist/store/migrations/', import.meta.url));
-  for (const name of readdirSync(migrations).filter((n) => n.endsWith('.js')).sort()) hash.update(name).update(readFileSync(join(migrations, name)));
-  hash.update(JSON.stringify({ GENERATOR_VERSION, traces, users, sessions }));
-  return hash.digest('hex').slice(0, 12);
+  return createHash('sha256').update(JSON.stringify({ GENERATOR_VERSION, traces, users, sessions })).digest('hex').slice(0, 12);
+}
+
+/** Runs the server's migrations on a cached file (opening it as the server does), logging those it ran. */
+async function migrate(path, log) {
+  const applied = () => {
+    const db = new Database(path, { readonly: true });
+    try {
+      return db.prepare('SELECT name FROM threadline_migrations ORDER BY name').pluck().all();
+    } finally {
+      db.close();
+    }
+  };
+  const before = applied();
+  await createSchema(path);
+  const ran = applied().filter((name) => !before.includes(name));
+  if (ran.length > 0) log(`database: migrated the cached file (${ran.join(', ')})`);
 }
 
 async function load({ traces, users, sessions, path, log }) {

@@ -10,13 +10,13 @@
  * against the server's write path: the same assessments replayed through the store's API into a
  * copy without them must leave the same `feedback_rollups` rows.
  */
-import { copyFileSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { TraceMetadataKey } from '../../packages/protocol/dist/index.js';
 import { openSqliteStore } from '../../packages/server/dist/index.js';
 import { assessmentRow, storedAssessmentOf } from '../../packages/server/dist/store/assessment-rows.js';
 import { feedbackCounts, feedbackHourKey } from '../../packages/server/dist/store/feedback-rollups.js';
 import { hex, rng } from '../lib/random.js';
+import { ensureAddition, onCopy } from './additions.js';
 
 /** Bump when the generated feedback changes, so cached databases get it anew. */
 export const FEEDBACK_VERSION = 1;
@@ -36,8 +36,6 @@ export const JUDGED_SHARE = 0.05;
 /** Share of sessions rated as a whole by their first turn's user, and of those a thumbs down. */
 export const SESSION_RATED_SHARE = 0.03;
 const SESSION_NEGATIVE_SHARE = 0.3;
-/** Up to this many traces, feedback added is also checked against the server's write path. */
-const VERIFY_UP_TO = 20_000;
 
 /**
  * Gives the database at `path` its feedback unless it has this version of it already.
@@ -45,22 +43,11 @@ const VERIFY_UP_TO = 20_000;
  *   verify: check against the server's write path (default: when the database is small)
  */
 export async function ensureFeedback({ path, experimentId, log, verify }) {
-  const db = new Database(path);
-  let written;
-  try {
-    db.pragma('journal_mode = WAL');
-    db.exec('CREATE TABLE IF NOT EXISTS bench_feedback (version INTEGER NOT NULL)');
-    const have = db.prepare('SELECT version FROM bench_feedback').get()?.version;
-    if (have === FEEDBACK_VERSION && !verify) return;
-    if (have !== FEEDBACK_VERSION) {
-      const started = performance.now();
-      written = writeFeedback(db, experimentId);
-      log(`database: added ${written.assessments.toLocaleString('en-US')} assessments and ${written.rollups.toLocaleString('en-US')} feedback_rollups rows in ${((performance.now() - started) / 1000).toFixed(0)} s`);
-    }
-  } finally {
-    db.close();
-  }
-  if (verify ?? (written && written.traces <= VERIFY_UP_TO)) await verifyAgainstServer(path, log);
+  const write = (db) => {
+    const written = writeFeedback(db, experimentId);
+    return { traces: written.traces, added: `${written.assessments.toLocaleString('en-US')} assessments and ${written.rollups.toLocaleString('en-US')} feedback_rollups rows` };
+  };
+  await ensureAddition({ path, table: 'bench_feedback', version: FEEDBACK_VERSION, write, check: verifyAgainstServer, log, verify });
 }
 
 /** One feedback as the store keeps it (trace-model.ts StoredAssessment). */
@@ -155,10 +142,7 @@ function writeFeedback(db, experimentId) {
  * emptied of them, and checks that it stores the same assessments and the same feedback_rollups.
  */
 async function verifyAgainstServer(path, log) {
-  const copy = `${path}.verify`;
-  for (const suffix of ['', '-wal', '-shm']) rmSync(copy + suffix, { force: true });
-  copyFileSync(path, copy);
-  try {
+  await onCopy(path, async (copy) => {
     const db = new Database(copy);
     const rows = db.prepare('SELECT * FROM assessments ORDER BY create_time, assessment_id').all();
     const rollupsOf = (d) => d.prepare('SELECT * FROM feedback_rollups ORDER BY experiment_id, scope, key, name').all();
@@ -198,7 +182,5 @@ async function verifyAgainstServer(path, log) {
     } finally {
       replayed.close();
     }
-  } finally {
-    for (const suffix of ['', '-wal', '-shm']) rmSync(copy + suffix, { force: true });
-  }
+  });
 }

@@ -2,19 +2,23 @@
  * bench/search on PostgreSQL: the SQLite dataset copied into a PostgreSQL schema the server's own
  * migrations created, and the hand-written side of each query in PostgreSQL's SQL.
  *
- * The copy is kept under a schema named after the SQLite file (which names its sizes, schema and
- * generator), so re-runs skip it; its feedback tables are copied again when the SQLite file's
- * feedback version (feedback.js) is not the copy's. Secondary indexes are dropped for the load and
- * rebuilt after it, then ANALYZE runs, as autovacuum would have done on a live database.
+ * The copy is kept under a schema named after the SQLite file (which names its sizes and
+ * generator), so re-runs skip it. A cached copy is first brought up to date by the server's
+ * migrations; its feedback tables are copied again when the SQLite file's feedback version
+ * (feedback.js) is not the copy's, and what the cost changed (cost.js: the traces and their
+ * rollups, the LLM spans, the calls and model_hours) when its cost version is not. Secondary
+ * indexes are dropped for a load and rebuilt after it, then ANALYZE runs, as autovacuum would have
+ * done on a live database.
  */
 import { basename } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openPostgresStore } from '../../packages/server/dist/index.js';
+import { COST_VERSION } from './cost.js';
 import { FEEDBACK_VERSION } from './feedback.js';
-import { ASSESSMENTS, ASSESSMENTS_ORDER, assembleTraces } from './queries.js';
+import { ASSESSMENTS, ASSESSMENTS_ORDER, assembleTraces, pricedIds } from './queries.js';
 
-/** Tables in load order, each with the column its rows are read from SQLite in. */
+/** Tables in load order, each with the columns its rows are read from SQLite in (and which rows). */
 const TABLES = [
   ['experiments', 'experiment_id'],
   ['experiment_tags', 'experiment_id, key'],
@@ -31,6 +35,20 @@ const TABLES = [
 const FEEDBACK_TABLES = [
   ['assessments', 'assessment_id'],
   ['feedback_rollups', 'experiment_id, scope, key, name'],
+];
+/** The cost's own tables, copied with the rest. */
+const COST_TABLES = [
+  ['llm_calls', 'trace_id, span_id'],
+  ['model_hours', 'experiment_id, hour_start, model'],
+];
+/** What the cost changes or adds, copied again when the cost's version changes: its tables, the rows it priced and the LLM spans. */
+const COST_CHANGES = [
+  ['traces', 'trace_id'],
+  ['sessions', 'experiment_id, session_id'],
+  ['users', 'experiment_id, user_id'],
+  ['trace_hours', 'experiment_id, hour_start, latency_bin, shard'],
+  ['spans', 'trace_id, span_id', "type = 'LLM'"],
+  ...COST_TABLES,
 ];
 const BATCH = 5_000;
 const ARRAY_TYPES = { bigint: 'bigint[]', integer: 'int[]', text: 'text[]', 'double precision': 'float8[]' };
@@ -60,20 +78,36 @@ export async function ensurePostgresCopy({ sqlitePath, url, log }) {
   try {
     const done = await client.query(`SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'bench_loaded'`, [schema]);
     if (done.rowCount > 0) {
+      // The server's migrations first: a copy made before one gains its tables and columns.
+      const store = await openPostgresStore({ connectionString: url, schema });
+      await store.close();
       await client.query(`SET search_path TO ${schema}`);
-      // Copies made before the feedback have no version column.
-      const feedback = await client.query(`SELECT (to_jsonb(b) ->> 'version')::int AS version FROM bench_loaded AS b`);
-      if (feedback.rows[0]?.version === FEEDBACK_VERSION) {
+      // Copies made before the feedback, or the cost, have no column for its version.
+      const versions = (await client.query(`SELECT (to_jsonb(b) ->> 'version')::int AS feedback, (to_jsonb(b) ->> 'cost_version')::int AS cost FROM bench_loaded AS b`)).rows[0];
+      if (versions?.feedback === FEEDBACK_VERSION && versions?.cost === COST_VERSION) {
         log(`postgres: cached schema ${schema}`);
         return { schema, loadSeconds: undefined };
       }
-      // A copy made before this version of the feedback: only the feedback tables are copied again.
       const started = performance.now();
-      await client.query(`TRUNCATE ${FEEDBACK_TABLES.map(([table]) => table).join(', ')}`);
-      await copyTables(client, sqlite, schema, FEEDBACK_TABLES, log);
-      await client.query(`ALTER TABLE bench_loaded ADD COLUMN IF NOT EXISTS version integer`);
-      await client.query(`UPDATE bench_loaded SET version = $1`, [FEEDBACK_VERSION]);
-      log(`postgres: cached schema ${schema}, feedback copied again in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      if (versions?.feedback !== FEEDBACK_VERSION) {
+        // A copy made before this version of the feedback: only the feedback tables are copied again.
+        await client.query(`TRUNCATE ${FEEDBACK_TABLES.map(([table]) => table).join(', ')}`);
+        await copyTables(client, sqlite, schema, FEEDBACK_TABLES, log);
+        await client.query(`ALTER TABLE bench_loaded ADD COLUMN IF NOT EXISTS version integer`);
+        await client.query(`UPDATE bench_loaded SET version = $1`, [FEEDBACK_VERSION]);
+        log(`postgres: feedback copied again`);
+      }
+      if (versions?.cost !== COST_VERSION) {
+        // Before this version of the cost: what it changed is copied again, the spans' LLM ones only.
+        for (const [table, , where] of COST_CHANGES) await client.query(where ? `DELETE FROM ${table} WHERE ${where}` : `TRUNCATE ${table}`);
+        await copyTables(client, sqlite, schema, COST_CHANGES, log);
+        // The deleted spans' space, as autovacuum would reclaim it.
+        await client.query('VACUUM ANALYZE spans');
+        await client.query(`ALTER TABLE bench_loaded ADD COLUMN IF NOT EXISTS cost_version integer`);
+        await client.query(`UPDATE bench_loaded SET cost_version = $1`, [COST_VERSION]);
+        log(`postgres: cost copied again`);
+      }
+      log(`postgres: cached schema ${schema}, brought up to date in ${((performance.now() - started) / 1000).toFixed(0)} s`);
       return { schema, loadSeconds: undefined };
     }
     const started = performance.now();
@@ -87,9 +121,9 @@ export async function ensurePostgresCopy({ sqlitePath, url, log }) {
     await client.query(`SET search_path TO ${schema}`);
     // The migrations' own rows (the Default experiment) make way for the copied ones.
     await client.query('DELETE FROM experiment_tags; DELETE FROM experiments');
-    await copyTables(client, sqlite, schema, [...TABLES, ...FEEDBACK_TABLES], log);
-    await client.query('CREATE TABLE bench_loaded (at timestamptz DEFAULT now(), version integer)');
-    await client.query('INSERT INTO bench_loaded (version) VALUES ($1)', [FEEDBACK_VERSION]);
+    await copyTables(client, sqlite, schema, [...TABLES, ...FEEDBACK_TABLES, ...COST_TABLES], log);
+    await client.query('CREATE TABLE bench_loaded (at timestamptz DEFAULT now(), version integer, cost_version integer)');
+    await client.query('INSERT INTO bench_loaded (version, cost_version) VALUES ($1, $2)', [FEEDBACK_VERSION, COST_VERSION]);
     const loadSeconds = (performance.now() - started) / 1000;
     log(`postgres: loaded schema ${schema} in ${loadSeconds.toFixed(0)} s`);
     return { schema, loadSeconds };
@@ -100,8 +134,9 @@ export async function ensurePostgresCopy({ sqlitePath, url, log }) {
 }
 
 /**
- * Copies `tables` (empty in `schema`, the client's search_path) from SQLite, their secondary
- * indexes dropped for the load and rebuilt after it, then ANALYZEs them.
+ * Copies `tables` (empty in `schema`, the client's search_path, or of the rows their third item
+ * selects) from SQLite, their secondary indexes dropped for the load and rebuilt after it, then
+ * ANALYZEs them.
  */
 async function copyTables(client, sqlite, schema, tables, log) {
   const indexes = (
@@ -113,13 +148,13 @@ async function copyTables(client, sqlite, schema, tables, log) {
     )
   ).rows;
   for (const index of indexes) await client.query(`DROP INDEX "${index.name}"`);
-  for (const [table, order] of tables) {
+  for (const [table, order, where] of tables) {
     const columns = (
       await client.query(`SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`, [schema, table])
     ).rows;
     const names = columns.map((c) => `"${c.column_name}"`).join(', ');
     const insert = `INSERT INTO ${table} (${names}) SELECT * FROM unnest(${columns.map((c, i) => `$${i + 1}::${ARRAY_TYPES[c.data_type] ?? 'text[]'}`).join(', ')})`;
-    const read = sqlite.prepare(`SELECT ${columns.map((c) => `"${c.column_name}"`).join(', ')} FROM ${table} ORDER BY ${order}`).raw();
+    const read = sqlite.prepare(`SELECT ${columns.map((c) => `"${c.column_name}"`).join(', ')} FROM ${table}${where ? ` WHERE ${where}` : ''} ORDER BY ${order}`).raw();
     let batch = columns.map(() => []);
     let rows = 0;
     const flush = async () => {
@@ -183,6 +218,12 @@ export class PostgresHand {
   topUsers(experimentId) {
     return this.rows('top-users', `SELECT * FROM users WHERE experiment_id = $1 ORDER BY trace_count DESC, last_time DESC, user_id ASC LIMIT 50`, [experimentId]);
   }
+  costliestUsers(experimentId) {
+    return this.rows('costliest-users', `SELECT * FROM users WHERE experiment_id = $1 ORDER BY cost_nanos DESC, last_time DESC, user_id ASC LIMIT 50`, [experimentId]);
+  }
+  costliestSessions(experimentId) {
+    return this.rows('costliest-sessions', `SELECT * FROM sessions WHERE experiment_id = $1 ORDER BY cost_nanos DESC, last_time DESC, session_id ASC LIMIT 50`, [experimentId]);
+  }
   tagLike(experimentId) {
     return this.rows(
       'tag-like',
@@ -201,7 +242,10 @@ export class PostgresHand {
       this.rows('load-tags', 'SELECT trace_id, key, value FROM trace_tags WHERE trace_id = ANY($1::text[])', [ids]),
       this.rows('load-assessments', `${ASSESSMENTS} = ANY($1::text[]) ${ASSESSMENTS_ORDER}`, [ids]),
     ]);
-    return assembleTraces(ids, rows, metadata, tags, assessments);
+    // The calls of the traces that have a cost, after their rows, as the store reads them.
+    const priced = pricedIds(rows);
+    const calls = priced.length === 0 ? [] : await this.rows('load-calls', 'SELECT * FROM llm_calls WHERE trace_id = ANY($1::text[])', [priced]);
+    return assembleTraces(ids, rows, metadata, tags, assessments, calls);
   }
 }
 

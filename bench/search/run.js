@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * bench/search: the seed's read queries at scale (a user's newest traces, one session's traces,
- * the sessions list, the sessions with negative feedback, the users list, a tag LIKE) through
+ * the sessions list, the sessions with negative feedback, the users list, the users and the
+ * sessions ordered by cost, a tag LIKE) through
  * Threadline's real search code, each beside the same query written by hand in SQL on the same
  * SQLite database, as p50/p99 and their ratios
  * (goal: Threadline within 2x of hand-written SQL). Iterations interleave the two sides and the
@@ -10,7 +11,7 @@
  * Then the same on PostgreSQL (the dataset copied into a schema of --postgres, by default the
  * test server's URL), when one answers.
  *
- * Usage: npm run bench:search [-- --traces 100000 --iterations 300 --rebuild --verify-feedback --postgres URL|none --no-write]
+ * Usage: npm run bench:search [-- --traces 100000 --iterations 300 --rebuild --verify-feedback --verify-cost --postgres URL|none --no-write]
  */
 import { cpus, tmpdir, totalmem, type as osType, release } from 'node:os';
 import { statSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { openRaw } from '../ingest/raw-store.js';
 import { writeBenchmarkSection } from '../lib/benchmarks-md.js';
 import { fmt, markdownTable, median, percentile } from '../lib/stats.js';
 import { ensureDatabase, ABC_SHARE } from './dataset.js';
+import { ANSWER_MODELS, SECOND_CALL_SHARE, SUMMARY_MODEL } from './cost.js';
 import { CHANGED_SHARE, JUDGED_SHARE, NEGATIVE_SHARE, RATED_SHARE, SATISFACTION, SESSION_RATED_SHARE } from './feedback.js';
 import { ensurePostgresCopy, handPool, PostgresHand, postgresReachable } from './postgres.js';
 import { searchQueries, SqliteHand } from './queries.js';
@@ -37,6 +39,7 @@ const { values: args } = parseArgs({
     'cache-dir': { type: 'string', default: process.env.THREADLINE_BENCH_CACHE ?? join(tmpdir(), 'threadline-bench-cache') },
     rebuild: { type: 'boolean', default: false },
     'verify-feedback': { type: 'boolean', default: false },
+    'verify-cost': { type: 'boolean', default: false },
     postgres: { type: 'string', default: process.env.TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test' },
     'postgres-iterations': { type: 'string', default: '100' },
     'no-write': { type: 'boolean', default: false },
@@ -52,6 +55,8 @@ if (args.help) {
   --rebuild        build the database even if the cache has it
   --verify-feedback  replay the feedback through the server's write path and compare its rollups
                    (done anyway when feedback is added to a database of up to 20,000 traces)
+  --verify-cost    replay the LLM calls' spans through the server's write path and compare every
+                   table the cost touches (done anyway when cost is added to up to 20,000 traces)
   --postgres URL   also measure on this PostgreSQL (default $TEST_POSTGRES_URL or the local test server; none: skip)
   --postgres-iterations I   measured runs per side there (default 100: its tag LIKE takes seconds at 1M)
   --no-write       do not rewrite the bench:search block of BENCHMARKS.md`);
@@ -67,7 +72,7 @@ const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown C
 log(`machine: ${machine}`);
 log(`workload: ${fmt(sizes.traces)} traces, ${fmt(sizes.users)} users, ${fmt(sizes.sessions)} sessions, 5 spans each`);
 
-const { path, loadSeconds } = await ensureDatabase({ ...sizes, cacheDir: args['cache-dir'], rebuild: args.rebuild, verifyFeedback: args['verify-feedback'], log });
+const { path, loadSeconds } = await ensureDatabase({ ...sizes, cacheDir: args['cache-dir'], rebuild: args.rebuild, verifyFeedback: args['verify-feedback'], verifyCost: args['verify-cost'], log });
 
 /**
  * Checks that both sides return the same rows, then times them: iterations interleave the queries
@@ -116,6 +121,12 @@ const feedbackRows = raw
   .prepare(`SELECT (SELECT COUNT(*) FROM assessments) AS assessments, (SELECT COUNT(*) FROM feedback_rollups) AS rollups,
     (SELECT COUNT(*) FROM feedback_rollups WHERE scope = 'session' AND name = ? AND false_count > 0) AS negative`)
   .get(SATISFACTION);
+const costRows = raw
+  .prepare(`SELECT (SELECT COUNT(*) FROM llm_calls) AS calls, (SELECT COUNT(*) FROM llm_calls WHERE cost_source IS NULL) AS unpriced,
+    (SELECT SUM(cost_nanos) FROM traces) AS nanos, (SELECT COUNT(*) FROM traces WHERE cost_nanos IS NULL) AS costless,
+    (SELECT MIN(cost_nanos) FROM sessions) AS session_min, (SELECT MAX(cost_nanos) FROM sessions) AS session_max,
+    (SELECT COUNT(*) FROM model_hours) AS model_hours`)
+  .get();
 const rows = await measure(searchQueries(store, new SqliteHand(raw), sizes), iterations, warmup);
 await store.close();
 raw.close();
@@ -152,13 +163,17 @@ const worst = Math.max(...rows.map((r) => r.ratio50));
 const met = rows.every((r) => r.ratio50 <= GOAL);
 const dbBytes = statSync(path).size;
 const date = new Date().toISOString().slice(0, 16).replace('T', ' ');
-const options = [...(traces !== 1_000_000 ? [`--traces ${traces}`] : []), ...(iterations !== 300 ? [`--iterations ${iterations}`] : [])];
+const options = [
+  ...(traces !== 1_000_000 ? [`--traces ${traces}`] : []),
+  ...(iterations !== 300 ? [`--iterations ${iterations}`] : []),
+  ...(postgresSection.startsWith('**PostgreSQL') && args['postgres-iterations'] !== '100' ? [`--postgres-iterations ${args['postgres-iterations']}`] : []),
+];
 const command = `npm run bench:search${options.length > 0 ? ` -- ${options.join(' ')}` : ''}`;
 const body = [
   `Last run: ${date} UTC · machine: ${machine} · command: \`${command}\``,
   '',
-  `Workload: ${fmt(sizes.traces)} traces (N) in one experiment, ${fmt(sizes.users)} users, ${fmt(sizes.sessions)} sessions (${fmt(sizes.traces / sizes.sessions, 0)} turns each, 5% of turns by a second user), 5 spans of ~200 B each; 4 metadata and 3 tags per trace, ${ABC_SHARE * 100}% of tag \`x\` values start with \`abc\`; feedback \`${SATISFACTION}\` (thumbs up / down, what the UI's "negative feedback" filter reads) on ${RATED_SHARE * 100}% of turns, ${NEGATIVE_SHARE * 100}% of it down, and on ${SESSION_RATED_SHARE * 100}% of whole sessions, ${CHANGED_SHARE * 100}% of ratings changed later (overridden), an LLM judge's \`relevance\` (1 to 5) on ${JUDGED_SHARE * 100}% of turns: ${fmt(feedbackRows.assessments)} assessments, ${fmt(feedbackRows.rollups)} \`feedback_rollups\` rows (the server's rules; checked against its write path at small scale), ${fmt(feedbackRows.negative)} sessions with a thumbs down. SQLite file ${fmt(dbBytes / 2 ** 30, 2)} GiB${loadSeconds === undefined ? ' (cached build)' : `, built in ${fmt(loadSeconds, 0)} s`}, WAL, the server's pragmas, no ANALYZE (the server runs none).`,
-  `Each query ran ${fmt(iterations)} times per side after ${warmup} warm-up runs, the two sides and the six queries interleaved, the user or session varying per iteration (the same for both sides). Threadline: the store method the HTTP route calls (parse, compile, Kysely, keyset page, traces loaded with metadata, tags and assessments; sessions and users with their users and feedback), in process, no HTTP. Hand: prepared better-sqlite3 statements, the same rows and order (checked before timing).`,
+  `Workload: ${fmt(sizes.traces)} traces (N) in one experiment, ${fmt(sizes.users)} users, ${fmt(sizes.sessions)} sessions (${fmt(sizes.traces / sizes.sessions, 0)} turns each, 5% of turns by a second user), 5 spans of ~200 B each; 4 metadata and 3 tags per trace, ${ABC_SHARE * 100}% of tag \`x\` values start with \`abc\`; feedback \`${SATISFACTION}\` (thumbs up / down, what the UI's "negative feedback" filter reads) on ${RATED_SHARE * 100}% of turns, ${NEGATIVE_SHARE * 100}% of it down, and on ${SESSION_RATED_SHARE * 100}% of whole sessions, ${CHANGED_SHARE * 100}% of ratings changed later (overridden), an LLM judge's \`relevance\` (1 to 5) on ${JUDGED_SHARE * 100}% of turns: ${fmt(feedbackRows.assessments)} assessments, ${fmt(feedbackRows.rollups)} \`feedback_rollups\` rows (the server's rules; checked against its write path at small scale), ${fmt(feedbackRows.negative)} sessions with a thumbs down; LLM calls: each turn's answer from its session's model (${ANSWER_MODELS.map((m) => `${m.model} ${fmt(m.share * 100, 0)}%`).join(', ')} of sessions, the last self-hosted with no known price: unpriced) and on ${fmt(SECOND_CALL_SHARE * 100, 0)}% of turns a second call (${SUMMARY_MODEL.model}) inside the tool span, the trace's tokens split over its calls: ${fmt(costRows.calls)} calls (${fmt(costRows.unpriced)} unpriced, ${fmt(costRows.costless)} traces without a cost), priced with the server's PriceBook (bundled table) into \`llm_calls\`, the traces', sessions', users' and \`trace_hours\` cost and ${fmt(costRows.model_hours)} \`model_hours\` rows (checked against its write path at small scale): $${fmt(costRows.nanos / 1e9, 2)} in all, a session's cost $${fmt(costRows.session_min / 1e9, 4)} to $${fmt(costRows.session_max / 1e9, 4)}. SQLite file ${fmt(dbBytes / 2 ** 30, 2)} GiB${loadSeconds === undefined ? ' (cached build)' : `, built in ${fmt(loadSeconds, 0)} s`}, WAL, the server's pragmas, no ANALYZE (the server runs none).`,
+  `Each query ran ${fmt(iterations)} times per side after ${warmup} warm-up runs, the two sides and the ${rows.length} queries interleaved, the user or session varying per iteration (the same for both sides). Threadline: the store method the HTTP route calls (parse, compile, Kysely, keyset page, traces loaded with metadata, tags, assessments and their calls' cost; sessions and users with their users and feedback), in process, no HTTP. Hand: prepared better-sqlite3 statements, the same rows and order (checked before timing).`,
   '',
   '**SQLite**',
   '',

@@ -37,7 +37,8 @@ describe('benchmarks at a toy size', { timeout: 300_000 }, () => {
   it('bench:search answers every query the same on both sides, on SQLite and PostgreSQL', async () => {
     const out = await bench('search/run.js', ['--traces', '2000', '--iterations', '3', '--warmup', '1', '--cache-dir', cacheDir, '--postgres', postgresUrl, '--postgres-iterations', '3']);
     expect(out).toMatch(/checked: feedback rollups — the \d+ generated rows equal what the server's write path keeps/);
-    expect(out.match(/checked: .* both sides return the same/g)).toHaveLength(requirePostgres || !out.includes('PostgreSQL: not measured') ? 12 : 6);
+    expect(out).toMatch(/checked: cost — the [\d,]+ LLM calls of [\d,]+ traces replayed through the server's logSpans leave the same/);
+    expect(out.match(/checked: .* both sides return the same/g)).toHaveLength(requirePostgres || !out.includes('PostgreSQL: not measured') ? 16 : 8);
     expect(out).toMatch(/Worst p50 ratio on SQLite/);
     if (requirePostgres) expect(out).toMatch(/Worst p50 ratio on PostgreSQL/);
   });
@@ -53,6 +54,7 @@ describe('benchmarks at a toy size', { timeout: 300_000 }, () => {
 
   it.runIf(browser)('bench:ui shows every first screen', async () => {
     const out = await bench('ui/run.js', ['--traces', '2000', '--iterations', '1', '--cache-dir', cacheDir]);
-    expect(out.match(/^\| (Traces|Sessions|Session page|Users|User page|Overview)/gm)).toHaveLength(8);
+    expect(out.match(/^\| (Traces|Sessions|Session page|Users|User page|Overview)/gm)).toHaveLength(9);
+    expect(out).toMatch(/^\| Overview with cost by model, 30 days/m);
   });
 });
