@@ -20,6 +20,7 @@ import { registerPriceRoutes } from './prices.js';
 import { registerErasureRoutes } from './erasures.js';
 import { registerMlflowMetricsRoutes } from './mlflow-metrics.js';
 import { registerExperimentRoutes } from './experiments.js';
+import { LiveStreams, registerLiveRoutes, type LiveOptions } from './live-events.js';
 import { registerOtlpRoutes, type OtlpOptions } from './otlp.js';
 import { registerSessionRoutes } from './sessions.js';
 import { registerTraceRoutes } from './traces.js';
@@ -42,6 +43,8 @@ export interface AppOptions {
   edge?: EdgeSecurityOptions;
   /** Accounts and per-experiment permissions; without it every caller may do everything. */
   auth?: AuthOptions;
+  /** Live updates (server-sent events): how many streams, how often. */
+  live?: LiveOptions;
 }
 
 /** How long a client may take to send a request, and how much it may send at once. */
@@ -63,6 +66,8 @@ export interface RouteContext {
   access: AccessControl;
   /** The account store while auth is on. */
   accounts: AccountStore | undefined;
+  /** This process's live event streams. */
+  live: LiveStreams;
 }
 
 const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -139,7 +144,10 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.get('/version', async (_req, reply) => reply.type('text/plain').send(SERVER_VERSION));
 
-  const context: RouteContext = { store: options.store, experiments: new ExperimentCache(options.store), access, accounts: options.auth?.accounts };
+  const live = new LiveStreams(options.store.changes, options.live);
+  // Open event streams would keep close() waiting for ever; they end first (clients reconnect elsewhere).
+  app.addHook('preClose', async () => live.closeAll());
+  const context: RouteContext = { store: options.store, experiments: new ExperimentCache(options.store), access, accounts: options.auth?.accounts, live };
   for (const prefix of API_PREFIXES) {
     await app.register(
       async (scope) => {
@@ -148,6 +156,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         registerAssessmentRoutes(scope, context);
         registerArtifactRoutes(scope, context);
         registerSessionRoutes(scope, context);
+        registerLiveRoutes(scope, context);
         registerUserRoutes(scope, context);
         registerMetricsRoutes(scope, context);
         registerPriceRoutes(scope, context);

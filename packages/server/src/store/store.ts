@@ -5,6 +5,7 @@ import type { TraceMetrics, TraceMetricsQuery } from './trace-metrics.js';
 import type { Pricing } from './pricing.js';
 import type { Erasures } from './erasures.js';
 import type { Retention } from './retention.js';
+import type { ChangeFeed } from './change-feed.js';
 import type { ModelMetricsQuery, ModelSeries } from './model-metrics.js';
 import type { FeedbackMetrics, FeedbackMetricsQuery } from './feedback-metrics.js';
 import type { MetricDataPage, MetricsQuery } from './mlflow-trace-metrics.js';
@@ -183,6 +184,8 @@ export interface TraceStore {
   readonly erasures: Erasures;
   /** Deleting traces older than their experiment's retention. */
   readonly retention: Retention;
+  /** What committed writes changed, for live updates: this process's writes, and on PostgreSQL every replica's. */
+  readonly changes: ChangeFeed;
 
   /** MLflow's trace metrics: one metric of traces, spans or assessments per group; bad requests are a 400 ApiError. */
   queryMetricDataPoints(query: MetricsQuery): Promise<MetricDataPage>;
