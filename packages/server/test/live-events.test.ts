@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type AppOptions } from '../src/http/app.js';
+import type { TraceChange } from '../src/store/change-feed.js';
 import type { KyselyTraceStore } from '../src/store/kysely-store.js';
 import type { PostgresChangeFeed } from '../src/store/postgres/postgres-change-feed.js';
 import { openPostgresStore } from '../src/store/postgres/postgres-store.js';
@@ -144,6 +145,26 @@ describeEachDatabase('live updates over server-sent events', (database) => {
     for (const s of streams.splice(0)) s.close();
     // Nobody watches: the store's feed has no listener, publishing keeps nothing.
     await expect.poll(() => opened.store.changes.listening).toBe(false);
+  });
+
+  it('publishes what committed only: a write refused or rolled back (alone in its savepoint, in a group commit) says nothing', async () => {
+    const heard: TraceChange[] = [];
+    const subscription = opened.store.changes.subscribe({ changed: (changes) => heard.push(...changes) });
+    await subscription.ready;
+    try {
+      const kept = newTraceId();
+      // Sent together: on SQLite they share one transaction, the failing one rolled back to its savepoint.
+      const [ok, missing] = await Promise.allSettled([opened.store.startTrace(traceRecord({ traceId: kept, session: 's' })), opened.store.logSpans('tr-does-not-exist', [])]);
+      expect(ok.status).toBe('fulfilled');
+      expect(missing.status).toBe('rejected');
+      // Refused without an error: a trace logged again into another experiment.
+      expect((await opened.store.startTrace(traceRecord({ traceId: kept, experimentId: '1' }))).kind).toBe('experiment-conflict');
+      await expect.poll(() => heard.length).toBeGreaterThan(0);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(heard).toEqual([{ experimentId: '0', traceId: kept, sessionId: 's', userId: null, kind: 'trace' }]);
+    } finally {
+      subscription.unsubscribe();
+    }
   });
 
   it('answers 404 for an unknown experiment and 400 for a malformed one', async () => {

@@ -150,11 +150,8 @@ class LiveStream {
     private readonly options: Required<LiveOptions>,
     private readonly onEnd: () => void,
   ) {
-    // The client left (or the stream ended): its socket is let go at once.
-    response.on('close', () => {
-      this.end();
-      response.destroy();
-    });
+    // The client left, or the stream ended.
+    response.on('close', () => this.end());
     this.heartbeat = setInterval(() => this.write(': heartbeat\n\n'), options.heartbeatMillis).unref();
     this.deadline = setTimeout(() => this.end(), options.maxStreamMillis).unref();
   }
