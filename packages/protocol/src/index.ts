@@ -77,6 +77,8 @@ export type {
   UserJson,
 } from './api.js';
 export { FEEDBACK_METRICS_PATH, MODEL_METRICS_PATH, TRACE_METRICS_PATH } from './metrics.js';
+export { LIVE_CHANGES_EVENT, LIVE_EVENTS_PATH } from './live.js';
+export type { LiveChangeJson, LiveChangeKind, LiveChangesJson } from './live.js';
 export type {
   FeedbackCountsJson,
   FeedbackGroupJson,

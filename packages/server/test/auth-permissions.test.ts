@@ -150,6 +150,8 @@ describeEachDatabase('permissions on every route', (database) => {
       method: 'DELETE',
       url: `/api/threadline/sessions/s-1/assessments/${await newSessionAssessment()}?experiment_id=${experiment}`,
     }),
+    // An event stream answers 200 and lasts: here its life is cut short (live.maxStreamMillis below) so that inject() returns.
+    'GET /api/threadline/experiments/:experiment_id/events': async () => ({ method: 'GET', url: `/api/threadline/experiments/${experiment}/events` }),
     'POST /api/threadline/users/search': async () => ({ method: 'POST', url: '/api/threadline/users/search', body: { experiment_id: experiment } }),
     'POST /api/threadline/traces/metrics': async () => ({ method: 'POST', url: '/api/threadline/traces/metrics', body: { experiment_id: experiment, start_time_ms: 0, end_time_ms: 2_000_000_000_000 } }),
     'POST /api/threadline/users/:user_id/erase': async () => ({ method: 'POST', url: '/api/threadline/users/nobody/erase', body: { experiment_id: experiment } }),
@@ -210,7 +212,7 @@ describeEachDatabase('permissions on every route', (database) => {
   beforeAll(async () => {
     opened = await database.open();
     accounts = new AccountStore(opened.store.db);
-    app = await createApp({ store: opened.store, ui: { distDir: false }, auth: { accounts, defaultPermission: 'NO_PERMISSIONS' } });
+    app = await createApp({ store: opened.store, ui: { distDir: false }, auth: { accounts, defaultPermission: 'NO_PERMISSIONS' }, live: { maxStreamMillis: 50 } });
     for (const role of ROLES) {
       if (role === 'anonymous') continue;
       const account = await accounts.createAccount({ username: role, password: PASSWORD, isAdmin: role === 'admin' });
@@ -266,6 +268,7 @@ describeEachDatabase('permissions on every route', (database) => {
       { method: 'GET', url: `/api/2.0/mlflow/traces?experiment_ids=${experiment}&experiment_ids=${secret}` },
       { method: 'POST', url: '/api/threadline/sessions/search', body: { experiment_id: secret } },
       { method: 'POST', url: '/api/threadline/users/search', body: { experiment_id: secret } },
+      { method: 'GET', url: `/api/threadline/experiments/${secret}/events` },
       { method: 'GET', url: `/api/threadline/sessions/s-1/traces?experiment_id=${secret}` },
       { method: 'GET', url: `/api/threadline/sessions/s-1/assessments?experiment_id=${secret}` },
       { method: 'POST', url: '/api/threadline/sessions/s-1/assessments', body: { experiment_id: secret, assessment: FEEDBACK } },

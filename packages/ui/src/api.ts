@@ -113,6 +113,11 @@ const q = (params: Record<string, string | number | string[] | undefined>): stri
 };
 const enc = encodeURIComponent;
 
+/** The address of an experiment's live change stream (server-sent events; see live.ts), optionally of one session. */
+export function eventsUrl(experimentId: string, sessionId?: string): string {
+  return `${PREFIX}/threadline/experiments/${enc(experimentId)}/events${sessionId !== undefined ? `?${q({ session_id: sessionId })}` : ''}`;
+}
+
 export const api = {
   experiments: (signal?: AbortSignal) =>
     call<SearchExperimentsResponse>('POST', '/2.0/mlflow/experiments/search', { max_results: 1000, order_by: ['name ASC'] }, signal).then((r) => r.experiments ?? []),

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startServer, type RunningServer } from '../../server/src/server.js';
+import { createPostgresSchema } from '../../server/test/support/databases.js';
 // @ts-expect-error plain JavaScript shared with the screenshots script
 import { chromiumAvailable, CHROMIUM_PATH, launchBrowser } from '../scripts/browser.mjs';
 
@@ -56,19 +57,27 @@ export interface ServerAndPage {
 }
 
 /**
- * For the enclosing suite: a current UI build, a real server on an in-memory SQLite store (after
- * `seed` has logged what the suite needs), and one Chromium page; all closed after the suite.
+ * For the enclosing suite: a current UI build, a real server on an in-memory SQLite store (or, with
+ * `database: 'postgres'`, on a schema of its own in the tests' PostgreSQL, TEST_POSTGRES_URL,
+ * dropped after; check `postgresOk` first), after `seed` has logged what the suite needs, and one
+ * Chromium page; all closed after the suite.
  *
  * @example
  * const t = useServerAndPage(async (url) => { await logTrace(url, { user: 'alice', ... }); });
  * it('...', async () => { await t.page.goto(`${t.server.url}/`); });
  */
-export function useServerAndPage(seed: (serverUrl: string) => Promise<void> = async () => {}): ServerAndPage {
+export function useServerAndPage(seed: (serverUrl: string) => Promise<void> = async () => {}, { database = 'sqlite' }: { database?: 'sqlite' | 'postgres' } = {}): ServerAndPage {
   const t = {} as ServerAndPage;
   let browser: { context: { newPage(): Promise<Page> }; close(): Promise<void> } | undefined;
+  let dropSchema: (() => Promise<void>) | undefined;
   beforeAll(async () => {
     await ensureBuilt();
-    t.server = await startServer({ backendStoreUri: 'sqlite:///:memory:', port: 0 });
+    let backendStoreUri = 'sqlite:///:memory:';
+    if (database === 'postgres') {
+      const schema = await createPostgresSchema();
+      [backendStoreUri, dropSchema] = [schema.uri, schema.drop];
+    }
+    t.server = await startServer({ backendStoreUri, port: 0 });
     await seed(t.server.url);
     browser = await launchBrowser();
     t.page = await browser!.context.newPage();
@@ -77,6 +86,7 @@ export function useServerAndPage(seed: (serverUrl: string) => Promise<void> = as
   afterAll(async () => {
     await browser?.close();
     await t.server?.close();
+    await dropSchema?.();
   });
   return t;
 }

@@ -24,6 +24,7 @@ import { withRedaction } from '../redaction/redacting-store.js';
 import { checkedRules, NO_REDACTION, type RedactionRules } from '../redaction/rules.js';
 import { registerMlflowMetricsRoutes } from './mlflow-metrics.js';
 import { registerExperimentRoutes } from './experiments.js';
+import { LiveStreams, registerLiveRoutes, type LiveOptions } from './live-events.js';
 import { registerOtlpRoutes, type OtlpOptions } from './otlp.js';
 import { registerSessionRoutes } from './sessions.js';
 import { registerTraceRoutes } from './traces.js';
@@ -51,6 +52,8 @@ export interface AppOptions {
    * of its own through `/api/threadline/experiments/{id}/redaction`). Default: nothing.
    */
   redaction?: RedactionRules;
+  /** Live updates (server-sent events): how many streams, how often. */
+  live?: LiveOptions;
 }
 
 /** How long a client may take to send a request, and how much it may send at once. */
@@ -75,6 +78,8 @@ export interface RouteContext {
   accounts: AccountStore | undefined;
   /** Which redaction rules apply where. */
   redaction: RedactionPolicy;
+  /** This process's live event streams. */
+  live: LiveStreams;
 }
 
 const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -152,12 +157,16 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/version', async (_req, reply) => reply.type('text/plain').send(SERVER_VERSION));
 
   const redaction = new RedactionPolicy(checkedRules(options.redaction ?? NO_REDACTION), options.store.redactionRules);
+  const live = new LiveStreams(options.store.changes, options.live);
+  // Open event streams would keep close() waiting for ever; they end first (clients reconnect elsewhere).
+  app.addHook('preClose', async () => live.closeAll());
   const context: RouteContext = {
     store: withRedaction(options.store, redaction),
     experiments: new ExperimentCache(options.store),
     access,
     accounts: options.auth?.accounts,
     redaction,
+    live,
   };
   for (const prefix of API_PREFIXES) {
     await app.register(
@@ -167,6 +176,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         registerAssessmentRoutes(scope, context);
         registerArtifactRoutes(scope, context);
         registerSessionRoutes(scope, context);
+        registerLiveRoutes(scope, context);
         registerUserRoutes(scope, context);
         registerMetricsRoutes(scope, context);
         registerPriceRoutes(scope, context);

@@ -24,6 +24,15 @@ export interface EdgeSecurityOptions {
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json$/;
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+/** Headers of every reply (a route that writes its own, an event stream, sends them itself). */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-resource-policy': 'same-origin',
+  'cross-origin-opener-policy': 'same-origin',
+};
+
 /**
  * The server's edge against hostile web pages, with no configuration (the threat: a developer
  * runs Threadline on their laptop and visits a malicious page, which can send requests to
@@ -61,13 +70,7 @@ export function secureEdge(app: FastifyInstance, options: EdgeSecurityOptions = 
   });
 
   app.addHook('onSend', async (_request, reply, payload) => {
-    void reply.headers({
-      'x-content-type-options': 'nosniff',
-      'x-frame-options': 'DENY',
-      'referrer-policy': 'no-referrer',
-      'cross-origin-resource-policy': 'same-origin',
-      'cross-origin-opener-policy': 'same-origin',
-    });
+    void reply.headers(SECURITY_HEADERS);
     return payload;
   });
 }

@@ -47,6 +47,7 @@ const PASSED_THROUGH = [
   'erasures',
   'retention',
   'spanCosts',
+  'changes',
   'queryMetricDataPoints',
   'ping',
   'close',

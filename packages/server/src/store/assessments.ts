@@ -4,7 +4,7 @@ import { sql, type Kysely, type RawBuilder, type SqlBool, type Transaction } fro
 import { invalidParameter, notFound } from '../errors.js';
 import type { AssessmentChanges, AssessmentInput, StoredAssessment } from '../trace-model.js';
 import { assessmentRow, loadSessionAssessments, storedAssessmentOf } from './assessment-rows.js';
-import type { TransactionRunner } from './group-commit.js';
+import { traceChange, type PublishingTransactions, type TraceChange } from './change-feed.js';
 import type { Database } from './schema.js';
 import type { SqlDialect } from './sql-dialect.js';
 import { lockTraceRow, TraceNotFoundError, type TraceRow } from './trace-rows.js';
@@ -72,7 +72,7 @@ export class AssessmentWrites {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly dialect: SqlDialect,
-    private readonly transactions: TransactionRunner,
+    private readonly transactions: PublishingTransactions,
     private readonly onChange?: AssessmentChangeHook,
   ) {}
 
@@ -83,11 +83,12 @@ export class AssessmentWrites {
    */
   async create(target: AssessmentTarget, input: AssessmentInput): Promise<StoredAssessment> {
     if (!('traceId' in target) && input.spanId !== null) throw invalidParameter("An assessment of a whole session cannot name a span ('span_id').");
-    return this.transactions.run(async (trx) => {
+    return this.transactions.run(async (trx, changed) => {
       const owner = await this.lockOwner(trx, target);
       const metadata = owner.kind === 'session' ? { [TraceMetadataKey.SESSION]: owner.sessionId, ...input.metadata } : input.metadata;
       const created = await insertAssessments(trx, owner, [{ ...input, metadata, assessmentId: newAssessmentId() }], 'refuse-missing-overridden');
       await this.onChange?.(trx, owner, created.changes);
+      changed(changeOf(owner));
       return created.stored[0]!;
     });
   }
@@ -110,7 +111,7 @@ export class AssessmentWrites {
    * is merged into the stored map, as MLflow does; `last_update_time` becomes now.
    */
   async update(target: AssessmentTarget, assessmentId: string, changes: AssessmentChanges): Promise<StoredAssessment> {
-    return this.transactions.run(async (trx) => {
+    return this.transactions.run(async (trx, changed) => {
       const owner = await this.lockOwner(trx, target);
       const was = await findAssessment(trx, owner, assessmentId);
       if (!was) throw new AssessmentNotFoundError(ownerText(owner), assessmentId);
@@ -130,13 +131,14 @@ export class AssessmentWrites {
       const { assessment_id: _id, ...columns } = assessmentRow(now);
       await trx.updateTable('assessments').set(columns).where('assessment_id', '=', assessmentId).execute();
       await this.onChange?.(trx, owner, [{ was, now }]);
+      changed(changeOf(owner));
       return now;
     });
   }
 
   /** Deletes the assessment (nothing when it does not exist); its overridden one becomes valid again. */
   async delete(target: AssessmentTarget, assessmentId: string): Promise<void> {
-    return this.transactions.run(async (trx) => {
+    return this.transactions.run(async (trx, changed) => {
       const owner = await this.lockOwner(trx, target);
       const was = await findAssessment(trx, owner, assessmentId);
       if (!was) return;
@@ -147,6 +149,7 @@ export class AssessmentWrites {
         if (restored) changes.push(restored);
       }
       await this.onChange?.(trx, owner, changes);
+      changed(changeOf(owner));
     });
   }
 
@@ -197,6 +200,13 @@ export class AssessmentWrites {
 
 function sessionNotFound(target: { experimentId: string; sessionId: string }) {
   return notFound(`Session '${target.sessionId}' not found in experiment ${target.experimentId}.`);
+}
+
+/** The change an assessment write makes: to its trace, or to its session as a whole. */
+function changeOf(owner: AssessmentOwner): TraceChange {
+  return owner.kind === 'trace'
+    ? traceChange(owner.trace, 'assessment')
+    : { experimentId: String(owner.experimentId), traceId: null, sessionId: owner.sessionId, userId: null, kind: 'assessment' };
 }
 
 function ownerText(owner: AssessmentOwner): string {

@@ -4,7 +4,7 @@ import type { AssessedSession } from '../trace-model.js';
 import { storedAssessmentOf } from './assessment-rows.js';
 import { repeatInBackground } from './background.js';
 import { FeedbackDeltas } from './feedback-rollups.js';
-import type { TransactionRunner } from './group-commit.js';
+import type { PublishingTransactions } from './change-feed.js';
 import type { Database, ErasuresTable } from './schema.js';
 import type { SqlDialect } from './sql-dialect.js';
 import { deleteTracesIn } from './trace-writes.js';
@@ -69,7 +69,7 @@ export class Erasures {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly dialect: SqlDialect,
-    private readonly transactions: TransactionRunner,
+    private readonly transactions: PublishingTransactions,
     private readonly assessments: AssessmentDeletes,
   ) {}
 
@@ -99,7 +99,7 @@ export class Erasures {
   /** Runs an erase to its end (batch by batch) and answers its receipt. */
   async run(erasureId: string, options: { batchSize?: number; afterBatch?: () => Promise<void> } = {}): Promise<ErasureReceipt> {
     for (;;) {
-      const more = await this.transactions.run(async (trx) => {
+      const more = await this.transactions.run(async (trx, changed) => {
         // The receipt row first: two processes resuming one erase take turns (it precedes step 1 of
         // rollups.ts's lock order, and no other writer locks it).
         let read = trx.selectFrom('erasures').selectAll().where('erasure_id', '=', erasureId);
@@ -122,7 +122,7 @@ export class Erasures {
         const erased = new Set<string>();
         for (const experimentId of [...new Set(found.map((f) => Number(f.experiment_id)))].sort((a, b) => a - b)) {
           const traceIds = found.filter((f) => Number(f.experiment_id) === experimentId).map((f) => f.trace_id);
-          for (const id of await deleteTracesIn(trx, this.dialect, { experimentId: String(experimentId), traceIds }, counts)) erased.add(id);
+          for (const id of await deleteTracesIn(trx, this.dialect, { experimentId: String(experimentId), traceIds }, { counts, changed })) erased.add(id);
         }
         // Chained in the order found, (request_time, trace_id): whatever the batch size, the digest
         // of a subject's traces is the same, and anyone holding their ids and times can recompute it.
@@ -225,7 +225,7 @@ export class Erasures {
  * deleted, or went with retention): nothing shows them any more, and they may be personal data.
  * Answers how many. Reads through the (experiment_id, session_id) index of session assessments.
  */
-export async function deleteOrphanedSessionAssessments(db: Kysely<Database>, transactions: TransactionRunner, experimentIds: readonly number[]): Promise<number> {
+export async function deleteOrphanedSessionAssessments(db: Kysely<Database>, transactions: PublishingTransactions, experimentIds: readonly number[]): Promise<number> {
   if (experimentIds.length === 0) return 0;
   const orphans = await db
     .selectFrom('assessments as a')
@@ -243,12 +243,14 @@ export async function deleteOrphanedSessionAssessments(db: Kysely<Database>, tra
  * deleted with what it counted for: the session's and the hour's feedback rollups (its users'
  * went when their last trace of the session did).
  */
-async function deleteOrphanedAssessment(transactions: TransactionRunner, a: Selectable<Database['assessments']>): Promise<void> {
-  await transactions.run(async (trx) => {
+async function deleteOrphanedAssessment(transactions: PublishingTransactions, a: Selectable<Database['assessments']>): Promise<void> {
+  await transactions.run(async (trx, changed) => {
     const deltas = new FeedbackDeltas();
     deltas.addAssessment({ experimentId: Number(a.experiment_id), sessionId: a.session_id, userIds: [] }, storedAssessmentOf(a), -1);
     const deleted = await trx.deleteFrom('assessments').where('assessment_id', '=', a.assessment_id).executeTakeFirst();
-    if (Number(deleted.numDeletedRows) > 0) await deltas.apply(trx);
+    if (Number(deleted.numDeletedRows) === 0) return;
+    await deltas.apply(trx);
+    changed({ experimentId: String(a.experiment_id), traceId: null, sessionId: a.session_id, userId: null, kind: 'assessment' });
   });
 }
 

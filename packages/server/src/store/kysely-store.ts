@@ -27,7 +27,8 @@ import { ExperimentRedactionRules } from './redaction-rules.js';
 import { queryModelMetrics, type ModelMetricsQuery, type ModelSeries } from './model-metrics.js';
 import { queryFeedbackMetrics, type FeedbackMetrics, type FeedbackMetricsQuery } from './feedback-metrics.js';
 import { queryMetricDataPoints, type MetricDataPage, type MetricsQuery } from './mlflow-trace-metrics.js';
-import { DirectTransactions, GroupCommitTransactions, type TransactionRunner } from './group-commit.js';
+import { DirectTransactions, GroupCommitTransactions } from './group-commit.js';
+import { LocalChangeFeed, PublishingTransactions, type ChangeFeed } from './change-feed.js';
 import type {
   CreateExperimentInput,
   DeleteTracesInput,
@@ -56,24 +57,27 @@ const ID_CHUNK = 500;
  * trace-writes.ts, their rollups in rollups.ts; this class composes them with the reads.
  */
 export class KyselyTraceStore implements TraceStore {
-  private readonly transactions: TransactionRunner;
+  private readonly transactions: PublishingTransactions;
   private readonly writes: TraceWrites;
   private readonly assessments: AssessmentWrites;
   readonly pricing: Pricing;
   readonly erasures: Erasures;
   readonly retention: Retention;
   readonly redactionRules: ExperimentRedactionRules;
+  readonly changes: ChangeFeed;
 
   /**
    * @param groupCommit share each commit among the writes in flight (for single-writer SQLite);
    *   otherwise every write is its own transaction.
+   * @param changes where committed writes are told (store/change-feed.ts); by default this process's listeners.
    */
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: SqlDialect,
-    options: { groupCommit?: boolean } = {},
+    options: { groupCommit?: boolean; changes?: ChangeFeed } = {},
   ) {
-    this.transactions = options.groupCommit ? new GroupCommitTransactions(db) : new DirectTransactions(db);
+    this.changes = options.changes ?? new LocalChangeFeed();
+    this.transactions = new PublishingTransactions(options.groupCommit ? new GroupCommitTransactions(db) : new DirectTransactions(db), this.changes);
     this.assessments = new AssessmentWrites(db, dialect, this.transactions, countAssessmentChanges);
     const prices = new ModelPrices(db);
     const priceSource = new PriceSource(() => prices.list());
@@ -309,6 +313,7 @@ export class KyselyTraceStore implements TraceStore {
   }
 
   async close(): Promise<void> {
+    await this.changes.close();
     await this.db.destroy();
   }
 }

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import { invalidParameter } from '../errors.js';
 import { repeatInBackground } from './background.js';
 import { deleteOrphanedSessionAssessments } from './erasures.js';
-import type { TransactionRunner } from './group-commit.js';
+import type { PublishingTransactions } from './change-feed.js';
 import { releaseLease, takeLease } from './leases.js';
 import type { Database } from './schema.js';
 import type { SqlDialect } from './sql-dialect.js';
@@ -37,7 +37,7 @@ export class Retention {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly dialect: SqlDialect,
-    private readonly transactions: TransactionRunner,
+    private readonly transactions: PublishingTransactions,
   ) {}
 
   /**
@@ -61,7 +61,9 @@ export class Retention {
       // "Older than N days": strictly before the cutoff (the delete path's bound is inclusive).
       const cutoff = now - days * DAY_MS - 1;
       for (;;) {
-        const ids = await this.transactions.run((trx) => deleteTracesIn(trx, this.dialect, { experimentId, maxTimestampMillis: cutoff, maxTraces: options.batchSize ?? RETENTION_BATCH }));
+        const ids = await this.transactions.run((trx, changed) =>
+          deleteTracesIn(trx, this.dialect, { experimentId, maxTimestampMillis: cutoff, maxTraces: options.batchSize ?? RETENTION_BATCH }, { changed }),
+        );
         if (ids.length === 0) break;
         deleted[experimentId] = (deleted[experimentId] ?? 0) + ids.length;
         // Still ours? A pass that outlived its lease stops and leaves the rest to the new holder.

@@ -6,6 +6,7 @@ import type { Pricing } from './pricing.js';
 import type { Erasures } from './erasures.js';
 import type { Retention } from './retention.js';
 import type { ExperimentRedactionRules } from './redaction-rules.js';
+import type { ChangeFeed } from './change-feed.js';
 import type { ModelMetricsQuery, ModelSeries } from './model-metrics.js';
 import type { FeedbackMetrics, FeedbackMetricsQuery } from './feedback-metrics.js';
 import type { MetricDataPage, MetricsQuery } from './mlflow-trace-metrics.js';
@@ -184,6 +185,8 @@ export interface TraceStore {
   readonly erasures: Erasures;
   /** Deleting traces older than their experiment's retention. */
   readonly retention: Retention;
+  /** What committed writes changed, for live updates: this process's writes, and on PostgreSQL every replica's. */
+  readonly changes: ChangeFeed;
 
   /** Experiments' own redaction rules; applied at ingest by redaction/, not by the store. */
   readonly redactionRules: ExperimentRedactionRules;

@@ -5,7 +5,7 @@ import type { AssessmentInput, SpanBatchFields, SpanRecord, TokenCounts, TraceRe
 import type { AssessmentWrites } from './assessments.js';
 import { addTraceCalls, deleteTraceCalls, ModelHourDeltas, pricedNewTrace, repriceTraceCalls, storeNewTraceCalls } from './cost-writes.js';
 import type { PriceSource } from '../cost/price-source.js';
-import type { TransactionRunner } from './group-commit.js';
+import { traceChange, type ChangeSink, type PublishingTransactions } from './change-feed.js';
 import { FeedbackDeltas, feedbackPlaceOf, traceFeedbackMoves } from './feedback-rollups.js';
 import { applyRollupChanges, type RollupContribution } from './rollups.js';
 import type { Database } from './schema.js';
@@ -40,14 +40,14 @@ const VICTIM_COLUMNS = ['trace_id', 'experiment_id', 'session_id', 'user_id', 'r
 export class TraceWrites {
   constructor(
     private readonly dialect: SqlDialect,
-    private readonly transactions: TransactionRunner,
+    private readonly transactions: PublishingTransactions,
     private readonly assessments: AssessmentWrites,
     private readonly prices: PriceSource,
   ) {}
 
   /** `assessments` (logged inside the info) are stored with it, once however often it is retried. */
   async startTrace(record: TraceRecord, assessments: readonly AssessmentInput[] = []): Promise<StartTraceResult> {
-    return this.transactions.run(async (trx) => {
+    return this.transactions.run(async (trx, changed) => {
       const metadata = { ...record.metadata, [TraceMetadataKey.INFO_FINALIZED]: 'true' };
       const tokens = tokenUsageFromMetadata(record.metadata);
       const row: TraceRow = {
@@ -76,6 +76,7 @@ export class TraceWrites {
         const feedback = new FeedbackDeltas();
         feedback.addChanges(feedbackPlaceOf(row), await this.assessments.storeLogged(trx, row, assessments));
         await applyRollupChanges(trx, [{ was: null, now: contributionOf(row) }], feedback);
+        changed(traceChange(row, 'trace'));
         if (assessments.length === 0) return { kind: 'created', trace: storedTraceOf(row, metadata, record.tags) };
         return { kind: 'created', trace: await loadTrace(trx, record.traceId) };
       }
@@ -117,13 +118,14 @@ export class TraceWrites {
       const feedback = await traceFeedbackMoves(trx, [{ was: contributionOf(before), now: contributionOf(after) }]);
       feedback.addChanges(feedbackPlaceOf(after), await this.assessments.storeLogged(trx, after, assessments));
       await replaceTraceRow(trx, before, after, feedback);
+      changed(traceChange(after, 'trace'));
       return { kind: 'updated', trace: await loadTrace(trx, record.traceId) };
     });
   }
 
   async logSpans(traceId: string, spans: SpanRecord[], options: { experimentId?: string } = {}): Promise<LogSpansResult> {
     const book = await this.prices.current();
-    return this.transactions.run(async (trx) => {
+    return this.transactions.run(async (trx, changed) => {
       const before = await this.lockTraceRow(trx, traceId);
       if (!before || (options.experimentId !== undefined && String(before.experiment_id) !== options.experimentId)) {
         throw new TraceNotFoundError(traceId);
@@ -156,13 +158,15 @@ export class TraceWrites {
       });
       await replaceTraceRow(trx, before, after);
       await models.apply(trx);
+      // A retry stores nothing new: nothing to tell.
+      if (fresh.length > 0) changed(traceChange(after, 'spans'));
       return { kind: 'stored' };
     });
   }
 
   async ingestSpans(experimentId: string, traceId: string, fields: SpanBatchFields, batchSpans: SpanRecord[]): Promise<IngestSpansResult> {
     const book = await this.prices.current();
-    return this.transactions.run(async (trx) => {
+    return this.transactions.run(async (trx, changed) => {
       // Within the batch, the first of two spans with one id is the one taken.
       const once = spansToStore(traceId, batchSpans);
       const spans = once.spans.map((s) => s.span);
@@ -202,6 +206,7 @@ export class TraceWrites {
         await storeNewTraceCalls(trx, priced.rows, models);
         await applyRollupChanges(trx, [{ was: null, now: contributionOf(row) }]);
         await models.apply(trx);
+        changed(traceChange(row, 'spans'));
         return { kind: 'created', ...rejected(once.conflicting) };
       }
 
@@ -260,30 +265,33 @@ export class TraceWrites {
       });
       await replaceTraceRow(trx, before, after);
       await models.apply(trx);
+      if (sorted.fresh.length > 0) changed(traceChange(after, 'spans'));
       return { kind: 'merged', ...rejected(conflicting) };
     });
   }
 
   async setTraceTag(traceId: string, key: string, value: string): Promise<void> {
-    return this.transactions.run(async (trx) => {
+    return this.transactions.run(async (trx, changed) => {
       // The trace row first, as every writer of a trace's rows does (rollups.ts, lock order).
-      await this.lockTraceRow(trx, traceId);
+      const row = await this.lockTraceRow(trx, traceId);
       await upsertTags(trx, traceId, { [key]: value });
       if (key === TraceTagKey.TRACE_NAME) await trx.updateTable('traces').set({ name: value }).where('trace_id', '=', traceId).execute();
+      if (row) changed(traceChange(row, 'trace'));
     });
   }
 
   async deleteTraceTag(traceId: string, key: string): Promise<boolean> {
-    return this.transactions.run(async (trx) => {
-      await this.lockTraceRow(trx, traceId);
+    return this.transactions.run(async (trx, changed) => {
+      const row = await this.lockTraceRow(trx, traceId);
       const deleted = await trx.deleteFrom('trace_tags').where('trace_id', '=', traceId).where('key', '=', key).executeTakeFirst();
       if (key === TraceTagKey.TRACE_NAME) await trx.updateTable('traces').set({ name: null }).where('trace_id', '=', traceId).execute();
+      if (row && Number(deleted.numDeletedRows) > 0) changed(traceChange(row, 'trace'));
       return Number(deleted.numDeletedRows) > 0;
     });
   }
 
   async deleteTraces(input: DeleteTracesInput): Promise<number> {
-    return this.transactions.run(async (trx) => (await deleteTracesIn(trx, this.dialect, input)).length);
+    return this.transactions.run(async (trx, changed) => (await deleteTracesIn(trx, this.dialect, input, { changed })).length);
   }
 
   /**
@@ -292,7 +300,7 @@ export class TraceWrites {
    */
   async repriceTraces(traceIds: readonly string[]): Promise<number> {
     const book = await this.prices.current();
-    return this.transactions.run(async (trx) => {
+    return this.transactions.run(async (trx, changed) => {
       // Step 1 for all of them first, in trace_id order; then their rollups once.
       const rows: TraceRow[] = [];
       for (const traceId of [...traceIds].sort()) {
@@ -306,6 +314,7 @@ export class TraceWrites {
         if (cost.cost_nanos === before.cost_nanos && Number(cost.unpriced_calls) === Number(before.unpriced_calls)) continue;
         await trx.updateTable('traces').set(cost).where('trace_id', '=', before.trace_id).execute();
         changes.push({ was: contributionOf(before), now: contributionOf({ ...before, ...cost }) });
+        changed(traceChange(before, 'trace'));
       }
       await applyRollupChanges(trx, changes);
       await models.apply(trx);
@@ -339,9 +348,15 @@ const TRACE_TABLES = ['trace_metadata', 'trace_tags', 'spans', 'assessments', 't
 
 /**
  * Deletes traces inside a transaction, with everything that is theirs, and moves every rollup.
- * Answers the ids deleted, in trace_id order; `counts` (when given) gains the rows deleted per table.
+ * Answers the ids deleted, in trace_id order; `counts` (when given) gains the rows deleted per
+ * table, `changed` (when given) hears of each trace deleted.
  */
-export async function deleteTracesIn(trx: Db, dialect: SqlDialect, input: DeleteTracesInput, counts?: Record<string, number>): Promise<string[]> {
+export async function deleteTracesIn(
+  trx: Db,
+  dialect: SqlDialect,
+  input: DeleteTracesInput,
+  { counts, changed }: { counts?: Record<string, number>; changed?: ChangeSink } = {},
+): Promise<string[]> {
   const experimentId = Number(input.experimentId);
   let query = trx.selectFrom('traces').select('trace_id').where('experiment_id', '=', experimentId);
   if (input.traceIds !== undefined) query = query.where('trace_id', 'in', input.traceIds.length > 0 ? input.traceIds : ['']);
@@ -379,6 +394,7 @@ export async function deleteTracesIn(trx: Db, dialect: SqlDialect, input: Delete
   }
   await applyRollupChanges(trx, changes, feedback);
   await models.apply(trx);
+  if (changed) for (const v of victims) changed(traceChange(v, 'deleted'));
   return victims.map((v) => v.trace_id);
 }
 

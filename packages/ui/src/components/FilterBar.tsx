@@ -12,16 +12,19 @@ interface FilterBarProps {
   /** Where the typed text starts in the filter the server saw (see combineTraceFilter). */
   textOffset?: number;
   examples?: string[];
+  /** Told when the input holds text not yet applied, and when it no longer does. */
+  onEditingChange?: (editing: boolean) => void;
 }
 
 /**
  * The filter language input. Enter applies, Escape reverts; `/` anywhere focuses it. A 400 shows
  * the server's message under the input with the offending token marked (and selected in the input).
  */
-export function FilterBar({ value, onSubmit, placeholder, error, textOffset = 0, examples }: FilterBarProps) {
+export function FilterBar({ value, onSubmit, placeholder, error, textOffset = 0, examples, onEditingChange }: FilterBarProps) {
   const [text, setText] = useState(value);
   const input = useRef<HTMLInputElement>(null);
   useEffect(() => setText(value), [value]);
+  useEffect(() => onEditingChange?.(text !== value), [text, value, onEditingChange]);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (e.key === '/' && !e.ctrlKey && !e.metaKey && !isTypingIn(e.target)) {

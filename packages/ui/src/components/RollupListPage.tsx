@@ -1,16 +1,18 @@
 import type { ColumnDef } from '@tanstack/react-table';
 import { useState } from 'react';
 import { useNavigate } from 'react-router';
+import { useListPause, useLiveUpdates } from '../live';
 import { useUrlState } from '../url-state';
 import { FilterBar } from './FilterBar';
+import { LiveBadge } from './LiveBadge';
 import { RollupTable } from './RollupTable';
 import { SortSelect } from './SortSelect';
 
 const DEFAULT_ORDER = 'last_time DESC';
 
 /**
- * The sessions or users list: title, sort, the filter in its language, the server-paged table.
- * URL parameters: q (filter), order.
+ * The sessions or users list: title, sort, the filter in its language, the server-paged table,
+ * kept up to date as traces arrive (see live.ts). URL parameters: q (filter), order.
  */
 export function RollupListPage<T>(props: {
   title: string;
@@ -30,13 +32,16 @@ export function RollupListPage<T>(props: {
   const filter = get('q') ?? '';
   const order = get('order') ?? DEFAULT_ORDER;
   const [error, setError] = useState<unknown>(null);
+  const pause = useListPause();
+  const live = useLiveUpdates(props.experimentId, { pausedBecause: pause.reason });
   return (
     <div className="page">
       <div className="page-head">
         <h1>{props.title}</h1>
+        <LiveBadge view={live} />
         <SortSelect value={order} options={props.orders} onChange={(v) => set('order', v, DEFAULT_ORDER)} />
       </div>
-      <FilterBar value={filter} onSubmit={(v) => set('q', v.trim() || null)} placeholder={props.placeholder} error={error} examples={props.examples} />
+      <FilterBar value={filter} onSubmit={(v) => set('q', v.trim() || null)} placeholder={props.placeholder} error={error} examples={props.examples} onEditingChange={(on) => pause.editing('filter', on)} />
       <RollupTable
         testId={`${props.noun}s-table`}
         noun={props.noun}
@@ -47,6 +52,7 @@ export function RollupListPage<T>(props: {
         rowId={props.rowId}
         onOpen={(row) => navigate(props.pathOf(row))}
         onError={setError}
+        onScrolledAway={pause.scrolled}
       />
     </div>
   );

@@ -5,7 +5,7 @@ import { EmptyRows, loadedCount } from './bits';
 import { VirtualTable } from './VirtualTable';
 
 /** A server-paged list of sessions or users (their rollups), 100 per page, loaded as it scrolls. */
-export function RollupTable<T>({ queryKey, fetchPage, pick, columns, rowId, onOpen, onError, noun, height, testId }: {
+export function RollupTable<T>({ queryKey, fetchPage, pick, columns, rowId, onOpen, onError, noun, height, testId, onScrolledAway }: {
   queryKey: unknown[];
   fetchPage: (pageToken: string | undefined, signal: AbortSignal) => Promise<{ next_page_token?: string } & Record<string, unknown>>;
   pick: (page: Record<string, unknown>) => T[];
@@ -16,6 +16,7 @@ export function RollupTable<T>({ queryKey, fetchPage, pick, columns, rowId, onOp
   noun: string;
   height?: string;
   testId?: string;
+  onScrolledAway?: (away: boolean) => void;
 }) {
   const query = useInfiniteQuery({
     queryKey,
@@ -42,6 +43,7 @@ export function RollupTable<T>({ queryKey, fetchPage, pick, columns, rowId, onOp
         empty={<EmptyRows loading={query.isLoading} error={query.error} noun={noun} />}
         {...(height ? { height } : {})}
         {...(testId ? { testId } : {})}
+        {...(onScrolledAway ? { onScrolledAway } : {})}
       />
     </>
   );

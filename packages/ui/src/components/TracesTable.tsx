@@ -35,11 +35,12 @@ function TraceCostCell({ info }: { info: TraceInfoJson }) {
  * An experiment's traces matching `filter`, paged from the server as the table scrolls (keyset
  * `page_token`, 200 at a time, no cap), with selection, delete and inline tags.
  */
-export function TracesTable({ experimentId, filter, sort, onError, height, hideUser, hideSession }: {
+export function TracesTable({ experimentId, filter, sort, onError, height, hideUser, hideSession, onScrolledAway }: {
   experimentId: string;
   filter: string;
   sort: string;
   onError?: (e: unknown) => void;
+  onScrolledAway?: (away: boolean) => void;
   height?: string;
   hideUser?: boolean;
   hideSession?: boolean;
@@ -140,6 +141,7 @@ export function TracesTable({ experimentId, filter, sort, onError, height, hideU
         onRowSelectionChange={setSelection}
         empty={<EmptyRows loading={query.isLoading} error={query.error} noun="trace" {...(filter.trim() === '' ? { whenNone: <FirstTraceHelp experimentId={experimentId} /> } : {})} />}
         {...(height ? { height } : {})}
+        {...(onScrolledAway ? { onScrolledAway } : {})}
       />
     </div>
   );

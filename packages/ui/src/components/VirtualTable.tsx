@@ -49,7 +49,12 @@ export interface VirtualTableProps<T> {
   testId?: string;
   /** Height of the scroll area; default fills the page below the toolbar. */
   height?: string;
+  /** Told when the rows are scrolled away from the top, and back (live updates pause meanwhile). */
+  onScrolledAway?: (away: boolean) => void;
 }
+
+/** Scrolled further than this from the top counts as away from it. */
+const SCROLLED_AWAY_PX = 40;
 
 /**
  * A dense, virtualised table: only the rows in view are in the DOM, the next page loads when the
@@ -84,6 +89,13 @@ export function VirtualTable<T>(props: VirtualTableProps<T>) {
     },
   });
   const scroller = useRef<HTMLDivElement>(null);
+  const scrolledAway = useRef(false);
+  const onScroll = () => {
+    const away = (scroller.current?.scrollTop ?? 0) > SCROLLED_AWAY_PX;
+    if (away === scrolledAway.current) return;
+    scrolledAway.current = away;
+    props.onScrolledAway?.(away);
+  };
   const tableRows = table.getRowModel().rows;
   const virtualizer = useVirtualizer({ count: tableRows.length, getScrollElement: () => scroller.current, estimateSize: () => rowHeight, overscan: 12 });
   const items = virtualizer.getVirtualItems();
@@ -119,7 +131,7 @@ export function VirtualTable<T>(props: VirtualTableProps<T>) {
           </div>
         ))}
       </div>
-      <div className="vtable-body" ref={scroller} style={{ height: props.height ?? 'calc(100vh - 230px)' }}>
+      <div className="vtable-body" ref={scroller} onScroll={onScroll} style={{ height: props.height ?? 'calc(100vh - 230px)' }}>
         {tableRows.length === 0 ? (
           <div className="empty">{empty}</div>
         ) : (

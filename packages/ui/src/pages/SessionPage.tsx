@@ -7,16 +7,21 @@ import { TurnFeedback } from '../components/AssessmentsPanel';
 import { ChatBubble } from '../components/Chat';
 import { ErrorNote, paths, Stat, StateBadge, TimeCell, UserLink } from '../components/bits';
 import { ErasedNotice, EraseAction } from '../components/EraseAction';
+import { LiveBadge } from '../components/LiveBadge';
 import { quote } from '../filters';
 import { costParts, duration, durationMs, num, requestTimeMs, spend, timeRange, tokensOf, traceCostOf, usd, userOf } from '../format';
+import { useLiveUpdates } from '../live';
 import { rootSpan, turnOf } from '../messages';
 
 const TURNS_PER_PAGE = 50;
+/** Shortest time between two refreshes of a watched session (its turns arrive info first, spans after). */
+const SESSION_REFRESH_MS = 250;
 
 /**
  * A session read as the conversation it was: every turn in order (paged, 50 at a time, loaded as
  * the page scrolls: no silent cap), each the user's message and the assistant's reply with its
- * tool steps folded, its latency, tokens, cost and a link into its trace.
+ * tool steps folded, its latency, tokens, cost and a link into its trace. New turns appear as they
+ * are logged (live.ts): a conversation is read to its end, so scrolling does not pause it.
  */
 export function SessionPage() {
   const { experimentId = '0', sessionId = '' } = useParams();
@@ -33,6 +38,8 @@ export function SessionPage() {
   });
   const pages = turns.data?.pages ?? [];
   const s = summary.data;
+  // One session's turns are a small read: refreshed often enough that each turn shows well within a second.
+  const live = useLiveUpdates(experimentId, { sessionId, refreshIntervalMs: SESSION_REFRESH_MS });
   const end = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const el = end.current;
@@ -61,6 +68,7 @@ export function SessionPage() {
         <h1>
           Session <span className="mono">{sessionId}</span>
         </h1>
+        <LiveBadge view={live} />
         <Link className="button ghost" to={paths.traces(experimentId, { session: sessionId, sort: 'oldest' })}>
           Open as traces
         </Link>

@@ -1,6 +1,8 @@
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { useParams } from 'react-router';
 import { FilterBar } from '../components/FilterBar';
+import { LiveBadge } from '../components/LiveBadge';
+import { useListPause, useLiveUpdates } from '../live';
 import { SortSelect } from '../components/SortSelect';
 import { useUrlState } from '../url-state';
 import { SORTS, TracesTable } from '../components/TracesTable';
@@ -22,16 +24,27 @@ export function TracesPage() {
   const sort = get('sort') ?? 'newest';
   const { filter, textOffset } = useMemo(() => combineTraceFilter(text, quick), [text, quick.user, quick.session, quick.state, quick.range, quick.cost]); // eslint-disable-line react-hooks/exhaustive-deps
   const [error, setError] = useState<unknown>(null);
+  const pause = useListPause();
+  const live = useLiveUpdates(experimentId, { pausedBecause: pause.reason });
 
   return (
     <div className="page">
       <div className="page-head">
         <h1>Traces</h1>
+        <LiveBadge view={live} />
       </div>
-      <FilterBar value={text} onSubmit={(v) => update('q', v.trim() || null)} placeholder="Filter: trace.status = 'ERROR' AND tags.env = 'prod'  (MLflow's language, plus OR, NOT, parentheses)" error={error} textOffset={textOffset} examples={EXAMPLES} />
+      <FilterBar
+        value={text}
+        onSubmit={(v) => update('q', v.trim() || null)}
+        placeholder="Filter: trace.status = 'ERROR' AND tags.env = 'prod'  (MLflow's language, plus OR, NOT, parentheses)"
+        error={error}
+        textOffset={textOffset}
+        examples={EXAMPLES}
+        onEditingChange={(on) => pause.editing('filter', on)}
+      />
       <div className="quickbar">
-        <QuickText label="User" value={quick.user ?? ''} onApply={(v) => update('user', v)} testId="quick-user" />
-        <QuickText label="Session" value={quick.session ?? ''} onApply={(v) => update('session', v)} testId="quick-session" />
+        <QuickText label="User" value={quick.user ?? ''} onApply={(v) => update('user', v)} testId="quick-user" onEditingChange={(on) => pause.editing('user', on)} />
+        <QuickText label="Session" value={quick.session ?? ''} onApply={(v) => update('session', v)} testId="quick-session" onEditingChange={(on) => pause.editing('session', on)} />
         <label className="quick">
           <span>State</span>
           <select value={quick.state ?? ''} onChange={(e) => update('state', e.target.value || null)} data-testid="quick-state">
@@ -50,19 +63,27 @@ export function TracesPage() {
           </code>
         )}
       </div>
-      <TracesTable experimentId={experimentId} filter={filter} sort={sort} onError={setError} />
+      <TracesTable experimentId={experimentId} filter={filter} sort={sort} onError={setError} onScrolledAway={pause.scrolled} />
     </div>
   );
 }
 
 /** A quick-filter text box: applies on Enter or when it loses focus; the value is quoted for the filter. */
-export function QuickText({ label, value, onApply, testId }: { label: string; value: string; onApply: (v: string | null) => void; testId: string }) {
+export function QuickText({ label, value, onApply, testId, onEditingChange }: {
+  label: string;
+  value: string;
+  onApply: (v: string | null) => void;
+  testId: string;
+  /** Told when the box holds text not yet applied, and when it no longer does. */
+  onEditingChange?: (editing: boolean) => void;
+}) {
   const [text, setText] = useState(value);
   const [seen, setSeen] = useState(value);
   if (seen !== value) {
     setSeen(value);
     setText(value);
   }
+  useEffect(() => onEditingChange?.(text.trim() !== value), [text, value, onEditingChange]);
   const apply = () => text.trim() !== value && onApply(text.trim() || null);
   return (
     <label className="quick">

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { KyselyTraceStore } from '../kysely-store.js';
 import { migrateToLatest } from '../migrations/migrations.js';
 import type { Database } from '../schema.js';
+import { PostgresChangeFeed } from './postgres-change-feed.js';
 import { postgresDialect } from './postgres-dialect.js';
 
 const INT8_OID = 20;
@@ -24,6 +25,8 @@ export interface PostgresStoreOptions {
    * answered 503 with Retry-After. Default 5 000 ms.
    */
   connectTimeoutMillis?: number;
+  /** How long the LISTEN connection of live updates stays open after its last listener left; see PostgresChangeFeed. */
+  listenLingerMillis?: number;
 }
 
 const DEFAULT_QUERY_TIMEOUT_MILLIS = 30_000;
@@ -44,10 +47,12 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   // Migrations run on a connection of their own without the statement time limit: a backfill
   // of a large database may take minutes, once.
   const migrator = new Kysely<Database>({ dialect: new PostgresDialect({ pool: newPool(options, { maxConnections: 1 }) }) });
+  let schema: string;
   try {
     if (options.schema) await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(options.schema)}`.execute(migrator);
     const { rows } = await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(migrator);
-    await migrateToLatest(migrator as Kysely<unknown>, { dialect: 'postgres', schema: rows[0]!.schema });
+    schema = rows[0]!.schema;
+    await migrateToLatest(migrator as Kysely<unknown>, { dialect: 'postgres', schema });
   } finally {
     await migrator.destroy();
   }
@@ -60,19 +65,34 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     // queries in order). Should it fail, the connection is broken and so is the caller's query.
     client.query(limits).catch(() => {});
   });
-  return new KyselyTraceStore(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), postgresDialect);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // Live updates: this replica's writes go out by NOTIFY, the others' come in on a LISTEN connection of its own.
+  const changes = new PostgresChangeFeed({
+    db,
+    schema,
+    newClient: () => new pg.Client({ ...connectionConfig(options), application_name: 'threadline-live' }),
+    ...(options.listenLingerMillis !== undefined ? { lingerMillis: options.listenLingerMillis } : {}),
+  });
+  return new KyselyTraceStore(db, postgresDialect, { changes });
 }
 
-function newPool(options: PostgresStoreOptions, { maxConnections }: { maxConnections: number }): pg.Pool {
-  const pool = new pg.Pool({
+/** What every connection to the store's database is opened with. */
+function connectionConfig(options: PostgresStoreOptions): pg.ClientConfig {
+  return {
     connectionString: options.connectionString,
-    max: maxConnections,
-    // Times in ms and counters fit a double exactly; nanosecond columns are only read inside span JSON.
-    types: { getTypeParser: (oid: number, format?: string) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text')) } as pg.CustomTypesConfig,
     connectionTimeoutMillis: options.connectTimeoutMillis ?? DEFAULT_CONNECT_TIMEOUT_MILLIS,
     // A peer that vanished without a FIN (failover, cable) is noticed by TCP, not by waiting forever.
     keepAlive: true,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+  };
+}
+
+function newPool(options: PostgresStoreOptions, { maxConnections }: { maxConnections: number }): pg.Pool {
+  const pool = new pg.Pool({
+    ...connectionConfig(options),
+    max: maxConnections,
+    // Times in ms and counters fit a double exactly; nanosecond columns are only read inside span JSON.
+    types: { getTypeParser: (oid: number, format?: string) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text')) } as pg.CustomTypesConfig,
   });
   // A connection lost while idle in the pool: the pool drops it and opens another when needed.
   pool.on('error', () => {});

@@ -87,7 +87,8 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Kyse
     await db.destroy();
     throw error;
   }
-  // One connection writes: concurrent requests share commits (see GroupCommitTransactions).
+  // One connection writes: concurrent requests share commits (see GroupCommitTransactions). One
+  // process serves the file, so live updates need no more than the default in-process change feed.
   return new KyselyTraceStore(db, sqliteDialect, { groupCommit: true });
 }
 
