@@ -38,6 +38,27 @@ function uploadPath(replyBody) {
 }
 
 /**
+ * One trace the SDK's way: POST its info, then PUT its spans to the path the reply names. Throws
+ * on a failed call (the SDK would drop the trace). Answers each call's start and end
+ * (performance.now(), ms).
+ */
+async function sendTrace(agent, base, trace, sockets, extraHeaders) {
+  const t0 = performance.now();
+  const created = await send(agent, base, 'POST', '/api/3.0/mlflow/traces', trace.post, sockets, extraHeaders);
+  const t1 = performance.now();
+  if (created.status !== 200) throw new Error(`POST trace ${trace.traceId}: HTTP ${created.status} ${created.body.slice(0, 500)}`);
+  const path = uploadPath(created.body);
+  if (path !== trace.putPath) throw new Error(`unexpected upload path ${path} for ${trace.traceId}`);
+  const t2 = performance.now();
+  const uploaded = await send(agent, base, 'PUT', path, trace.put, sockets, extraHeaders);
+  const t3 = performance.now();
+  if (uploaded.status !== 200 || uploaded.body.trim() !== '{}') {
+    throw new Error(`PUT spans of ${trace.traceId}: HTTP ${uploaded.status} ${uploaded.body.slice(0, 500)}`);
+  }
+  return { post: { start: t0, end: t1 }, put: { start: t2, end: t3 } };
+}
+
+/**
  * Sends every trace once with at most `concurrency` traces in flight.
  * Stops at the first failed call (the SDK would drop that trace: there is no retry).
  *
@@ -69,20 +90,9 @@ export async function sendTraces(url, traces, concurrency, { authorization } = {
   const drive = async () => {
     while (failure === undefined && next < traces.length) {
       const i = next++;
-      const trace = traces[i];
-      const t0 = performance.now();
-      const created = await send(agent, base, 'POST', '/api/3.0/mlflow/traces', trace.post, sockets, extraHeaders);
-      const t1 = performance.now();
-      if (created.status !== 200) throw new Error(`POST trace ${trace.traceId}: HTTP ${created.status} ${created.body.slice(0, 500)}`);
-      const path = uploadPath(created.body);
-      if (path !== trace.putPath) throw new Error(`unexpected upload path ${path} for ${trace.traceId}`);
-      const uploaded = await send(agent, base, 'PUT', path, trace.put, sockets, extraHeaders);
-      const t2 = performance.now();
-      if (uploaded.status !== 200 || uploaded.body.trim() !== '{}') {
-        throw new Error(`PUT spans of ${trace.traceId}: HTTP ${uploaded.status} ${uploaded.body.slice(0, 500)}`);
-      }
-      postMs[i] = t1 - t0;
-      putMs[i] = t2 - t1;
+      const sent = await sendTrace(agent, base, traces[i], sockets, extraHeaders);
+      postMs[i] = sent.post.end - sent.post.start;
+      putMs[i] = sent.put.end - sent.put.start;
     }
   };
 
@@ -94,4 +104,55 @@ export async function sendTraces(url, traces, concurrency, { authorization } = {
   agent.destroy();
   if (failure !== undefined) throw failure;
   return { elapsedMs, postMs, putMs, responseBytes };
+}
+
+/**
+ * A steady load: one trace every 1000 / `ratePerSecond` ms, on a fixed schedule, with at most
+ * `concurrency` in flight (a trace due while all are busy is sent as soon as one is free, and the
+ * schedule does not catch up later in a burst), until `stop()` is called. `nextTrace()` supplies
+ * the traces. Every call is recorded: its kind, start and end (performance.now(), ms), and how
+ * late its trace was sent against the schedule.
+ *
+ * @param {string} url
+ * @param {{ ratePerSecond: number, concurrency: number, nextTrace: () => { traceId: string, post: Buffer, put: Buffer, putPath: string } }} options
+ * @returns {{ calls: { kind: 'POST' | 'PUT', start: number, end: number, lateMs: number }[], stop(): Promise<void> }}
+ *   stop resolves once the traces in flight are answered, and rejects with the first failure
+ */
+export function steadyLoad(url, { ratePerSecond, concurrency, nextTrace }) {
+  const base = new URL(url);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const sockets = new Set();
+  const calls = [];
+  const intervalMs = 1000 / ratePerSecond;
+  let stopped = false;
+  let failure;
+  let due = performance.now();
+  const worker = async () => {
+    while (!stopped && failure === undefined) {
+      // Workers take turns at the schedule: each claims the next slot and waits for it.
+      const slot = due;
+      due += intervalMs;
+      const wait = slot - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      else if (-wait > intervalMs) due = performance.now() + intervalMs; // no bursts to catch up
+      if (stopped) break;
+      const lateMs = Math.max(0, performance.now() - slot);
+      try {
+        const sent = await sendTrace(agent, base, nextTrace(), sockets, {});
+        calls.push({ kind: 'POST', ...sent.post, lateMs }, { kind: 'PUT', ...sent.put, lateMs });
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+  };
+  const workers = Array.from({ length: concurrency }, worker);
+  return {
+    calls,
+    async stop() {
+      stopped = true;
+      await Promise.all(workers);
+      agent.destroy();
+      if (failure !== undefined) throw failure;
+    },
+  };
 }

@@ -81,7 +81,7 @@ function toSdkJson(value) {
  *
  * @returns {{ traceId: string, userId: string, sessionId: string, post: Buffer, put: Buffer, putPath: string, attributeBytes: number }}
  */
-function makeTrace(rand, startMs) {
+function makeTrace(rand, startMs, experimentId) {
   const traceId = `tr-${hex(rand, 32)}`;
   const sessionNo = int(rand, 0, SESSIONS - 1);
   const sessionId = `session-${String(sessionNo).padStart(4, '0')}`;
@@ -189,7 +189,7 @@ function makeTrace(rand, startMs) {
   const responsePreview = failed ? '' : preview(answer);
   const traceInfo = {
     trace_id: traceId,
-    trace_location: { type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: '0' } },
+    trace_location: { type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: experimentId } },
     request_preview: requestPreview,
     response_preview: responsePreview,
     request_time: new Date(startMs).toISOString(),
@@ -214,22 +214,23 @@ function makeTrace(rand, startMs) {
     sessionId,
     post: Buffer.from(toSdkJson({ trace: { trace_info: traceInfo } })),
     put: Buffer.from(toSdkJson({ spans })),
-    putPath: `/api/2.0/mlflow-artifacts/artifacts/0/traces/${traceId}/artifacts/traces.json`,
+    putPath: `/api/2.0/mlflow-artifacts/artifacts/${experimentId}/traces/${traceId}/artifacts/traces.json`,
     attributeBytes,
   };
 }
 
 /**
  * The traces of one set (one round): `count` traces from `seed`, their request times one to a few
- * seconds apart starting `setIndex` days after the fixed epoch.
+ * seconds apart starting `setIndex` days after the fixed epoch, in experiment `experimentId` (whose
+ * artifact location must be `mlflow-artifacts:/<id>`, as the server gives a new experiment).
  */
-export function makeTraceSet(count, seed, setIndex) {
+export function makeTraceSet(count, seed, setIndex, experimentId = '0') {
   const rand = rng(seed);
   const traces = new Array(count);
   let t = EPOCH_MS + setIndex * 86_400_000;
   for (let i = 0; i < count; i++) {
     t += int(rand, 5, 3000);
-    traces[i] = makeTrace(rand, t);
+    traces[i] = makeTrace(rand, t, experimentId);
   }
   return traces;
 }

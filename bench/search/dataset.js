@@ -9,7 +9,7 @@
  * a version of their own, kept in the file, so a newer one is added to a cached file.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TraceMetadataKey, TraceTagKey, SPANS_LOCATION_TRACKING_STORE } from '../../packages/protocol/dist/index.js';
 import Database from 'better-sqlite3';
@@ -240,4 +240,23 @@ function writeRollups(db, sessionRows, userRows, links, hourRows) {
   }
   for (const h of hourRows.values()) insertHour.run(h);
   db.exec('COMMIT');
+}
+
+/**
+ * A built database for these sizes that is already in the cache, without building or changing
+ * anything: this build's file, else the newest older build with the same trace count (another
+ * generator or older migrations; whoever opens it with the server migrates it, so open a copy),
+ * else undefined. For benchmarks that copy the dataset rather than read it.
+ * @param {{ traces: number, users: number, sessions: number, cacheDir: string }} o
+ * @returns {{ path: string, current: boolean } | undefined}
+ */
+export function cachedDatabase(o) {
+  const path = join(o.cacheDir, `search-${o.traces}-${cacheKey(o)}.db`);
+  if (existsSync(path)) return { path, current: true };
+  if (!existsSync(o.cacheDir)) return undefined;
+  const older = readdirSync(o.cacheDir)
+    .filter((name) => name.startsWith(`search-${o.traces}-`) && name.endsWith('.db'))
+    .map((name) => join(o.cacheDir, name))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  return older.length > 0 ? { path: older[0], current: false } : undefined;
 }

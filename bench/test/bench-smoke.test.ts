@@ -43,6 +43,18 @@ describe('benchmarks at a toy size', { timeout: 300_000 }, () => {
     if (requirePostgres) expect(out).toMatch(/Worst p50 ratio on PostgreSQL/);
   });
 
+  it('bench:privacy erases a user under ingest load and finds nothing of them left, on SQLite and PostgreSQL', async () => {
+    const out = await bench('privacy/run.js', [
+      ...['--traces', '2000', '--user-traces', '120', '--user-sessions', '10', '--rate', '20', '--warmup', '0', '--baseline', '2', '--after', '1'],
+      ...['--cache-dir', cacheDir, '--postgres', postgresUrl],
+    ]);
+    expect(out).toMatch(/SQLite: erase er-[0-9a-f]+ complete: 120 traces/);
+    expect(out).toMatch(/Longest ingest stall during the erase: [\d.,]+ ms/);
+    expect(out).not.toMatch(/FAILED/);
+    expect(out.match(/checked: /g)?.length).toBeGreaterThanOrEqual(13);
+    if (requirePostgres) expect(out).toMatch(/PostgreSQL: erase er-[0-9a-f]+ complete: 120 traces/);
+  });
+
   it('bench:auth sends the same traces to a server with and without accounts', async () => {
     expect(await bench('auth/run.js', ['--traces', '30', '--rounds', '1', '--warmup', '5'])).toMatch(/auth on \/ auth off = [\d.]+/);
   });

@@ -141,6 +141,20 @@ describeEachDatabase('erasing a user or a session', (database) => {
     expect(await storedRollups(t.store.db, Number(experiment))).toEqual(await recountedRollups(t.store.db, Number(experiment)));
   });
 
+  it('erases oldest first by (request_time, trace_id) across experiments, whatever the batches and however many traces share a time', async () => {
+    // Seven turns at one minute in one experiment, four at the same minute in the other, and one on either side.
+    const erin: { id: string; minute: number }[] = [];
+    for (const [experimentId, minute, count] of [[experiment, 200, 7], [other, 200, 4], [other, 199, 1], [experiment, 201, 1]] as const) {
+      for (let i = 0; i < count; i++) erin.push({ id: await otlp(experimentId, turn('erin', `s-erin-${experimentId}`, minute, `erin ${i}`)), minute });
+    }
+    const inOrder = [...erin].sort((a, b) => a.minute - b.minute || (a.id < b.id ? -1 : 1)).map((e) => e.id);
+    const erasureId = await t.store.erasures.start('user', 'erin', [experiment, other], 'test');
+    const receipt = await t.store.erasures.run(erasureId, { batchSize: 3 });
+    expect(receipt).toMatchObject({ state: 'complete', counts: { traces: 13 } });
+    expect(receipt.traceIdsDigest).toBe(chainDigest('0'.repeat(64), inOrder));
+    expect(await storedRollups(t.store.db, Number(other))).toEqual(await recountedRollups(t.store.db, Number(other)));
+  });
+
   it('refuses a bad request with MLflow error JSON', async () => {
     expect((await t.post('/api/threadline/sessions/s-bob/erase', {})).json()).toMatchObject({ error_code: 'INVALID_PARAMETER_VALUE' });
     expect((await t.post('/api/threadline/users/bob/erase', { experiment_id: '987654' })).statusCode).toBe(404);

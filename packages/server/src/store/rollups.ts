@@ -419,13 +419,14 @@ async function finishUser(db: Db, plan: KeyPlan, row: UserRow | undefined, sessi
   }
   const times = timesMayBeStale(plan, row);
   if (!times && sessionCountDelta === 0) return;
+  // The first and the last time each by a seek of the (experiment_id, user_id, request_time)
+  // index: min() and max() in one statement make SQLite read all of the user's entries.
+  const ofUser = db.selectFrom('traces').select('request_time').where('experiment_id', '=', plan.experimentId).where('user_id', '=', plan.id);
   const span = times
-    ? await db
-        .selectFrom('traces')
-        .where('experiment_id', '=', plan.experimentId)
-        .where('user_id', '=', plan.id)
-        .select((eb) => [eb.fn.min<number>('request_time').as('first'), eb.fn.max<number>('request_time').as('last')])
-        .executeTakeFirstOrThrow()
+    ? {
+        first: (await ofUser.orderBy('request_time', 'asc').limit(1).executeTakeFirstOrThrow()).request_time,
+        last: (await ofUser.orderBy('request_time', 'desc').limit(1).executeTakeFirstOrThrow()).request_time,
+      }
     : undefined;
   await db
     .updateTable('users')

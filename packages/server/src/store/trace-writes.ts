@@ -358,25 +358,34 @@ export async function deleteTracesIn(
   { counts, changed }: { counts?: Record<string, number>; changed?: ChangeSink } = {},
 ): Promise<string[]> {
   const experimentId = Number(input.experimentId);
-  let query = trx.selectFrom('traces').select('trace_id').where('experiment_id', '=', experimentId);
-  if (input.traceIds !== undefined) query = query.where('trace_id', 'in', input.traceIds.length > 0 ? input.traceIds : ['']);
-  if (input.maxTimestampMillis !== undefined) query = query.where('request_time', '<=', input.maxTimestampMillis);
-  // Oldest first, so max_traces deletes the oldest ones, as MLflow does.
-  query = query.orderBy('request_time', 'asc').orderBy('trace_id', 'asc');
-  if (input.maxTraces !== undefined) query = query.limit(input.maxTraces);
-  const ids = (await query.execute()).map((r) => r.trace_id).sort();
+  const inExperiment = (row: { experiment_id: number; request_time: number }) =>
+    Number(row.experiment_id) === experimentId && (input.maxTimestampMillis === undefined || Number(row.request_time) <= input.maxTimestampMillis);
+  let ids: string[];
+  if (input.traceIds !== undefined) {
+    // Named traces are read by primary key and their experiment checked here: given
+    // `experiment_id = ?` as well, SQLite (no statistics) walks the experiment's whole time index.
+    const named: Pick<TraceRow, 'trace_id' | 'experiment_id' | 'request_time'>[] = [];
+    for (let i = 0; i < input.traceIds.length; i += ID_CHUNK) {
+      named.push(...(await trx.selectFrom('traces').select(['trace_id', 'experiment_id', 'request_time']).where('trace_id', 'in', input.traceIds.slice(i, i + ID_CHUNK)).execute()));
+    }
+    // Oldest first, so max_traces deletes the oldest ones, as MLflow does.
+    const oldestFirst = named.filter(inExperiment).sort((a, b) => Number(a.request_time) - Number(b.request_time) || (a.trace_id < b.trace_id ? -1 : a.trace_id > b.trace_id ? 1 : 0));
+    ids = oldestFirst.slice(0, input.maxTraces ?? oldestFirst.length).map((r) => r.trace_id);
+  } else {
+    let query = trx.selectFrom('traces').select('trace_id').where('experiment_id', '=', experimentId);
+    if (input.maxTimestampMillis !== undefined) query = query.where('request_time', '<=', input.maxTimestampMillis);
+    query = query.orderBy('request_time', 'asc').orderBy('trace_id', 'asc');
+    if (input.maxTraces !== undefined) query = query.limit(input.maxTraces);
+    ids = (await query.execute()).map((r) => r.trace_id);
+  }
+  ids.sort();
   // Step 1 of the lock order: every victim's row, in trace_id order, before anything else.
-  // Each is read as it is once locked: a concurrent writer may have moved or deleted it.
+  // Each is read as it is once locked (a concurrent writer may have moved or deleted it), by
+  // primary key, its experiment and time checked here as above.
   const victims: Pick<TraceRow, (typeof VICTIM_COLUMNS)[number]>[] = [];
   for (let i = 0; i < ids.length; i += ID_CHUNK) {
-    let lock = trx
-      .selectFrom('traces')
-      .select(VICTIM_COLUMNS)
-      .where('trace_id', 'in', ids.slice(i, i + ID_CHUNK))
-      .where('experiment_id', '=', experimentId);
-    if (input.maxTimestampMillis !== undefined) lock = lock.where('request_time', '<=', input.maxTimestampMillis);
-    lock = lock.orderBy('trace_id', 'asc');
-    victims.push(...(await (dialect.name === 'postgres' ? lock.forUpdate() : lock).execute()));
+    const lock = trx.selectFrom('traces').select(VICTIM_COLUMNS).where('trace_id', 'in', ids.slice(i, i + ID_CHUNK)).orderBy('trace_id', 'asc');
+    victims.push(...(await (dialect.name === 'postgres' ? lock.forUpdate() : lock).execute()).filter(inExperiment));
   }
   const unread = { client_request_id: null, request_preview: null, response_preview: null, name: null, span_count: 0, unpriced_calls: 0 };
   const changes = victims.map((v) => ({ was: contributionOf({ ...v, ...unread }), now: null }));
