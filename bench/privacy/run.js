@@ -18,7 +18,7 @@
  * Usage: npm run bench:privacy [-- --traces 20000 --user-traces 2000 --postgres URL|none --no-write]
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem, type as osType, release } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -120,6 +120,7 @@ try {
     store,
     serverUri: `sqlite:///${copy}`,
     recount: (sessionIds) => recountSqlite(copy, sessionIds),
+    synced: () => fsyncFile(copy),
   });
   results.push(sqliteResult);
 
@@ -147,7 +148,7 @@ report(results);
  * One database: the subject written through the store, then the server under load, the erase,
  * the checks. Answers what the report needs.
  */
-async function runOne({ label, store, serverUri, recount, note }) {
+async function runOne({ label, store, serverUri, recount, note, synced }) {
   log(`\n${label}:`);
   let subject;
   let written;
@@ -162,6 +163,11 @@ async function runOne({ label, store, serverUri, recount, note }) {
     written = (performance.now() - started) / 1000;
   } finally {
     await store.close();
+  }
+  if (synced) {
+    // The copy's pages may still be on their way to disk: the server's first syncs would wait for them.
+    const took = timed(synced);
+    log(`${label}: synced the copy to disk in ${fmt(took.seconds, 1)} s`);
   }
   log(
     `${label}: wrote ${SUBJECT}: ${fmt(subject.traces)} traces (${fmt(subject.spans)} spans, ${fmt(subject.llmSpans)} LLM calls) in ${subject.sessions} sessions, ` +
@@ -258,13 +264,15 @@ function windowsOf(calls, { from, eraseStart, eraseEnd }) {
 
 /**
  * The server's event-loop blocks (bench/lib/loop-monitor.js) in each window, on this process's
- * clock: the longest, and the most CPU the server used in one (its own work, not waiting for a core).
+ * clock: the longest, and the longest less the time its thread waited for a core (what is left:
+ * its own work and I/O).
  */
 function loopBlocksOf(blocks, { from, eraseStart, eraseEnd, to }) {
-  const local = blocks.map(([startMs, gapMs, cpuMs]) => ({ start: startMs - performance.timeOrigin, gapMs, cpuMs: Math.min(cpuMs, gapMs) }));
+  const local = blocks.map(([startMs, gapMs, cpuMs, waitMs]) => ({ start: startMs - performance.timeOrigin, gapMs, ownMs: Math.max(0, gapMs - (waitMs ?? 0)), cpuMs }));
   const within = (a, b) => {
     const list = local.filter((x) => x.start < b && x.start + x.gapMs > a);
-    return { n: list.length, maxGap: Math.max(0, ...list.map((x) => x.gapMs)), maxCpu: Math.max(0, ...list.map((x) => x.cpuMs)) };
+    const own = list.reduce((w, x) => (!w || x.ownMs > w.ownMs ? x : w), undefined);
+    return { n: list.length, maxGap: Math.max(0, ...list.map((x) => x.gapMs)), maxOwn: own?.ownMs ?? 0, ownCpu: own?.cpuMs ?? NaN };
   };
   return { baseline: within(from, eraseStart), during: within(eraseStart, eraseEnd), after: within(eraseEnd, to) };
 }
@@ -386,6 +394,15 @@ async function recountChecks(query, sessionIds) {
   return checks;
 }
 
+function fsyncFile(path) {
+  const fd = openSync(path, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function timed(work) {
   const started = performance.now();
   const value = work();
@@ -406,9 +423,9 @@ function report(results) {
     const excess = w.during.max - w.baseline.p99;
     const met = excess <= GOAL_MS;
     const failed = r.checks.filter((c) => !c.ok);
-    const row = (name, c, l) => [name, fmt(c.n), ms(c.p50), ms(c.p99), ms(c.max), ms(c.late), ms(l.maxGap), ms(l.maxCpu)];
+    const row = (name, c, l) => [name, fmt(c.n), ms(c.p50), ms(c.p99), ms(c.max), ms(c.late), ms(l.maxGap), `${ms(l.maxOwn)} (${ms(l.ownCpu)} on a core)`];
     const table = markdownTable(
-      ['window', 'ingest calls (POST, PUT)', 'p50 ms', 'p99 ms', 'max ms', 'max schedule delay ms', 'server loop: longest block ms', 'most CPU in one block ms'],
+      ['window', 'ingest calls (POST, PUT)', 'p50 ms', 'p99 ms', 'max ms', 'max schedule delay ms', 'server loop: longest block ms', 'longest less its wait for a core ms'],
       [
         row(`baseline (${fmt(w.seconds.baseline, 0)} s before the erase)`, w.baseline, w.loop.baseline),
         row(`during the erase (${fmt(w.seconds.erase, 1)} s)`, w.during, w.loop.during),
@@ -429,8 +446,8 @@ function report(results) {
         '',
         `**Longest ingest stall during the erase: ${ms(w.during.max)} ms** (a ${w.worst?.kind ?? '-'} ${fmt((w.worst?.atMs ?? 0) / 1000, 1)} s into it), ${ms(excess)} ms over the baseline p99: ` +
           `goal by the client's clock (≤ ${GOAL_MS} ms over the baseline p99) **${met ? 'met' : 'NOT met'}**. ` +
-          `By the server's: its event loop was held at most ${ms(w.loop.during.maxGap)} ms at a time during the erase (baseline ${ms(w.loop.baseline.maxGap)} ms), with at most ${ms(w.loop.during.maxCpu)} ms of CPU used in one such block (baseline ${ms(w.loop.baseline.maxCpu)} ms): ` +
-          `goal (no block of ${GOAL_MS} ms of the server's own work) **${w.loop.during.maxCpu <= GOAL_MS ? 'met' : 'NOT met'}**.`,
+          `By the server's: its event loop was held at most ${ms(w.loop.during.maxGap)} ms at a time during the erase (baseline ${ms(w.loop.baseline.maxGap)} ms), and at most ${ms(w.loop.during.maxOwn)} ms by its own work and I/O, not counting its waits for a core (baseline ${ms(w.loop.baseline.maxOwn)} ms): ` +
+          `goal (no block of over ${GOAL_MS} ms of the server's own) **${w.loop.during.maxOwn <= GOAL_MS ? 'met' : 'NOT met'}**.`,
         '',
         failed.length === 0 ? `Checked after the erase: ${r.checks.map((c) => c.what).join('; ')}.` : `**Checks FAILED**: ${failed.map((c) => c.what).join('; ')}.`,
       ].join('\n'),
@@ -454,8 +471,8 @@ function report(results) {
         ? `${fmt(first.subject.traces)} traces of 2–5 spans (${fmt(first.subject.spans)} spans, ${fmt(first.subject.llmSpans)} LLM calls with token usage) in ${first.subject.sessions} sessions, 5 of them the dataset's own sessions shared with their users and one of the user's own with a dataset user's turn; ${first.subject.assessmentsOnTurns} assessments on the user's turns, ${first.subject.assessmentsGiven} thumbs the user gave on others' turns, ${first.subject.sessionAssessments} on whole sessions.`
         : `${fmt(userTraces)} traces.`),
     `A real \`threadline server\` on the copy takes a steady ingest load throughout: bench:ingest's chat traces (5 spans, ~1 KB attributes each) by the MLflow REST flow (POST trace, PUT spans), ${RATE} traces/s (${RATE * 2} requests/s) on a fixed schedule, at most ${CONCURRENCY} in flight; ${fmt(WARMUP_S, 0)} s of warm-up, a ${fmt(BASELINE_S, 0)} s baseline, then \`POST /api/threadline/users/${SUBJECT}/erase\` (polled until the receipt is complete) and ${fmt(AFTER_S, 0)} s more. Every ingest call's latency is counted in the window it overlaps (a call that spans the erase's start or end counts as during it). Max schedule delay: how long a trace waited for a free in-flight slot (the load's own queueing, not in the latencies). ` +
-      `Server loop: bench/lib/loop-monitor.js, preloaded into the server, notes every time its event loop (where every SQLite statement runs) could not run a 2 ms timer for over 10 ms, and the CPU the process used meanwhile: a block with as much CPU is the server's own work, one with little is the server waiting for a core of this shared machine, which the client's latencies include too. ` +
-      `Goal: no ingest request waits more than ${GOAL_MS} ms for the erase, read by the client as the longest call during the erase less the baseline p99, and by the server as its longest block of own work during the erase.`,
+      `Server loop: bench/lib/loop-monitor.js, preloaded into the server, notes every time its event loop (where every SQLite statement runs) could not run a 2 ms timer for over 10 ms, and how its thread spent the time (Linux schedstat): on a core, waiting for one (this machine is shared and busy: the client's latencies include such waits too), or blocked in a system call (a sync to disk, an uncached read); the last column is the longest block less its wait for a core, with its time on a core. ` +
+      `Goal: no ingest request waits more than ${GOAL_MS} ms for the erase, read by the client as the longest call during the erase less the baseline p99, and by the server as its longest block of its own (work and I/O) during the erase.`,
     '',
     ...sections.flatMap((s) => [s, '']),
   ].join('\n');
