@@ -171,7 +171,7 @@ async function runOne({ label, store, serverUri, recount, note, synced }) {
   }
   log(
     `${label}: wrote ${SUBJECT}: ${fmt(subject.traces)} traces (${fmt(subject.spans)} spans, ${fmt(subject.llmSpans)} LLM calls) in ${subject.sessions} sessions, ` +
-      `${subject.assessmentsOnTurns} assessments on them, ${subject.assessmentsGiven} given on others' turns, ${subject.sessionAssessments} on whole sessions, in ${fmt(written, 1)} s`,
+      `${fmt(subject.assessmentsOnTurns)} assessments on them, ${subject.assessmentsGiven} given on others' turns, ${subject.sessionAssessments} on whole sessions, in ${fmt(written, 1)} s`,
   );
 
   const profileDir = join(dir, `profile-${label}`);
@@ -287,11 +287,11 @@ async function verify(url, subject, receipt) {
   const experiment_id = String(EXPERIMENT_ID);
   const checks = [];
   const check = (ok, what) => checks.push({ ok, what });
-  check(receipt.counts.traces === subject.traces, `the receipt counts ${receipt.counts.traces} traces erased, ${subject.traces} written`);
-  check(receipt.counts.spans === subject.spans, `the receipt counts ${receipt.counts.spans} spans, ${subject.spans} written`);
+  check(receipt.counts.traces === subject.traces, `the receipt counts ${fmt(receipt.counts.traces)} traces erased, ${fmt(subject.traces)} written`);
+  check(receipt.counts.spans === subject.spans, `the receipt counts ${fmt(receipt.counts.spans)} spans, ${fmt(subject.spans)} written`);
   const given = (receipt.counts.assessments_given ?? 0) + (receipt.counts.assessments ?? 0) + (receipt.counts.session_assessments ?? 0);
   const expected = subject.assessmentsOnTurns + subject.assessmentsGiven + subject.sessionAssessments;
-  check(given === expected, `the receipt counts ${given} assessments (on the user's turns, given by the user, on emptied sessions); ${expected} written`);
+  check(given === expected, `the receipt counts ${fmt(given)} assessments (on the user's turns, given by the user, on emptied sessions), ${fmt(expected)} written`);
   const users = await post('/api/threadline/users/search', { experiment_id, filter: `user_id = '${SUBJECT}'` });
   check((users.users ?? []).length === 0, `users search finds no ${SUBJECT}`);
   const found = await post('/api/3.0/mlflow/traces/search', {
@@ -423,7 +423,9 @@ function report(results) {
     const excess = w.during.max - w.baseline.p99;
     const met = excess <= GOAL_MS;
     const failed = r.checks.filter((c) => !c.ok);
-    const row = (name, c, l) => [name, fmt(c.n), ms(c.p50), ms(c.p99), ms(c.max), ms(c.late), ms(l.maxGap), `${ms(l.maxOwn)} (${ms(l.ownCpu)} on a core)`];
+    const loop = (l) => (l.n === 0 ? 'none over 10 ms' : ms(l.maxGap));
+    const own = (l) => (l.n === 0 ? '–' : `${ms(l.maxOwn)} (${ms(l.ownCpu)} on a core)`);
+    const row = (name, c, l) => [name, fmt(c.n), ms(c.p50), ms(c.p99), ms(c.max), ms(c.late), loop(l), own(l)];
     const table = markdownTable(
       ['window', 'ingest calls (POST, PUT)', 'p50 ms', 'p99 ms', 'max ms', 'max schedule delay ms', 'server loop: longest block ms', 'longest less its wait for a core ms'],
       [
@@ -468,7 +470,7 @@ function report(results) {
     '',
     `Workload: bench:search's ${fmt(sizes.traces)}-trace database (copied; ${fmt(sizes.users)} users, ${fmt(sizes.sessions)} sessions, 5 spans per trace, with its feedback), plus the user \`${SUBJECT}\` written through the server's store code: ` +
       (first
-        ? `${fmt(first.subject.traces)} traces of 2–5 spans (${fmt(first.subject.spans)} spans, ${fmt(first.subject.llmSpans)} LLM calls with token usage) in ${first.subject.sessions} sessions, 5 of them the dataset's own sessions shared with their users and one of the user's own with a dataset user's turn; ${first.subject.assessmentsOnTurns} assessments on the user's turns, ${first.subject.assessmentsGiven} thumbs the user gave on others' turns, ${first.subject.sessionAssessments} on whole sessions.`
+        ? `${fmt(first.subject.traces)} traces of 2–5 spans (${fmt(first.subject.spans)} spans, ${fmt(first.subject.llmSpans)} LLM calls with token usage) in ${first.subject.sessions} sessions, 5 of them the dataset's own sessions shared with their users and one of the user's own with a dataset user's turn; ${fmt(first.subject.assessmentsOnTurns)} assessments on the user's turns, ${first.subject.assessmentsGiven} thumbs the user gave on others' turns, ${first.subject.sessionAssessments} on whole sessions.`
         : `${fmt(userTraces)} traces.`),
     `A real \`threadline server\` on the copy takes a steady ingest load throughout: bench:ingest's chat traces (5 spans, ~1 KB attributes each) by the MLflow REST flow (POST trace, PUT spans), ${RATE} traces/s (${RATE * 2} requests/s) on a fixed schedule, at most ${CONCURRENCY} in flight; ${fmt(WARMUP_S, 0)} s of warm-up, a ${fmt(BASELINE_S, 0)} s baseline, then \`POST /api/threadline/users/${SUBJECT}/erase\` (polled until the receipt is complete) and ${fmt(AFTER_S, 0)} s more. Every ingest call's latency is counted in the window it overlaps (a call that spans the erase's start or end counts as during it). Max schedule delay: how long a trace waited for a free in-flight slot (the load's own queueing, not in the latencies). ` +
       `Server loop: bench/lib/loop-monitor.js, preloaded into the server, notes every time its event loop (where every SQLite statement runs) could not run a 2 ms timer for over 10 ms, and how its thread spent the time (Linux schedstat): on a core, waiting for one (this machine is shared and busy: the client's latencies include such waits too), or blocked in a system call (a sync to disk, an uncached read); the last column is the longest block less its wait for a core, with its time on a core. ` +
