@@ -190,6 +190,31 @@ program
     }),
   );
 
+program
+  .command('reindex-text')
+  .description('Index the words of stored traces again for word search (trace.text MATCH), e.g. traces stored before the text index existed; safe to run while the server runs.')
+  .option('--from <time>', 'start of the range (ISO 8601 date or time, or ms since the epoch), inclusive (default: the beginning)', parseTime)
+  .option('--to <time>', 'end of the range, exclusive (default: now)', parseTime)
+  .option('--experiment-id <id>', 'only this experiment (default: all)')
+  .option(...STORE_OPTION)
+  .action(async (options: { from?: number; to?: number; experimentId?: string; backendStoreUri: string }) =>
+    withStore(options.backendStoreUri, async (store) => {
+      const from = options.from ?? 0;
+      const to = options.to ?? Date.now() + 1;
+      if (to <= from) throw new Error(`--to (${new Date(to).toISOString()}) must be after --from (${new Date(from).toISOString()}).`);
+      let shown = 0;
+      const indexed = await store.textIndex.reindex({
+        fromMs: from,
+        toMs: to,
+        ...(options.experimentId !== undefined ? { experimentId: options.experimentId } : {}),
+        onProgress: (n) => {
+          if (n - shown >= 10_000) process.stderr.write(`${(shown = n)} traces with text indexed...\n`);
+        },
+      });
+      process.stdout.write(`Indexed ${indexed} trace${indexed === 1 ? '' : 's'} with text.\n`);
+    }),
+  );
+
 for (const kind of ['user', 'session'] as const) {
   program
     .command(`erase-${kind} <${kind}_id>`)

@@ -186,14 +186,17 @@ describe('erasing on SQLite leaves no readable trace of the user in the file', (
     for (let i = 0; i < 30; i++) {
       const traceId = `tr-${hexTraceId()}`;
       await store.ingestSpans('0', traceId, { metadata: { 'mlflow.trace.user': 'dave', 'mlflow.trace.session': 's-dave' }, tags: {}, name: null }, [
-        { spanId: hexSpanId(), parentSpanId: null, name: 'turn', type: 'CHAIN', status: 'OK', statusMessage: '', startNs: BigInt(T0 + i) * 1_000_000n, endNs: BigInt(T0 + i + 5) * 1_000_000n, events: [], attributes: { 'mlflow.spanInputs': `${SECRET} ${'x'.repeat(2000)} ${i}` } },
+        { spanId: hexSpanId(), parentSpanId: null, name: 'turn', type: 'CHAIN', status: 'OK', statusMessage: '', startNs: BigInt(T0 + i) * 1_000_000n, endNs: BigInt(T0 + i + 5) * 1_000_000n, events: [], attributes: { 'mlflow.spanInputs': `${SECRET} zanzibarquux ${'x'.repeat(2000)} ${i}` } },
       ]);
     }
     expect(bytes().includes(SECRET)).toBe(true);
+    expect(await store.db.selectFrom('trace_text_docs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).toEqual({ n: 30 });
     const id = await store.erasures.start('user', 'dave', ['0'], 'test');
     const receipt = await store.erasures.run(id);
     expect(receipt.counts.traces).toBe(30);
     expect(bytes().includes(SECRET)).toBe(false);
     expect(bytes().includes('s-dave')).toBe(false);
+    // Its words, split apart in the text index, too.
+    expect(bytes().includes('zanzibarquux')).toBe(false);
   });
 });

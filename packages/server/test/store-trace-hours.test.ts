@@ -156,6 +156,9 @@ describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
     }
     // 009-redaction-rules.
     await sql`DROP TABLE experiment_redaction_rules`.execute(kysely);
+    // 010-trace-text.
+    if (db.store.dialect.name === 'sqlite') await sql`DROP TABLE trace_text_index`.execute(kysely);
+    await sql`DROP TABLE trace_text_docs`.execute(kysely);
     await sql`DELETE FROM threadline_migrations WHERE name >= '003-trace-hours'`.execute(kysely);
     const schema = db.store.dialect.name === 'postgres' ? (await sql<{ s: string }>`SELECT current_schema() AS s`.execute(kysely)).rows[0]!.s : undefined;
     await migrateToLatest(kysely, { dialect: db.store.dialect.name, ...(schema ? { schema } : {}) });

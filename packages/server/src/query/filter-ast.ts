@@ -14,7 +14,7 @@ export interface SourceRange {
 }
 
 /** Comparators that take one value. */
-export type ComparisonOperator = '=' | '!=' | '<' | '<=' | '>' | '>=' | 'LIKE' | 'ILIKE' | 'RLIKE';
+export type ComparisonOperator = '=' | '!=' | '<' | '<=' | '>' | '>=' | 'LIKE' | 'ILIKE' | 'RLIKE' | 'MATCH';
 
 /** A quoted string or a number, as written. */
 export type Literal =
@@ -56,7 +56,10 @@ export interface SpanAttributeField {
   readonly kind: 'span-attribute';
   readonly name: string;
 }
-/** `trace.text`: LIKE / ILIKE over the content of any span of the trace. */
+/**
+ * `trace.text`: LIKE / ILIKE over the content of any span of the trace (MLflow's), or MATCH: a
+ * word search in the text index (text-search/text-query.ts).
+ */
 export interface TextField {
   readonly kind: 'text';
 }

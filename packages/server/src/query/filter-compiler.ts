@@ -2,6 +2,8 @@ import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import { NANOS_PER_USD } from '../cost/units.js';
 import { TraceMetadataKey, TraceTagKey } from '@threadline/protocol';
 import type { SqlDialect } from '../store/sql-dialect.js';
+import { traceTextMatches } from '../store/trace-text.js';
+import { parseTextQuery } from '../text-search/text-query.js';
 import {
   isSpanClause,
   type AssessmentField,
@@ -107,6 +109,7 @@ class FilterCompiler {
         return this.keyValue('trace_metadata', field.key, clause);
       }
       case 'text':
+        if (clause.kind === 'comparison' && clause.operator === 'MATCH') return this.textMatch(clause.value.value as string);
         return this.spansExist(this.valuePredicate(sql.ref('s.content'), clause));
       case 'assessment':
         return this.assessment(field, clause);
@@ -118,6 +121,13 @@ class FilterCompiler {
         // Span fields are compiled in their same-span group; assessment columns by the metrics filter.
         throw new Error(`no trace condition for a ${field.kind} field`);
     }
+  }
+
+  /** Every term in the text index (validated by the parser): one lookup each, so that a trace's words may lie in different documents. */
+  private textMatch(query: string): Condition {
+    const terms = parseTextQuery(query);
+    if (typeof terms === 'string') throw new Error(`unchecked word search: ${terms}`);
+    return joinConditions(terms.map((term) => traceTextMatches(this.dialect, sql.ref('t.trace_id'), term)), 'AND');
   }
 
   private traceAttribute(key: TraceAttributeKey, clause: ClauseNode): Condition {

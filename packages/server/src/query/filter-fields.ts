@@ -1,10 +1,11 @@
 import { TraceMetadataKey, TraceTagKey } from '@threadline/protocol';
 import type { FilterField, Literal, TraceAttributeKey } from './filter-ast.js';
 import { filterError, type IdentifierToken } from './filter-lexer.js';
+import { parseTextQuery } from '../text-search/text-query.js';
 import { likePatternProblem, regexPatternProblem } from './regex-pattern.js';
 
 /** Every operator a clause can have, as the parser names them. */
-export type ClauseOperator = '=' | '!=' | '<' | '<=' | '>' | '>=' | 'LIKE' | 'ILIKE' | 'RLIKE' | 'IN' | 'NOT IN' | 'IS NULL' | 'IS NOT NULL';
+export type ClauseOperator = '=' | '!=' | '<' | '<=' | '>' | '>=' | 'LIKE' | 'ILIKE' | 'RLIKE' | 'MATCH' | 'IN' | 'NOT IN' | 'IS NULL' | 'IS NOT NULL';
 
 export type Entity = 'attribute' | 'tag' | 'metadata' | 'span' | 'feedback' | 'expectation' | 'issue';
 
@@ -64,6 +65,7 @@ const NUMERIC: readonly ClauseOperator[] = ['=', '!=', '<', '<=', '>', '>='];
 const STRING: readonly ClauseOperator[] = ['=', '!=', 'LIKE', 'ILIKE', 'RLIKE', 'IN', 'NOT IN'];
 const KEY_VALUE: readonly ClauseOperator[] = [...STRING, 'IS NULL', 'IS NOT NULL'];
 const CONTENT: readonly ClauseOperator[] = ['LIKE', 'ILIKE'];
+const TEXT: readonly ClauseOperator[] = [...CONTENT, 'MATCH'];
 const FEEDBACK: readonly ClauseOperator[] = ['=', '!=', '<', '<=', '>', '>=', 'LIKE', 'ILIKE', 'RLIKE', 'IS NULL', 'IS NOT NULL'];
 const EXPECTATION: readonly ClauseOperator[] = ['=', '!=', 'LIKE', 'ILIKE', 'RLIKE', 'IS NULL', 'IS NOT NULL'];
 const EQUALS_ONLY: readonly ClauseOperator[] = ['='];
@@ -81,8 +83,9 @@ export function operatorsOf(field: FilterField): readonly ClauseOperator[] {
     case 'assessment-column':
       return STRING;
     case 'span-content':
-    case 'text':
       return CONTENT;
+    case 'text':
+      return TEXT;
     case 'assessment':
       return field.assessmentKind === 'feedback' ? FEEDBACK : EXPECTATION;
     case 'issue':
@@ -211,6 +214,11 @@ export function checkValue(field: FilterField, fieldText: string, operator: Clau
 }
 
 function checkPattern(operator: ClauseOperator, pattern: string, position: number): void {
+  if (operator === 'MATCH') {
+    const terms = parseTextQuery(pattern);
+    if (typeof terms === 'string') throw filterError('invalid word search', pattern, position, `The search is refused: ${terms}.`);
+    return;
+  }
   const problem = operator === 'RLIKE' ? regexPatternProblem(pattern) : operator === 'LIKE' || operator === 'ILIKE' ? likePatternProblem(pattern) : undefined;
   if (problem) throw filterError(`invalid ${operator} pattern`, pattern, position, `The pattern is refused: ${problem}.`);
 }

@@ -31,10 +31,10 @@ export interface IdentifierPart {
   readonly quoted: boolean;
 }
 
-export type Keyword = 'AND' | 'OR' | 'NOT' | 'IN' | 'IS' | 'NULL' | 'LIKE' | 'ILIKE' | 'RLIKE';
+export type Keyword = 'AND' | 'OR' | 'NOT' | 'IN' | 'IS' | 'NULL' | 'LIKE' | 'ILIKE' | 'RLIKE' | 'MATCH';
 export type SymbolOperator = '=' | '!=' | '<' | '<=' | '>' | '>=';
 
-const KEYWORDS: ReadonlySet<string> = new Set<Keyword>(['AND', 'OR', 'NOT', 'IN', 'IS', 'NULL', 'LIKE', 'ILIKE', 'RLIKE']);
+const KEYWORDS: ReadonlySet<string> = new Set<Keyword>(['AND', 'OR', 'NOT', 'IN', 'IS', 'NULL', 'LIKE', 'ILIKE', 'RLIKE', 'MATCH']);
 const SYMBOL_OPERATORS: ReadonlySet<string> = new Set<SymbolOperator>(['=', '!=', '<', '<=', '>', '>=']);
 
 // Unicode letters and digits are allowed in bare names: a key like `tag.größe` needs no quoting.

@@ -137,6 +137,7 @@ class FilterParser {
         case 'LIKE':
         case 'ILIKE':
         case 'RLIKE':
+        case 'MATCH':
         case 'IN':
           return { operator: token.keyword, text: token.text, start: token.start };
         case 'NOT': {
@@ -155,7 +156,7 @@ class FilterParser {
           break;
       }
     }
-    throw filterError(`expected a comparator after ${fieldToken.text}, found`, token.text, token.start, 'Comparators are =, !=, <, <=, >, >=, LIKE, ILIKE, RLIKE, IN, NOT IN, IS NULL, IS NOT NULL.');
+    throw filterError(`expected a comparator after ${fieldToken.text}, found`, token.text, token.start, 'Comparators are =, !=, <, <=, >, >=, LIKE, ILIKE, RLIKE, IN, NOT IN, IS NULL, IS NOT NULL, and MATCH for trace.text.');
   }
 
   private parseValue(fieldText: string): Literal {

@@ -16,6 +16,8 @@ type RedactedWrite =
 
 /** The rest: reads, deletes, experiments, prices, and the rules themselves. */
 const PASSED_THROUGH = [
+  // Reads spans already stored, so already redacted.
+  'textIndex',
   'createExperiment',
   'getExperiment',
   'getExperimentByName',

@@ -6,6 +6,7 @@ import type { MlflowCostJson, SpanRecord } from '../trace-model.js';
 import type { Database, LlmCallsTable } from './schema.js';
 import { hourOf } from './trace-metrics.js';
 import type { TraceRow } from './trace-rows.js';
+import { storedSpanAttributes } from './spans.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 type CallRow = Selectable<LlmCallsTable>;
@@ -186,7 +187,7 @@ export async function repriceTraceCalls(trx: Db, trace: TraceRow, book: PriceBoo
     .execute();
   const calls: LlmCall[] = [];
   for (const s of spans) {
-    const call = s.content === null ? null : llmCallOf({ spanId: s.span_id, parentSpanId: s.parent_span_id, startNs: BigInt(s.start_ns), attributes: storedAttributes(s.content) });
+    const call = s.content === null ? null : llmCallOf({ spanId: s.span_id, parentSpanId: s.parent_span_id, startNs: BigInt(s.start_ns), attributes: storedSpanAttributes(s.content) });
     if (call) calls.push(call);
   }
   const old = await trx.selectFrom('llm_calls').selectAll().where('trace_id', '=', trace.trace_id).execute();
@@ -197,24 +198,6 @@ export async function repriceTraceCalls(trx: Db, trace: TraceRow, book: PriceBoo
   await insertCalls(trx, rows);
   for (const row of rows) deltas.add(row, 1);
   return costOfCalls(rows);
-}
-
-/** A stored span's attributes, decoded (they are stored JSON-encoded, as MLflow stores them). */
-function storedAttributes(content: string): Record<string, unknown> {
-  try {
-    const encoded = (JSON.parse(content) as { attributes?: Record<string, unknown> }).attributes ?? {};
-    const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(encoded)) {
-      try {
-        out[key] = typeof value === 'string' ? JSON.parse(value) : value;
-      } catch {
-        out[key] = value;
-      }
-    }
-    return out;
-  } catch {
-    return {};
-  }
 }
 
 /** Cost of each of a page of traces' calls, by trace: for `mlflow.trace.cost` and the span view. */

@@ -21,6 +21,7 @@ import { queryTraceMetrics, type TraceMetrics, type TraceMetricsQuery } from './
 import { PriceSource } from '../cost/price-source.js';
 import { ModelPrices } from './model-prices.js';
 import { Pricing } from './pricing.js';
+import { TextIndex } from './trace-text.js';
 import { Erasures } from './erasures.js';
 import { Retention } from './retention.js';
 import { ExperimentRedactionRules } from './redaction-rules.js';
@@ -61,6 +62,7 @@ export class KyselyTraceStore implements TraceStore {
   private readonly writes: TraceWrites;
   private readonly assessments: AssessmentWrites;
   readonly pricing: Pricing;
+  readonly textIndex: TextIndex;
   readonly erasures: Erasures;
   readonly retention: Retention;
   readonly redactionRules: ExperimentRedactionRules;
@@ -83,6 +85,7 @@ export class KyselyTraceStore implements TraceStore {
     const priceSource = new PriceSource(() => prices.list());
     this.writes = new TraceWrites(dialect, this.transactions, this.assessments, priceSource);
     this.pricing = new Pricing(db, prices, priceSource, this.writes);
+    this.textIndex = new TextIndex(db, dialect, this.transactions);
     this.erasures = new Erasures(db, dialect, this.transactions, this);
     this.retention = new Retention(db, dialect, this.transactions);
     this.redactionRules = new ExperimentRedactionRules(db);

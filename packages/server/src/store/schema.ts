@@ -29,6 +29,8 @@ export interface Database {
   experiment_permissions: ExperimentPermissionsTable;
   audit_events: AuditEventsTable;
   experiment_redaction_rules: ExperimentRedactionRulesTable;
+  /** Migration 010; each database adds its own index columns (sql-dialect.ts traceText). */
+  trace_text_docs: { trace_id: string };
 }
 
 /** A person who signs in to Threadline (the `users` table is the traced app's end users). */

@@ -4,6 +4,8 @@ import { spanToMlflowJson } from '../ingest/span-json.js';
 import type { UsageSpan } from '../ingest/trace-derivation.js';
 import type { SpanRecord } from '../trace-model.js';
 import type { Database } from './schema.js';
+import type { SqlDialect } from './sql-dialect.js';
+import { indexSpanText } from './trace-text.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -61,8 +63,12 @@ export async function againstStored(
   return out;
 }
 
-/** Inserts spans `againstStored` found new; the trace's row lock keeps anyone else from adding them meanwhile. */
-export async function insertSpans(trx: Db, spans: readonly SpanToStore[]): Promise<void> {
+/**
+ * Inserts spans `againstStored` found new, all of one trace, and adds their words to the text
+ * index; the trace's row lock keeps anyone else from adding them meanwhile.
+ */
+export async function insertSpans(trx: Db, dialect: SqlDialect, traceId: string, spans: readonly SpanToStore[]): Promise<void> {
+  if (spans.length === 0) return;
   for (let i = 0; i < spans.length; i += ID_CHUNK) {
     await trx
       .insertInto('spans')
@@ -70,6 +76,7 @@ export async function insertSpans(trx: Db, spans: readonly SpanToStore[]): Promi
       .onConflict((oc) => oc.columns(['trace_id', 'span_id']).doNothing())
       .execute();
   }
+  await indexSpanText(trx, dialect, traceId, spans.map((s) => s.span));
 }
 
 /** The name of a trace's stored root span (the earliest, if several claim to be), if it has one. */
@@ -105,6 +112,24 @@ function storedTokenUsage(content: string): unknown {
     return typeof encoded === 'string' ? JSON.parse(encoded) : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** A stored span's attributes, decoded (they are stored JSON-encoded, as MLflow stores them). */
+export function storedSpanAttributes(content: string): Record<string, unknown> {
+  try {
+    const encoded = (JSON.parse(content) as { attributes?: Record<string, unknown> }).attributes ?? {};
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(encoded)) {
+      try {
+        out[key] = typeof value === 'string' ? JSON.parse(value) : value;
+      } catch {
+        out[key] = value;
+      }
+    }
+    return out;
+  } catch {
+    return {};
   }
 }
 

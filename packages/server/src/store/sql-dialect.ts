@@ -1,4 +1,5 @@
 import type { Expression, RawBuilder, SqlBool } from 'kysely';
+import type { TextTerm } from '../text-search/text-query.js';
 
 /**
  * What differs between the databases above Kysely's own dialects: one small method per quirk,
@@ -31,4 +32,19 @@ export interface SqlDialect {
    * the outer query and in subqueries that may scan many rows for one outer row.
    */
   readonly timeLimitCheck?: RawBuilder<SqlBool>;
+  /** The text index of trace content (migration 010, store/trace-text.ts). */
+  readonly traceText: TraceTextSql;
+}
+
+/**
+ * The statements of the text index: one document per upload of a trace's spans, its words already
+ * split and normalized (text-search/words.ts), in each database's own full-text index.
+ */
+export interface TraceTextSql {
+  /** Statements, run in order in one transaction, that add a document of `words` to the trace. */
+  insert(traceId: string, words: string): RawBuilder<unknown>[];
+  /** Statements that remove every document of these traces (at most a few hundred ids). */
+  delete(traceIds: readonly string[]): RawBuilder<unknown>[];
+  /** A subquery answering the ids of the traces that have a document matching `term`. */
+  matchingTraceIds(term: TextTerm): RawBuilder<unknown>;
 }

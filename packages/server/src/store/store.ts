@@ -3,6 +3,7 @@ import type { RollupSearchRequest, SessionPage, SessionTracesRequest, TraceSearc
 import type { AssessedSession, AssessmentChanges, AssessmentInput, MlflowCostJson, SpanBatchFields, SpanRecord, StoredAssessment, StoredTrace, TraceRecord } from '../trace-model.js';
 import type { TraceMetrics, TraceMetricsQuery } from './trace-metrics.js';
 import type { Pricing } from './pricing.js';
+import type { TextIndex } from './trace-text.js';
 import type { Erasures } from './erasures.js';
 import type { Retention } from './retention.js';
 import type { ExperimentRedactionRules } from './redaction-rules.js';
@@ -181,6 +182,8 @@ export interface TraceStore {
 
   /** Operators' model prices and re-pricing of stored traces. */
   readonly pricing: Pricing;
+  /** The text index of trace content: indexing stored traces again. */
+  readonly textIndex: TextIndex;
   /** Erasing a user's or a session's data, with receipts. */
   readonly erasures: Erasures;
   /** Deleting traces older than their experiment's retention. */

@@ -9,6 +9,7 @@ import { traceChange, type ChangeSink, type PublishingTransactions } from './cha
 import { FeedbackDeltas, feedbackPlaceOf, traceFeedbackMoves } from './feedback-rollups.js';
 import { applyRollupChanges, type RollupContribution } from './rollups.js';
 import type { Database } from './schema.js';
+import { deleteTraceText } from './trace-text.js';
 import { againstStored, insertSpans, rootSpanName, spansToStore, usageSpans } from './spans.js';
 import type { SqlDialect } from './sql-dialect.js';
 import type { DeleteTracesInput, IngestSpansResult, LogSpansResult, StartTraceResult } from './store.js';
@@ -135,7 +136,7 @@ export class TraceWrites {
       const spanIds = [...new Set([...once.conflicting, ...conflicting])].sort();
       // An upload is one request: all of it is stored, or none.
       if (spanIds.length > 0) return { kind: 'span-conflict', spanIds };
-      await insertSpans(trx, fresh);
+      await insertSpans(trx, this.dialect, traceId, fresh);
       const models = new ModelHourDeltas();
       const cost = await addTraceCalls(trx, before, fresh.map((s) => s.span), book, models);
       const root = findRootSpan(spans);
@@ -201,7 +202,7 @@ export class TraceWrites {
           [TraceTagKey.SPANS_LOCATION]: SPANS_LOCATION_TRACKING_STORE,
           ...(created.name !== null ? { [TraceTagKey.TRACE_NAME]: created.name } : {}),
         });
-        await insertSpans(trx, once.spans);
+        await insertSpans(trx, this.dialect, traceId, once.spans);
         const models = new ModelHourDeltas();
         await storeNewTraceCalls(trx, priced.rows, models);
         await applyRollupChanges(trx, [{ was: null, now: contributionOf(row) }]);
@@ -224,7 +225,7 @@ export class TraceWrites {
       // Metadata is immutable once finalized; before that, keys are only ever added.
       const added = finalized ? {} : Object.fromEntries(Object.entries(metadata).filter(([k]) => !(k in stored)));
       await insertKeyValues(trx, 'trace_metadata', traceId, added);
-      await insertSpans(trx, sorted.fresh);
+      await insertSpans(trx, this.dialect, traceId, sorted.fresh);
       const models = new ModelHourDeltas();
       const cost = await addTraceCalls(trx, before, sorted.fresh.map((s) => s.span), book, models);
       const { batch, lead, name, previews } = accepted.length === spans.length ? created : derivedFromBatch(accepted, fields);
@@ -396,6 +397,7 @@ export async function deleteTracesIn(
   if (counts) counts.llm_calls = (counts.llm_calls ?? 0) + calls;
   for (let i = 0; i < victims.length; i += ID_CHUNK) {
     const chunk = victims.slice(i, i + ID_CHUNK).map((v) => v.trace_id);
+    await deleteTraceText(trx, dialect, chunk);
     for (const table of TRACE_TABLES) {
       const deleted = await trx.deleteFrom(table).where('trace_id', 'in', chunk).executeTakeFirst();
       if (counts) counts[table] = (counts[table] ?? 0) + Number(deleted.numDeletedRows);

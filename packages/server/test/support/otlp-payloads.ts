@@ -75,7 +75,7 @@ export function toProtobuf(request: Record<string, unknown>): Buffer {
 }
 
 /** Rows in every table a trace write touches: compared before and after a refused request. */
-const COUNTED_TABLES = ['traces', 'trace_metadata', 'trace_tags', 'spans', 'sessions', 'users', 'session_users', 'trace_hours'] as const;
+const COUNTED_TABLES = ['traces', 'trace_metadata', 'trace_tags', 'spans', 'trace_text_docs', 'sessions', 'users', 'session_users', 'trace_hours'] as const;
 
 export async function tableCounts(store: KyselyTraceStore): Promise<Record<(typeof COUNTED_TABLES)[number], number>> {
   const counts = {} as Record<(typeof COUNTED_TABLES)[number], number>;

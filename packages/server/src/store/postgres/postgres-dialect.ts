@@ -1,4 +1,5 @@
 import { sql, type Expression } from 'kysely';
+import { tsQuery } from '../../text-search/text-query.js';
 import type { SqlDialect } from '../sql-dialect.js';
 
 // A JSON string literal that `::jsonb` is sure to accept: no raw control characters and no \u
@@ -24,4 +25,11 @@ export const postgresDialect: SqlDialect = {
     sql<number | null>`(CASE WHEN ${jsonText} ~ ${JSON_NUMBER} THEN CAST(${jsonText} AS numeric) END)`,
   jsonTextAt: (jsonText: Expression<unknown>, path: readonly string[]) =>
     sql<string | null>`((${jsonText})::jsonb #>> CAST(${[...path]} AS text[]))`,
+  // The 'simple' configuration only lower-cases: words come split and normalized already, and
+  // no language's stemming or stop words decide what a search finds.
+  traceText: {
+    insert: (traceId, words) => [sql`INSERT INTO trace_text_docs (trace_id, words) VALUES (${traceId}, to_tsvector('simple', ${words}))`],
+    delete: (traceIds) => [sql`DELETE FROM trace_text_docs WHERE trace_id IN (${sql.join(traceIds.map((id) => sql.val(id)))})`],
+    matchingTraceIds: (term) => sql`(SELECT d.trace_id FROM trace_text_docs AS d WHERE d.words @@ to_tsquery('simple', ${tsQuery(term)}))`,
+  },
 };

@@ -1,4 +1,5 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
+import { fts5Query } from '../../text-search/text-query.js';
 import type { SqlDialect } from '../sql-dialect.js';
 
 /**
@@ -44,6 +45,23 @@ export const sqliteDialect: SqlDialect = {
   jsonTextAt: (jsonText: Expression<unknown>, path: readonly string[]) =>
     sql<string | null>`(CASE WHEN json_valid(${jsonText}) THEN CAST(json_extract(${jsonText}, ${sqliteJsonPath(path)}) AS TEXT) END)`,
   timeLimitCheck: sql<SqlBool>`(${sql.raw(TIME_LIMIT_FUNCTION)}() = 1)`,
+  // The FTS5 index is over trace_text_docs (its external content): a document leaves the index
+  // by FTS5's 'delete' command given the words it was indexed with, before its row goes.
+  traceText: {
+    insert: (traceId, words) => [
+      sql`INSERT INTO trace_text_docs (trace_id, words) VALUES (${traceId}, ${words})`,
+      sql`INSERT INTO trace_text_index (rowid, words) VALUES (last_insert_rowid(), ${words})`,
+    ],
+    delete: (traceIds) => {
+      const ids = sql.join(traceIds.map((id) => sql.val(id)));
+      return [
+        sql`INSERT INTO trace_text_index (trace_text_index, rowid, words) SELECT 'delete', doc_id, words FROM trace_text_docs WHERE trace_id IN (${ids})`,
+        sql`DELETE FROM trace_text_docs WHERE trace_id IN (${ids})`,
+      ];
+    },
+    matchingTraceIds: (term) =>
+      sql`(SELECT d.trace_id FROM trace_text_docs AS d WHERE d.doc_id IN (SELECT rowid FROM trace_text_index WHERE trace_text_index MATCH ${fts5Query(term)}))`,
+  },
 };
 
 /** `['metadata', 'mlflow.trace.session']` -> `$."metadata"."mlflow.trace.session"`. */
