@@ -17,6 +17,8 @@ export interface TraceMetricsRequest {
   group_by?: 'user' | 'session';
   /** How many groups, busiest first; default 8, at most 50. */
   max_groups?: number;
+  /** Which groups are the top ones: the most traces (default) or the highest cost in the range. */
+  order_groups_by?: 'traces' | 'cost';
 }
 export interface TraceMetricsBucketJson {
   time_ms: number;

@@ -58,6 +58,7 @@ describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
       responsePreview: null,
       metadata: {
         'mlflow.trace.user': `user-${Math.floor(next() * 5)}`,
+        'mlflow.trace.session': `session-${Math.floor(next() * 40)}`,
         ...(tokens !== undefined ? { 'mlflow.trace.tokenUsage': JSON.stringify({ input_tokens: tokens, output_tokens: 2, total_tokens: tokens + 2 }) } : {}),
       },
       tags: {},
@@ -82,6 +83,14 @@ describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
       const q = { experimentId, ...shape };
       const scanned = await queryTraceMetrics(db.store.db, q, { rollups: false });
       expect(await queryTraceMetrics(db.store.db, q), JSON.stringify(shape)).toEqual(scanned);
+      // The busiest and the costliest users and sessions, from user_hours / session_hours.
+      for (const groupBy of ['user', 'session'] as const) {
+        for (const orderGroupsBy of ['traces', 'cost'] as const) {
+          const grouped = { ...q, groupBy, orderGroupsBy, maxGroups: 5 };
+          const expected = await queryTraceMetrics(db.store.db, grouped, { rollups: false });
+          expect(await queryTraceMetrics(db.store.db, grouped), JSON.stringify(grouped)).toEqual(expected);
+        }
+      }
     }
     // Not equal by being empty: the whole range holds every trace logged and not deleted.
     const all = await queryTraceMetrics(db.store.db, { experimentId, startTimeMs: DAY0, endTimeMs: DAY0 + DAYS * 24 * HOUR_MS, bucketMs: DAYS * 24 * HOUR_MS });
@@ -90,6 +99,17 @@ describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
     expect(all.buckets[0]!.traces).toBeGreaterThan(0);
     expect(all.buckets[0]!.errors).toBeGreaterThan(0);
     expect(all.buckets[0]!.latencyP50Ms).not.toBeNull();
+    const busiest = await queryTraceMetrics(db.store.db, { experimentId, startTimeMs: DAY0 + 1_000, endTimeMs: DAY0 + DAYS * 24 * HOUR_MS - 1_000, bucketMs: 12 * HOUR_MS, groupBy: 'session', maxGroups: 50 });
+    expect(busiest.groups!.length).toBeGreaterThan(5);
+    const withSession = await db.store.db
+      .selectFrom('traces')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('experiment_id', '=', Number(experimentId))
+      .where('session_id', 'is not', null)
+      .where('request_time', '>=', DAY0 + 1_000)
+      .where('request_time', '<', DAY0 + DAYS * 24 * HOUR_MS - 1_000)
+      .executeTakeFirstOrThrow();
+    expect(busiest.groups!.reduce((n, g) => n + g.traces, 0)).toBe(Number(withSession.n));
   }
 
   it('counts new traces, logged through the MLflow API and through span batches', async () => {
@@ -156,6 +176,8 @@ describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
     }
     // 009-redaction-rules.
     await sql`DROP TABLE experiment_redaction_rules`.execute(kysely);
+    // 011-key-hours.
+    for (const table of ['user_hours', 'session_hours']) await sql`DROP TABLE ${sql.table(table)}`.execute(kysely);
     // 010-trace-text.
     if (db.store.dialect.name === 'sqlite') await sql`DROP TABLE trace_text_index`.execute(kysely);
     await sql`DROP TABLE trace_text_docs`.execute(kysely);

@@ -24,10 +24,14 @@ export function registerMetricsRoutes(app: FastifyInstance, context: RouteContex
     const body = bodyObject(req.body);
     const { experimentId, start, end, bucketMs, groupBy } = rangeOf(body);
     const maxGroups = optionalInteger(body, 'max_groups', 1, MAX_GROUPS) ?? 8;
+    const orderGroupsBy = optionalString(body, 'order_groups_by');
+    if (orderGroupsBy !== undefined && orderGroupsBy !== 'traces' && orderGroupsBy !== 'cost') {
+      throw invalidParameter(`Invalid value '${orderGroupsBy}' for parameter 'order_groups_by': expected 'traces' or 'cost'.`);
+    }
     const userId = optionalString(body, 'user_id');
     const sessionId = optionalString(body, 'session_id');
     await experiments.artifactLocation(experimentId);
-    const metrics = await store.traceMetrics({ experimentId, startTimeMs: start, endTimeMs: end, bucketMs, ...(userId !== undefined ? { userId } : {}), ...(sessionId !== undefined ? { sessionId } : {}), ...(groupBy ? { groupBy, maxGroups } : {}) });
+    const metrics = await store.traceMetrics({ experimentId, startTimeMs: start, endTimeMs: end, bucketMs, ...(userId !== undefined ? { userId } : {}), ...(sessionId !== undefined ? { sessionId } : {}), ...(groupBy ? { groupBy, maxGroups, ...(orderGroupsBy ? { orderGroupsBy } : {}) } : {}) });
     return {
       start_time_ms: start,
       end_time_ms: end,

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { FeedbackDeltas, linkFeedback, recomputeFeedbackRollups } from './feedback-rollups.js';
+import { recomputeKeyHours, shiftKeyHours } from './key-hours.js';
 import type { Database } from './schema.js';
 import { hourOf, latencyBin } from './trace-metrics.js';
 
@@ -20,7 +21,8 @@ import { hourOf, latencyBin } from './trace-metrics.js';
  *   2. `sessions` rows, by (experiment_id, session_id);
  *   3. `users` rows, by (experiment_id, user_id);
  *   4. `session_users` rows, by (experiment_id, session_id, user_id);
- *   5. `trace_hours` rows, by (experiment_id, hour_start, latency_bin, shard);
+ *   5. `trace_hours` rows, by (experiment_id, hour_start, latency_bin, shard); then `user_hours`,
+ *      then `session_hours` rows, each by (experiment_id, hour_start, key) (key-hours.ts);
  *   6. `feedback_rollups` rows, by (experiment_id, scope, key, name) (feedback-rollups.ts).
  *
  * A write of assessments takes step 1 (a trace's) or step 2 (a session's own assessments: the
@@ -122,7 +124,9 @@ export async function applyRollupChanges(db: Db, changes: readonly RollupChange[
   for (const [key, plan] of users.sorted()) await finishUser(db, plan, userRows.get(key), sessionCounts.get(key) ?? 0);
 
   // 5.
-  await shiftHours(db, changes.flatMap(({ was, now }) => [...(was ? [{ c: was, sign: -1 as const }] : []), ...(now ? [{ c: now, sign: 1 as const }] : [])]));
+  const signed = changes.flatMap(({ was, now }) => [...(was ? [{ c: was, sign: -1 as const }] : []), ...(now ? [{ c: now, sign: 1 as const }] : [])]);
+  await shiftHours(db, signed);
+  await shiftKeyHours(db, signed);
 
   // 6.
   await feedback.apply(db);
@@ -444,8 +448,9 @@ async function finishUser(db: Db, plan: KeyPlan, row: UserRow | undefined, sessi
  * sessions), their links and their feedback rollups from their traces and assessments: a repair,
  * and how fixtures written as raw rows get their rollups. Writers use `applyRollupChanges`; this
  * takes the same lock order, and upserts. Cost is proportional to the traces and feedback of
- * those sessions and users, through their indexes. The hour rows of `trace_hours` and of the
- * feedback rollups are not rebuilt (feedback-rollups.ts has `recomputeFeedbackHours`).
+ * those sessions and users, through their indexes, and to the experiment's hours for their rows
+ * of `user_hours` and `session_hours`. The hour rows of `trace_hours` and of the feedback
+ * rollups are not rebuilt (feedback-rollups.ts has `recomputeFeedbackHours`).
  */
 export async function recomputeRollups(db: Db, experimentId: number, sessionIds: Iterable<string>, userIds: Iterable<string>): Promise<void> {
   const sessions = [...new Set(sessionIds)].sort();
@@ -506,6 +511,9 @@ export async function recomputeRollups(db: Db, experimentId: number, sessionIds:
     if (wanted.has(key)) await insertLink(db, link);
     else await db.deleteFrom('session_users').where('experiment_id', '=', experimentId).where('session_id', '=', sessionId).where('user_id', '=', userId).execute();
   }
+  // 5, for these keys only.
+  await recomputeKeyHours(db, experimentId, 'user', [...users]);
+  await recomputeKeyHours(db, experimentId, 'session', sessions);
   // 6, once the links are right: a session's own feedback counts for the users linked to it.
   await recomputeFeedbackRollups(db, experimentId, sessions, [...users].sort());
 }

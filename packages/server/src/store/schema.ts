@@ -31,6 +31,8 @@ export interface Database {
   experiment_redaction_rules: ExperimentRedactionRulesTable;
   /** Migration 010; each database adds its own index columns (sql-dialect.ts traceText). */
   trace_text_docs: { trace_id: string };
+  user_hours: KeyHoursTable & { user_id: string };
+  session_hours: KeyHoursTable & { session_id: string };
 }
 
 /** A person who signs in to Threadline (the `users` table is the traced app's end users). */
@@ -323,4 +325,15 @@ export interface ExperimentRedactionRulesTable {
   patterns: string;
   updated_time: number;
   updated_by: string;
+}
+
+/** `user_hours` / `session_hours` (migration 011, key-hours.ts): one user's or session's traces that started in one hour. */
+export interface KeyHoursTable {
+  experiment_id: number;
+  hour_start: number;
+  trace_count: number;
+  error_count: number;
+  total_tokens: number;
+  /** Nano-dollars. */
+  cost_nanos: number;
 }

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { queryMetricGroups } from './metric-groups.js';
 import type { Database } from './schema.js';
 
 /** What the metrics endpoint asks of the store; times in milliseconds, `bucketMs` already checked. */
@@ -12,6 +13,8 @@ export interface TraceMetricsQuery {
   sessionId?: string;
   groupBy?: 'user' | 'session';
   maxGroups?: number;
+  /** Which groups are the top ones: the most traces (default) or the highest cost. */
+  orderGroupsBy?: 'traces' | 'cost';
 }
 
 export interface TraceMetricsBucket {
@@ -104,9 +107,10 @@ interface HistogramRow {
  * Without a user or session, and with buckets of an hour or more, every hour that lies whole in
  * one bucket is read from the `trace_hours` rollup (a month is ~720 hours' rows, whatever the
  * traffic); only the hours a bucket boundary or the range's ends cut through are scanned (none
- * when the range and buckets fall on whole hours, as the overview's relative ranges do). Otherwise,
- * and for the groups, one grouped scan of the range on the (experiment_id, request_time) index, or
- * the user's or session's index; no trace row leaves the database. `rollups: false` forces the
+ * when the range and buckets fall on whole hours, as the overview's relative ranges do). Otherwise
+ * one grouped scan of the range on the (experiment_id, request_time) index, or the user's or
+ * session's index; no trace row leaves the database. Groups read `user_hours` / `session_hours`
+ * the same way (metric-groups.ts). `rollups: false` forces the
  * scan, which the tests hold the rollup against.
  */
 export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQuery, options: { rollups?: boolean } = {}): Promise<TraceMetrics> {
@@ -168,34 +172,9 @@ export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQue
   }
 
   if (!q.groupBy) return { buckets };
-  const column = sql.ref(q.groupBy === 'user' ? 'user_id' : 'session_id');
-  const top = await sql<{ k: string; n: number | string; e: number | string; tt: number | string | null; c: number | string | null }>`
-    SELECT ${column} AS k, COUNT(*) AS n, SUM(CASE WHEN state = 'ERROR' THEN 1 ELSE 0 END) AS e, SUM(total_tokens) AS tt, SUM(cost_nanos) AS c
-    FROM traces WHERE ${inRange(q.startTimeMs, q.endTimeMs)} AND ${column} IS NOT NULL
-    GROUP BY ${column} ORDER BY COUNT(*) DESC, ${column} LIMIT ${sql.lit(q.maxGroups ?? 8)}`.execute(db);
-  const groups: TraceMetricsGroup[] = top.rows.map((row) => ({
-    key: row.k,
-    traces: Number(row.n),
-    errors: Number(row.e),
-    totalTokens: Number(row.tt ?? 0),
-    costNanos: Number(row.c ?? 0),
-    series: Array.from({ length: count }, () => ({ traces: 0, errors: 0, totalTokens: 0, costNanos: 0 })),
-  }));
-  if (groups.length > 0) {
-    const byKey = new Map(groups.map((g) => [g.key, g]));
-    const series = await sql<{ k: string; b: number | string; n: number | string; e: number | string; tt: number | string | null; c: number | string | null }>`
-      SELECT ${column} AS k, ${bucket} AS b, COUNT(*) AS n, SUM(CASE WHEN state = 'ERROR' THEN 1 ELSE 0 END) AS e, SUM(total_tokens) AS tt, SUM(cost_nanos) AS c
-      FROM traces WHERE ${inRange(q.startTimeMs, q.endTimeMs)} AND ${column} IN (${sql.join(groups.map((g) => g.key))})
-      GROUP BY ${column}, ${bucket}`.execute(db);
-    for (const row of series.rows) {
-      const point = byKey.get(row.k)?.series[Number(row.b)];
-      if (!point) continue;
-      point.traces = Number(row.n);
-      point.errors = Number(row.e);
-      point.totalTokens = Number(row.tt ?? 0);
-      point.costNanos = Number(row.c ?? 0);
-    }
-  }
+  // The hours the buckets cut are scanned for the groups too; without a cut plan (buckets under
+  // an hour, or too many cut hours), the whole range is.
+  const groups = await queryMetricGroups(db, { ...q, groupBy: q.groupBy }, cut ? { hours: true, scans: cut } : { hours: false, scans: [[q.startTimeMs, q.endTimeMs]] }, count);
   return { buckets, groups };
 }
 

@@ -3,8 +3,6 @@ import { api } from '../api';
 import { num, usd } from '../format';
 import { SessionLink, UserLink } from './bits';
 
-/** As many users or sessions as the metrics endpoint splits a range into (its largest `max_groups`). */
-const CANDIDATES = 50;
 const SHOWN = 5;
 
 /**
@@ -13,8 +11,8 @@ const SHOWN = 5;
  * From the traces metrics grouped by user and by session, with the whole range as one bucket:
  * their costs are of the range's traces only. The sessions and users searches ordered by `cost`
  * would rank by all-time cost instead (a user of two years would top every week), and no filter
- * narrows a rollup's cost to a range. The metrics endpoint picks its groups by trace count, so
- * the ranking is among the range's 50 busiest; the note says so when there were more.
+ * narrows a rollup's cost to a range. The endpoint ranks the groups by their cost in the range
+ * (`order_groups_by: 'cost'`), from its hourly user and session rollups.
  */
 export function TopSpenders({ experimentId, startMs, endMs, totalCost }: { experimentId: string; startMs: number; endMs: number; totalCost: number | undefined }) {
   return (
@@ -27,12 +25,14 @@ export function TopSpenders({ experimentId, startMs, endMs, totalCost }: { exper
 
 function TopByCost({ experimentId, startMs, endMs, totalCost, groupBy }: { experimentId: string; startMs: number; endMs: number; totalCost: number | undefined; groupBy: 'user' | 'session' }) {
   const groups = useQuery({
-    queryKey: ['metrics', experimentId, startMs, endMs, endMs - startMs, groupBy, CANDIDATES],
+    queryKey: ['metrics', experimentId, startMs, endMs, endMs - startMs, groupBy, 'cost', SHOWN],
     queryFn: ({ signal }) =>
-      api.metrics({ experiment_id: experimentId, start_time_ms: startMs, end_time_ms: endMs, bucket_ms: endMs - startMs, group_by: groupBy, max_groups: CANDIDATES }, signal).then((r) => r.groups ?? []),
+      api
+        .metrics({ experiment_id: experimentId, start_time_ms: startMs, end_time_ms: endMs, bucket_ms: endMs - startMs, group_by: groupBy, max_groups: SHOWN, order_groups_by: 'cost' }, signal)
+        .then((r) => r.groups ?? []),
   });
   const noun = groupBy === 'user' ? 'user' : 'session';
-  const top = [...(groups.data ?? [])].filter((g) => g.cost > 0).sort((a, b) => b.cost - a.cost || a.key.localeCompare(b.key)).slice(0, SHOWN);
+  const top = (groups.data ?? []).filter((g) => g.cost > 0);
   return (
     <div className="panel chart-panel" data-testid={`top-${noun}s-by-cost`}>
       <h3>Top {noun}s by cost</h3>
@@ -64,7 +64,6 @@ function TopByCost({ experimentId, startMs, endMs, totalCost, groupBy }: { exper
           </tbody>
         </table>
       )}
-      {groups.data?.length === CANDIDATES && <p className="muted small">Ranked among the {CANDIDATES} {noun}s with the most traces in this range.</p>}
     </div>
   );
 }

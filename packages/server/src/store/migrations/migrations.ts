@@ -9,6 +9,7 @@ import * as m007 from './007-erasures.js';
 import * as m008 from './008-leases.js';
 import * as m009 from './009-redaction-rules.js';
 import * as m010 from './010-trace-text.js';
+import * as m011 from './011-key-hours.js';
 
 /** What a migration may need to know of the database it runs on. */
 export interface MigrationContext {
@@ -34,6 +35,7 @@ const MIGRATIONS: Record<string, { up: VersionedMigration }> = {
   '008-leases': m008,
   '009-redaction-rules': m009,
   '010-trace-text': m010,
+  '011-key-hours': m011,
 };
 
 /**
