@@ -17,6 +17,7 @@ import { traceHourKey } from '../../packages/server/dist/store/rollups.js';
 import { createSchema } from '../ingest/raw-store.js';
 import { ensureCost } from './cost.js';
 import { ensureFeedback } from './feedback.js';
+import { ensureText } from './text.js';
 import { hex, rng } from '../lib/random.js';
 
 /** Bump when the generated rows change, so cached databases are rebuilt. */
@@ -48,6 +49,7 @@ export async function ensureDatabase(o) {
   const additions = async () => {
     await ensureFeedback({ path, experimentId: EXPERIMENT_ID, log: o.log, ...(o.verifyFeedback ? { verify: true } : {}) });
     await ensureCost({ path, experimentId: EXPERIMENT_ID, log: o.log, ...(o.verifyCost ? { verify: true } : {}) });
+    await ensureText({ path, experimentId: EXPERIMENT_ID, log: o.log, ...(o.verifyText ? { verify: true } : {}) });
   };
   if (existsSync(path) && !o.rebuild) {
     o.log(`database: cached ${path}`);

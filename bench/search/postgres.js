@@ -16,6 +16,7 @@ import pg from 'pg';
 import { openPostgresStore } from '../../packages/server/dist/index.js';
 import { COST_VERSION } from './cost.js';
 import { FEEDBACK_VERSION } from './feedback.js';
+import { TEXT_VERSION } from './text.js';
 import { ASSESSMENTS, ASSESSMENTS_ORDER, assembleTraces, pricedIds } from './queries.js';
 
 /** Tables in load order, each with the columns its rows are read from SQLite in (and which rows). */
@@ -30,6 +31,8 @@ const TABLES = [
   ['users', 'experiment_id, user_id'],
   ['session_users', 'experiment_id, session_id, user_id'],
   ['trace_hours', 'experiment_id, hour_start, latency_bin, shard'],
+  ['user_hours', 'experiment_id, hour_start, user_id'],
+  ['session_hours', 'experiment_id, hour_start, session_id'],
 ];
 /** The feedback tables, copied with the rest and again when the feedback's version changes. */
 const FEEDBACK_TABLES = [
@@ -83,8 +86,10 @@ export async function ensurePostgresCopy({ sqlitePath, url, log }) {
       await store.close();
       await client.query(`SET search_path TO ${schema}`);
       // Copies made before the feedback, or the cost, have no column for its version.
-      const versions = (await client.query(`SELECT (to_jsonb(b) ->> 'version')::int AS feedback, (to_jsonb(b) ->> 'cost_version')::int AS cost FROM bench_loaded AS b`)).rows[0];
-      if (versions?.feedback === FEEDBACK_VERSION && versions?.cost === COST_VERSION) {
+      const versions = (
+        await client.query(`SELECT (to_jsonb(b) ->> 'version')::int AS feedback, (to_jsonb(b) ->> 'cost_version')::int AS cost, (to_jsonb(b) ->> 'text_version')::int AS text FROM bench_loaded AS b`)
+      ).rows[0];
+      if (versions?.feedback === FEEDBACK_VERSION && versions?.cost === COST_VERSION && versions?.text === TEXT_VERSION) {
         log(`postgres: cached schema ${schema}`);
         return { schema, loadSeconds: undefined };
       }
@@ -107,6 +112,16 @@ export async function ensurePostgresCopy({ sqlitePath, url, log }) {
         await client.query(`UPDATE bench_loaded SET cost_version = $1`, [COST_VERSION]);
         log(`postgres: cost copied again`);
       }
+      if (versions?.text !== TEXT_VERSION) {
+        // Before this version of the text: the root spans that carry it, and the text index.
+        await client.query('DELETE FROM spans WHERE parent_span_id IS NULL');
+        await copyTables(client, sqlite, schema, [['spans', 'trace_id, span_id', 'parent_span_id IS NULL']], log);
+        await client.query('VACUUM ANALYZE spans');
+        await copyText(client, sqlite, log);
+        await client.query(`ALTER TABLE bench_loaded ADD COLUMN IF NOT EXISTS text_version integer`);
+        await client.query(`UPDATE bench_loaded SET text_version = $1`, [TEXT_VERSION]);
+        log(`postgres: text copied again`);
+      }
       log(`postgres: cached schema ${schema}, brought up to date in ${((performance.now() - started) / 1000).toFixed(0)} s`);
       return { schema, loadSeconds: undefined };
     }
@@ -122,8 +137,9 @@ export async function ensurePostgresCopy({ sqlitePath, url, log }) {
     // The migrations' own rows (the Default experiment) make way for the copied ones.
     await client.query('DELETE FROM experiment_tags; DELETE FROM experiments');
     await copyTables(client, sqlite, schema, [...TABLES, ...FEEDBACK_TABLES, ...COST_TABLES], log);
-    await client.query('CREATE TABLE bench_loaded (at timestamptz DEFAULT now(), version integer, cost_version integer)');
-    await client.query('INSERT INTO bench_loaded (version, cost_version) VALUES ($1, $2)', [FEEDBACK_VERSION, COST_VERSION]);
+    await copyText(client, sqlite, log);
+    await client.query('CREATE TABLE bench_loaded (at timestamptz DEFAULT now(), version integer, cost_version integer, text_version integer)');
+    await client.query('INSERT INTO bench_loaded (version, cost_version, text_version) VALUES ($1, $2, $3)', [FEEDBACK_VERSION, COST_VERSION, TEXT_VERSION]);
     const loadSeconds = (performance.now() - started) / 1000;
     log(`postgres: loaded schema ${schema} in ${loadSeconds.toFixed(0)} s`);
     return { schema, loadSeconds };
@@ -175,6 +191,38 @@ async function copyTables(client, sqlite, schema, tables, log) {
   await client.query(`ANALYZE ${tables.map(([table]) => table).join(', ')}`);
 }
 
+/**
+ * The text index: SQLite's documents (their words as text.js and the server wrote them) as
+ * PostgreSQL's dialect stores them, a tsvector each (`traceText.insert`), its GIN index rebuilt
+ * after the load.
+ */
+async function copyText(client, sqlite, log) {
+  await client.query('TRUNCATE trace_text_docs');
+  await client.query('DROP INDEX IF EXISTS trace_text_docs_words');
+  await client.query('DROP INDEX IF EXISTS trace_text_docs_trace');
+  const read = sqlite.prepare('SELECT trace_id, words FROM trace_text_docs ORDER BY doc_id').raw();
+  let ids = [];
+  let words = [];
+  let rows = 0;
+  const flush = async () => {
+    if (ids.length > 0) await client.query(`INSERT INTO trace_text_docs (trace_id, words) SELECT t, to_tsvector('simple', w) FROM unnest($1::text[], $2::text[]) AS u(t, w)`, [ids, words]);
+    ids = [];
+    words = [];
+  };
+  await client.query('BEGIN');
+  for (const [traceId, text] of read.iterate()) {
+    ids.push(traceId);
+    words.push(text);
+    if (++rows % BATCH === 0) await flush();
+  }
+  await flush();
+  await client.query('COMMIT');
+  await client.query('CREATE INDEX trace_text_docs_words ON trace_text_docs USING gin (words)');
+  await client.query('CREATE INDEX trace_text_docs_trace ON trace_text_docs (trace_id)');
+  await client.query('ANALYZE trace_text_docs');
+  log(`postgres: copied ${rows.toLocaleString('en-US')} text documents`);
+}
+
 /** The hand-written side on PostgreSQL: the same queries as SqliteHand, as named prepared statements. */
 export class PostgresHand {
   constructor(pool) {
@@ -223,6 +271,23 @@ export class PostgresHand {
   }
   costliestSessions(experimentId) {
     return this.rows('costliest-sessions', `SELECT * FROM sessions WHERE experiment_id = $1 ORDER BY cost_nanos DESC, last_time DESC, session_id ASC LIMIT 50`, [experimentId]);
+  }
+  wordTraces(experimentId, word) {
+    return this.rows(
+      'word-traces',
+      `SELECT t.trace_id FROM traces AS t WHERE t.experiment_id = $1 AND t.trace_id IN (SELECT d.trace_id FROM trace_text_docs AS d WHERE d.words @@ to_tsquery('simple', $2))
+        ORDER BY t.request_time DESC, t.trace_id ASC LIMIT 50`,
+      [experimentId, `${word}:*`],
+    );
+  }
+  wordSessions(experimentId, word) {
+    return this.rows(
+      'word-sessions',
+      `SELECT s.* FROM sessions AS s WHERE s.experiment_id = $1 AND s.session_id IN (SELECT t.session_id FROM traces AS t
+        WHERE t.trace_id IN (SELECT d.trace_id FROM trace_text_docs AS d WHERE d.words @@ to_tsquery('simple', $2)))
+        ORDER BY s.last_time DESC, s.session_id ASC LIMIT 50`,
+      [experimentId, `${word}:*`],
+    );
   }
   tagLike(experimentId) {
     return this.rows(

@@ -40,6 +40,7 @@ const { values: args } = parseArgs({
     rebuild: { type: 'boolean', default: false },
     'verify-feedback': { type: 'boolean', default: false },
     'verify-cost': { type: 'boolean', default: false },
+    'verify-text': { type: 'boolean', default: false },
     postgres: { type: 'string', default: process.env.TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test' },
     'postgres-iterations': { type: 'string', default: '100' },
     'no-write': { type: 'boolean', default: false },
@@ -72,7 +73,7 @@ const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown C
 log(`machine: ${machine}`);
 log(`workload: ${fmt(sizes.traces)} traces, ${fmt(sizes.users)} users, ${fmt(sizes.sessions)} sessions, 5 spans each`);
 
-const { path, loadSeconds } = await ensureDatabase({ ...sizes, cacheDir: args['cache-dir'], rebuild: args.rebuild, verifyFeedback: args['verify-feedback'], verifyCost: args['verify-cost'], log });
+const { path, loadSeconds } = await ensureDatabase({ ...sizes, cacheDir: args['cache-dir'], rebuild: args.rebuild, verifyFeedback: args['verify-feedback'], verifyCost: args['verify-cost'], verifyText: args['verify-text'], log });
 
 /**
  * Checks that both sides return the same rows, then times them: iterations interleave the queries
