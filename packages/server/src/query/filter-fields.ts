@@ -24,8 +24,8 @@ export const ENTITIES: ReadonlyMap<string, Entity> = new Map([
   ['issue', 'issue'],
 ]);
 
-/** Trace attribute keys (reference §7), aliases included. */
-const ATTRIBUTES: ReadonlyMap<string, FilterField> = new Map<string, FilterField>([
+/** Trace attribute keys (reference §7), aliases included, each after the one it stands for. */
+export const ATTRIBUTES: ReadonlyMap<string, FilterField> = new Map<string, FilterField>([
   ['timestamp_ms', attribute('timestamp_ms')],
   ['timestamp', attribute('timestamp_ms')],
   ['execution_time_ms', attribute('execution_time_ms')],
@@ -164,9 +164,13 @@ function attributeField(key: string, token: IdentifierToken): FilterField {
   return field;
 }
 
+/** The span columns a filter compares: `span.name`, `span.type`, `span.status`. */
+export const SPAN_COLUMNS = ['name', 'type', 'status'] as const;
+
 function spanField(parts: readonly string[], token: IdentifierToken): FilterField {
   const [key, ...rest] = parts;
-  if (rest.length === 0 && (key === 'name' || key === 'type' || key === 'status')) return { kind: 'span-column', key };
+  const column = SPAN_COLUMNS.find((c) => c === key);
+  if (rest.length === 0 && column) return { kind: 'span-column', key: column };
   if (rest.length === 0 && key === 'content') return { kind: 'span-content' };
   if (key === 'attributes' && rest.length > 0) {
     const name = rest.join('.');
