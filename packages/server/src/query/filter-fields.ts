@@ -1,5 +1,6 @@
 import { TraceMetadataKey, TraceTagKey } from '@threadline/protocol';
 import type { FilterField, Literal, TraceAttributeKey } from './filter-ast.js';
+import { ENTITIES, REMAPPED_KEYS, type Entity } from './filter-entities.js';
 import { filterError, type IdentifierToken } from './filter-lexer.js';
 import { parseTextQuery } from '../text-search/text-query.js';
 import { likePatternProblem, regexPatternProblem } from './regex-pattern.js';
@@ -7,22 +8,8 @@ import { likePatternProblem, regexPatternProblem } from './regex-pattern.js';
 /** Every operator a clause can have, as the parser names them. */
 export type ClauseOperator = '=' | '!=' | '<' | '<=' | '>' | '>=' | 'LIKE' | 'ILIKE' | 'RLIKE' | 'MATCH' | 'IN' | 'NOT IN' | 'IS NULL' | 'IS NOT NULL';
 
-export type Entity = 'attribute' | 'tag' | 'metadata' | 'span' | 'feedback' | 'expectation' | 'issue';
-
-/** Prefixes and what they mean (reference §6). Case-sensitive, as in MLflow. */
-export const ENTITIES: ReadonlyMap<string, Entity> = new Map([
-  ['attribute', 'attribute'],
-  ['attributes', 'attribute'],
-  ['trace', 'attribute'],
-  ['tag', 'tag'],
-  ['tags', 'tag'],
-  ['metadata', 'metadata'],
-  ['request_metadata', 'metadata'],
-  ['span', 'span'],
-  ['feedback', 'feedback'],
-  ['expectation', 'expectation'],
-  ['issue', 'issue'],
-]);
+// Dependency-free, in a module of their own, so that the web UI reads filters with them too.
+export { ENTITIES, REMAPPED_KEYS, type Entity } from './filter-entities.js';
 
 /** Trace attribute keys (reference §7), aliases included, each after the one it stands for. */
 export const ATTRIBUTES: ReadonlyMap<string, FilterField> = new Map<string, FilterField>([
@@ -40,19 +27,6 @@ export const ATTRIBUTES: ReadonlyMap<string, FilterField> = new Map<string, Filt
   ['run_id', { kind: 'metadata', key: TraceMetadataKey.SOURCE_RUN }],
   ['prompt', { kind: 'prompt' }],
   ['text', { kind: 'text' }],
-]);
-
-/**
- * Keys MLflow silently reinterprets under any prefix but `span.` (reference §5, "key remapping").
- * Threadline refuses them unquoted (decision 2) and says what to write instead.
- */
-export const REMAPPED_KEYS: ReadonlyMap<string, string> = new Map([
-  ['name', 'trace.name'],
-  ['run_id', 'trace.run_id'],
-  ['timestamp', 'trace.timestamp_ms'],
-  ['timestamp_ms', 'trace.timestamp_ms'],
-  ['prompt', 'prompt'],
-  ['text', 'trace.text'],
 ]);
 
 function attribute(key: TraceAttributeKey): FilterField {
