@@ -168,7 +168,8 @@ export function suggestionsFor(context: CompletionContext, known: FilterSuggesti
     case 'operator':
       return context.field.operators.filter((op) => op.startsWith(typed.toUpperCase())).map((op) => ({ label: op, insert: `${op} ` })).filter(fresh);
     case 'value':
-      return values.map((v) => ({ label: v, detail: context.values, insert: context.quote === null ? `${quoted(v, "'")} ` : `${quoted(v, context.quote).slice(1)} ` }));
+      // The server's answer to what was typed before may still be showing: only what fits now.
+      return values.filter((v) => v.startsWith(typed)).map((v) => ({ label: v, detail: context.values, insert: context.quote === null ? `${quoted(v, "'")} ` : `${quoted(v, context.quote).slice(1)} ` }));
     case 'connective':
       return ['AND', 'OR'].filter((c) => c.startsWith(typed.toUpperCase())).map((c) => ({ label: c, insert: `${c} ` })).filter(fresh);
   }

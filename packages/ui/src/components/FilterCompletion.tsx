@@ -67,7 +67,7 @@ export function useFilterCompletion(source: CompletionSource | undefined, text: 
       role: 'combobox',
       'aria-autocomplete': 'list' as const,
       'aria-expanded': shown,
-      'aria-controls': listId,
+      ...(shown ? { 'aria-controls': listId } : {}),
       ...(shown && active >= 0 ? { 'aria-activedescendant': `${listId}-${active}` } : {}),
       onFocus: () => setWanted(true),
       onBlur: () => setOpen(false),
