@@ -96,3 +96,5 @@ export type {
 export { AggregationType, MetricViewType, QUERY_TRACE_METRICS_MAX_RESULTS, TIME_BUCKET_DIMENSION } from './mlflow-metrics.js';
 export type { MetricAggregationJson, MetricDataPointJson, QueryTraceMetricsRequest, QueryTraceMetricsResponse } from './mlflow-metrics.js';
 export type { ErasureJson } from './erasures.js';
+export { FILTER_LANGUAGES, FILTER_SUGGESTIONS_PATH, FILTER_VALUE_KINDS, FILTER_VALUES_PATH } from './filter-suggestions.js';
+export type { FilterFieldJson, FilterLanguage, FilterSuggestionsJson, FilterValueKind, FilterValuesJson } from './filter-suggestions.js';

@@ -152,6 +152,8 @@ describeEachDatabase('permissions on every route', (database) => {
     }),
     // An event stream answers 200 and lasts: here its life is cut short (live.maxStreamMillis below) so that inject() returns.
     'GET /api/threadline/experiments/:experiment_id/events': async () => ({ method: 'GET', url: `/api/threadline/experiments/${experiment}/events` }),
+    'GET /api/threadline/experiments/:experiment_id/filter-suggestions': async () => ({ method: 'GET', url: `/api/threadline/experiments/${experiment}/filter-suggestions?language=sessions` }),
+    'GET /api/threadline/experiments/:experiment_id/filter-suggestions/values': async () => ({ method: 'GET', url: `/api/threadline/experiments/${experiment}/filter-suggestions/values?of=user&prefix=end` }),
     'POST /api/threadline/users/search': async () => ({ method: 'POST', url: '/api/threadline/users/search', body: { experiment_id: experiment } }),
     'POST /api/threadline/traces/metrics': async () => ({ method: 'POST', url: '/api/threadline/traces/metrics', body: { experiment_id: experiment, start_time_ms: 0, end_time_ms: 2_000_000_000_000 } }),
     'POST /api/threadline/users/:user_id/erase': async () => ({ method: 'POST', url: '/api/threadline/users/nobody/erase', body: { experiment_id: experiment } }),
@@ -269,6 +271,8 @@ describeEachDatabase('permissions on every route', (database) => {
       { method: 'POST', url: '/api/threadline/sessions/search', body: { experiment_id: secret } },
       { method: 'POST', url: '/api/threadline/users/search', body: { experiment_id: secret } },
       { method: 'GET', url: `/api/threadline/experiments/${secret}/events` },
+      { method: 'GET', url: `/api/threadline/experiments/${secret}/filter-suggestions` },
+      { method: 'GET', url: `/api/threadline/experiments/${secret}/filter-suggestions/values?of=user` },
       { method: 'GET', url: `/api/threadline/sessions/s-1/traces?experiment_id=${secret}` },
       { method: 'GET', url: `/api/threadline/sessions/s-1/assessments?experiment_id=${secret}` },
       { method: 'POST', url: '/api/threadline/sessions/s-1/assessments', body: { experiment_id: secret, assessment: FEEDBACK } },

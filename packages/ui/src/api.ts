@@ -6,6 +6,10 @@ import type {
   ExperimentJson,
   FeedbackMetricsRequest,
   FeedbackMetricsResponse,
+  FilterLanguage,
+  FilterSuggestionsJson,
+  FilterValueKind,
+  FilterValuesJson,
   GetTraceResponse,
   ModelMetricsRequest,
   ModelMetricsResponse,
@@ -152,6 +156,12 @@ export const api = {
     call<SessionTracesResponse>('GET', `/threadline/sessions/${enc(sessionId)}/traces?${q({ experiment_id: experimentId, max_results: maxResults, page_token: pageToken })}`, undefined, signal),
   searchUsers: (body: { experimentId: string; filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string }, signal?: AbortSignal) =>
     call<SearchUsersResponse>('POST', '/threadline/users/search', rollupBody(body), signal),
+  /** What a filter box offers while a filter is typed: the language's fields, tag and metadata keys in use. */
+  filterSuggestions: (experimentId: string, language: FilterLanguage, signal?: AbortSignal) =>
+    call<FilterSuggestionsJson>('GET', `/threadline/experiments/${enc(experimentId)}/filter-suggestions?${q({ language })}`, undefined, signal),
+  /** The experiment's user or session ids that begin with `prefix`. */
+  filterValues: (experimentId: string, of: FilterValueKind, prefix: string, signal?: AbortSignal) =>
+    call<FilterValuesJson>('GET', `/threadline/experiments/${enc(experimentId)}/filter-suggestions/values?${q({ of, prefix })}`, undefined, signal).then((r) => r.values ?? []),
   metrics: (body: TraceMetricsRequest, signal?: AbortSignal) => call<TraceMetricsResponse>('POST', '/threadline/traces/metrics', body, signal),
   feedbackMetrics: (body: FeedbackMetricsRequest, signal?: AbortSignal) => call<FeedbackMetricsResponse>('POST', '/threadline/feedback/metrics', body, signal),
   modelMetrics: (body: ModelMetricsRequest, signal?: AbortSignal) => call<ModelMetricsResponse>('POST', '/threadline/models/metrics', body, signal),

@@ -1,3 +1,5 @@
+import { isWordSearch, TEXT_FIELD } from './word-search';
+
 /**
  * Building filter strings from quick filters. Values are quoted with single quotes and a quote
  * inside is doubled (`'it''s'`), as Threadline's language reads it; the MLflow UI pastes values
@@ -38,9 +40,25 @@ export function rangeStart(range: string | null | undefined, now = Date.now()): 
 }
 
 /**
- * The filter sent to the server: the typed text first, in parentheses when quick filters follow
- * (so its `OR`s stay inside), then each quick filter. `textOffset` is where the typed text starts
- * in the result, to map an error position back into the input.
+ * The filter that a filter box's text stands for: the text as typed, or, when it is plain words
+ * (see isWordSearch), a word search for them: `refund "late delivery"` becomes
+ * `trace.text MATCH 'refund "late delivery"'`. `textOffset` is where the typed text starts in the
+ * result, to map an error position back into the input; `words` says which it is.
+ */
+export function typedFilter(text: string): { filter: string; textOffset: number; words: boolean } {
+  const typed = text.trim();
+  const start = text.indexOf(typed);
+  if (!isWordSearch(typed)) return { filter: typed, textOffset: -start, words: false };
+  const match = `${TEXT_FIELD} MATCH `;
+  // Words hold no single quote (that would be a filter); a backslash could escape the closing one,
+  // and between words it is a separator like a space.
+  return { filter: match + quote(typed.replace(/\\/g, ' ')), textOffset: match.length + 1 - start, words: true };
+}
+
+/**
+ * The filter sent to the server: the typed text first (see typedFilter), in parentheses when
+ * quick filters follow (so its `OR`s stay inside), then each quick filter. `textOffset` is where
+ * the typed text starts in the result, to map an error position back into the input.
  */
 export function combineTraceFilter(text: string, quick: TraceQuickFilters, now?: number): { filter: string; textOffset: number } {
   const clauses: string[] = [];
@@ -52,12 +70,12 @@ export function combineTraceFilter(text: string, quick: TraceQuickFilters, now?:
   if (Number.isFinite(cost)) clauses.push(`trace.cost > ${cost}`);
   const start = rangeStart(quick.range, now);
   if (start !== null) clauses.push(`trace.timestamp_ms >= ${start}`);
-  const typed = text.trim();
-  if (!typed) return { filter: clauses.join(' AND '), textOffset: 0 };
+  const typed = typedFilter(text);
+  if (!typed.filter) return { filter: clauses.join(' AND '), textOffset: 0 };
   // Parentheses only when needed to keep an OR inside, so that most error messages speak of
   // the text as typed.
-  if (clauses.length === 0 || !/\bOR\b/i.test(typed)) return { filter: [typed, ...clauses].join(' AND '), textOffset: -text.indexOf(typed) };
-  return { filter: `(${typed}) AND ${clauses.join(' AND ')}`, textOffset: 1 - text.indexOf(typed) };
+  if (clauses.length === 0 || typed.words || !/\bOR\b/i.test(typed.filter)) return { filter: [typed.filter, ...clauses].join(' AND '), textOffset: typed.textOffset };
+  return { filter: `(${typed.filter}) AND ${clauses.join(' AND ')}`, textOffset: typed.textOffset + 1 };
 }
 
 /**

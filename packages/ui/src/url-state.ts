@@ -19,3 +19,15 @@ export function withParams(params: URLSearchParams, changes: Record<string, stri
   }
   return next;
 }
+
+/**
+ * The parameter of a trace's or a session's page that holds the word search that found it
+ * (`?words=refund`), so that its words stay highlighted there (components/Highlight.tsx).
+ */
+export const WORDS_PARAM = 'words';
+
+/** `path` with the words to highlight in its page, when there are any. */
+export function withWords(path: string, words: string): string {
+  if (!words) return path;
+  return `${path}${path.includes('?') ? '&' : '?'}${new URLSearchParams({ [WORDS_PARAM]: words }).toString()}`;
+}

@@ -44,7 +44,9 @@ export async function ensureBuilt(): Promise<void> {
       const s = statSync(p);
       return Math.max(m, s.isDirectory() ? newest(p) : s.mtimeMs);
     }, 0);
-  const sourceTime = Math.max(newest(join(uiDir, 'src')), statSync(join(uiDir, 'index.html')).mtimeMs);
+  // The UI bundles the server's filter lexer and word rules too (src/word-search.ts).
+  const serverModules = ['query', 'text-search'].map((dir) => newest(join(uiDir, '..', 'server', 'src', dir)));
+  const sourceTime = Math.max(newest(join(uiDir, 'src')), statSync(join(uiDir, 'index.html')).mtimeMs, ...serverModules);
   if (existsSync(index) && statSync(index).mtimeMs >= sourceTime) return;
   const { build } = await import('vite');
   await build({ root: uiDir, logLevel: 'warn', configFile: join(uiDir, 'vite.config.ts') });

@@ -24,6 +24,7 @@ import { withRedaction } from '../redaction/redacting-store.js';
 import { checkedRules, NO_REDACTION, type RedactionRules } from '../redaction/rules.js';
 import { registerMlflowMetricsRoutes } from './mlflow-metrics.js';
 import { registerExperimentRoutes } from './experiments.js';
+import { registerFilterSuggestionRoutes } from './filter-suggestions.js';
 import { LiveStreams, registerLiveRoutes, type LiveOptions } from './live-events.js';
 import { registerOtlpRoutes, type OtlpOptions } from './otlp.js';
 import { registerSessionRoutes } from './sessions.js';
@@ -178,6 +179,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         registerSessionRoutes(scope, context);
         registerLiveRoutes(scope, context);
         registerUserRoutes(scope, context);
+        registerFilterSuggestionRoutes(scope, context);
         registerMetricsRoutes(scope, context);
         registerPriceRoutes(scope, context);
         registerErasureRoutes(scope, context);

@@ -1,5 +1,6 @@
 import { TraceMetadataKey, TraceTagKey } from '@threadline/protocol';
 import type { FilterField, Literal, TraceAttributeKey } from './filter-ast.js';
+import { ENTITIES, REMAPPED_KEYS, type Entity } from './filter-entities.js';
 import { filterError, type IdentifierToken } from './filter-lexer.js';
 import { parseTextQuery } from '../text-search/text-query.js';
 import { likePatternProblem, regexPatternProblem } from './regex-pattern.js';
@@ -7,25 +8,11 @@ import { likePatternProblem, regexPatternProblem } from './regex-pattern.js';
 /** Every operator a clause can have, as the parser names them. */
 export type ClauseOperator = '=' | '!=' | '<' | '<=' | '>' | '>=' | 'LIKE' | 'ILIKE' | 'RLIKE' | 'MATCH' | 'IN' | 'NOT IN' | 'IS NULL' | 'IS NOT NULL';
 
-export type Entity = 'attribute' | 'tag' | 'metadata' | 'span' | 'feedback' | 'expectation' | 'issue';
+// Dependency-free, in a module of their own, so that the web UI reads filters with them too.
+export { ENTITIES, REMAPPED_KEYS, type Entity } from './filter-entities.js';
 
-/** Prefixes and what they mean (reference §6). Case-sensitive, as in MLflow. */
-export const ENTITIES: ReadonlyMap<string, Entity> = new Map([
-  ['attribute', 'attribute'],
-  ['attributes', 'attribute'],
-  ['trace', 'attribute'],
-  ['tag', 'tag'],
-  ['tags', 'tag'],
-  ['metadata', 'metadata'],
-  ['request_metadata', 'metadata'],
-  ['span', 'span'],
-  ['feedback', 'feedback'],
-  ['expectation', 'expectation'],
-  ['issue', 'issue'],
-]);
-
-/** Trace attribute keys (reference §7), aliases included. */
-const ATTRIBUTES: ReadonlyMap<string, FilterField> = new Map<string, FilterField>([
+/** Trace attribute keys (reference §7), aliases included, each after the one it stands for. */
+export const ATTRIBUTES: ReadonlyMap<string, FilterField> = new Map<string, FilterField>([
   ['timestamp_ms', attribute('timestamp_ms')],
   ['timestamp', attribute('timestamp_ms')],
   ['execution_time_ms', attribute('execution_time_ms')],
@@ -40,19 +27,6 @@ const ATTRIBUTES: ReadonlyMap<string, FilterField> = new Map<string, FilterField
   ['run_id', { kind: 'metadata', key: TraceMetadataKey.SOURCE_RUN }],
   ['prompt', { kind: 'prompt' }],
   ['text', { kind: 'text' }],
-]);
-
-/**
- * Keys MLflow silently reinterprets under any prefix but `span.` (reference §5, "key remapping").
- * Threadline refuses them unquoted (decision 2) and says what to write instead.
- */
-export const REMAPPED_KEYS: ReadonlyMap<string, string> = new Map([
-  ['name', 'trace.name'],
-  ['run_id', 'trace.run_id'],
-  ['timestamp', 'trace.timestamp_ms'],
-  ['timestamp_ms', 'trace.timestamp_ms'],
-  ['prompt', 'prompt'],
-  ['text', 'trace.text'],
 ]);
 
 function attribute(key: TraceAttributeKey): FilterField {
@@ -164,9 +138,13 @@ function attributeField(key: string, token: IdentifierToken): FilterField {
   return field;
 }
 
+/** The span columns a filter compares: `span.name`, `span.type`, `span.status`. */
+export const SPAN_COLUMNS = ['name', 'type', 'status'] as const;
+
 function spanField(parts: readonly string[], token: IdentifierToken): FilterField {
   const [key, ...rest] = parts;
-  if (rest.length === 0 && (key === 'name' || key === 'type' || key === 'status')) return { kind: 'span-column', key };
+  const column = SPAN_COLUMNS.find((c) => c === key);
+  if (rest.length === 0 && column) return { kind: 'span-column', key: column };
   if (rest.length === 0 && key === 'content') return { kind: 'span-content' };
   if (key === 'attributes' && rest.length > 0) {
     const name = rest.join('.');

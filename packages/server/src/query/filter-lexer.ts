@@ -42,6 +42,14 @@ const NAME_CHAR = /[\p{L}\p{N}_]/u;
 const NAME_START = /[\p{L}_]/u;
 const NUMBER = /-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?/y;
 
+/**
+ * Whether `text` reads as one part of a dotted name without quotes: `env`, `größe`, but not
+ * `my-key`, `a.b`, `2x`, nor a keyword.
+ */
+export function isBareName(text: string): boolean {
+  return NAME_START.test(text[0] ?? '') && [...text].every((c) => NAME_CHAR.test(c)) && !KEYWORDS.has(text.toUpperCase());
+}
+
 /** A 400 that quotes the offending text and where it starts (decision 5). */
 export function filterError(what: string, text: string, position: number, hint?: string): ApiError {
   const shown = text.length > 40 ? `${text.slice(0, 40)}...` : text;

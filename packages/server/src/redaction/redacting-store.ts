@@ -41,6 +41,7 @@ const PASSED_THROUGH = [
   'searchSessions',
   'getSessionTraces',
   'searchUsers',
+  'filterSuggestions',
   'traceMetrics',
   'feedbackMetrics',
   'modelMetrics',

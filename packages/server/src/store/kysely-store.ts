@@ -22,6 +22,7 @@ import { PriceSource } from '../cost/price-source.js';
 import { ModelPrices } from './model-prices.js';
 import { Pricing } from './pricing.js';
 import { TextIndex } from './trace-text.js';
+import { FilterSuggestions } from './filter-suggestions.js';
 import { Erasures } from './erasures.js';
 import { Retention } from './retention.js';
 import { ExperimentRedactionRules } from './redaction-rules.js';
@@ -63,6 +64,7 @@ export class KyselyTraceStore implements TraceStore {
   private readonly assessments: AssessmentWrites;
   readonly pricing: Pricing;
   readonly textIndex: TextIndex;
+  readonly filterSuggestions: FilterSuggestions;
   readonly erasures: Erasures;
   readonly retention: Retention;
   readonly redactionRules: ExperimentRedactionRules;
@@ -86,6 +88,7 @@ export class KyselyTraceStore implements TraceStore {
     this.writes = new TraceWrites(dialect, this.transactions, this.assessments, priceSource);
     this.pricing = new Pricing(db, prices, priceSource, this.writes);
     this.textIndex = new TextIndex(db, dialect, this.transactions);
+    this.filterSuggestions = new FilterSuggestions(db);
     this.erasures = new Erasures(db, dialect, this.transactions, this);
     this.retention = new Retention(db, dialect, this.transactions);
     this.redactionRules = new ExperimentRedactionRules(db);

@@ -4,6 +4,7 @@ import type { AssessedSession, AssessmentChanges, AssessmentInput, MlflowCostJso
 import type { TraceMetrics, TraceMetricsQuery } from './trace-metrics.js';
 import type { Pricing } from './pricing.js';
 import type { TextIndex } from './trace-text.js';
+import type { FilterSuggestions } from './filter-suggestions.js';
 import type { Erasures } from './erasures.js';
 import type { Retention } from './retention.js';
 import type { ExperimentRedactionRules } from './redaction-rules.js';
@@ -190,6 +191,9 @@ export interface TraceStore {
   readonly retention: Retention;
   /** What committed writes changed, for live updates: this process's writes, and on PostgreSQL every replica's. */
   readonly changes: ChangeFeed;
+
+  /** What a filter box offers while a filter is typed: keys in use, user and session ids. */
+  readonly filterSuggestions: FilterSuggestions;
 
   /** Experiments' own redaction rules; applied at ingest by redaction/, not by the store. */
   readonly redactionRules: ExperimentRedactionRules;

@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { num } from '../format';
 import type { ChatMessage } from '../messages';
+import { Highlighted } from './Highlight';
 
 /** Past this many characters or lines a message is folded: a pasted document should not bury the conversation. */
 const FOLD_CHARS = 1200;
@@ -18,14 +19,22 @@ export function foldPoint(text: string): number | null {
   return space > cut * 0.8 ? space : cut;
 }
 
-/** A message's text, folded past the limits with a "Show more" that says how much there is. Text only. */
+/** A message's text, folded past the limits with a "Show more" that says how much there is, searched words marked. Text only. */
 export function FoldedText({ text, className }: { text: string; className: string }) {
   const [open, setOpen] = useState(false);
   const cut = foldPoint(text);
-  if (cut === null) return <div className={className}>{text}</div>;
+  if (cut === null) {
+    return (
+      <div className={className}>
+        <Highlighted text={text} />
+      </div>
+    );
+  }
   return (
     <>
-      <div className={className}>{open ? text : text.slice(0, cut).trimEnd() + '…'}</div>
+      <div className={className}>
+        <Highlighted text={open ? text : text.slice(0, cut).trimEnd() + '…'} />
+      </div>
       <button className="fold-toggle" aria-expanded={open} onClick={() => setOpen(!open)}>
         {open ? 'Show less' : `Show more (${num(text.length)} characters)`}
       </button>
@@ -52,7 +61,9 @@ export function ChatBubble({ message: m }: { message: ChatMessage }) {
           Tool result{m.name ? ` · ${m.name}` : ''}
           {m.toolCallId ? <span className="muted"> · {m.toolCallId}</span> : null}
         </summary>
-        <pre className="pre">{m.content}</pre>
+        <pre className="pre">
+          <Highlighted text={m.content} />
+        </pre>
       </details>
     );
   }

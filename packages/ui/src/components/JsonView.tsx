@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { Highlighted } from './Highlight';
 
 /** A collapsible JSON tree, rendered as text nodes only (trace content is untrusted). */
 export function JsonView({ value, depth = 0, name }: { value: unknown; depth?: number; name?: string }) {
@@ -44,7 +45,14 @@ export function JsonView({ value, depth = 0, name }: { value: unknown; depth?: n
 
 function JsonScalar({ value }: { value: unknown }) {
   // Quoted, but as the text it is: JSON's escapes (\" \n) would only get in the reader's way.
-  if (typeof value === 'string') return <span className="json-string">"{value}"</span>;
+  // Only values are searched words (never the keys), so only they are marked.
+  if (typeof value === 'string') {
+    return (
+      <span className="json-string">
+        "<Highlighted text={value} />"
+      </span>
+    );
+  }
   if (typeof value === 'number' || typeof value === 'bigint') return <span className="json-number">{String(value)}</span>;
   if (typeof value === 'boolean') return <span className="json-bool">{String(value)}</span>;
   if (value === undefined) return <span className="json-null">undefined</span>;

@@ -7,6 +7,7 @@ import { api } from '../api';
 import { previewText } from '../messages';
 import { duration, durationMs, num, oneLine, requestTimeMs, sessionOf, tokensOf, costParts, traceCostOf, traceName, usd, userOf, userTags, zoneName } from '../format';
 import { EmptyRows, FirstTraceHelp, loadedCount, paths, SessionLink, StateBadge, TimeCell, UserLink } from './bits';
+import { Highlighted, useCarryWords } from './Highlight';
 import { TagCell } from './TagCell';
 import { VirtualTable } from './VirtualTable';
 
@@ -46,6 +47,7 @@ export function TracesTable({ experimentId, filter, sort, onError, height, hideU
   hideSession?: boolean;
 }) {
   const navigate = useNavigate();
+  const carryWords = useCarryWords();
   const client = useQueryClient();
   const orderBy = (SORTS[sort] ?? SORTS.newest!).orderBy;
   const [selection, setSelection] = useState<RowSelectionState>({});
@@ -84,8 +86,8 @@ export function TracesTable({ experimentId, filter, sort, onError, height, hideU
         cell: ({ row }) => <TimeCell ms={requestTimeMs(row.original)} />,
       },
       { id: 'name', size: 120, meta: { priority: 9 }, header: 'Name', cell: ({ row }) => <span className="mono ellipsis">{traceName(row.original) || '—'}</span> },
-      { id: 'request', size: 220, meta: { grow: true, priority: 1 }, header: 'Request', cell: ({ row }) => <span className="ellipsis">{oneLine(previewText(row.original.request_preview, 'request'))}</span> },
-      { id: 'response', size: 200, meta: { grow: true, priority: 5 }, header: 'Response', cell: ({ row }) => <span className="ellipsis muted-2">{oneLine(previewText(row.original.response_preview, 'response'))}</span> },
+      { id: 'request', size: 220, meta: { grow: true, priority: 1 }, header: 'Request', cell: ({ row }) => <span className="ellipsis"><Highlighted text={oneLine(previewText(row.original.request_preview, 'request'))} /></span> },
+      { id: 'response', size: 200, meta: { grow: true, priority: 5 }, header: 'Response', cell: ({ row }) => <span className="ellipsis muted-2"><Highlighted text={oneLine(previewText(row.original.response_preview, 'response'))} /></span> },
     ];
     if (!hideUser) cols.push({ id: 'user', size: 110, meta: { priority: 6 }, header: 'User', cell: ({ row }) => <UserLink exp={experimentId} user={userOf(row.original)} /> });
     if (!hideSession) cols.push({ id: 'session', size: 130, meta: { priority: 7 }, header: 'Session', cell: ({ row }) => <SessionLink exp={experimentId} session={sessionOf(row.original)} /> });
@@ -133,7 +135,7 @@ export function TracesTable({ experimentId, filter, sort, onError, height, hideU
         rows={query.error ? [] : rows}
         columns={columns}
         rowId={(t) => t.trace_id}
-        onOpen={(t) => navigate(paths.trace(experimentId, t.trace_id))}
+        onOpen={(t) => navigate(carryWords(paths.trace(experimentId, t.trace_id)))}
         hasMore={!!query.hasNextPage}
         loadingMore={query.isFetchingNextPage}
         loadMore={loadMore}

@@ -2,6 +2,7 @@ import type { ReactNode } from 'react';
 import { Link } from 'react-router';
 import { ApiError } from '../api';
 import { num, shortTime, timeTitle } from '../format';
+import { useCarryWords } from './Highlight';
 
 export function ErrorNote({ error }: { error: unknown }) {
   if (!error) return null;
@@ -119,4 +120,8 @@ function IdLink({ to, id }: { to: string; id: string | undefined | null }) {
   );
 }
 export const UserLink = ({ exp, user }: { exp: string; user: string | undefined | null }) => <IdLink id={user} to={user ? paths.user(exp, user) : ''} />;
-export const SessionLink = ({ exp, session }: { exp: string; session: string | undefined | null }) => <IdLink id={session} to={session ? paths.session(exp, session) : ''} />;
+/** A session's link; it carries the words being highlighted (a word search) to the session's page. */
+export function SessionLink({ exp, session }: { exp: string; session: string | undefined | null }) {
+  const carry = useCarryWords();
+  return <IdLink id={session} to={session ? carry(paths.session(exp, session)) : ''} />;
+}

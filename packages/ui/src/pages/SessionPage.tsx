@@ -7,6 +7,7 @@ import { TurnFeedback } from '../components/AssessmentsPanel';
 import { ChatBubble } from '../components/Chat';
 import { ErrorNote, paths, Stat, StateBadge, TimeCell, UserLink } from '../components/bits';
 import { ErasedNotice, EraseAction } from '../components/EraseAction';
+import { HighlightUrlWords, useCarryWords } from '../components/Highlight';
 import { LiveBadge } from '../components/LiveBadge';
 import { quote } from '../filters';
 import { costParts, duration, durationMs, num, requestTimeMs, spend, timeRange, tokensOf, traceCostOf, usd, userOf } from '../format';
@@ -21,9 +22,18 @@ const SESSION_REFRESH_MS = 250;
  * A session read as the conversation it was: every turn in order (paged, 50 at a time, loaded as
  * the page scrolls: no silent cap), each the user's message and the assistant's reply with its
  * tool steps folded, its latency, tokens, cost and a link into its trace. New turns appear as they
- * are logged (live.ts): a conversation is read to its end, so scrolling does not pause it.
+ * are logged (live.ts): a conversation is read to its end, so scrolling does not pause it. The
+ * words of the word search that found it (`?words=`) are marked in its turns.
  */
 export function SessionPage() {
+  return (
+    <HighlightUrlWords>
+      <SessionView />
+    </HighlightUrlWords>
+  );
+}
+
+function SessionView() {
   const { experimentId = '0', sessionId = '' } = useParams();
   const [params, setParams] = useSearchParams();
   const summary = useQuery({
@@ -129,6 +139,7 @@ function TurnPage({ experimentId, traces, firstIndex }: { experimentId: string; 
   const ids = traces.map((t) => t.trace_id);
   const full = useQuery({ queryKey: ['traces-batch', ids], queryFn: ({ signal }) => api.traces(ids, signal), enabled: ids.length > 0, staleTime: 60_000 });
   const spansById = new Map((full.data ?? []).map((t) => [t.trace_info.trace_id, t.spans]));
+  const carryWords = useCarryWords();
   return (
     <>
       {traces.map((info, i) => {
@@ -156,7 +167,7 @@ function TurnPage({ experimentId, traces, firstIndex }: { experimentId: string; 
               <span className="turn-user">
                 <UserLink exp={experimentId} user={userOf(info)} />
               </span>
-              <Link className="turn-link" to={paths.trace(experimentId, info.trace_id)}>
+              <Link className="turn-link" to={carryWords(paths.trace(experimentId, info.trace_id))}>
                 Open trace →
               </Link>
             </header>

@@ -5,6 +5,7 @@ import { useParams } from 'react-router';
 import { api } from '../api';
 import { FeedbackCell } from '../components/AssessmentsPanel';
 import { paths, SessionLink, TimeCell, UserLink } from '../components/bits';
+import { Highlighted } from '../components/Highlight';
 import { RollupListPage } from '../components/RollupListPage';
 import { duration, num, oneLine, spend, zoneName } from '../format';
 import { previewText } from '../messages';
@@ -24,8 +25,8 @@ const EXAMPLES = ["feedback.user_satisfaction = 'false'", 'turns >= 5', 'errors 
 export function sessionColumns(exp: string, opts: { hideUsers?: boolean } = {}): ColumnDef<SessionJson, unknown>[] {
   const cols: ColumnDef<SessionJson, unknown>[] = [
     { id: 'session', size: 150, meta: { priority: 1 }, header: 'Session', cell: ({ row }) => <SessionLink exp={exp} session={row.original.session_id} /> },
-    { id: 'first', size: 240, meta: { grow: true, priority: 2 }, header: 'First input', cell: ({ row }) => <span className="ellipsis">{oneLine(previewText(row.original.first_request_preview, 'request'))}</span> },
-    { id: 'last', size: 220, meta: { grow: true, priority: 5 }, header: 'Last output', cell: ({ row }) => <span className="ellipsis muted-2">{oneLine(previewText(row.original.last_response_preview, 'response'))}</span> },
+    { id: 'first', size: 240, meta: { grow: true, priority: 2 }, header: 'First input', cell: ({ row }) => <span className="ellipsis"><Highlighted text={oneLine(previewText(row.original.first_request_preview, 'request'))} /></span> },
+    { id: 'last', size: 220, meta: { grow: true, priority: 5 }, header: 'Last output', cell: ({ row }) => <span className="ellipsis muted-2"><Highlighted text={oneLine(previewText(row.original.last_response_preview, 'response'))} /></span> },
   ];
   if (!opts.hideUsers) {
     cols.push({
@@ -71,7 +72,7 @@ export function SessionsPage() {
       experimentId={experimentId}
       orders={ORDERS}
       examples={EXAMPLES}
-      placeholder="Filter sessions: turns > 3 AND errors > 0, user = 'u-1', or any trace clause (some turn matches)"
+      placeholder="Words some turn mentions, or a filter: turns > 3 AND errors > 0, user = 'u-1', or any trace clause (some turn matches)"
       columns={columns}
       fetchPage={(r, signal) => api.searchSessions({ experimentId, ...r, maxResults: 100 }, signal) as never}
       pick={pick}

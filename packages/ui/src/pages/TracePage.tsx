@@ -6,6 +6,7 @@ import { api } from '../api';
 import { ChatMessages } from '../components/Chat';
 import { ErrorNote, paths, SessionLink, Stat, StateBadge, UserLink } from '../components/bits';
 import { JsonView } from '../components/JsonView';
+import { HighlightUrlWords, HighlightWords } from '../components/Highlight';
 import { AssessmentsPanel } from '../components/AssessmentsPanel';
 import { TagCell } from '../components/TagCell';
 import { costFrom, costParts, dateTime, duration, durationMs, num, requestTimeMs, sessionOf, tokensFrom, tokensOf, traceCostOf, traceName, usd, userOf, userTags, type Cost } from '../format';
@@ -54,8 +55,19 @@ function flattenTree(spans: readonly SpanJson[]): SpanNode[] {
   return out;
 }
 
-/** URL: /experiments/:id/traces/:traceId?span=<span_id>&tab=chat|io|attributes|events */
+/**
+ * URL: /experiments/:id/traces/:traceId?span=<span_id>&tab=chat|io|attributes|events, and `words`
+ * from the word search that found it, marked in the spans' inputs and outputs.
+ */
 export function TracePage() {
+  return (
+    <HighlightUrlWords>
+      <TraceView />
+    </HighlightUrlWords>
+  );
+}
+
+function TraceView() {
   const { experimentId = '0', traceId = '' } = useParams();
   const [params, setParams] = useSearchParams();
   const trace = useQuery({ queryKey: ['trace', traceId], queryFn: ({ signal }) => api.trace(traceId, signal) });
@@ -310,9 +322,12 @@ function SpanDetail({ node, tab, setTab }: { node: SpanNode; tab: string | null;
           </div>
         </div>
       )}
+      {/* Attributes are not searched: nothing of them is marked. */}
       {current === 'attributes' && (
         <div className="json-box">
-          <JsonView value={attributes} />
+          <HighlightWords words="">
+            <JsonView value={attributes} />
+          </HighlightWords>
         </div>
       )}
       {current === 'events' &&
@@ -325,7 +340,9 @@ function SpanDetail({ node, tab, setTab }: { node: SpanNode; tab: string | null;
                 <strong>{e.name}</strong> <span className="muted">{dateTime(nsToMs(e.time_unix_nano))}</span>
               </div>
               <div className="json-box">
-                <JsonView value={e.attributes ?? {}} />
+                <HighlightWords words="">
+                  <JsonView value={e.attributes ?? {}} />
+                </HighlightWords>
               </div>
             </div>
           ))

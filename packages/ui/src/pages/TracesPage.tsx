@@ -7,6 +7,8 @@ import { SortSelect } from '../components/SortSelect';
 import { useUrlState } from '../url-state';
 import { SORTS, TracesTable } from '../components/TracesTable';
 import { combineTraceFilter, COST_THRESHOLDS_USD, TIME_RANGES } from '../filters';
+import { HighlightWords } from '../components/Highlight';
+import { joinWordQueries, wordQueriesOf } from '../word-search';
 import { usd } from '../format';
 
 const RANGE_LABELS = Object.fromEntries(Object.entries(TIME_RANGES).map(([k, r]) => [k, r.label]));
@@ -15,7 +17,10 @@ const EXAMPLES = ["trace.status = 'ERROR'", 'trace.execution_time_ms > 2000', 't
 // Keys with their cents (`0.10`) keep the options in order: integer-like keys would sort first.
 const COST_LABELS: Record<string, string> = { any: 'Any', ...Object.fromEntries(COST_THRESHOLDS_USD.map((usdValue) => [usdValue.toFixed(2), `> ${usd(usdValue)}`])) };
 
-/** URL parameters: q (filter text), user, session, state, range, cost (USD: more than), sort. */
+/**
+ * URL parameters: q (filter text; plain words search the traces' text, see typedFilter), user,
+ * session, state, range, cost (USD: more than), sort.
+ */
 export function TracesPage() {
   const { experimentId = '0' } = useParams();
   const { get, set: update } = useUrlState();
@@ -23,6 +28,7 @@ export function TracesPage() {
   const quick = { user: get('user'), session: get('session'), state: get('state'), range: get('range'), cost: get('cost') };
   const sort = get('sort') ?? 'newest';
   const { filter, textOffset } = useMemo(() => combineTraceFilter(text, quick), [text, quick.user, quick.session, quick.state, quick.range, quick.cost]); // eslint-disable-line react-hooks/exhaustive-deps
+  const words = useMemo(() => joinWordQueries(wordQueriesOf(filter)), [filter]);
   const [error, setError] = useState<unknown>(null);
   const pause = useListPause();
   const live = useLiveUpdates(experimentId, { pausedBecause: pause.reason });
@@ -36,10 +42,11 @@ export function TracesPage() {
       <FilterBar
         value={text}
         onSubmit={(v) => update('q', v.trim() || null)}
-        placeholder="Filter: trace.status = 'ERROR' AND tags.env = 'prod'  (MLflow's language, plus OR, NOT, parentheses)"
+        placeholder={`Words to find (refund "late delivery"), or a filter: trace.status = 'ERROR' AND tags.env = 'prod'`}
         error={error}
         textOffset={textOffset}
         examples={EXAMPLES}
+        completion={{ experimentId, language: 'traces' }}
         onEditingChange={(on) => pause.editing('filter', on)}
       />
       <div className="quickbar">
@@ -63,7 +70,9 @@ export function TracesPage() {
           </code>
         )}
       </div>
-      <TracesTable experimentId={experimentId} filter={filter} sort={sort} onError={setError} onScrolledAway={pause.scrolled} />
+      <HighlightWords words={words}>
+        <TracesTable experimentId={experimentId} filter={filter} sort={sort} onError={setError} onScrolledAway={pause.scrolled} />
+      </HighlightWords>
     </div>
   );
 }

@@ -5,11 +5,13 @@ import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
 import { api } from '../api';
 import { ErrorNote, paths, Stat } from '../components/bits';
 import { ErasedNotice, EraseAction } from '../components/EraseAction';
+import { HighlightUrlWords, useCarryWords } from '../components/Highlight';
 import { MetricsCharts } from '../components/MetricsCharts';
 import { RollupTable } from '../components/RollupTable';
 import { SORTS, TracesTable } from '../components/TracesTable';
 import { quote, USER_KEY } from '../filters';
 import { dateTime, num, spend, usd } from '../format';
+import { withParams } from '../url-state';
 import { sessionColumns } from './SessionsPage';
 
 const MINUTE = 60_000;
@@ -30,11 +32,23 @@ export function activityWindow(firstMs: number, lastMs: number): { start: number
   return { start, end, bucket };
 }
 
-/** A user: rollup, activity and spend over time (from first to last seen), sessions and traces. URL: ?tab=sessions|traces */
+/**
+ * A user: rollup, activity and spend over time (from first to last seen), sessions and traces.
+ * URL: ?tab=sessions|traces, and `words` from a word search, marked in the previews.
+ */
 export function UserPage() {
+  return (
+    <HighlightUrlWords>
+      <UserView />
+    </HighlightUrlWords>
+  );
+}
+
+function UserView() {
   const { experimentId = '0', userId = '' } = useParams();
   const [params, setParams] = useSearchParams();
   const navigate = useNavigate();
+  const carryWords = useCarryWords();
   const tab = params.get('tab') === 'traces' ? 'traces' : 'sessions';
   const user = useQuery({
     queryKey: ['user', experimentId, userId],
@@ -92,7 +106,7 @@ export function UserPage() {
           {activity.data && <MetricsCharts data={activity.data} only={['traces', 'tokens', 'cost']} />}
           <div className="subtabs" role="tablist">
             {(['sessions', 'traces'] as const).map((t) => (
-              <button key={t} role="tab" aria-selected={tab === t} className={tab === t ? 'subtab active' : 'subtab'} onClick={() => setParams(t === 'sessions' ? {} : { tab: t }, { replace: true })}>
+              <button key={t} role="tab" aria-selected={tab === t} className={tab === t ? 'subtab active' : 'subtab'} onClick={() => setParams(withParams(params, { tab: t === 'sessions' ? null : t }), { replace: true })}>
                 {t === 'sessions' ? `Sessions (${num(u?.session_count ?? null)})` : `Traces (${num(u?.trace_count ?? null)})`}
               </button>
             ))}
@@ -106,7 +120,7 @@ export function UserPage() {
               pick={pick}
               columns={columns}
               rowId={(s) => s.session_id}
-              onOpen={(s) => navigate(paths.session(experimentId, s.session_id))}
+              onOpen={(s) => navigate(carryWords(paths.session(experimentId, s.session_id)))}
               height="60vh"
             />
           ) : (

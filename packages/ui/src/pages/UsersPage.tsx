@@ -59,7 +59,7 @@ export function UsersPage() {
       experimentId={experimentId}
       orders={ORDERS}
       examples={EXAMPLES}
-      placeholder="Filter users: sessions > 2 AND errors > 0, user_id LIKE 'acme-%', or any trace clause"
+      placeholder="Words some trace mentions, or a filter: sessions > 2 AND errors > 0, user_id LIKE 'acme-%', or any trace clause"
       columns={columns}
       fetchPage={(r, signal) => api.searchUsers({ experimentId, ...r, maxResults: 100 }, signal) as never}
       pick={pick}

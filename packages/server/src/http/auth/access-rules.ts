@@ -1,4 +1,4 @@
-import { API_PREFIXES, ApiPath, FEEDBACK_METRICS_PATH, LIVE_EVENTS_PATH, MODEL_METRICS_PATH, TRACE_METRICS_PATH } from '@threadline/protocol';
+import { API_PREFIXES, ApiPath, FEEDBACK_METRICS_PATH, FILTER_SUGGESTIONS_PATH, FILTER_VALUES_PATH, LIVE_EVENTS_PATH, MODEL_METRICS_PATH, TRACE_METRICS_PATH } from '@threadline/protocol';
 import type { Permission } from '../../store/accounts.js';
 import {
   artifactExperiment,
@@ -72,6 +72,9 @@ const API_RULES: [method: string, url: string, access: Access][] = [
   ['PATCH', path(ApiPath.SESSION_ASSESSMENT), needs('USE', experimentField)],
   ['DELETE', path(ApiPath.SESSION_ASSESSMENT), needs('USE', experimentField)],
   ['POST', ApiPath.USERS_SEARCH, needs('READ', experimentField)],
+  // Keys and ids are read from the experiment's traces and rollups: the same right as reading them.
+  ['GET', path(FILTER_SUGGESTIONS_PATH), needs('READ', experimentField)],
+  ['GET', path(FILTER_VALUES_PATH), needs('READ', experimentField)],
   // Event streams say which traces changed, never what they hold; the rest is read with the same rights.
   ['GET', path(LIVE_EVENTS_PATH), needs('READ', experimentField)],
   ['POST', TRACE_METRICS_PATH, needs('READ', experimentField)],
