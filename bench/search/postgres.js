@@ -188,7 +188,8 @@ async function copyTables(client, sqlite, schema, tables, log) {
     log(`postgres: copied ${rows.toLocaleString('en-US')} rows of ${table}`);
   }
   for (const index of indexes) await client.query(index.def);
-  await client.query(`ANALYZE ${tables.map(([table]) => table).join(', ')}`);
+  // VACUUM too, as autovacuum would: index-only scans then skip the heap (the visibility map is set).
+  await client.query(`VACUUM ANALYZE ${tables.map(([table]) => table).join(', ')}`);
 }
 
 /**

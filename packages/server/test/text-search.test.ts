@@ -2,6 +2,7 @@ import { beforeAll, expect, it } from 'vitest';
 import { describeEachDatabase } from './support/databases.js';
 import { newTraceId, pythonTracesJsonText, startTraceBody, tracesJsonPath } from './support/mlflow-payloads.js';
 import { hexSpanId, hexTraceId, otlpRequest, type SpanSpec } from './support/otlp-payloads.js';
+import { FEW_MATCHES } from '../src/store/trace-text.js';
 import { useTestApp } from './support/test-app.js';
 
 const T0 = Date.UTC(2026, 10, 20, 9);
@@ -122,6 +123,24 @@ describeEachDatabase('word search', (database) => {
       expect(res.json().error_code).toBe('INVALID_PARAMETER_VALUE');
       expect(res.json().message, filter).toContain(message);
     }
+  });
+
+  it('finds a word too common to list its traces, newest first, and with a rare word', async () => {
+    // More documents than FEW_MATCHES: the search walks the traces in order instead of listing them.
+    const many = FEW_MATCHES + 50;
+    const common: SpanSpec[] = Array.from({ length: many }, (_, i) => turn(`many-${i % 7}`, `s-many-${i % 40}`, 1_000 + i, `an everyday question ${i}`, i === 1_234 ? 'a zebra answer' : 'an answer'));
+    for (let i = 0; i < common.length; i += 100) await otlp(common.slice(i, i + 100));
+    const newest = common.slice(-100).reverse().map((span) => `tr-${span.traceId}`);
+    const res = await t.post('/api/3.0/mlflow/traces/search', { locations: [{ type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: experiment } }], filter: "trace.text MATCH 'everyday'", max_results: 100 });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().traces.map((tr: { trace_id: string }) => tr.trace_id)).toEqual(newest);
+    // A common and a rare word: the rare one's few traces, checked for the common one.
+    expect(await search("trace.text MATCH 'everyday zebra'")).toEqual([`tr-${common[1_234]!.traceId}`]);
+    expect(await search("trace.text MATCH 'everyday refund'")).toEqual([]);
+    const sessions = await t.post('/api/threadline/sessions/search', { experiment_id: experiment, filter: "trace.text MATCH 'everyday' AND turns > 0", max_results: 500 });
+    expect(sessions.json().sessions).toHaveLength(40);
+    const zebra = await t.post('/api/threadline/sessions/search', { experiment_id: experiment, filter: "trace.text MATCH 'zebra everyday'" });
+    expect(zebra.json().sessions.map((x: { session_id: string }) => x.session_id)).toEqual([`s-many-${1_234 % 40}`]);
   });
 
   it('forgets deleted traces, and indexes stored traces again from their spans', async () => {

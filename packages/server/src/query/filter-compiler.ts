@@ -2,7 +2,7 @@ import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import { NANOS_PER_USD } from '../cost/units.js';
 import { TraceMetadataKey, TraceTagKey } from '@threadline/protocol';
 import type { SqlDialect } from '../store/sql-dialect.js';
-import { traceTextMatches } from '../store/trace-text.js';
+import { traceTextCondition, type TextMatches } from '../store/trace-text.js';
 import { parseTextQuery } from '../text-search/text-query.js';
 import {
   isSpanClause,
@@ -27,11 +27,16 @@ import { portableRegex } from './regex-pattern.js';
  * const where = compileFilter(parseFilter("tag.env = 'prod'")!, sqliteDialect);
  * await db.selectFrom('traces as t').select('t.trace_id').where(where).execute();
  */
-export function compileFilter(node: FilterNode, dialect: SqlDialect): RawBuilder<SqlBool> {
-  return new FilterCompiler(dialect).compile(node);
+export function compileFilter(node: FilterNode, dialect: SqlDialect, options: CompileOptions = {}): RawBuilder<SqlBool> {
+  return new FilterCompiler(dialect, options).compile(node);
 }
 
 type Condition = RawBuilder<SqlBool>;
+
+export interface CompileOptions {
+  /** The filter's word searches, resolved for the plan that suits how many traces they match (store/trace-text.ts). */
+  textMatches?: TextMatches;
+}
 
 const TRUE: Condition = sql<SqlBool>`(1 = 1)`;
 const FALSE: Condition = sql<SqlBool>`(1 = 0)`;
@@ -46,7 +51,10 @@ const METADATA_COLUMNS: ReadonlyMap<string, string> = new Map([
 ]);
 
 class FilterCompiler {
-  constructor(private readonly dialect: SqlDialect) {}
+  constructor(
+    private readonly dialect: SqlDialect,
+    private readonly options: CompileOptions,
+  ) {}
 
   compile(node: FilterNode): Condition {
     switch (node.kind) {
@@ -127,7 +135,7 @@ class FilterCompiler {
   private textMatch(query: string): Condition {
     const terms = parseTextQuery(query);
     if (typeof terms === 'string') throw new Error(`unchecked word search: ${terms}`);
-    return joinConditions(terms.map((term) => traceTextMatches(this.dialect, sql.ref('t.trace_id'), term)), 'AND');
+    return traceTextCondition(this.dialect, terms, this.options.textMatches?.get(query));
   }
 
   private traceAttribute(key: TraceAttributeKey, clause: ClauseNode): Condition {

@@ -3,7 +3,8 @@ import { NANOS_PER_USD } from '../cost/units.js';
 import { ApiError, invalidParameter } from '../errors.js';
 import type { SqlDialect } from '../store/sql-dialect.js';
 import { canonicalFilter, isTraceClause, type ClauseNode, type ComparisonNode, type FilterField, type FilterNode } from './filter-ast.js';
-import { compileFilter, integerComparison, joinConditions, scaledComparison, stringPredicate, withinTimeLimit } from './filter-compiler.js';
+import { intersectListed, type TextMatches } from '../store/trace-text.js';
+import { compileFilter, integerComparison, joinConditions, scaledComparison, stringPredicate, withinTimeLimit, type CompileOptions } from './filter-compiler.js';
 import { ENTITIES, resolveField, type FieldResolver } from './filter-fields.js';
 import { filterError, type IdentifierPart, type IdentifierToken } from './filter-lexer.js';
 import { parseFilter } from './filter-parser.js';
@@ -32,6 +33,8 @@ export interface RollupLanguage {
   readonly tieBreakers: readonly OrderKey[];
   /** True when trace `t` belongs to rollup row `r`. */
   readonly traceOfRow: RawBuilder<SqlBool>;
+  /** The column a trace and its rollup row share besides the experiment: `session_id`, `user_id`. */
+  readonly traceKey: 'session_id' | 'user_id';
   /** The `feedback_rollups` rows of a rollup row `r`: their scope, and the column of `r` that is their key. */
   readonly feedback: { scope: 'session' | 'user'; key: RawBuilder<unknown> };
 }
@@ -131,6 +134,8 @@ export interface PreparedRollupSearch {
   after: SortValue[] | undefined;
   digest: string;
   maxResults: number;
+  /** Its SQL depends on the request alone (no word search resolved against the index): compiled once per shape. */
+  reusable: boolean;
 }
 
 type ColumnDefinition = RollupColumn & { aliases?: readonly string[] };
@@ -175,7 +180,12 @@ export function rollupOrderKey(column: RollupColumn, direction: 'ASC' | 'DESC'):
  * @example
  * const search = prepareRollupSearch(SESSIONS, dialect, { experimentId: '1', filter: 'turns > 3', maxResults: 50 });
  */
-export function prepareRollupSearch(language: RollupLanguage, dialect: SqlDialect, request: RollupSearchRequest): PreparedRollupSearch {
+export async function prepareRollupSearch(
+  language: RollupLanguage,
+  dialect: SqlDialect,
+  request: RollupSearchRequest,
+  resolveText: (tree: FilterNode) => Promise<TextMatches | undefined> = async () => undefined,
+): Promise<PreparedRollupSearch> {
   if (!/^\d{1,18}$/.test(request.experimentId)) throw invalidParameter(`Invalid experiment id '${request.experimentId}': it must be a number.`);
   const { maxResults } = request;
   if (!Number.isSafeInteger(maxResults) || maxResults < 1) {
@@ -189,16 +199,19 @@ export function prepareRollupSearch(language: RollupLanguage, dialect: SqlDialec
     const tree = request.filter === undefined ? undefined : parseFilter(request.filter, rollupFieldResolver(language));
     const keys = parseOrderList(request.orderBy, rollupKeyResolver(language), language.tieBreakers);
     const digest = searchDigest([request.experimentId], `${language.name}:${canonicalFilter(tree)}`, keys);
-    // The time-limit check first, so that it is tested for every row the search looks at.
-    const filter = tree && compileRollupFilter(tree, language, dialect);
-    const where = dialect.timeLimitCheck && filter ? joinConditions([dialect.timeLimitCheck, filter], 'AND') : (dialect.timeLimitCheck ?? filter);
-    parsed = { where, keys, digest };
+    parsed = { tree, where: rollupWhere(tree, language, dialect), keys, digest };
     if (PARSED.size >= PARSED_CACHE_SIZE) PARSED.delete(PARSED.keys().next().value!);
   }
   PARSED.set(shape, parsed);
+  // A word search's plan depends on what the text index holds now: compiled for each search.
+  const textMatches = parsed.tree && (await resolveText(parsed.tree));
+  const where = textMatches ? rollupWhere(parsed.tree, language, dialect, { textMatches }) : parsed.where;
   return {
     experimentId: Number(request.experimentId),
-    ...parsed,
+    where,
+    keys: parsed.keys,
+    digest: parsed.digest,
+    reusable: textMatches === undefined,
     after: request.pageToken ? decodePageToken(request.pageToken, parsed.digest, parsed.keys) : undefined,
     maxResults,
   };
@@ -209,7 +222,13 @@ export function prepareRollupSearch(language: RollupLanguage, dialect: SqlDialec
  * filters and orders (a UI's sessions tab), and parsing, compiling and digesting cost more than a
  * rollup page's query itself. Entries are immutable; only valid searches are kept.
  */
-const PARSED = new Map<string, Pick<PreparedRollupSearch, 'where' | 'keys' | 'digest'>>();
+const PARSED = new Map<string, Pick<PreparedRollupSearch, 'where' | 'keys' | 'digest'> & { tree: FilterNode | undefined }>();
+
+/** The filter's condition, behind the time-limit check, which comes first to be tested for every row the search looks at. */
+function rollupWhere(tree: FilterNode | undefined, language: RollupLanguage, dialect: SqlDialect, options: CompileOptions = {}): RawBuilder<SqlBool> | undefined {
+  const filter = tree && compileRollupFilter(tree, language, dialect, options);
+  return dialect.timeLimitCheck && filter ? joinConditions([dialect.timeLimitCheck, filter], 'AND') : (dialect.timeLimitCheck ?? filter);
+}
 const PARSED_CACHE_SIZE = 256;
 
 /**
@@ -228,7 +247,7 @@ export async function rollupPage<DB, TB extends keyof DB, O>(
     return keysetQuery(search.where ? query.where(search.where) : query, search.keys, search.after).limit(search.maxResults);
   };
   let result: O[];
-  if (search.after) {
+  if (search.after || !search.reusable) {
     result = await build().execute();
   } else {
     const shape = `${search.digest} ${search.maxResults}`;
@@ -312,7 +331,7 @@ function rollupKeyResolver(language: RollupLanguage): OrderKeyResolver {
  * @example
  * db.selectFrom('sessions as r').selectAll().where(compileRollupFilter(parseFilter('turns > 3', resolver)!, SESSIONS, dialect));
  */
-export function compileRollupFilter(node: FilterNode, language: RollupLanguage, dialect: SqlDialect): RawBuilder<SqlBool> {
+export function compileRollupFilter(node: FilterNode, language: RollupLanguage, dialect: SqlDialect, options: CompileOptions = {}): RawBuilder<SqlBool> {
   const compile = (n: FilterNode): RawBuilder<SqlBool> => {
     switch (n.kind) {
       case 'and': {
@@ -335,7 +354,19 @@ export function compileRollupFilter(node: FilterNode, language: RollupLanguage, 
   };
   const someTrace = (clauses: readonly ClauseNode[]): RawBuilder<SqlBool> => {
     const group: FilterNode = clauses.length === 1 ? clauses[0]! : { kind: 'and', operands: clauses, range: clauses[0]!.range };
-    return sql<SqlBool>`EXISTS (SELECT 1 FROM traces AS t WHERE ${withinTimeLimit(dialect, sql`${language.traceOfRow} AND ${compileFilter(group, dialect)}`)})`;
+    const exists = sql<SqlBool>`EXISTS (SELECT 1 FROM traces AS t WHERE ${withinTimeLimit(dialect, sql`${language.traceOfRow} AND ${compileFilter(group, dialect, options)}`)})`;
+    // A word search of the group that lists its few traces names the rows that can hold one,
+    // looked up once: without it every row of the rollup would be tried for a rare word.
+    const listed = clauses.flatMap((c) => {
+      if (c.kind !== 'comparison' || c.field.kind !== 'text' || c.operator !== 'MATCH') return [];
+      const ids = intersectListed(options.textMatches?.get(c.value.value as string) ?? []);
+      return ids === undefined ? [] : [ids];
+    });
+    if (listed.length === 0) return exists;
+    const ids = listed.reduce((a, b) => a.filter((id) => b.includes(id)));
+    if (ids.length === 0) return sql<SqlBool>`(1 = 0)`;
+    const key = language.traceKey;
+    return sql<SqlBool>`(${sql.ref(`r.${key}`)} IN (SELECT ${sql.ref(`t.${key}`)} FROM traces AS t WHERE t.trace_id IN (${sql.join(ids)})) AND ${exists})`;
   };
   const ownClause = (clause: ClauseNode): RawBuilder<SqlBool> => {
     const field = clause.field;

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
 import type { SqlDialect } from '../store/sql-dialect.js';
+import { resolveTextMatches } from '../store/trace-text.js';
 import { keysetQuery, nextPageToken } from './keyset.js';
 import { parseOrderBy } from './order-by.js';
 import { decodePageToken, searchDigest } from './page-token.js';
@@ -86,6 +87,7 @@ export const SESSION_LANGUAGE: RollupLanguage = {
   extraFields: new Map([['user', { kind: 'session-user' }]]),
   tieBreakers: [rollupOrderKey(LAST_TIME_COLUMN, 'DESC'), rollupOrderKey(SESSION_ID, 'ASC')],
   traceOfRow: sql`t.experiment_id = r.experiment_id AND t.session_id = r.session_id`,
+  traceKey: 'session_id',
   feedback: { scope: 'session', key: sql.ref('r.session_id') },
 };
 
@@ -97,7 +99,7 @@ export const SESSION_LANGUAGE: RollupLanguage = {
  * const page = await findSessions(db, dialect, { experimentId: '1', filter: "turns >= 3 AND tags.env = 'prod'", maxResults: 50 });
  */
 export async function findSessions(db: Kysely<Database>, dialect: SqlDialect, request: RollupSearchRequest): Promise<SessionPage> {
-  const search = prepareRollupSearch(SESSION_LANGUAGE, dialect, request);
+  const search = await prepareRollupSearch(SESSION_LANGUAGE, dialect, request, (tree) => resolveTextMatches(db, dialect, tree));
   const { rows, nextPageToken } = await rollupPage(db, () => db.selectFrom('sessions as r').selectAll('r').where('r.experiment_id', '=', search.experimentId), search);
   const users = await sessionUserIds(db, search.experimentId, rows.map((r) => r.session_id));
   const feedback = await feedbackSummaries(db, search.experimentId, 'session', rows.map((r) => r.session_id));

@@ -3,6 +3,7 @@ import { invalidParameter } from '../errors.js';
 import type { Database } from '../store/schema.js';
 import type { SqlDialect } from '../store/sql-dialect.js';
 import { canonicalFilter } from './filter-ast.js';
+import { requiresListedText, resolveTextMatches } from '../store/trace-text.js';
 import { compileFilter } from './filter-compiler.js';
 import { parseFilter } from './filter-parser.js';
 import { keysetQuery, nextPageToken as nextPageTokenOf } from './keyset.js';
@@ -64,8 +65,13 @@ export async function findTraceIds(db: Kysely<Database>, dialect: SqlDialect, re
   let query = db.selectFrom('traces as t').select('t.trace_id');
   // First, so that it is tested for every row the search looks at (see SqlDialect.timeLimitCheck).
   if (dialect.timeLimitCheck) query = query.where(dialect.timeLimitCheck);
-  query = query.where(sql<SqlBool>`t.experiment_id IN (${sql.join(experimentIds)})`);
-  if (tree) query = query.where(compileFilter(tree, dialect));
+  const textMatches = await resolveTextMatches(db, dialect, tree);
+  // A word search that lists its few traces drives the query: `+` keeps the experiment's time
+  // index out of it, so they are looked up by id and sorted (SQLite otherwise walks the index in
+  // order, all of it when fewer than a page match: 420 ms at 1M traces, against 10).
+  const experiment = tree && textMatches && requiresListedText(tree, textMatches) ? sql`+t.experiment_id` : sql`t.experiment_id`;
+  query = query.where(sql<SqlBool>`${experiment} IN (${sql.join(experimentIds)})`);
+  if (tree) query = query.where(compileFilter(tree, dialect, { textMatches }));
   const rows = await keysetQuery(query, keys, after).limit(maxResults).execute();
   const traceIds = rows.map((row) => row.trace_id);
   const nextPageToken = nextPageTokenOf(rows, keys, maxResults, digest);

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
 import type { SqlDialect } from '../store/sql-dialect.js';
+import { resolveTextMatches } from '../store/trace-text.js';
 import {
   COMMON_ROLLUP_COLUMNS,
   LAST_TIME_COLUMN,
@@ -57,6 +58,7 @@ export const USER_LANGUAGE: RollupLanguage = {
   extraFields: new Map(),
   tieBreakers: [rollupOrderKey(LAST_TIME_COLUMN, 'DESC'), rollupOrderKey(USER_ID, 'ASC')],
   traceOfRow: sql`t.experiment_id = r.experiment_id AND t.user_id = r.user_id`,
+  traceKey: 'user_id',
   feedback: { scope: 'user', key: sql.ref('r.user_id') },
 };
 
@@ -68,7 +70,7 @@ export const USER_LANGUAGE: RollupLanguage = {
  * const top = await findUsers(db, dialect, { experimentId: '1', orderBy: ['traces DESC'], maxResults: 50 });
  */
 export async function findUsers(db: Kysely<Database>, dialect: SqlDialect, request: RollupSearchRequest): Promise<UserPage> {
-  const search = prepareRollupSearch(USER_LANGUAGE, dialect, request);
+  const search = await prepareRollupSearch(USER_LANGUAGE, dialect, request, (tree) => resolveTextMatches(db, dialect, tree));
   const { rows, nextPageToken } = await rollupPage(db, () => db.selectFrom('users as r').selectAll('r').where('r.experiment_id', '=', search.experimentId), search);
   const feedback = await feedbackSummaries(db, search.experimentId, 'user', rows.map((r) => r.user_id));
   const users = rows.map((r) => ({

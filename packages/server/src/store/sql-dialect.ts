@@ -45,6 +45,8 @@ export interface TraceTextSql {
   insert(traceId: string, words: string): RawBuilder<unknown>[];
   /** Statements that remove every document of these traces (at most a few hundred ids). */
   delete(traceIds: readonly string[]): RawBuilder<unknown>[];
-  /** A subquery answering the ids of the traces that have a document matching `term`. */
-  matchingTraceIds(term: TextTerm): RawBuilder<unknown>;
+  /** A subquery answering the ids of the traces that have a document matching `term` (of at most `limit` documents). */
+  matchingTraceIds(term: TextTerm, limit?: number): RawBuilder<unknown>;
+  /** A condition on a document aliased `d`: it matches `term`. */
+  documentMatches(term: TextTerm): RawBuilder<SqlBool>;
 }

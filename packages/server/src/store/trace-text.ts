@@ -1,4 +1,6 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type SqlBool, type Transaction } from 'kysely';
+import type { FilterNode } from '../query/filter-ast.js';
+import { parseTextQuery } from '../text-search/text-query.js';
 import { searchableWords, type SpanText } from '../text-search/span-text.js';
 import type { TextTerm } from '../text-search/text-query.js';
 import type { Database } from './schema.js';
@@ -31,9 +33,97 @@ export async function deleteTraceText(trx: Db, dialect: SqlDialect, traceIds: re
   }
 }
 
-/** `trace_id IN (traces with a document matching the term)`, for the filter compiler. */
-export function traceTextMatches(dialect: SqlDialect, traceId: ReturnType<typeof sql.ref>, term: TextTerm) {
-  return sql<boolean>`(${traceId} IN ${dialect.traceText.matchingTraceIds(term)})`;
+/**
+ * A word search's terms as a search runs them: each with the ids of the traces it matches when
+ * they are few (`traceIds`), or without them when a term matches more than
+ * {@link FEW_MATCHES} documents. Which plan is fast depends on that number, and neither database
+ * can know it before the query (SQLite keeps no statistics; PostgreSQL's estimate for a rare
+ * word led it through every trace of the experiment, ~15 s at 1M traces): few matches are
+ * looked up by id and sorted, many are found walking the traces in order, as they come often.
+ */
+export interface TextMatch {
+  readonly term: TextTerm;
+  readonly traceIds?: readonly string[];
+}
+
+/** Word searches by their text as written in the filter, resolved (`resolveTextMatches`). */
+export type TextMatches = ReadonlyMap<string, readonly TextMatch[]>;
+
+/** Up to this many matching documents, a term's traces are listed by id. */
+export const FEW_MATCHES = 2_000;
+
+/**
+ * Resolves the word searches (`trace.text MATCH`) of a filter: one bounded lookup in the text
+ * index per distinct term. Undefined when the filter has none.
+ */
+export async function resolveTextMatches(db: Kysely<Database>, dialect: SqlDialect, tree: FilterNode | undefined): Promise<TextMatches | undefined> {
+  const queries = new Set<string>();
+  const visit = (node: FilterNode): void => {
+    if (node.kind === 'and' || node.kind === 'or') node.operands.forEach(visit);
+    else if (node.kind === 'not') visit(node.operand);
+    else if (node.kind === 'comparison' && node.field.kind === 'text' && node.operator === 'MATCH') queries.add(node.value.value as string);
+  };
+  if (tree) visit(tree);
+  if (queries.size === 0) return undefined;
+  const byTerm = new Map<string, Promise<TextMatch>>();
+  const resolve = (term: TextTerm): Promise<TextMatch> => {
+    const key = JSON.stringify(term);
+    let found = byTerm.get(key);
+    if (!found) {
+      found = sql<{ trace_id: string }>`SELECT m.trace_id FROM ${dialect.traceText.matchingTraceIds(term, FEW_MATCHES + 1)} AS m`
+        .execute(db)
+        .then(({ rows }) => (rows.length > FEW_MATCHES ? { term } : { term, traceIds: [...new Set(rows.map((r) => r.trace_id))].sort() }));
+      byTerm.set(key, found);
+    }
+    return found;
+  };
+  const out = new Map<string, readonly TextMatch[]>();
+  for (const query of queries) {
+    const terms = parseTextQuery(query);
+    if (typeof terms === 'string') throw new Error(`unchecked word search: ${terms}`);
+    out.set(query, await Promise.all(terms.map(resolve)));
+  }
+  return out;
+}
+
+/**
+ * The condition of one word search on the trace aliased `t`: the traces listed for its terms that
+ * have them (their lists intersected), and for each term that matches many, a document of the
+ * trace that matches it. Unresolved (`matches` undefined), each term's matching traces as a subquery.
+ */
+export function traceTextCondition(dialect: SqlDialect, terms: readonly TextTerm[], matches: readonly TextMatch[] | undefined): RawBuilder<SqlBool> {
+  if (!matches) return joinAll(terms.map((term) => sql<SqlBool>`(t.trace_id IN ${dialect.traceText.matchingTraceIds(term)})`));
+  const conditions: RawBuilder<SqlBool>[] = [];
+  const listed = intersectListed(matches);
+  if (listed !== undefined) conditions.push(listed.length === 0 ? sql<SqlBool>`(1 = 0)` : sql<SqlBool>`(t.trace_id IN (${sql.join(listed)}))`);
+  for (const { term, traceIds } of matches) {
+    if (traceIds === undefined) conditions.push(sql<SqlBool>`EXISTS (SELECT 1 FROM trace_text_docs AS d WHERE d.trace_id = t.trace_id AND ${dialect.traceText.documentMatches(term)})`);
+  }
+  return joinAll(conditions);
+}
+
+/**
+ * Whether the filter as a whole requires a word search that lists its traces (the search itself
+ * or one operand of its top AND): then those few traces can drive the query.
+ */
+export function requiresListedText(tree: FilterNode, matches: TextMatches): boolean {
+  const listed = (node: FilterNode) =>
+    node.kind === 'comparison' && node.field.kind === 'text' && node.operator === 'MATCH' && intersectListed(matches.get(node.value.value as string) ?? []) !== undefined;
+  return listed(tree) || (tree.kind === 'and' && tree.operands.some(listed));
+}
+
+/** The traces every listed term of a search matches, sorted; undefined when no term is listed. */
+export function intersectListed(matches: readonly TextMatch[]): string[] | undefined {
+  let listed: string[] | undefined;
+  for (const { traceIds } of matches) {
+    if (traceIds === undefined) continue;
+    listed = listed === undefined ? [...traceIds] : listed.filter((id) => traceIds.includes(id));
+  }
+  return listed;
+}
+
+function joinAll(conditions: readonly RawBuilder<SqlBool>[]): RawBuilder<SqlBool> {
+  return conditions.length === 1 ? conditions[0]! : sql<SqlBool>`(${sql.join(conditions, sql` AND `)})`;
 }
 
 /**

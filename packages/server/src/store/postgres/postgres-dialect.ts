@@ -1,4 +1,4 @@
-import { sql, type Expression } from 'kysely';
+import { sql, type Expression, type SqlBool } from 'kysely';
 import { tsQuery } from '../../text-search/text-query.js';
 import type { SqlDialect } from '../sql-dialect.js';
 
@@ -30,6 +30,8 @@ export const postgresDialect: SqlDialect = {
   traceText: {
     insert: (traceId, words) => [sql`INSERT INTO trace_text_docs (trace_id, words) VALUES (${traceId}, to_tsvector('simple', ${words}))`],
     delete: (traceIds) => [sql`DELETE FROM trace_text_docs WHERE trace_id IN (${sql.join(traceIds.map((id) => sql.val(id)))})`],
-    matchingTraceIds: (term) => sql`(SELECT d.trace_id FROM trace_text_docs AS d WHERE d.words @@ to_tsquery('simple', ${tsQuery(term)}))`,
+    matchingTraceIds: (term, limit) =>
+      sql`(SELECT d.trace_id FROM trace_text_docs AS d WHERE d.words @@ to_tsquery('simple', ${tsQuery(term)})${limit === undefined ? sql`` : sql` LIMIT ${sql.lit(limit)}`})`,
+    documentMatches: (term) => sql<SqlBool>`(d.words @@ to_tsquery('simple', ${tsQuery(term)}))`,
   },
 };
