@@ -48,12 +48,18 @@ export class SqliteHand {
         ORDER BY cost_nanos DESC, last_time DESC, user_id ASC LIMIT ?`),
       costliestSessions: raw.prepare(`SELECT * FROM sessions WHERE experiment_id = ?
         ORDER BY cost_nanos DESC, last_time DESC, session_id ASC LIMIT ?`),
-      // Word search: the FTS5 index gives the matching documents' numbers, their traces are
-      // probed by primary key and sorted; a prefix query as the server writes it (fts5Query).
-      wordTraces: raw.prepare(`SELECT t.trace_id FROM traces AS t WHERE t.experiment_id = ? AND t.trace_id IN (SELECT d.trace_id FROM trace_text_docs AS d
+      // Word search, written knowing how often the word comes (prefix queries as the server
+      // writes them, fts5Query). A rare word: the FTS5 index gives the matching documents, their
+      // traces are looked up by primary key and sorted (`+`: not by walking the time index). A
+      // common word: the traces are walked newest first, each one's documents looked up in the
+      // match list, built once (`+d.doc_id`: not probed per key).
+      rareWordTraces: raw.prepare(`SELECT t.trace_id FROM traces AS t WHERE +t.experiment_id = ? AND t.trace_id IN (SELECT d.trace_id FROM trace_text_docs AS d
         WHERE d.doc_id IN (SELECT rowid FROM trace_text_index WHERE trace_text_index MATCH ?)) ORDER BY t.request_time DESC, t.trace_id ASC LIMIT 50`),
-      wordSessions: raw.prepare(`SELECT s.* FROM sessions AS s WHERE s.experiment_id = ? AND s.session_id IN (SELECT t.session_id FROM traces AS t
-        WHERE t.trace_id IN (SELECT d.trace_id FROM trace_text_docs AS d WHERE d.doc_id IN (SELECT rowid FROM trace_text_index WHERE trace_text_index MATCH ?)))
+      commonWordTraces: raw.prepare(`SELECT t.trace_id FROM traces AS t WHERE t.experiment_id = ? AND EXISTS (SELECT 1 FROM trace_text_docs AS d
+        WHERE d.trace_id = t.trace_id AND +d.doc_id IN (SELECT rowid FROM trace_text_index WHERE trace_text_index MATCH ?)) ORDER BY t.request_time DESC, t.trace_id ASC LIMIT 50`),
+      commonWordSessions: raw.prepare(`SELECT s.* FROM sessions AS s WHERE s.experiment_id = ? AND EXISTS (SELECT 1 FROM traces AS t
+        WHERE t.experiment_id = s.experiment_id AND t.session_id = s.session_id AND EXISTS (SELECT 1 FROM trace_text_docs AS d
+          WHERE d.trace_id = t.trace_id AND +d.doc_id IN (SELECT rowid FROM trace_text_index WHERE trace_text_index MATCH ?)))
         ORDER BY s.last_time DESC, s.session_id ASC LIMIT 50`),
       tagLike: raw.prepare(`SELECT t.trace_id FROM traces AS t WHERE t.experiment_id = ?
         AND EXISTS (SELECT 1 FROM trace_tags AS kv WHERE kv.trace_id = t.trace_id AND kv.key = 'x' AND kv.value LIKE 'abc%')
@@ -88,11 +94,11 @@ export class SqliteHand {
   costliestSessions(experimentId) {
     return this.statements.costliestSessions.all(experimentId, 50);
   }
-  wordTraces(experimentId, word) {
-    return this.statements.wordTraces.all(experimentId, `"${word}"*`);
+  wordTraces(experimentId, word, common) {
+    return this.statements[common ? 'commonWordTraces' : 'rareWordTraces'].all(experimentId, `"${word}"*`);
   }
-  wordSessions(experimentId, word) {
-    return this.statements.wordSessions.all(experimentId, `"${word}"*`);
+  commonWordSessions(experimentId, word) {
+    return this.statements.commonWordSessions.all(experimentId, `"${word}"*`);
   }
   tagLike(experimentId) {
     return this.statements.tagLike.all(experimentId);
@@ -246,19 +252,19 @@ export function searchQueries(store, hand, sizes) {
       hand: async () => handSessions(hand, await hand.costliestSessions(EXPERIMENT_ID)),
     },
     ...[
-      [COMMON_WORD, '~2% of turns'],
-      [RARE_WORD, '~0.02% of turns'],
-    ].map(([word, share]) => ({
+      [COMMON_WORD, '~2% of turns', true],
+      [RARE_WORD, '~0.02% of turns', false],
+    ].map(([word, share, common]) => ({
       name: `word search '${word}' (${share}), newest 50 traces`,
       how: `\`searchTraces\`, filter \`trace.text MATCH '${word}'\``,
       threadline: async () => threadlineTraces(await store.searchTraces({ experimentIds: [EXP], filter: `trace.text MATCH '${word}'`, maxResults: 50 })),
-      hand: async () => handTraces(await hand.loadTraces((await hand.wordTraces(EXPERIMENT_ID, word)).map((r) => r.trace_id))),
+      hand: async () => handTraces(await hand.loadTraces((await hand.wordTraces(EXPERIMENT_ID, word, common)).map((r) => r.trace_id))),
     })),
     {
       name: `sessions that mention '${COMMON_WORD}', newest 50`,
       how: `\`searchSessions\`, filter \`trace.text MATCH '${COMMON_WORD}'\`, with user ids and feedback`,
       threadline: async () => threadlineSessions(await store.searchSessions({ experimentId: EXP, filter: `trace.text MATCH '${COMMON_WORD}'`, maxResults: 50 })),
-      hand: async () => handSessions(hand, await hand.wordSessions(EXPERIMENT_ID, COMMON_WORD)),
+      hand: async () => handSessions(hand, await hand.commonWordSessions(EXPERIMENT_ID, COMMON_WORD)),
     },
     {
       name: "tag LIKE 'abc%', newest 100",

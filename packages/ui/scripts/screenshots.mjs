@@ -32,6 +32,8 @@ try {
     ['user', `/experiments/0/users/${encodeURIComponent(session.user_ids[0])}`, '[data-testid="chart-traces"] canvas'],
     ['trace', `/experiments/0/traces/${toolTurn.trace_id}`, '[data-testid="span-tree"] [role="treeitem"]'],
     ['overview', '/experiments/0/overview?group=user', '[data-testid="chart-groups"] canvas'],
+    // Conversations that mention a word, the word marked in them.
+    ['search', '/experiments/0/sessions?q=invoices', '[data-testid="sessions-table"] [role="row"][data-index] mark'],
   ];
   for (const [name, path, ready] of shots) {
     await page.goto(base + path);
