@@ -147,7 +147,7 @@ if (args.postgres !== 'none' && (await postgresReachable(args.postgres))) {
     const pgWorst = Math.max(...pgRows.map((r) => r.ratio50));
     const server = (await pool.query('SHOW server_version')).rows[0].server_version;
     postgresSection = [
-      `**PostgreSQL ${server}** (the local server, default settings), the same rows copied into a schema the server's migrations created${copy.loadSeconds === undefined ? ' (cached copy)' : `, copied in ${fmt(copy.loadSeconds, 0)} s`}, ANALYZEd as autovacuum would; ${fmt(pgIterations)} runs per side after ${pgWarmup} warm-up runs. Threadline: the same store methods on \`openPostgresStore\` (pool of 10); hand: named prepared statements through \`pg\` (pool of 10), the same rows and order (checked).`,
+      `**PostgreSQL ${server}** (the local server, default settings), the same rows copied into a schema the server's migrations created${copy.loadSeconds === undefined ? ' (cached copy)' : `, copied in ${fmt(copy.loadSeconds, 0)} s`}, VACUUMed and ANALYZEd as autovacuum would; ${fmt(pgIterations)} runs per side after ${pgWarmup} warm-up runs. Threadline: the same store methods on \`openPostgresStore\` (pool of 10); hand: named prepared statements through \`pg\` (pool of 10), the same rows and order (checked).`,
       '',
       resultTable(pgRows),
       '',
