@@ -113,7 +113,12 @@ interface HistogramRow {
  * the same way (metric-groups.ts). `rollups: false` forces the
  * scan, which the tests hold the rollup against.
  */
-export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQuery, options: { rollups?: boolean } = {}): Promise<TraceMetrics> {
+export interface TraceMetricsOptions {
+  /** False: scan the traces, never the rollups (what the tests hold the rollups against). */
+  rollups?: boolean;
+}
+
+export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQuery, options: TraceMetricsOptions = {}): Promise<TraceMetrics> {
   const count = Math.ceil((q.endTimeMs - q.startTimeMs) / q.bucketMs);
   const experimentId = Number(q.experimentId);
   const bucketOf = (time: RawBuilder<unknown>) => sql<number>`CAST((${time} - ${sql.lit(q.startTimeMs)}) / ${sql.lit(q.bucketMs)} AS BIGINT)`;
@@ -174,7 +179,8 @@ export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQue
   if (!q.groupBy) return { buckets };
   // The hours the buckets cut are scanned for the groups too; without a cut plan (buckets under
   // an hour, or too many cut hours), the whole range is.
-  const groups = await queryMetricGroups(db, { ...q, groupBy: q.groupBy }, cut ? { hours: true, scans: cut } : { hours: false, scans: [[q.startTimeMs, q.endTimeMs]] }, count);
+  const groupParts = cut ? { hours: true, scans: cut } : { hours: false, scans: [[q.startTimeMs, q.endTimeMs] as [number, number]] };
+  const groups = await queryMetricGroups(db, { ...q, groupBy: q.groupBy }, groupParts, count);
   return { buckets, groups };
 }
 
