@@ -18,6 +18,7 @@ import { createSchema } from '../ingest/raw-store.js';
 import { ensureCost } from './cost.js';
 import { ensureFeedback } from './feedback.js';
 import { ensureText } from './text.js';
+import { ensureKeyHours } from './key-hours.js';
 import { hex, rng } from '../lib/random.js';
 
 /** Bump when the generated rows change, so cached databases are rebuilt. */
@@ -50,6 +51,7 @@ export async function ensureDatabase(o) {
     await ensureFeedback({ path, experimentId: EXPERIMENT_ID, log: o.log, ...(o.verifyFeedback ? { verify: true } : {}) });
     await ensureCost({ path, experimentId: EXPERIMENT_ID, log: o.log, ...(o.verifyCost ? { verify: true } : {}) });
     await ensureText({ path, experimentId: EXPERIMENT_ID, log: o.log, ...(o.verifyText ? { verify: true } : {}) });
+    ensureKeyHours({ path, log: o.log });
   };
   if (existsSync(path) && !o.rebuild) {
     o.log(`database: cached ${path}`);

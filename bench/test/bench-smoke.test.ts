@@ -38,7 +38,9 @@ describe('benchmarks at a toy size', { timeout: 300_000 }, () => {
     const out = await bench('search/run.js', ['--traces', '2000', '--iterations', '3', '--warmup', '1', '--cache-dir', cacheDir, '--postgres', postgresUrl, '--postgres-iterations', '3']);
     expect(out).toMatch(/checked: feedback rollups — the \d+ generated rows equal what the server's write path keeps/);
     expect(out).toMatch(/checked: cost — the [\d,]+ LLM calls of [\d,]+ traces replayed through the server's logSpans leave the same/);
-    expect(out.match(/checked: .* both sides return the same/g)).toHaveLength(requirePostgres || !out.includes('PostgreSQL: not measured') ? 16 : 8);
+    expect(out).toMatch(/text: [\d,]+ documents equal to the server's reindex/);
+    // 11 queries, each checked on SQLite and on PostgreSQL.
+    expect(out.match(/checked: .* both sides return the same/g)).toHaveLength(requirePostgres || !out.includes('PostgreSQL: not measured') ? 22 : 11);
     expect(out).toMatch(/Worst p50 ratio on SQLite/);
     if (requirePostgres) expect(out).toMatch(/Worst p50 ratio on PostgreSQL/);
   });

@@ -34,7 +34,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
       .addColumn('trace_id', 'text', (c) => c.notNull())
       .addColumn('words', sql`tsvector`, (c) => c.notNull())
       .execute();
-    await sql`CREATE INDEX trace_text_docs_words ON trace_text_docs USING gin (words)`.execute(db);
+    await sql`CREATE INDEX trace_text_docs_words ON trace_text_docs USING gin (words) WITH (fastupdate = off)`.execute(db);
   }
   await db.schema.createIndex('trace_text_docs_trace').on('trace_text_docs').column('trace_id').execute();
 }
