@@ -3,7 +3,7 @@ import { NANOS_PER_USD } from '../cost/units.js';
 import { ApiError, invalidParameter } from '../errors.js';
 import type { SqlDialect } from '../store/sql-dialect.js';
 import { canonicalFilter, isTraceClause, type ClauseNode, type ComparisonNode, type FilterField, type FilterNode } from './filter-ast.js';
-import { intersectListed, type TextMatches } from '../store/trace-text.js';
+import { listedTraceIds, type TextMatches } from '../store/trace-text.js';
 import { compileFilter, integerComparison, joinConditions, scaledComparison, stringPredicate, withinTimeLimit, type CompileOptions } from './filter-compiler.js';
 import { ENTITIES, resolveField, type FieldResolver } from './filter-fields.js';
 import { filterError, type IdentifierPart, type IdentifierToken } from './filter-lexer.js';
@@ -357,13 +357,8 @@ export function compileRollupFilter(node: FilterNode, language: RollupLanguage, 
     const exists = sql<SqlBool>`EXISTS (SELECT 1 FROM traces AS t WHERE ${withinTimeLimit(dialect, sql`${language.traceOfRow} AND ${compileFilter(group, dialect, options)}`)})`;
     // A word search of the group that lists its few traces names the rows that can hold one,
     // looked up once: without it every row of the rollup would be tried for a rare word.
-    const listed = clauses.flatMap((c) => {
-      if (c.kind !== 'comparison' || c.field.kind !== 'text' || c.operator !== 'MATCH') return [];
-      const ids = intersectListed(options.textMatches?.get(c.value.value as string) ?? []);
-      return ids === undefined ? [] : [ids];
-    });
-    if (listed.length === 0) return exists;
-    const ids = listed.reduce((a, b) => a.filter((id) => b.includes(id)));
+    const ids = listedTraceIds(clauses, options.textMatches);
+    if (ids === undefined) return exists;
     if (ids.length === 0) return sql<SqlBool>`(1 = 0)`;
     const key = language.traceKey;
     return sql<SqlBool>`(${sql.ref(`r.${key}`)} IN (SELECT ${sql.ref(`t.${key}`)} FROM traces AS t WHERE t.trace_id IN (${sql.join(ids)})) AND ${exists})`;

@@ -3,7 +3,7 @@ import { invalidParameter } from '../errors.js';
 import type { Database } from '../store/schema.js';
 import type { SqlDialect } from '../store/sql-dialect.js';
 import { canonicalFilter } from './filter-ast.js';
-import { requiresListedText, resolveTextMatches } from '../store/trace-text.js';
+import { listedTraceIds, resolveTextMatches } from '../store/trace-text.js';
 import { compileFilter } from './filter-compiler.js';
 import { parseFilter } from './filter-parser.js';
 import { keysetQuery, nextPageToken as nextPageTokenOf } from './keyset.js';
@@ -69,7 +69,8 @@ export async function findTraceIds(db: Kysely<Database>, dialect: SqlDialect, re
   // A word search that lists its few traces drives the query: `+` keeps the experiment's time
   // index out of it, so they are looked up by id and sorted (SQLite otherwise walks the index in
   // order, all of it when fewer than a page match: 420 ms at 1M traces, against 10).
-  const experiment = tree && textMatches && requiresListedText(tree, textMatches) ? sql`+t.experiment_id` : sql`t.experiment_id`;
+  const required = tree?.kind === 'and' ? tree.operands : tree ? [tree] : [];
+  const experiment = listedTraceIds(required, textMatches) !== undefined ? sql`+t.experiment_id` : sql`t.experiment_id`;
   query = query.where(sql<SqlBool>`${experiment} IN (${sql.join(experimentIds)})`);
   if (tree) query = query.where(compileFilter(tree, dialect, { textMatches }));
   const rows = await keysetQuery(query, keys, after).limit(maxResults).execute();

@@ -103,21 +103,26 @@ export function traceTextCondition(dialect: SqlDialect, terms: readonly TextTerm
 }
 
 /**
- * Whether the filter as a whole requires a word search that lists its traces (the search itself
- * or one operand of its top AND): then those few traces can drive the query.
+ * The only traces that can satisfy `nodes` joined by AND, as far as their word searches list
+ * them (each listed term's traces, intersected), sorted; undefined when no word search among
+ * them lists its traces. Such few traces can drive the query: trace search looks them up by id,
+ * the session and user searches find the rows holding them first.
  */
-export function requiresListedText(tree: FilterNode, matches: TextMatches): boolean {
-  const listed = (node: FilterNode) =>
-    node.kind === 'comparison' && node.field.kind === 'text' && node.operator === 'MATCH' && intersectListed(matches.get(node.value.value as string) ?? []) !== undefined;
-  return listed(tree) || (tree.kind === 'and' && tree.operands.some(listed));
+export function listedTraceIds(nodes: readonly FilterNode[], matches: TextMatches | undefined): string[] | undefined {
+  if (!matches) return undefined;
+  const lists = nodes.flatMap((node) =>
+    node.kind === 'comparison' && node.field.kind === 'text' && node.operator === 'MATCH' ? (matches.get(node.value.value as string) ?? []) : [],
+  );
+  return intersectListed(lists);
 }
 
-/** The traces every listed term of a search matches, sorted; undefined when no term is listed. */
-export function intersectListed(matches: readonly TextMatch[]): string[] | undefined {
+/** The traces every listed term matches, sorted; undefined when no term is listed. */
+function intersectListed(matches: readonly TextMatch[]): string[] | undefined {
   let listed: string[] | undefined;
   for (const { traceIds } of matches) {
     if (traceIds === undefined) continue;
-    listed = listed === undefined ? [...traceIds] : listed.filter((id) => traceIds.includes(id));
+    const allowed = new Set(traceIds);
+    listed = listed === undefined ? [...traceIds] : listed.filter((id) => allowed.has(id));
   }
   return listed;
 }
