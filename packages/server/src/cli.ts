@@ -8,6 +8,7 @@ import { checkedModelName, priceField } from './http/prices.js';
 import type { TraceStore } from './store/store.js';
 import { DETECTOR_NAMES } from './redaction/detectors.js';
 import { checkedRules, parseDetectorList, parsePatternAssignment, RedactionRuleError, type CustomPattern, type RedactionRules } from './redaction/rules.js';
+import type { TraceRange } from './store/trace-ranges.js';
 
 /** The `threadline` command. Reads the environment and flags here, and nowhere below. */
 const program = new Command()
@@ -167,6 +168,23 @@ prices
     }),
   );
 
+/**
+ * The stored traces a maintenance command walks (store/trace-ranges.ts), its range checked, its
+ * progress told on stderr every 10,000 traces.
+ */
+function traceRange(options: { from: number; to: number; experimentId?: string }, progress: string): TraceRange {
+  if (options.to <= options.from) throw new Error(`--to (${new Date(options.to).toISOString()}) must be after --from (${new Date(options.from).toISOString()}).`);
+  let shown = 0;
+  return {
+    fromMs: options.from,
+    toMs: options.to,
+    ...(options.experimentId !== undefined ? { experimentId: options.experimentId } : {}),
+    onProgress: (n) => {
+      if (n - shown >= 10_000) process.stderr.write(`${(shown = n)} ${progress}...\n`);
+    },
+  };
+}
+
 program
   .command('reprice')
   .description("Price the stored traces of a time range again with today's prices, keeping every rollup exact; safe to run while the server runs.")
@@ -176,16 +194,7 @@ program
   .option(...STORE_OPTION)
   .action(async (options: { from: number; to: number; experimentId?: string; backendStoreUri: string }) =>
     withStore(options.backendStoreUri, async (store) => {
-      if (options.to <= options.from) throw new Error(`--to (${new Date(options.to).toISOString()}) must be after --from (${new Date(options.from).toISOString()}).`);
-      let shown = 0;
-      const priced = await store.pricing.reprice({
-        fromMs: options.from,
-        toMs: options.to,
-        ...(options.experimentId !== undefined ? { experimentId: options.experimentId } : {}),
-        onProgress: (n) => {
-          if (n - shown >= 10_000) process.stderr.write(`${(shown = n)} traces priced...\n`);
-        },
-      });
+      const priced = await store.pricing.reprice(traceRange(options, 'traces priced'));
       process.stdout.write(`Priced ${priced} trace${priced === 1 ? '' : 's'} again.\n`);
     }),
   );
@@ -199,18 +208,8 @@ program
   .option(...STORE_OPTION)
   .action(async (options: { from?: number; to?: number; experimentId?: string; backendStoreUri: string }) =>
     withStore(options.backendStoreUri, async (store) => {
-      const from = options.from ?? 0;
-      const to = options.to ?? Date.now() + 1;
-      if (to <= from) throw new Error(`--to (${new Date(to).toISOString()}) must be after --from (${new Date(from).toISOString()}).`);
-      let shown = 0;
-      const indexed = await store.textIndex.reindex({
-        fromMs: from,
-        toMs: to,
-        ...(options.experimentId !== undefined ? { experimentId: options.experimentId } : {}),
-        onProgress: (n) => {
-          if (n - shown >= 10_000) process.stderr.write(`${(shown = n)} traces with text indexed...\n`);
-        },
-      });
+      const range = { ...options, from: options.from ?? 0, to: options.to ?? Date.now() + 1 };
+      const indexed = await store.textIndex.reindex(traceRange(range, 'traces with text indexed'));
       process.stdout.write(`Indexed ${indexed} trace${indexed === 1 ? '' : 's'} with text.\n`);
     }),
   );
