@@ -64,11 +64,14 @@ describe.runIf(available)('feedback on the trace page', () => {
     await t.page.getByText("feedback.user_satisfaction = 'false'").first().click();
     await expect.poll(async () => t.page.url(), { timeout: 10_000 }).toContain('q=');
     const table = t.page.getByTestId('sessions-table');
-    await expect.poll(async () => (await table.textContent()) ?? '', { timeout: 10_000 }).toContain('conv-2');
-    const listed = (await table.textContent()) ?? '';
-    // conv-1's valid feedback is the reviewer's correction, a 'no'; conv-3 has only a thumbs-up.
-    expect(listed).toContain('conv-1');
-    expect(listed).not.toContain('conv-3');
+    // The unfiltered list (all three) may still be on screen when the URL changes: wait for the
+    // filtered one. conv-1's valid feedback is the reviewer's correction, a 'no'; conv-3 has only a
+    // thumbs-up.
+    const listed = async () => {
+      const text = (await table.textContent()) ?? '';
+      return ['conv-1', 'conv-2', 'conv-3'].filter((id) => text.includes(id));
+    };
+    await expect.poll(listed, { timeout: 10_000 }).toEqual(['conv-1', 'conv-2']);
     // Each row counts its feedback: conv-2 has the one thumbs-down given above.
     const conv2 = table.locator('[role="row"]', { hasText: 'conv-2' });
     await expect.poll(async () => (await conv2.getByTestId('feedback-cell').textContent()) ?? '').toBe('user_satisfaction ✓0 ✗1');
