@@ -5,6 +5,25 @@ import { readCpuMs, readRssKib, readWrittenChars } from './proc.js';
 /** The built `threadline` command of this checkout. */
 export const CLI_PATH = fileURLToPath(new URL('../../packages/server/dist/cli.js', import.meta.url));
 
+/** @type {Set<import('node:child_process').ChildProcess>} */
+const liveChildren = new Set();
+let endingHooked = false;
+
+/**
+ * A bench killed from outside (a test's timeout sends SIGTERM; Ctrl-C sends SIGINT) must not leave
+ * its servers running: they would hold ports, files and database connections after it.
+ */
+function endChildrenWithThisProcess() {
+  if (endingHooked) return;
+  endingHooked = true;
+  process.once('exit', () => {
+    for (const child of liveChildren) child.kill('SIGKILL');
+  });
+  for (const signal of /** @type {const} */ (['SIGTERM', 'SIGINT'])) {
+    process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143));
+  }
+}
+
 /**
  * Starts `threadline server` as a child process on a SQLite file (or any backend store URI) and
  * a free port (the server is asked for port 0 and reports the one it bound in its "listening on"
@@ -19,6 +38,9 @@ export async function startServerProcess({ dbPath, backendStoreUri = `sqlite:///
     [...nodeArgs, CLI_PATH, 'server', '--host', '127.0.0.1', '--port', '0', '--backend-store-uri', backendStoreUri, ...serverArgs],
     { env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+  endChildrenWithThisProcess();
   let stdout = '';
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk) => {
