@@ -181,6 +181,11 @@ describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
     // 010-trace-text.
     if (db.store.dialect.name === 'sqlite') await sql`DROP TABLE trace_text_index`.execute(kysely);
     await sql`DROP TABLE trace_text_docs`.execute(kysely);
+    // 012-unused-sqlite-indexes drops what 001 made.
+    if (db.store.dialect.name === 'sqlite') {
+      await sql`CREATE INDEX trace_metadata_key_value ON trace_metadata (key, value)`.execute(kysely);
+      await sql`CREATE INDEX trace_tags_key ON trace_tags (key, trace_id)`.execute(kysely);
+    }
     await sql`DELETE FROM threadline_migrations WHERE name >= '003-trace-hours'`.execute(kysely);
     const schema = db.store.dialect.name === 'postgres' ? (await sql<{ s: string }>`SELECT current_schema() AS s`.execute(kysely)).rows[0]!.s : undefined;
     await migrateToLatest(kysely, { dialect: db.store.dialect.name, ...(schema ? { schema } : {}) });

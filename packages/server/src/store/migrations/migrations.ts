@@ -10,6 +10,7 @@ import * as m008 from './008-leases.js';
 import * as m009 from './009-redaction-rules.js';
 import * as m010 from './010-trace-text.js';
 import * as m011 from './011-key-hours.js';
+import * as m012 from './012-unused-sqlite-indexes.js';
 
 /** What a migration may need to know of the database it runs on. */
 export interface MigrationContext {
@@ -36,6 +37,7 @@ const MIGRATIONS: Record<string, { up: VersionedMigration }> = {
   '009-redaction-rules': m009,
   '010-trace-text': m010,
   '011-key-hours': m011,
+  '012-unused-sqlite-indexes': m012,
 };
 
 /**
