@@ -10,6 +10,7 @@ import {
   type SqliteDialectConfig,
 } from 'kysely';
 import { searchTimeLimitError } from '../../query/time-limit.js';
+import type { CheckpointThread } from './checkpoint-thread.js';
 import type { SearchThreads } from './search-threads.js';
 
 /** Where and how the store's searches run: statements that call the time-limit function. */
@@ -45,9 +46,12 @@ export interface SearchRouting {
  *   list, a user's traces) so never pays for the trip to a thread (~0.1-0.5 ms, more than such a
  *   search itself). Neither waits for a transaction in progress on the store's connection.
  */
+/** The store's connection, and the checkpoint thread that ends with it. */
+export type ThreadlineSqliteConfig = SqliteDialectConfig & { database: SqliteDatabase; checkpoints?: CheckpointThread };
+
 export class ThreadlineSqliteDialect extends SqliteDialect {
   constructor(
-    private readonly config: SqliteDialectConfig & { database: SqliteDatabase },
+    private readonly config: ThreadlineSqliteConfig,
     private readonly search: SearchRouting,
   ) {
     super(config);
@@ -62,7 +66,7 @@ class ThreadlineSqliteDriver extends SqliteDriver {
   private readonly mutex = new ConnectionMutex();
 
   constructor(
-    private readonly sqlite: SqliteDialectConfig & { database: SqliteDatabase },
+    private readonly sqlite: ThreadlineSqliteConfig,
     private readonly search: SearchRouting,
   ) {
     super(sqlite);
@@ -85,6 +89,7 @@ class ThreadlineSqliteDriver extends SqliteDriver {
 
   override async destroy(): Promise<void> {
     await this.search.threads?.close();
+    await this.sqlite.checkpoints?.close();
     await super.destroy();
   }
 }

@@ -8,6 +8,7 @@ import type { Database } from '../schema.js';
 import { scalesWithValueSize, sqliteDialect, TIME_LIMIT_FUNCTION } from './sqlite-dialect.js';
 import { ThreadlineSqliteDialect } from './sqlite-driver.js';
 import { SearchThreads } from './search-threads.js';
+import { BACKSTOP_AUTOCHECKPOINT_PAGES, CheckpointThread } from './checkpoint-thread.js';
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -69,8 +70,11 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Kyse
     searchThreads > 0
       ? new SearchThreads({ path: options.path, timeLimitFunction: TIME_LIMIT_FUNCTION, threads: searchThreads, timeLimitMillis, maxWaiting: MAX_WAITING_SEARCHES })
       : undefined;
+  // A file's checkpoints run on a thread of their own (CheckpointThread); this connection only
+  // checkpoints if that thread falls far behind.
+  if (!inMemory) database.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
   const dialect = new ThreadlineSqliteDialect(
-    { database: withStatementCache(database) },
+    { database: withStatementCache(database), ...(inMemory ? {} : { checkpoints: new CheckpointThread(options.path) }) },
     {
       timeLimitFunction: TIME_LIMIT_FUNCTION,
       timeLimitMillis,
