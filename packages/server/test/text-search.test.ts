@@ -2,7 +2,9 @@ import { beforeAll, expect, it } from 'vitest';
 import { describeEachDatabase } from './support/databases.js';
 import { newTraceId, pythonTracesJsonText, startTraceBody, tracesJsonPath } from './support/mlflow-payloads.js';
 import { hexSpanId, hexTraceId, otlpRequest, type SpanSpec } from './support/otlp-payloads.js';
-import { FEW_MATCHES } from '../src/store/trace-text.js';
+import { sql } from 'kysely';
+import { deleteTraceText, FEW_MATCHES, indexSpanText } from '../src/store/trace-text.js';
+import { parseTextQuery, type TextTerm } from '../src/text-search/text-query.js';
 import { useTestApp } from './support/test-app.js';
 
 const T0 = Date.UTC(2026, 10, 20, 9);
@@ -155,5 +157,32 @@ describeEachDatabase('word search', (database) => {
     expect(await docs()).toBe(before - 3);
     expect(await search("trace.text MATCH 'delivery'")).toEqual(named('late'));
     expect(await search("trace.text MATCH 'rotterdam'")).toEqual([]);
+  });
+
+  it('keeps the index whole when a document is added and removed in the same transaction', async () => {
+    // On SQLite a new document waits to be indexed until its transaction commits; group commit
+    // puts units of work of many requests in one transaction, so a trace may be stored and
+    // deleted before that commit. Removing a document not yet indexed must not touch the index.
+    const dialect = t.store.dialect;
+    const [gone, kept] = [hexTraceId(), hexTraceId()];
+    const said = (words: string) => [{ attributes: { 'mlflow.spanInputs': JSON.stringify(words) } }];
+    await t.store.db.transaction().execute(async (trx) => {
+      await indexSpanText(trx, dialect, gone, said('quokka wombat'));
+      await deleteTraceText(trx, dialect, [gone]);
+      await indexSpanText(trx, dialect, kept, said('quokka numbat'));
+    });
+    const matching = async (query: string) => {
+      const [term] = parseTextQuery(query) as TextTerm[];
+      return (await sql<{ trace_id: string }>`SELECT m.trace_id FROM ${dialect.traceText.matchingTraceIds(term!)} AS m`.execute(t.store.db)).rows.map((r) => r.trace_id);
+    };
+    expect(await matching('quokka')).toEqual([kept]);
+    expect(await matching('wombat')).toEqual([]);
+    if (database.name === 'sqlite') {
+      // FTS5 compares the index with its content table and fails on any difference.
+      await sql`INSERT INTO trace_text_index (trace_text_index, rank) VALUES ('integrity-check', 1)`.execute(t.store.db);
+      expect((await sql<{ n: number }>`SELECT count(*) AS n FROM trace_text_pending`.execute(t.store.db)).rows[0]!.n).toBe(0);
+    }
+    await t.store.db.transaction().execute((trx) => deleteTraceText(trx, dialect, [kept]));
+    expect(await matching('quokka')).toEqual([]);
   });
 });

@@ -11,6 +11,7 @@ import * as m009 from './009-redaction-rules.js';
 import * as m010 from './010-trace-text.js';
 import * as m011 from './011-key-hours.js';
 import * as m012 from './012-unused-sqlite-indexes.js';
+import * as m013 from './013-trace-text-pending.js';
 
 /** What a migration may need to know of the database it runs on. */
 export interface MigrationContext {
@@ -38,6 +39,7 @@ const MIGRATIONS: Record<string, { up: VersionedMigration }> = {
   '010-trace-text': m010,
   '011-key-hours': m011,
   '012-unused-sqlite-indexes': m012,
+  '013-trace-text-pending': m013,
 };
 
 /**

@@ -1,4 +1,4 @@
-import { sql, type Expression, type SqlBool } from 'kysely';
+import { sql, type Expression, type SqlBool, type SqliteDatabase } from 'kysely';
 import { fts5Query } from '../../text-search/text-query.js';
 import type { SqlDialect } from '../sql-dialect.js';
 
@@ -45,17 +45,22 @@ export const sqliteDialect: SqlDialect = {
   jsonTextAt: (jsonText: Expression<unknown>, path: readonly string[]) =>
     sql<string | null>`(CASE WHEN json_valid(${jsonText}) THEN CAST(json_extract(${jsonText}, ${sqliteJsonPath(path)}) AS TEXT) END)`,
   timeLimitCheck: sql<SqlBool>`(${sql.raw(TIME_LIMIT_FUNCTION)}() = 1)`,
-  // The FTS5 index is over trace_text_docs (its external content): a document leaves the index
-  // by FTS5's 'delete' command given the words it was indexed with, before its row goes.
+  // The FTS5 index is over trace_text_docs (its external content). A new document waits in
+  // trace_text_pending until its transaction commits (indexPendingText): FTS5 writes what it was
+  // given to disk at every savepoint, and group commit opens one per unit of work, so indexing at
+  // once wrote a segment per trace. A document leaves the index by FTS5's 'delete' command given
+  // the words it was indexed with, before its row goes; one still pending was never indexed.
   traceText: {
     insert: (traceId, words) => [
       sql`INSERT INTO trace_text_docs (trace_id, words) VALUES (${traceId}, ${words})`,
-      sql`INSERT INTO trace_text_index (rowid, words) VALUES (last_insert_rowid(), ${words})`,
+      sql`INSERT INTO trace_text_pending (doc_id) VALUES (last_insert_rowid())`,
     ],
     delete: (traceIds) => {
       const ids = sql.join(traceIds.map((id) => sql.val(id)));
       return [
-        sql`INSERT INTO trace_text_index (trace_text_index, rowid, words) SELECT 'delete', doc_id, words FROM trace_text_docs WHERE trace_id IN (${ids})`,
+        sql`INSERT INTO trace_text_index (trace_text_index, rowid, words) SELECT 'delete', doc_id, words FROM trace_text_docs
+          WHERE trace_id IN (${ids}) AND doc_id NOT IN (SELECT doc_id FROM trace_text_pending)`,
+        sql`DELETE FROM trace_text_pending WHERE doc_id IN (SELECT doc_id FROM trace_text_docs WHERE trace_id IN (${ids}))`,
         sql`DELETE FROM trace_text_docs WHERE trace_id IN (${ids})`,
       ];
     },
@@ -71,4 +76,16 @@ export const sqliteDialect: SqlDialect = {
 /** `['metadata', 'mlflow.trace.session']` -> `$."metadata"."mlflow.trace.session"`. */
 function sqliteJsonPath(path: readonly string[]): string {
   return `$${path.map((key) => `."${key.replaceAll('"', '\\"')}"`).join('')}`;
+}
+
+/**
+ * Indexes the documents still pending (see `traceText` above), in one FTS5 write: run by the
+ * store's connection at the end of each transaction, before it commits (ThreadlineSqliteDriver).
+ */
+export function indexPendingText(database: SqliteDatabase): void {
+  if (database.prepare('SELECT 1 FROM trace_text_pending LIMIT 1').all([]).length === 0) return;
+  database
+    .prepare('INSERT INTO trace_text_index (rowid, words) SELECT d.doc_id, d.words FROM trace_text_pending AS p JOIN trace_text_docs AS d ON d.doc_id = p.doc_id')
+    .run([]);
+  database.prepare('DELETE FROM trace_text_pending').run([]);
 }

@@ -47,7 +47,12 @@ export interface SearchRouting {
  *   search itself). Neither waits for a transaction in progress on the store's connection.
  */
 /** The store's connection, and the checkpoint thread that ends with it. */
-export type ThreadlineSqliteConfig = SqliteDialectConfig & { database: SqliteDatabase; checkpoints?: CheckpointThread };
+export type ThreadlineSqliteConfig = SqliteDialectConfig & {
+  database: SqliteDatabase;
+  checkpoints?: CheckpointThread;
+  /** Run on the connection at the end of every transaction, before it commits; set once the schema is migrated. */
+  beforeCommit?: (database: SqliteDatabase) => void;
+};
 
 export class ThreadlineSqliteDialect extends SqliteDialect {
   constructor(
@@ -80,6 +85,12 @@ class ThreadlineSqliteDriver extends SqliteDriver {
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await (connection as RoutedConnection).lock();
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+
+  // A failure here fails the transaction: Kysely rolls it back.
+  override async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    this.sqlite.beforeCommit?.(this.sqlite.database);
+    await super.commitTransaction(connection);
   }
 
   // Kysely passes the connection, though SqliteDriver's own signature does not name it.

@@ -5,8 +5,8 @@ import { dirname } from 'node:path';
 import { KyselyTraceStore } from '../kysely-store.js';
 import { migrateToLatest } from '../migrations/migrations.js';
 import type { Database } from '../schema.js';
-import { scalesWithValueSize, sqliteDialect, TIME_LIMIT_FUNCTION } from './sqlite-dialect.js';
-import { ThreadlineSqliteDialect } from './sqlite-driver.js';
+import { indexPendingText, scalesWithValueSize, sqliteDialect, TIME_LIMIT_FUNCTION } from './sqlite-dialect.js';
+import { ThreadlineSqliteDialect, type ThreadlineSqliteConfig } from './sqlite-driver.js';
 import { SearchThreads } from './search-threads.js';
 import { BACKSTOP_AUTOCHECKPOINT_PAGES, CheckpointThread } from './checkpoint-thread.js';
 
@@ -73,8 +73,9 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Kyse
   // A file's checkpoints run on a thread of their own (CheckpointThread); this connection only
   // checkpoints if that thread falls far behind.
   if (!inMemory) database.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
+  const config: ThreadlineSqliteConfig = { database: withStatementCache(database), ...(inMemory ? {} : { checkpoints: new CheckpointThread(options.path) }) };
   const dialect = new ThreadlineSqliteDialect(
-    { database: withStatementCache(database), ...(inMemory ? {} : { checkpoints: new CheckpointThread(options.path) }) },
+    config,
     {
       timeLimitFunction: TIME_LIMIT_FUNCTION,
       timeLimitMillis,
@@ -91,6 +92,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Kyse
     await db.destroy();
     throw error;
   }
+  config.beforeCommit = indexPendingText;
   // One connection writes: concurrent requests share commits (see GroupCommitTransactions). One
   // process serves the file, so live updates need no more than the default in-process change feed.
   return new KyselyTraceStore(db, sqliteDialect, { groupCommit: true });
