@@ -18,6 +18,7 @@ import { ownCpuMs, readWrittenChars } from '../lib/proc.js';
 import { RssSampler, startServerProcess } from '../lib/server-process.js';
 import { fmt, markdownTable, median, percentile } from '../lib/stats.js';
 import { sendTraces } from './http-load.js';
+import { LeanWriter } from './lean-store.js';
 import { createSchema, RawWriter } from './raw-store.js';
 import { rowsOf } from './rows.js';
 import { differences, tableDigests } from './verify.js';
@@ -25,6 +26,11 @@ import { makeTraceSet, SESSIONS, USERS } from './workload.js';
 import { positiveOption, log } from '../lib/cli.js';
 
 const GOAL = 0.5;
+// Issue 16's goals.
+const RATE_GOAL = 2_000;
+const LEAN_GOAL = 0.5;
+const CPU_GOAL_US = 400;
+const KIB_GOAL = 40;
 const SPANS_PER_TRACE = 5;
 
 const { values: args } = parseArgs({
@@ -74,7 +80,7 @@ const mib = (kib) => `${fmt(kib / 1024, 1)} MiB`;
 const kib = (bytes) => fmt(bytes / 1024, 1);
 
 const dir = mkdtempSync(join(tmpdir(), 'threadline-bench-ingest-'));
-const paths = { server: join(dir, 'server.db'), each: join(dir, 'raw-each.db'), batch: join(dir, 'raw-batch.db'), profile: join(dir, 'profile') };
+const paths = { server: join(dir, 'server.db'), each: join(dir, 'raw-each.db'), batch: join(dir, 'raw-batch.db'), lean: join(dir, 'lean.db'), profile: join(dir, 'profile') };
 
 let server;
 try {
@@ -99,6 +105,7 @@ async function main() {
   await createSchema(paths.batch);
   const each = new RawWriter(paths.each);
   const batched = new RawWriter(paths.batch);
+  const lean = new LeanWriter(paths.lean);
 
   const nodeArgs = [...args['node-arg'], ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${paths.profile}`] : [])];
   server = await startServerProcess({ dbPath: paths.server, nodeArgs });
@@ -144,7 +151,11 @@ async function main() {
       const ms = performance.now() - t0;
       return { rate: (n * 1000) / ms, cpuUsPerTrace: ((ownCpuMs() - cpu0) * 1000) / n, bytesPerTrace: (readWrittenChars('self') - written0) / n };
     };
-    const measureBoth = () => ({ each: measureRaw(() => each.writeEach(rows)), batch: measureRaw(() => batched.writeBatched(rows, BATCH)) });
+    const measureBoth = () => ({
+      each: measureRaw(() => each.writeEach(rows)),
+      batch: measureRaw(() => batched.writeBatched(rows, BATCH)),
+      lean: measureRaw(() => lean.writeEach(rows)),
+    });
 
     let raw;
     if (rawFirst) raw = measureBoth();
@@ -180,6 +191,7 @@ async function main() {
   rss.stop();
   each.close();
   batched.close();
+  lean.close();
   await server.stop();
 
   // Same rows in all three databases, or the comparison means nothing.
@@ -196,6 +208,7 @@ async function main() {
   const serverRate = med((r) => r.server.rate);
   const eachRate = med((r) => r.each.rate);
   const batchRate = med((r) => r.batch.rate);
+  const leanRate = med((r) => r.lean.rate);
   const ratio = serverRate / eachRate;
   const pairedRatio = med((r) => r.server.rate / r.each.rate);
 
@@ -212,6 +225,7 @@ async function main() {
       ],
       ['raw SQLite, 1 transaction per trace', fmt(eachRate), fmt(eachRate * SPANS_PER_TRACE), range((r) => r.each.rate), fmt(med((r) => r.each.cpuUsPerTrace)), kib(med((r) => r.each.bytesPerTrace))],
       [`raw SQLite, ${BATCH} traces per transaction`, fmt(batchRate), fmt(batchRate * SPANS_PER_TRACE), range((r) => r.batch.rate), fmt(med((r) => r.batch.cpuUsPerTrace)), kib(med((r) => r.batch.bytesPerTrace))],
+      ['lean floor, 1 transaction per trace', fmt(leanRate), fmt(leanRate * SPANS_PER_TRACE), range((r) => r.lean.rate), fmt(med((r) => r.lean.cpuUsPerTrace)), kib(med((r) => r.lean.bytesPerTrace))],
     ],
     ['l', 'r', 'r', 'r', 'r', 'r'],
   );
@@ -229,15 +243,28 @@ async function main() {
     ['l', 'r', 'r', 'r'],
   );
   const perRound = markdownTable(
-    ['round', 'server traces/s', 'raw 1 tx/trace', `raw ${BATCH}/tx`, 'ratio', 'server RSS after'],
-    rounds.map((r) => [r.label, fmt(r.server.rate), fmt(r.each.rate), fmt(r.batch.rate), fmt(r.server.rate / r.each.rate, 3), mib(r.rssAfter)]),
-    ['l', 'r', 'r', 'r', 'r', 'r'],
+    ['round', 'server traces/s', 'raw 1 tx/trace', `raw ${BATCH}/tx`, 'lean floor', 'ratio', 'server RSS after'],
+    rounds.map((r) => [r.label, fmt(r.server.rate), fmt(r.each.rate), fmt(r.batch.rate), fmt(r.lean.rate), fmt(r.server.rate / r.each.rate, 3), mib(r.rssAfter)]),
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
   );
   const verdict = ratio >= GOAL ? 'met' : 'NOT met';
   const columns =
     'CPU µs/trace: CPU time (user + system) per trace of the server process, of this process as its HTTP client, and of this process writing raw. ' +
     'DB KiB written/trace: bytes passed to write(2) for the database and its WAL (for the server: all it wrote minus the HTTP responses), a measure of pages dirtied per commit.';
   const ratioLine = `**server / raw (1 transaction per trace) = ${fmt(ratio, 3)}** (goal ≥ ${GOAL}: ${verdict}; median of per-round ratios ${fmt(pairedRatio, 3)}; server / raw batched = ${fmt(serverRate / batchRate, 3)})`;
+  const serverCpu = med((r) => r.server.cpuUsPerTrace);
+  const serverKib = med((r) => r.server.bytesPerTrace) / 1024;
+  const goal = (met) => (met ? 'met' : '**not met**');
+  const goalsTable = markdownTable(
+    ['issue 16 goal', 'measured', 'goal', ''],
+    [
+      ['traces/s, MLflow REST flow', fmt(serverRate), `≥ ${fmt(RATE_GOAL)}`, goal(serverRate >= RATE_GOAL)],
+      ['server / lean floor', fmt(serverRate / leanRate, 3), `≥ ${LEAN_GOAL}`, goal(serverRate / leanRate >= LEAN_GOAL)],
+      ['server CPU µs per trace', fmt(serverCpu), `≤ ${CPU_GOAL_US}`, goal(serverCpu <= CPU_GOAL_US)],
+      ['KiB written to database and WAL per trace', fmt(serverKib, 1), `≤ ${KIB_GOAL}`, goal(serverKib <= KIB_GOAL)],
+    ],
+    ['l', 'r', 'r', 'l'],
+  );
   const rssLine =
     `Server RSS: ${mib(rssStart)} at start, ${mib(rssAfterWarmup)} after warm-up, peak ${mib(rssPeak.rssKib)} (${rssPeak.phase}), ` +
     `${mib(rssEnd)} at the end; growth over the counted rounds ${mib(rssEnd - rssAfterWarmup)} for ${fmt(N * ROUNDS)} traces (sampled every 200 ms from /proc/<pid>/status VmRSS).`;
@@ -256,6 +283,8 @@ async function main() {
   log();
   log(ratioLine);
   log();
+  log(goalsTable);
+  log();
   log(latency);
   log();
   log(perRound);
@@ -272,6 +301,7 @@ async function main() {
       `Last run: ${date} UTC · machine: ${machine} · command: \`${command}\``,
       '',
       `Workload: ${workload} Each round sends one trace set to the server and writes it raw (1 tx per trace, then batched), the raw ones first in even rounds; medians over rounds.`,
+      `The lean floor (bench/ingest/lean-store.js) writes the same content once: a trace row with its user and session, its metadata, one row per span, with only the indexes the seed's questions need.`,
       `The raw baseline writes exactly the server's rows (trace, metadata, tags, 5 spans with the same content JSON, the LLM call priced with the server's price book, sessions, users, trace_hours and model_hours rollup upserts) with prepared better-sqlite3 statements, on the server's schema and pragmas (WAL, synchronous=NORMAL).`,
       '',
       throughput,
@@ -279,6 +309,8 @@ async function main() {
       columns,
       '',
       ratioLine,
+      '',
+      goalsTable,
       '',
       latency,
       '',
