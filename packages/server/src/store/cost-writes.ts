@@ -3,6 +3,7 @@ import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { countedCalls, llmCallOf, type LlmCall } from '../cost/llm-calls.js';
 import type { PriceBook } from '../cost/price-book.js';
 import type { MlflowCostJson, SpanRecord } from '../trace-model.js';
+import { insertRows, runSql } from './fast-sql.js';
 import type { Database, LlmCallsTable } from './schema.js';
 import { hourOf } from './trace-metrics.js';
 import type { TraceRow } from './trace-rows.js';
@@ -13,6 +14,20 @@ type CallRow = Selectable<LlmCallsTable>;
 
 /** What a trace's calls add up to: the trace row's cost columns. */
 export type TraceCost = Pick<TraceRow, 'cost_nanos' | 'unpriced_calls'>;
+
+/** Every column of an `llm_calls` row, in the order it is inserted. */
+const CALL_COLUMNS = [
+  'trace_id', 'span_id', 'experiment_id', 'hour_start', 'model', 'provider', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens',
+  'reasoning_tokens', 'explicit_cost_nanos', 'cost_nanos', 'input_cost_nanos', 'output_cost_nanos', 'cost_source', 'counted',
+] as const satisfies readonly (keyof CallRow)[];
+/** Fails to compile when `llm_calls` gains a column the list above lacks. */
+const everyCallColumn: Exclude<keyof CallRow, (typeof CALL_COLUMNS)[number]> extends never ? true : never = true;
+void everyCallColumn;
+
+/** One model_hours row moved by difference. */
+const MODEL_HOUR_UPSERT = `INSERT INTO model_hours (experiment_id, hour_start, model, calls, unpriced_calls, input_tokens, output_tokens, cost_nanos) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (experiment_id, hour_start, model) DO UPDATE SET calls = model_hours.calls + ?, unpriced_calls = model_hours.unpriced_calls + ?,
+    input_tokens = model_hours.input_tokens + ?, output_tokens = model_hours.output_tokens + ?, cost_nanos = model_hours.cost_nanos + ?`;
 
 /** Large id lists are read in chunks, well under every database's bound-parameter limit. */
 const ID_CHUNK = 500;
@@ -43,20 +58,8 @@ export class ModelHourDeltas {
     for (const id of [...this.rows.keys()].sort()) {
       const row = this.rows.get(id)!;
       if (row.calls === 0 && row.unpriced_calls === 0 && row.input_tokens === 0 && row.output_tokens === 0 && row.cost_nanos === 0) continue;
-      const add = (c: 'calls' | 'unpriced_calls' | 'input_tokens' | 'output_tokens' | 'cost_nanos') => sql<number>`${sql.ref(`model_hours.${c}`)} + ${row[c]}`;
-      await db
-        .insertInto('model_hours')
-        .values(row)
-        .onConflict((oc) =>
-          oc.columns(['experiment_id', 'hour_start', 'model']).doUpdateSet({
-            calls: add('calls'),
-            unpriced_calls: add('unpriced_calls'),
-            input_tokens: add('input_tokens'),
-            output_tokens: add('output_tokens'),
-            cost_nanos: add('cost_nanos'),
-          }),
-        )
-        .execute();
+      const counters = [row.calls, row.unpriced_calls, row.input_tokens, row.output_tokens, row.cost_nanos];
+      await runSql(db, MODEL_HOUR_UPSERT, [row.experiment_id, row.hour_start, row.model, ...counters, ...counters]);
     }
     this.rows.clear();
   }
@@ -102,7 +105,8 @@ function costOfCalls(calls: readonly Pick<CallRow, 'cost_nanos' | 'cost_source' 
 
 async function insertCalls(db: Db, rows: readonly CallRow[]): Promise<void> {
   for (let i = 0; i < rows.length; i += ID_CHUNK) {
-    await db.insertInto('llm_calls').values(rows.slice(i, i + ID_CHUNK)).onConflict((oc) => oc.columns(['trace_id', 'span_id']).doNothing()).execute();
+    const chunk = rows.slice(i, i + ID_CHUNK).map((row) => CALL_COLUMNS.map((column) => row[column]));
+    await insertRows(db, 'llm_calls', CALL_COLUMNS, chunk, 'ON CONFLICT (trace_id, span_id) DO NOTHING');
   }
 }
 

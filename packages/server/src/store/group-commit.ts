@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 import { databaseFailure, StoreUnavailableError } from './store-errors.js';
 
@@ -39,6 +39,11 @@ export class DirectTransactions implements TransactionRunner {
     }
   }
 }
+
+// Compiled once: three of them run for every unit of work.
+const SAVEPOINT = CompiledQuery.raw('SAVEPOINT unit');
+const RELEASE_SAVEPOINT = CompiledQuery.raw('RELEASE SAVEPOINT unit');
+const ROLLBACK_TO_SAVEPOINT = CompiledQuery.raw('ROLLBACK TO SAVEPOINT unit');
 
 interface PendingWork {
   work: (trx: Transaction<Database>) => Promise<unknown>;
@@ -95,13 +100,13 @@ export class GroupCommitTransactions implements TransactionRunner {
       try {
         await this.db.transaction().execute(async (trx) => {
           for (const unit of batch) {
-            await sql`SAVEPOINT unit`.execute(trx);
+            await trx.executeQuery(SAVEPOINT);
             try {
               outcomes.push({ ok: true, value: await unit.work(trx) });
-              await sql`RELEASE SAVEPOINT unit`.execute(trx);
+              await trx.executeQuery(RELEASE_SAVEPOINT);
             } catch (error) {
-              await sql`ROLLBACK TO SAVEPOINT unit`.execute(trx);
-              await sql`RELEASE SAVEPOINT unit`.execute(trx);
+              await trx.executeQuery(ROLLBACK_TO_SAVEPOINT);
+              await trx.executeQuery(RELEASE_SAVEPOINT);
               outcomes.push({ ok: false, error });
             }
           }

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { runSql } from './fast-sql.js';
 import type { RollupContribution } from './rollups.js';
 import type { Database } from './schema.js';
 import { HOUR_MS, hourOf } from './trace-metrics.js';
@@ -15,6 +16,14 @@ export type KeyKind = (typeof KEY_HOUR_TABLES)[number]['kind'];
 
 export function keyHourTable(kind: KeyKind) {
   return KEY_HOUR_TABLES.find((t) => t.kind === kind)!;
+}
+
+/** The upsert of one key's hour by difference, answering the row's count after it. */
+function keyHourUpsert(table: string, column: string): string {
+  return `INSERT INTO ${table} (experiment_id, hour_start, ${column}, trace_count, error_count, total_tokens, cost_nanos) VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (experiment_id, hour_start, ${column}) DO UPDATE SET trace_count = ${table}.trace_count + ?, error_count = ${table}.error_count + ?,
+      total_tokens = ${table}.total_tokens + ?, cost_nanos = ${table}.cost_nanos + ?
+    RETURNING trace_count`;
 }
 
 interface KeyHourDelta {
@@ -51,15 +60,12 @@ export async function shiftKeyHours(db: Db, changes: readonly { c: RollupContrib
     for (const key of [...rows.keys()].sort()) {
       const { id, ...row } = rows.get(key)!;
       if (row.trace_count === 0 && row.error_count === 0 && row.total_tokens === 0 && row.cost_nanos === 0) continue;
-      const add = (name: 'trace_count' | 'error_count' | 'total_tokens' | 'cost_nanos') => sql<number>`${sql.ref(`${table}.${name}`)} + ${row[name]}`;
-      const after = await sql<{ trace_count: number | string }>`
-        INSERT INTO ${sql.table(table)} (experiment_id, hour_start, ${sql.ref(column)}, trace_count, error_count, total_tokens, cost_nanos)
-        VALUES (${row.experiment_id}, ${row.hour_start}, ${id}, ${row.trace_count}, ${row.error_count}, ${row.total_tokens}, ${row.cost_nanos})
-        ON CONFLICT (experiment_id, hour_start, ${sql.ref(column)}) DO UPDATE SET
-          trace_count = ${add('trace_count')}, error_count = ${add('error_count')}, total_tokens = ${add('total_tokens')}, cost_nanos = ${add('cost_nanos')}
-        RETURNING trace_count`.execute(db);
-      if (Number(after.rows[0]?.trace_count) === 0) {
-        await sql`DELETE FROM ${sql.table(table)} WHERE experiment_id = ${row.experiment_id} AND hour_start = ${row.hour_start} AND ${sql.ref(column)} = ${id}`.execute(db);
+      const added = await runSql<{ trace_count: number | string }>(db, keyHourUpsert(table, column), [
+        row.experiment_id, row.hour_start, id, row.trace_count, row.error_count, row.total_tokens, row.cost_nanos,
+        row.trace_count, row.error_count, row.total_tokens, row.cost_nanos,
+      ]);
+      if (Number(added.rows[0]?.trace_count) === 0) {
+        await runSql(db, `DELETE FROM ${table} WHERE experiment_id = ? AND hour_start = ? AND ${column} = ?`, [row.experiment_id, row.hour_start, id]);
       }
     }
   }

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { FeedbackDeltas, linkFeedback, recomputeFeedbackRollups } from './feedback-rollups.js';
+import { insertRows, runSql } from './fast-sql.js';
 import { recomputeKeyHours, shiftKeyHours } from './key-hours.js';
 import type { Database } from './schema.js';
 import { hourOf, latencyBin } from './trace-metrics.js';
@@ -232,116 +233,96 @@ function extremes(entering: readonly RollupContribution[]) {
   return { first, last, lastEnd: Math.max(...entering.map((c) => c.endTime)) };
 }
 
-/** Counter updates of a row of `table`, by the plan's differences. */
-function counterDeltas(table: 'sessions' | 'users', plan: KeyPlan) {
-  const add = (column: string, delta: number) => sql<number>`${sql.ref(`${table}.${column}`)} + ${delta}`;
-  return {
-    trace_count: add('trace_count', plan.traces),
-    error_count: add('error_count', plan.errors),
-    input_tokens: add('input_tokens', plan.input),
-    output_tokens: add('output_tokens', plan.output),
-    total_tokens: add('total_tokens', plan.total),
-    cost_nanos: add('cost_nanos', plan.cost),
-  };
+const COUNTERS = ['trace_count', 'error_count', 'input_tokens', 'output_tokens', 'total_tokens', 'cost_nanos'] as const;
+
+/** The plan's counter differences, in the order of {@link COUNTERS}. */
+function counterValues(plan: KeyPlan): number[] {
+  return [plan.traces, plan.errors, plan.input, plan.output, plan.total, plan.cost];
 }
 
-function counterValues(plan: KeyPlan) {
-  return { trace_count: plan.traces, error_count: plan.errors, input_tokens: plan.input, output_tokens: plan.output, total_tokens: plan.total, cost_nanos: plan.cost };
+/** `counter = table.counter + ?` for each counter. */
+function addCounters(table: 'sessions' | 'users'): string {
+  return COUNTERS.map((c) => `${c} = ${table}.${c} + ?`).join(', ');
 }
 
-/** `column`'s value, or the lower / higher of it and `value`. */
-const least = (column: string, value: number) => sql<number>`CASE WHEN ${value} < ${sql.ref(column)} THEN ${value} ELSE ${sql.ref(column)} END`;
-const greatest = (column: string, value: number) => sql<number>`CASE WHEN ${value} > ${sql.ref(column)} THEN ${value} ELSE ${sql.ref(column)} END`;
+/** `column`'s value, or the lower / higher of it and a parameter (given twice). */
+const least = (column: string) => `CASE WHEN ? < ${column} THEN ? ELSE ${column} END`;
+const greatest = (column: string) => `CASE WHEN ? > ${column} THEN ? ELSE ${column} END`;
+
+const SESSION_RETURNING = 'RETURNING trace_count, first_time, last_time, last_end_time, first_trace_id, last_trace_id';
+const SESSION_COUNT = `UPDATE sessions SET ${addCounters('sessions')} WHERE experiment_id = ? AND session_id = ? ${SESSION_RETURNING}`;
+// Parameters: the first entering trace's time, time and id (EARLIER), the last's (LATER).
+const EARLIER = '(? < sessions.first_time OR (? = sessions.first_time AND ? < sessions.first_trace_id))';
+const LATER = '(? > sessions.last_time OR (? = sessions.last_time AND ? > sessions.last_trace_id))';
+const sessionUpserts = new Map<number, string>();
+
+/**
+ * The upsert of a session that traces enter, with `staying` traces whose previews follow their
+ * new values (a CASE arm each): built once per number of them.
+ */
+function sessionUpsert(staying: number): string {
+  let text = sessionUpserts.get(staying);
+  if (text === undefined) {
+    const follow = (column: string, otherwise: string) => (staying === 0 ? otherwise : `CASE ${column} ${'WHEN ? THEN ? '.repeat(staying)}ELSE ${otherwise} END`);
+    text = `INSERT INTO sessions (experiment_id, session_id, ${COUNTERS.join(', ')}, first_time, last_time, last_end_time, user_count,
+        first_trace_id, first_request_preview, last_trace_id, last_response_preview)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)
+      ON CONFLICT (experiment_id, session_id) DO UPDATE SET ${addCounters('sessions')},
+        first_time = ${least('sessions.first_time')}, last_time = ${greatest('sessions.last_time')}, last_end_time = ${greatest('sessions.last_end_time')},
+        first_trace_id = CASE WHEN ${EARLIER} THEN ? ELSE sessions.first_trace_id END,
+        first_request_preview = CASE WHEN ${EARLIER} THEN ? ELSE ${follow('sessions.first_trace_id', 'sessions.first_request_preview')} END,
+        last_trace_id = CASE WHEN ${LATER} THEN ? ELSE sessions.last_trace_id END,
+        last_response_preview = CASE WHEN ${LATER} THEN ? ELSE ${follow('sessions.last_trace_id', 'sessions.last_response_preview')} END
+      ${SESSION_RETURNING}`;
+    sessionUpserts.set(staying, text);
+  }
+  return text;
+}
 
 /**
  * Step 2 for one session: locks its row by an upsert (or an update, when no trace enters) that
  * moves its counters and merges in the entering traces. Answers the row as it now is, if any.
+ * All SET expressions read the row as it was, so the comparisons see the old first and last.
  */
 async function countSession(db: Db, plan: KeyPlan): Promise<SessionRow | undefined> {
-  const returned = ['trace_count', 'first_time', 'last_time', 'last_end_time', 'first_trace_id', 'last_trace_id'] as const;
-  if (plan.entering.length === 0) {
-    return db
-      .updateTable('sessions')
-      .set(counterDeltas('sessions', plan))
-      .where('experiment_id', '=', plan.experimentId)
-      .where('session_id', '=', plan.id)
-      .returning(returned)
-      .executeTakeFirst();
-  }
+  const counters = counterValues(plan);
+  if (plan.entering.length === 0) return (await runSql<SessionRow>(db, SESSION_COUNT, [...counters, plan.experimentId, plan.id])).rows[0];
   const { first, last, lastEnd } = extremes(plan.entering);
-  // All SET expressions read the row as it was, so the comparisons see the old first and last.
-  const earlier = sql<boolean>`(${first.requestTime} < sessions.first_time OR (${first.requestTime} = sessions.first_time AND ${first.traceId} < sessions.first_trace_id))`;
-  const later = sql<boolean>`(${last.requestTime} > sessions.last_time OR (${last.requestTime} = sessions.last_time AND ${last.traceId} > sessions.last_trace_id))`;
-  const follow = (column: string, preview: (c: RollupContribution) => string | null, otherwise: string) =>
-    plan.staying.length === 0
-      ? sql.ref(otherwise)
-      : sql`CASE ${sql.ref(column)} ${sql.join(plan.staying.map((c) => sql`WHEN ${c.traceId} THEN ${preview(c)}`), sql` `)} ELSE ${sql.ref(otherwise)} END`;
-  return db
-    .insertInto('sessions')
-    .values({
-      experiment_id: plan.experimentId,
-      session_id: plan.id,
-      ...counterValues(plan),
-      first_time: first.requestTime,
-      last_time: last.requestTime,
-      last_end_time: lastEnd,
-      user_count: 0,
-      first_trace_id: first.traceId,
-      first_request_preview: first.requestPreview,
-      last_trace_id: last.traceId,
-      last_response_preview: last.responsePreview,
-    })
-    .onConflict((oc) =>
-      oc.columns(['experiment_id', 'session_id']).doUpdateSet({
-        ...counterDeltas('sessions', plan),
-        first_time: least('sessions.first_time', first.requestTime),
-        last_time: greatest('sessions.last_time', last.requestTime),
-        last_end_time: greatest('sessions.last_end_time', lastEnd),
-        first_trace_id: sql`CASE WHEN ${earlier} THEN ${first.traceId} ELSE sessions.first_trace_id END`,
-        first_request_preview: sql`CASE WHEN ${earlier} THEN ${first.requestPreview} ELSE ${follow('sessions.first_trace_id', (c) => c.requestPreview, 'sessions.first_request_preview')} END`,
-        last_trace_id: sql`CASE WHEN ${later} THEN ${last.traceId} ELSE sessions.last_trace_id END`,
-        last_response_preview: sql`CASE WHEN ${later} THEN ${last.responsePreview} ELSE ${follow('sessions.last_trace_id', (c) => c.responsePreview, 'sessions.last_response_preview')} END`,
-      }),
-    )
-    .returning(returned)
-    .executeTakeFirst();
+  const earlier = [first.requestTime, first.requestTime, first.traceId];
+  const later = [last.requestTime, last.requestTime, last.traceId];
+  const follow = (preview: (c: RollupContribution) => string | null) => plan.staying.flatMap((c) => [c.traceId, preview(c)]);
+  const parameters = [
+    plan.experimentId, plan.id, ...counters, first.requestTime, last.requestTime, lastEnd, first.traceId, first.requestPreview, last.traceId, last.responsePreview,
+    ...counters,
+    first.requestTime, first.requestTime, last.requestTime, last.requestTime, lastEnd, lastEnd,
+    ...earlier, first.traceId,
+    ...earlier, first.requestPreview, ...follow((c) => c.requestPreview),
+    ...later, last.traceId,
+    ...later, last.responsePreview, ...follow((c) => c.responsePreview),
+  ];
+  return (await runSql<SessionRow>(db, sessionUpsert(plan.staying.length), parameters)).rows[0];
 }
+
+const USER_RETURNING = 'RETURNING trace_count, first_time, last_time';
+const USER_COUNT = `UPDATE users SET ${addCounters('users')} WHERE experiment_id = ? AND user_id = ? ${USER_RETURNING}`;
+const USER_UPSERT = `INSERT INTO users (experiment_id, user_id, ${COUNTERS.join(', ')}, first_time, last_time, session_count)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
+  ON CONFLICT (experiment_id, user_id) DO UPDATE SET ${addCounters('users')}, first_time = ${least('users.first_time')}, last_time = ${greatest('users.last_time')}
+  ${USER_RETURNING}`;
 
 /** Step 3 for one user, as `countSession`. */
 async function countUser(db: Db, plan: KeyPlan): Promise<UserRow | undefined> {
-  const returned = ['trace_count', 'first_time', 'last_time'] as const;
-  if (plan.entering.length === 0) {
-    return db
-      .updateTable('users')
-      .set(counterDeltas('users', plan))
-      .where('experiment_id', '=', plan.experimentId)
-      .where('user_id', '=', plan.id)
-      .returning(returned)
-      .executeTakeFirst();
-  }
+  const counters = counterValues(plan);
+  if (plan.entering.length === 0) return (await runSql<UserRow>(db, USER_COUNT, [...counters, plan.experimentId, plan.id])).rows[0];
   const { first, last } = extremes(plan.entering);
-  return db
-    .insertInto('users')
-    .values({ experiment_id: plan.experimentId, user_id: plan.id, ...counterValues(plan), first_time: first.requestTime, last_time: last.requestTime, session_count: 0 })
-    .onConflict((oc) =>
-      oc.columns(['experiment_id', 'user_id']).doUpdateSet({
-        ...counterDeltas('users', plan),
-        first_time: least('users.first_time', first.requestTime),
-        last_time: greatest('users.last_time', last.requestTime),
-      }),
-    )
-    .returning(returned)
-    .executeTakeFirst();
+  const parameters = [plan.experimentId, plan.id, ...counters, first.requestTime, last.requestTime, ...counters, first.requestTime, first.requestTime, last.requestTime, last.requestTime];
+  return (await runSql<UserRow>(db, USER_UPSERT, parameters)).rows[0];
 }
 
 /** Links a session and a user; true when they were not linked yet. */
 async function insertLink(db: Db, link: { experimentId: number; sessionId: string; userId: string }): Promise<boolean> {
-  const inserted = await db
-    .insertInto('session_users')
-    .values({ experiment_id: link.experimentId, session_id: link.sessionId, user_id: link.userId })
-    .onConflict((oc) => oc.doNothing())
-    .executeTakeFirst();
-  return Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0;
+  const inserted = await insertRows(db, 'session_users', ['experiment_id', 'session_id', 'user_id'], [[link.experimentId, link.sessionId, link.userId]], 'ON CONFLICT DO NOTHING');
+  return Number(inserted.numAffectedRows ?? 0) > 0;
 }
 
 /**
@@ -565,6 +546,12 @@ export function traceHourKey(c: Pick<RollupContribution, 'experimentId' | 'trace
  * so it is exact whatever changed (time, duration, state, tokens) and needs no recount. Changes
  * to one row are summed first and rows are written in key order.
  */
+/** One trace_hours row moved by difference. */
+const TRACE_HOUR_UPSERT = `INSERT INTO trace_hours (experiment_id, hour_start, latency_bin, shard, trace_count, error_count, input_tokens, output_tokens, total_tokens, cost_nanos)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (experiment_id, hour_start, latency_bin, shard) DO UPDATE SET trace_count = trace_hours.trace_count + ?, error_count = trace_hours.error_count + ?,
+    input_tokens = trace_hours.input_tokens + ?, output_tokens = trace_hours.output_tokens + ?, total_tokens = trace_hours.total_tokens + ?, cost_nanos = trace_hours.cost_nanos + ?`;
+
 async function shiftHours(db: Db, changes: readonly { c: RollupContribution; sign: 1 | -1 }[]): Promise<void> {
   const rows = new Map<string, { experiment_id: number; hour_start: number; latency_bin: number; shard: number; trace_count: number; error_count: number; input_tokens: number; output_tokens: number; total_tokens: number; cost_nanos: number }>();
   for (const { c, sign } of changes) {
@@ -582,20 +569,7 @@ async function shiftHours(db: Db, changes: readonly { c: RollupContribution; sig
   for (const id of [...rows.keys()].sort()) {
     const row = rows.get(id)!;
     if (row.trace_count === 0 && row.error_count === 0 && row.input_tokens === 0 && row.output_tokens === 0 && row.total_tokens === 0 && row.cost_nanos === 0) continue;
-    const add = (column: 'trace_count' | 'error_count' | 'input_tokens' | 'output_tokens' | 'total_tokens' | 'cost_nanos') => sql<number>`${sql.ref(`trace_hours.${column}`)} + ${row[column]}`;
-    await db
-      .insertInto('trace_hours')
-      .values(row)
-      .onConflict((oc) =>
-        oc.columns(['experiment_id', 'hour_start', 'latency_bin', 'shard']).doUpdateSet({
-          trace_count: add('trace_count'),
-          error_count: add('error_count'),
-          input_tokens: add('input_tokens'),
-          output_tokens: add('output_tokens'),
-          total_tokens: add('total_tokens'),
-          cost_nanos: add('cost_nanos'),
-        }),
-      )
-      .execute();
+    const counters = [row.trace_count, row.error_count, row.input_tokens, row.output_tokens, row.total_tokens, row.cost_nanos];
+    await runSql(db, TRACE_HOUR_UPSERT, [row.experiment_id, row.hour_start, row.latency_bin, row.shard, ...counters, ...counters]);
   }
 }

@@ -3,6 +3,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import { spanToMlflowJson } from '../ingest/span-json.js';
 import type { UsageSpan } from '../ingest/trace-derivation.js';
 import type { SpanRecord } from '../trace-model.js';
+import { insertRows } from './fast-sql.js';
 import type { Database } from './schema.js';
 import type { SqlDialect } from './sql-dialect.js';
 import { indexSpanText } from './trace-text.js';
@@ -11,6 +12,8 @@ type Db = Kysely<Database> | Transaction<Database>;
 
 /** Large id lists are read in chunks, well under every database's bound-parameter limit. */
 const ID_CHUNK = 500;
+
+const SPAN_COLUMNS = ['trace_id', 'span_id', 'parent_span_id', 'name', 'type', 'status', 'start_ns', 'end_ns', 'content'] as const;
 
 /** A span with the row it is stored as. */
 export interface SpanToStore {
@@ -70,11 +73,8 @@ export async function againstStored(
 export async function insertSpans(trx: Db, dialect: SqlDialect, traceId: string, spans: readonly SpanToStore[]): Promise<void> {
   if (spans.length === 0) return;
   for (let i = 0; i < spans.length; i += ID_CHUNK) {
-    await trx
-      .insertInto('spans')
-      .values(spans.slice(i, i + ID_CHUNK).map((s) => s.row))
-      .onConflict((oc) => oc.columns(['trace_id', 'span_id']).doNothing())
-      .execute();
+    const rows = spans.slice(i, i + ID_CHUNK).map(({ row: r }) => [r.trace_id, r.span_id, r.parent_span_id, r.name, r.type, r.status, r.start_ns, r.end_ns, r.content]);
+    await insertRows(trx, 'spans', SPAN_COLUMNS, rows, 'ON CONFLICT (trace_id, span_id) DO NOTHING');
   }
   await indexSpanText(trx, dialect, traceId, spans.map((s) => s.span));
 }

@@ -5,6 +5,7 @@ import { loadAssessments } from './assessment-rows.js';
 import { callsOfTraces, mlflowCostJson } from './cost-writes.js';
 import type { RollupContribution } from './rollups.js';
 import type { Database, TracesTable } from './schema.js';
+import { runSql } from './fast-sql.js';
 import type { SqlDialect } from './sql-dialect.js';
 
 /** A `traces` row as read and written by the store. */
@@ -66,8 +67,8 @@ export async function loadTraces(db: Db, traceIds: readonly string[]): Promise<S
  * single writer already does. Undefined when the trace does not exist.
  */
 export async function lockTraceRow(trx: Db, dialect: SqlDialect, traceId: string): Promise<TraceRow | undefined> {
-  const query = trx.selectFrom('traces').selectAll().where('trace_id', '=', traceId);
-  return (dialect.name === 'postgres' ? query.forUpdate() : query).executeTakeFirst();
+  const text = dialect.name === 'postgres' ? 'SELECT * FROM traces WHERE trace_id = ? FOR UPDATE' : 'SELECT * FROM traces WHERE trace_id = ?';
+  return (await runSql<TraceRow>(trx, text, [traceId])).rows[0];
 }
 
 export async function loadTrace(db: Db, traceId: string): Promise<StoredTrace> {

@@ -8,6 +8,7 @@ import type { PriceSource } from '../cost/price-source.js';
 import { traceChange, type ChangeSink, type PublishingTransactions } from './change-feed.js';
 import { FeedbackDeltas, feedbackPlaceOf, traceFeedbackMoves } from './feedback-rollups.js';
 import { applyRollupChanges, type RollupContribution } from './rollups.js';
+import { insertRows, runSql } from './fast-sql.js';
 import type { Database } from './schema.js';
 import { deleteTraceText } from './trace-text.js';
 import { againstStored, insertSpans, rootSpanName, spansToStore, usageSpans } from './spans.js';
@@ -331,8 +332,8 @@ export class TraceWrites {
    */
   private async insertOrLock(trx: Db, row: TraceRow): Promise<'created' | TraceRow> {
     for (let attempt = 0; ; attempt++) {
-      const inserted = await trx.insertInto('traces').values(row).onConflict((oc) => oc.column('trace_id').doNothing()).executeTakeFirst();
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return 'created';
+      const inserted = await insertRows(trx, 'traces', TRACE_COLUMNS, [TRACE_COLUMNS.map((column) => row[column])], 'ON CONFLICT (trace_id) DO NOTHING');
+      if (Number(inserted.numAffectedRows ?? 0) > 0) return 'created';
       const before = await this.lockTraceRow(trx, row.trace_id);
       if (before) return before;
       if (attempt === 2) throw new Error(`Trace ${row.trace_id} was deleted and created again while this write waited for it; nothing was written.`);
@@ -343,6 +344,15 @@ export class TraceWrites {
     return lockTraceRow(trx, this.dialect, traceId);
   }
 }
+
+/** Every column of a `traces` row, in the order it is inserted. */
+const TRACE_COLUMNS = [
+  'trace_id', 'experiment_id', 'client_request_id', 'request_time', 'execution_duration', 'state', 'request_preview', 'response_preview', 'name',
+  'user_id', 'session_id', 'input_tokens', 'output_tokens', 'total_tokens', 'span_count', 'cost_nanos', 'unpriced_calls',
+] as const satisfies readonly (keyof TraceRow)[];
+/** Fails to compile when `traces` gains a column the list above lacks. */
+const everyTraceColumn: Exclude<keyof TraceRow, (typeof TRACE_COLUMNS)[number]> extends never ? true : never = true;
+void everyTraceColumn;
 
 /** The tables that hold a trace's rows, deleted with it (its LLM calls go with `deleteTraceCalls`). */
 const TRACE_TABLES = ['trace_metadata', 'trace_tags', 'spans', 'assessments', 'traces'] as const;
@@ -419,8 +429,10 @@ async function replaceTraceRow(trx: Db, before: TraceRow, after: TraceRow, feedb
   const now = contributionOf(after);
   const deltas = feedback ?? (await traceFeedbackMoves(trx, [{ was, now }]));
   // Only changed columns: an unchanged indexed column rewritten still costs index pages.
-  const changes = Object.fromEntries(Object.entries(after).filter(([column, value]) => before[column as keyof TraceRow] !== value));
-  if (Object.keys(changes).length > 0) await trx.updateTable('traces').set(changes).where('trace_id', '=', after.trace_id).execute();
+  const changed = TRACE_COLUMNS.filter((column) => before[column] !== after[column]);
+  if (changed.length > 0) {
+    await runSql(trx, `UPDATE traces SET ${changed.map((column) => `${column} = ?`).join(', ')} WHERE trace_id = ?`, [...changed.map((column) => after[column]), after.trace_id]);
+  }
   if (!sameContribution(was, now)) await applyRollupChanges(trx, [{ was, now }], deltas);
   else await deltas.apply(trx);
 }
@@ -482,27 +494,27 @@ function rootState(root: SpanRecord): TraceState {
   return root.status === 'ERROR' ? TraceState.ERROR : TraceState.OK;
 }
 
+const KEY_VALUE_COLUMNS = ['trace_id', 'key', 'value'] as const;
+
+function keyValueRows(traceId: string, values: Record<string, string>): string[][] {
+  return Object.entries(values).map(([key, value]) => [traceId, key, value]);
+}
+
 /** Sets tags in one statement, overwriting existing values. */
 async function upsertTags(trx: Db, traceId: string, tags: Record<string, string>): Promise<void> {
-  const rows = Object.entries(tags).map(([key, value]) => ({ trace_id: traceId, key, value }));
-  if (rows.length === 0) return;
-  await trx
-    .insertInto('trace_tags')
-    .values(rows)
-    .onConflict((oc) => oc.columns(['trace_id', 'key']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })))
-    .execute();
+  const rows = keyValueRows(traceId, tags);
+  if (rows.length > 0) await insertRows(trx, 'trace_tags', KEY_VALUE_COLUMNS, rows, 'ON CONFLICT (trace_id, key) DO UPDATE SET value = excluded.value');
 }
 
 /** Sets tags the trace does not have yet; existing values (perhaps a user's edit) stay. */
 async function insertMissingTags(trx: Db, traceId: string, tags: Record<string, string>): Promise<void> {
-  const rows = Object.entries(tags).map(([key, value]) => ({ trace_id: traceId, key, value }));
-  if (rows.length === 0) return;
-  await trx.insertInto('trace_tags').values(rows).onConflict((oc) => oc.columns(['trace_id', 'key']).doNothing()).execute();
+  const rows = keyValueRows(traceId, tags);
+  if (rows.length > 0) await insertRows(trx, 'trace_tags', KEY_VALUE_COLUMNS, rows, 'ON CONFLICT (trace_id, key) DO NOTHING');
 }
 
 async function insertKeyValues(trx: Db, table: 'trace_metadata' | 'trace_tags', traceId: string, values: Record<string, string>): Promise<void> {
-  const rows = Object.entries(values).map(([key, value]) => ({ trace_id: traceId, key, value }));
-  if (rows.length > 0) await trx.insertInto(table).values(rows).execute();
+  const rows = keyValueRows(traceId, values);
+  if (rows.length > 0) await insertRows(trx, table, KEY_VALUE_COLUMNS, rows);
 }
 
 /**
