@@ -19,6 +19,8 @@ export interface TraceMetricsRequest {
   max_groups?: number;
   /** Which groups are the top ones: the most traces (default) or the highest cost in the range. */
   order_groups_by?: 'traces' | 'cost';
+  /** With `group_by`: answer only the groups, with `buckets` empty (a table of top users needs no chart of all traces). */
+  groups_only?: boolean;
 }
 export interface TraceMetricsBucketJson {
   time_ms: number;

@@ -113,6 +113,11 @@ describeEachDatabase('POST /api/threadline/traces/metrics', (database) => {
     expect(byUser.groups[0].series.map((p: { traces: number }) => p.traces)).toEqual([2, 1, 0]);
     const bySession = (await t.post('/api/threadline/traces/metrics', { experiment_id: '0', start_time_ms: T0, end_time_ms: T0 + 3 * HOUR, bucket_ms: HOUR, group_by: 'session', max_groups: 1 })).json();
     expect(bySession.groups.map((g: { key: string }) => g.key)).toEqual(['s1']);
+    // Only the groups: the same groups, without the buckets of all traces.
+    const groupsOnly = (await t.post('/api/threadline/traces/metrics', { experiment_id: '0', start_time_ms: T0, end_time_ms: T0 + 3 * HOUR, bucket_ms: HOUR, group_by: 'user', groups_only: true })).json();
+    expect(groupsOnly.groups).toEqual(byUser.groups);
+    expect(groupsOnly.buckets).toEqual([]);
+    expect(byUser.buckets).toHaveLength(3);
     const one = (await t.post('/api/threadline/traces/metrics', { experiment_id: '0', start_time_ms: T0, end_time_ms: T0 + 3 * HOUR, bucket_ms: HOUR, user_id: 'u2' })).json();
     expect(one.buckets.map((b: { traces: number }) => b.traces)).toEqual([0, 1, 0]);
   });
@@ -126,6 +131,8 @@ describeEachDatabase('POST /api/threadline/traces/metrics', (database) => {
     expect(await bad({ end_time_ms: T0 })).toMatch(/must be after/);
     expect(await bad({ bucket_ms: 1 })).toMatch(/more than 1000 buckets/);
     expect(await bad({ group_by: 'model' })).toMatch(/'user' or 'session'/);
+    expect(await bad({ groups_only: true })).toMatch(/'groups_only' needs 'group_by'/);
+    expect(await bad({ group_by: 'user', groups_only: 'yes' })).toMatch(/'groups_only': it must be true or false/);
     await bad({ experiment_id: '999' }, 404);
   });
 });

@@ -26,6 +26,14 @@ export function optionalString(obj: Record<string, unknown>, field: string): str
   return refuseNul(value, `Parameter '${field}'`);
 }
 
+/** A boolean field: JSON true or false. */
+export function optionalBoolean(obj: Record<string, unknown>, field: string): boolean | undefined {
+  const value = obj[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') throw invalidParameter(`Invalid value ${JSON.stringify(value)} for parameter '${field}': it must be true or false.`);
+  return value;
+}
+
 /** An integer field; query strings deliver it as a string, JSON bodies as a number or a string (int64). */
 export function optionalInteger(obj: Record<string, unknown>, field: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   const raw = obj[field];

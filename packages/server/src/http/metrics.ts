@@ -7,7 +7,7 @@ import { toUsd } from '../cost/units.js';
 import type { FeedbackCounts } from '../store/feedback-rollups.js';
 import { wholeHours } from '../store/feedback-metrics.js';
 import type { ModelCounts } from '../store/model-metrics.js';
-import { bodyObject, optionalInteger, optionalString, optionalStringList } from './fields.js';
+import { bodyObject, optionalBoolean, optionalInteger, optionalString, optionalStringList } from './fields.js';
 
 const DEFAULT_BUCKETS = 60;
 const MAX_BUCKETS = 1000;
@@ -28,10 +28,17 @@ export function registerMetricsRoutes(app: FastifyInstance, context: RouteContex
     if (orderGroupsBy !== undefined && orderGroupsBy !== 'traces' && orderGroupsBy !== 'cost') {
       throw invalidParameter(`Invalid value '${orderGroupsBy}' for parameter 'order_groups_by': expected 'traces' or 'cost'.`);
     }
+    const groupsOnly = optionalBoolean(body, 'groups_only') ?? false;
+    if (groupsOnly && !groupBy) throw invalidParameter("Parameter 'groups_only' needs 'group_by': without groups there would be nothing to answer.");
     const userId = optionalString(body, 'user_id');
     const sessionId = optionalString(body, 'session_id');
     await experiments.artifactLocation(experimentId);
-    const metrics = await store.traceMetrics({ experimentId, startTimeMs: start, endTimeMs: end, bucketMs, ...(userId !== undefined ? { userId } : {}), ...(sessionId !== undefined ? { sessionId } : {}), ...(groupBy ? { groupBy, maxGroups, ...(orderGroupsBy ? { orderGroupsBy } : {}) } : {}) });
+    const metrics = await store.traceMetrics({
+      experimentId, startTimeMs: start, endTimeMs: end, bucketMs,
+      ...(userId !== undefined ? { userId } : {}),
+      ...(sessionId !== undefined ? { sessionId } : {}),
+      ...(groupBy ? { groupBy, maxGroups, groupsOnly, ...(orderGroupsBy ? { orderGroupsBy } : {}) } : {}),
+    });
     return {
       start_time_ms: start,
       end_time_ms: end,

@@ -15,6 +15,8 @@ export interface TraceMetricsQuery {
   maxGroups?: number;
   /** Which groups are the top ones: the most traces (default) or the highest cost. */
   orderGroupsBy?: 'traces' | 'cost';
+  /** With `groupBy`: only the groups; the buckets of all traces are not counted (answered empty). */
+  groupsOnly?: boolean;
 }
 
 export interface TraceMetricsBucket {
@@ -135,6 +137,7 @@ export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQue
       FROM traces WHERE ${inRange(from, to)} GROUP BY ${bucket}, ${latencyBinSql('execution_duration')}`.execute(db);
 
   const cut = (options.rollups ?? true) && q.userId === undefined && q.sessionId === undefined && q.bucketMs >= HOUR_MS ? cutHours(q, count) : undefined;
+  if (q.groupBy && q.groupsOnly) return { buckets: [], groups: await groupsOf(db, q, q.groupBy, cut, count, options) };
   const parts = cut
     ? [
         // Hours inside the range whose first and last millisecond fall in the same bucket.
@@ -177,11 +180,14 @@ export async function queryTraceMetrics(db: Kysely<Database>, q: TraceMetricsQue
   }
 
   if (!q.groupBy) return { buckets };
+  return { buckets, groups: await groupsOf(db, q, q.groupBy, cut, count, options) };
+}
+
+function groupsOf(db: Kysely<Database>, q: TraceMetricsQuery, groupBy: 'user' | 'session', cut: [number, number][] | undefined, count: number, options: TraceMetricsOptions) {
   // The hours the buckets cut are scanned for the groups too; without a cut plan (buckets under
   // an hour, or too many cut hours), the whole range is.
-  const groupParts = cut ? { hours: true, scans: cut } : { hours: false, scans: [[q.startTimeMs, q.endTimeMs] as [number, number]] };
-  const groups = await queryMetricGroups(db, { ...q, groupBy: q.groupBy }, groupParts, count);
-  return { buckets, groups };
+  const parts = cut ? { hours: true, scans: cut } : { hours: false, scans: [[q.startTimeMs, q.endTimeMs] as [number, number]] };
+  return queryMetricGroups(db, { ...q, groupBy }, parts, count, { rollups: options.rollups ?? true });
 }
 
 /** Past this many cut hours, scanning the range is simpler than reading around them. */

@@ -28,7 +28,7 @@ function TopByCost({ experimentId, startMs, endMs, totalCost, groupBy }: { exper
     queryKey: ['metrics', experimentId, startMs, endMs, endMs - startMs, groupBy, 'cost', SHOWN],
     queryFn: ({ signal }) =>
       api
-        .metrics({ experiment_id: experimentId, start_time_ms: startMs, end_time_ms: endMs, bucket_ms: endMs - startMs, group_by: groupBy, max_groups: SHOWN, order_groups_by: 'cost' }, signal)
+        .metrics({ experiment_id: experimentId, start_time_ms: startMs, end_time_ms: endMs, bucket_ms: endMs - startMs, group_by: groupBy, max_groups: SHOWN, order_groups_by: 'cost', groups_only: true }, signal)
         .then((r) => r.groups ?? []),
   });
   const noun = groupBy === 'user' ? 'user' : 'session';

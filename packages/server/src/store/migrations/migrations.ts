@@ -64,9 +64,10 @@ export async function migrateToLatest(db: Kysely<unknown>, ctx: MigrationContext
   for (let attempt = 1; ; attempt++) {
     const { error } = await migrator.migrateToLatest();
     if (!error) return;
-    // Kysely finds its migration table by listing the tables of every schema; another schema
-    // dropped during that listing fails it (3F000) though nothing of ours is wrong. Run again.
-    if (attempt < 3 && (error as { code?: unknown }).code === '3F000') continue;
+    // Kysely finds its migration table by listing the tables of every schema; another schema, or
+    // a table of one, dropped during that listing fails it (3F000, 42P01) though nothing of ours
+    // is wrong. Run again: a migration of ours that fails so fails the same way each time.
+    if (attempt < 3 && ['3F000', '42P01'].includes(String((error as { code?: unknown }).code))) continue;
     throw error instanceof Error ? error : new Error(String(error));
   }
 }
