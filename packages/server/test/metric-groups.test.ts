@@ -1,28 +1,12 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { HOUR_MS, queryTraceMetrics, type TraceMetricsQuery } from '../src/store/trace-metrics.js';
-import type { SpanRecord } from '../src/trace-model.js';
 import { describeEachDatabase, type TestStore } from './support/databases.js';
 import { newTraceId } from './support/mlflow-payloads.js';
 import { random } from './support/random.js';
+import { llmSpan } from './support/store-inputs.js';
 
 const DAY0 = Date.UTC(2026, 10, 2);
 const USERS = 70;
-
-/** One priced LLM call (a model of the bundled price table), `tokens` in. */
-function callSpan(traceId: string, startMs: number, tokens: number, status: 'OK' | 'ERROR'): SpanRecord {
-  return {
-    spanId: traceId.slice(-16),
-    parentSpanId: null,
-    name: 'chat',
-    type: 'LLM',
-    status,
-    statusMessage: '',
-    startNs: BigInt(startMs) * 1_000_000n,
-    endNs: BigInt(startMs + 40) * 1_000_000n,
-    attributes: { 'mlflow.llm.model': 'gpt-4o-mini', 'mlflow.chat.tokenUsage': { input_tokens: tokens, output_tokens: 10, total_tokens: tokens + 10 } },
-    events: [],
-  };
-}
 
 /**
  * The busiest and costliest users and sessions of a range (the overview's groups and top
@@ -41,7 +25,7 @@ describeEachDatabase('top users and sessions of a range', (database) => {
     const log = async (user: string, session: string, startMs: number, tokens: number) => {
       const traceId = `tr-${newTraceId()}`;
       await db.store.ingestSpans(experimentId, traceId, { metadata: { 'mlflow.trace.user': user, 'mlflow.trace.session': session }, tags: {}, name: null }, [
-        callSpan(traceId, startMs, tokens, next() < 0.1 ? 'ERROR' : 'OK'),
+        llmSpan(traceId, startMs, startMs + 40, next() < 0.1 ? 'ERROR' : 'OK', tokens, 'gpt-4o-mini'),
       ]);
     };
     const writes: Promise<void>[] = [];

@@ -2,28 +2,14 @@ import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { migrateToLatest } from '../src/store/migrations/migrations.js';
 import { HOUR_MS, queryTraceMetrics, type TraceMetricsQuery } from '../src/store/trace-metrics.js';
-import type { SpanRecord, TraceRecord } from '../src/trace-model.js';
+import type { TraceRecord } from '../src/trace-model.js';
 import { describeEachDatabase, type TestStore } from './support/databases.js';
 import { newTraceId } from './support/mlflow-payloads.js';
 import { random } from './support/random.js';
+import { llmSpan } from './support/store-inputs.js';
 
 const DAY0 = Date.UTC(2026, 10, 1);
 const DAYS = 3;
-
-function llmSpan(traceId: string, startMs: number, endMs: number, status: 'OK' | 'ERROR', tokens: number): SpanRecord {
-  return {
-    spanId: traceId.slice(-16),
-    parentSpanId: null,
-    name: 'chat',
-    type: 'LLM',
-    status,
-    statusMessage: '',
-    startNs: BigInt(startMs) * 1_000_000n,
-    endNs: BigInt(endMs) * 1_000_000n,
-    attributes: { 'mlflow.chat.tokenUsage': { input_tokens: tokens, output_tokens: 1, total_tokens: tokens + 1 } },
-    events: [],
-  };
-}
 
 /** A re-log that repeats what a finished trace's info said. */
 function sameInfo(stored: TraceRecord, again: TraceRecord): boolean {

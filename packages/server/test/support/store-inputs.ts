@@ -1,4 +1,4 @@
-import type { AssessmentInput, TraceRecord } from '../../src/trace-model.js';
+import type { AssessmentInput, SpanRecord, TraceRecord } from '../../src/trace-model.js';
 import { newTraceId } from './mlflow-payloads.js';
 
 /**
@@ -49,5 +49,24 @@ export function feedbackInput(name: string, value: unknown, overrides: string | 
     overrides,
     createTimeMs: null,
     lastUpdateTimeMs: null,
+  };
+}
+
+/**
+ * A trace's one LLM span, as the store's `ingestSpans` / `logSpans` take it: `tokens` in and 1
+ * out, and, given a `model` of the bundled price table, priced.
+ */
+export function llmSpan(traceId: string, startMs: number, endMs: number, status: 'OK' | 'ERROR', tokens: number, model?: string): SpanRecord {
+  return {
+    spanId: traceId.slice(-16),
+    parentSpanId: null,
+    name: 'chat',
+    type: 'LLM',
+    status,
+    statusMessage: '',
+    startNs: BigInt(startMs) * 1_000_000n,
+    endNs: BigInt(endMs) * 1_000_000n,
+    attributes: { ...(model ? { 'mlflow.llm.model': model } : {}), 'mlflow.chat.tokenUsage': { input_tokens: tokens, output_tokens: 1, total_tokens: tokens + 1 } },
+    events: [],
   };
 }
