@@ -159,10 +159,12 @@ const body = `Last run: ${when} UTC · machine: ${machine} · command: \`${comma
 
 ${table}
 
-The overview's window here does not start on the hour (it ends at the newest trace), so its
-12-hour buckets cut 61 hours: those are scanned, the other ~660 hours are read from the hourly
-rollup (trace_hours). By user, the busiest users and their series are still counted from the
-traces of the whole range (two grouped scans of ~1M rows): the rollup has no user dimension.
+The overview's window here does not start on the hour (it ends at the newest trace). Its charts
+are drawn on whole hours, read from the hourly rollups (trace_hours, model_hours, feedback); its
+cards count the exact window, scanning only the two hours its ends cut. The busiest users (by
+user) and the top spenders are found from the users' and sessions' all-time totals as bounds,
+each candidate counted from its own traces (store/metric-groups.ts); the top spenders ask for
+their groups only.
 
 ${
   uiHasModelChart
