@@ -16,12 +16,11 @@
  *
  * Usage: npm run bench:faults [-- --traces N --concurrency C --kill-every-ms M --postgres URL --json --no-write]
  */
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { writeBenchmarkSection } from '../lib/benchmarks-md.js';
+import { createBenchSchema } from '../lib/postgres-schema.js';
 import { log, positiveOption } from '../lib/cli.js';
 import { startServerProcess } from '../lib/server-process.js';
 import { markdownTable } from '../lib/stats.js';
@@ -56,14 +55,7 @@ const TRACES_PER_OTLP_REQUEST = 10;
 /** A request is given up after this many 503s in a row: more than any outage here lasts. */
 const MAX_ATTEMPTS = 200;
 
-const schema = `bench_faults_${randomBytes(5).toString('hex')}`;
-const applicationName = `threadline_${schema}`;
-const admin = new pg.Client({ connectionString: args.postgres });
-await admin.connect();
-await admin.query(`CREATE SCHEMA ${schema}`);
-const storeUri = new URL(args.postgres);
-storeUri.searchParams.set('options', `-c search_path=${schema}`);
-storeUri.searchParams.set('application_name', applicationName);
+const { schema, applicationName, storeUri, admin, drop } = await createBenchSchema(args.postgres, 'bench_faults');
 
 const replicas = [];
 let stopping = false;
@@ -84,7 +76,7 @@ const outcome = {
 };
 
 try {
-  for (let i = 0; i < 2; i++) replicas.push(await startServerProcess({ backendStoreUri: storeUri.toString() }));
+  for (let i = 0; i < 2; i++) replicas.push(await startServerProcess({ backendStoreUri: storeUri }));
   for (const [i, replica] of replicas.entries()) {
     void replica.exited.then((code) => stopping || outcome.replicaExits.push(`replica ${i} exited (${code}): ${replica.stderr().slice(-2000)}`));
   }
@@ -179,8 +171,7 @@ try {
 } finally {
   stopping = true;
   await Promise.all(replicas.map((r) => r.stop()));
-  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
-  await admin.end();
+  await drop();
 }
 
 const passed = outcome.lost === 0 && outcome.replicaExits.length === 0 && outcome.otherFailures.length === 0 && outcome.answers503WithoutRetryAfter === 0 && outcome.readyAfter.every(Boolean);

@@ -42,7 +42,7 @@ function uploadPath(replyBody) {
  * on a failed call (the SDK would drop the trace). Answers each call's start and end
  * (performance.now(), ms).
  */
-async function sendTrace(agent, base, trace, sockets, extraHeaders) {
+async function sendTrace(agent, base, trace, sockets, extraHeaders, uploadBase = base) {
   const t0 = performance.now();
   const created = await send(agent, base, 'POST', '/api/3.0/mlflow/traces', trace.post, sockets, extraHeaders);
   const t1 = performance.now();
@@ -50,7 +50,7 @@ async function sendTrace(agent, base, trace, sockets, extraHeaders) {
   const path = uploadPath(created.body);
   if (path !== trace.putPath) throw new Error(`unexpected upload path ${path} for ${trace.traceId}`);
   const t2 = performance.now();
-  const uploaded = await send(agent, base, 'PUT', path, trace.put, sockets, extraHeaders);
+  const uploaded = await send(agent, uploadBase, 'PUT', path, trace.put, sockets, extraHeaders);
   const t3 = performance.now();
   if (uploaded.status !== 200 || uploaded.body.trim() !== '{}') {
     throw new Error(`PUT spans of ${trace.traceId}: HTTP ${uploaded.status} ${uploaded.body.slice(0, 500)}`);
@@ -62,7 +62,8 @@ async function sendTrace(agent, base, trace, sockets, extraHeaders) {
  * Sends every trace once with at most `concurrency` traces in flight.
  * Stops at the first failed call (the SDK would drop that trace: there is no retry).
  *
- * @param {string} url server base URL
+ * @param {string | string[]} url server base URL; with several (replicas behind a balancer),
+ *   calls go to them in turn, so a trace's create and upload reach different ones
  * @param {{ traceId: string, post: Buffer, put: Buffer, putPath: string }[]} traces
  * @param {number} concurrency
  * @param {{ authorization?: string }} [options] sent with every request, as the SDKs send credentials
@@ -71,7 +72,7 @@ async function sendTrace(agent, base, trace, sockets, extraHeaders) {
  */
 export async function sendTraces(url, traces, concurrency, { authorization } = {}) {
   const extraHeaders = authorization ? { authorization } : {};
-  const base = new URL(url);
+  const bases = (Array.isArray(url) ? url : [url]).map((u) => new URL(u));
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const postMs = new Float64Array(traces.length);
   const putMs = new Float64Array(traces.length);
@@ -90,7 +91,7 @@ export async function sendTraces(url, traces, concurrency, { authorization } = {
   const drive = async () => {
     while (failure === undefined && next < traces.length) {
       const i = next++;
-      const sent = await sendTrace(agent, base, traces[i], sockets, extraHeaders);
+      const sent = await sendTrace(agent, bases[i % bases.length], traces[i], sockets, extraHeaders, bases[(i + 1) % bases.length]);
       postMs[i] = sent.post.end - sent.post.start;
       putMs[i] = sent.put.end - sent.put.start;
     }

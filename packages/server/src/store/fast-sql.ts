@@ -10,6 +10,17 @@ type Db = Kysely<Database> | Transaction<Database>;
  * compiled). Text is written with `?` placeholders and made PostgreSQL's `$1…` once.
  */
 const postgresTexts = new Map<string, string>();
+/** The name each statement made here is prepared under on PostgreSQL connections. */
+const preparedNames = new Map<string, string>();
+
+/**
+ * The name PostgreSQL's connections prepare `text` under, when it is one of the hot path's
+ * statements made here (postgres-store.ts): parsed and planned once per connection instead of
+ * on every call.
+ */
+export function preparedStatementName(text: string): string | undefined {
+  return preparedNames.get(text);
+}
 
 /** Runs `text` (with `?` placeholders, none inside literals) with these parameters. */
 export function runSql<R = unknown>(db: Db, text: string, parameters: readonly unknown[]): Promise<QueryResult<R>> {
@@ -23,6 +34,7 @@ function postgresText(text: string): string {
     let n = 0;
     converted = text.replace(/\?/g, () => `$${++n}`);
     postgresTexts.set(text, converted);
+    preparedNames.set(converted, `threadline_${preparedNames.size + 1}`);
   }
   return converted;
 }

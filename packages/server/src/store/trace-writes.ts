@@ -500,10 +500,16 @@ function keyValueRows(traceId: string, values: Record<string, string>): string[]
   return Object.entries(values).map(([key, value]) => [traceId, key, value]);
 }
 
-/** Sets tags in one statement, overwriting existing values. */
+/**
+ * Sets tags in one statement, overwriting existing values. A tag that already has its value is
+ * not written again: every upload of a trace's spans (each OTLP batch, each retry) sets the
+ * spans-location tag, and a row rewritten with what it held still dirties its pages.
+ */
 async function upsertTags(trx: Db, traceId: string, tags: Record<string, string>): Promise<void> {
   const rows = keyValueRows(traceId, tags);
-  if (rows.length > 0) await insertRows(trx, 'trace_tags', KEY_VALUE_COLUMNS, rows, 'ON CONFLICT (trace_id, key) DO UPDATE SET value = excluded.value');
+  if (rows.length > 0) {
+    await insertRows(trx, 'trace_tags', KEY_VALUE_COLUMNS, rows, 'ON CONFLICT (trace_id, key) DO UPDATE SET value = excluded.value WHERE trace_tags.value <> excluded.value');
+  }
 }
 
 /** Sets tags the trace does not have yet; existing values (perhaps a user's edit) stay. */

@@ -1,5 +1,6 @@
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
+import { preparedStatementName } from '../fast-sql.js';
 import { KyselyTraceStore } from '../kysely-store.js';
 import { migrateToLatest } from '../migrations/migrations.js';
 import type { Database } from '../schema.js';
@@ -65,7 +66,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     // queries in order). Should it fail, the connection is broken and so is the caller's query.
     client.query(limits).catch(() => {});
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
   // Live updates: this replica's writes go out by NOTIFY, the others' come in on a LISTEN connection of its own.
   const changes = new PostgresChangeFeed({
     db,
@@ -74,6 +75,28 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     ...(options.listenLingerMillis !== undefined ? { lingerMillis: options.listenLingerMillis } : {}),
   });
   return new KyselyTraceStore(db, postgresDialect, { changes });
+}
+
+/**
+ * The pool as Kysely takes it, whose connections run the hot path's statements (store/fast-sql.ts)
+ * as named prepared statements: PostgreSQL then parses and plans each once per connection, not on
+ * every call (~30 statements per trace ingested).
+ */
+function preparingPool(pool: pg.Pool): PostgresPool {
+  return {
+    async connect() {
+      const client = await pool.connect();
+      return {
+        // Statements only: the dialect has no cursor configured, so Kysely never streams.
+        query: ((text: string, values: readonly unknown[]) => {
+          const name = preparedStatementName(text);
+          return name ? client.query({ name, text, values: [...values] }) : client.query(text, [...values]);
+        }) as unknown as PostgresPoolClient['query'],
+        release: () => client.release(),
+      };
+    },
+    end: () => pool.end(),
+  };
 }
 
 /** What every connection to the store's database is opened with. */
