@@ -348,17 +348,19 @@ describe('threadline server on a SQLite file: restart and kill -9', () => {
     for (const [i, spec] of traces.entries()) await expectStoredTrace(second.url, spec, tagChanges(i));
   });
 
-  it('after kill -9 right behind the last 200, every acknowledged trace is there with its spans', async () => {
-    const { uri } = tempSqliteUri();
-    const specs = Array.from({ length: 40 }, (_, i) => sdkTrace({ session: `sess-${i % 4}`, user: `user-${i % 3}`, tokens: { input_tokens: i, output_tokens: 1, total_tokens: i + 1 } }));
-    const KILL_AFTER = 25;
+  it('after kill -9 right behind the last 200, every acknowledged trace is there with its spans, its words and its rollups', { timeout: 60_000 }, async () => {
+    const { uri, path } = tempSqliteUri();
+    const specs = Array.from({ length: 240 }, (_, i) => sdkTrace({ session: `sess-${i % 4}`, user: `user-${i % 3}`, tokens: { input_tokens: i, output_tokens: 1, total_tokens: i + 1 } }));
+    const KILL_AFTER = 150;
     const server = await startServerProcess({ backendStoreUri: uri });
     const created = new Set<string>();
     const acknowledged = new Set<string>();
     let killed: Promise<unknown> | undefined;
 
-    // Six SDK exports in flight at once; the kill lands while others are mid-request.
-    await mapConcurrent(specs, 6, async (spec) => {
+    // 32 SDK exports in flight at once, as bench:ingest sends them: commits shared by many
+    // requests, the text index written at each commit, checkpoints on their own thread; the kill
+    // lands while others are mid-request.
+    await mapConcurrent(specs, 32, async (spec) => {
       if (killed) return;
       try {
         const reply = await createTrace(server.url, spec);
@@ -387,6 +389,22 @@ describe('threadline server on a SQLite file: restart and kill -9', () => {
         expect(info.status, `trace ${spec.traceId} was created with a 200 but is gone: ${info.text}`).toBe(200);
       }
     }
+    // Each acknowledged trace is found by the words of its request.
+    const question = (spec: TraceSpec) => (JSON.parse(spec.requestPreview) as { question: string }).question;
+    for (const spec of specs.filter((s) => acknowledged.has(s.traceId)).slice(0, 20)) {
+      const found = await request(restarted.url, 'POST', '/api/3.0/mlflow/traces/search', JSON.stringify({ locations: [{ type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: '0' } }], filter: `trace.text MATCH '"${question(spec)}"'` }));
+      expect((JSON.parse(found.text) as { traces?: { trace_id: string }[] }).traces?.map((t) => t.trace_id), question(spec)).toEqual([spec.traceId]);
+    }
+    await restarted.stop();
+    // The text index matches its documents, none is left waiting, and the rollups match a recount.
+    const db = new Database(path, { fileMustExist: true });
+    cleanups.push(() => void db.close());
+    db.prepare("INSERT INTO trace_text_index (trace_text_index, rank) VALUES ('integrity-check', 1)").run();
+    expect(db.prepare('SELECT count(*) AS n FROM trace_text_pending').get()).toEqual({ n: 0 });
+    const sessions = db.prepare('SELECT session_id, trace_count, total_tokens FROM sessions ORDER BY session_id').all();
+    const recounted = db.prepare('SELECT session_id, count(*) AS trace_count, sum(coalesce(total_tokens, 0)) AS total_tokens FROM traces WHERE session_id IS NOT NULL GROUP BY session_id ORDER BY session_id').all();
+    expect(sessions).toEqual(recounted);
+    expect(db.prepare('SELECT sum(trace_count) AS n FROM trace_hours').get()).toEqual(db.prepare('SELECT count(*) AS n FROM traces').get());
   });
 });
 
