@@ -13,6 +13,16 @@ export type TraceRow = Selectable<TracesTable>;
 
 type Db = Kysely<Database> | Transaction<Database>;
 
+/** Every column of a `traces` row, in the order it is inserted. */
+export const TRACE_COLUMNS = [
+  'trace_id', 'experiment_id', 'client_request_id', 'request_time', 'execution_duration', 'state', 'request_preview', 'response_preview', 'name',
+  'user_id', 'session_id', 'input_tokens', 'output_tokens', 'total_tokens', 'span_count', 'cost_nanos', 'unpriced_calls',
+] as const satisfies readonly (keyof TraceRow)[];
+/** Fails to compile when `traces` gains a column the list above lacks. */
+const everyTraceColumn: Exclude<keyof TraceRow, (typeof TRACE_COLUMNS)[number]> extends never ? true : never = true;
+void everyTraceColumn;
+
+
 /** A trace id that no trace has. The HTTP layer answers it with 404. */
 export class TraceNotFoundError extends Error {
   constructor(readonly traceId: string) {
@@ -66,8 +76,12 @@ export async function loadTraces(db: Db, traceIds: readonly string[]): Promise<S
  * one trace at once (a retry, OTLP batches, a span upload, an assessment) take turns; SQLite's
  * single writer already does. Undefined when the trace does not exist.
  */
+const SELECT_TRACE_ROW = `SELECT ${TRACE_COLUMNS.join(', ')} FROM traces WHERE trace_id = ?`;
+
 export async function lockTraceRow(trx: Db, dialect: SqlDialect, traceId: string): Promise<TraceRow | undefined> {
-  const text = dialect.name === 'postgres' ? 'SELECT * FROM traces WHERE trace_id = ? FOR UPDATE' : 'SELECT * FROM traces WHERE trace_id = ?';
+  // Columns by name, never `*`: a prepared statement (PostgreSQL) whose result gains a column when
+  // another replica migrates fails until its connection is replaced.
+  const text = `${SELECT_TRACE_ROW}${dialect.name === 'postgres' ? ' FOR UPDATE' : ''}`;
   return (await runSql<TraceRow>(trx, text, [traceId])).rows[0];
 }
 

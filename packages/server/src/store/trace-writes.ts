@@ -14,7 +14,7 @@ import { deleteTraceText } from './trace-text.js';
 import { againstStored, insertSpans, rootSpanName, spansToStore, usageSpans } from './spans.js';
 import type { SqlDialect } from './sql-dialect.js';
 import type { DeleteTracesInput, IngestSpansResult, LogSpansResult, StartTraceResult } from './store.js';
-import { contributionOf, loadTrace, lockTraceRow, storedTraceOf, TraceNotFoundError, type TraceRow } from './trace-rows.js';
+import { contributionOf, loadTrace, lockTraceRow, storedTraceOf, TRACE_COLUMNS, TraceNotFoundError, type TraceRow } from './trace-rows.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -345,14 +345,6 @@ export class TraceWrites {
   }
 }
 
-/** Every column of a `traces` row, in the order it is inserted. */
-const TRACE_COLUMNS = [
-  'trace_id', 'experiment_id', 'client_request_id', 'request_time', 'execution_duration', 'state', 'request_preview', 'response_preview', 'name',
-  'user_id', 'session_id', 'input_tokens', 'output_tokens', 'total_tokens', 'span_count', 'cost_nanos', 'unpriced_calls',
-] as const satisfies readonly (keyof TraceRow)[];
-/** Fails to compile when `traces` gains a column the list above lacks. */
-const everyTraceColumn: Exclude<keyof TraceRow, (typeof TRACE_COLUMNS)[number]> extends never ? true : never = true;
-void everyTraceColumn;
 
 /** The tables that hold a trace's rows, deleted with it (its LLM calls go with `deleteTraceCalls`). */
 const TRACE_TABLES = ['trace_metadata', 'trace_tags', 'spans', 'assessments', 'traces'] as const;
