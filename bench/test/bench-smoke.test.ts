@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 // @ts-expect-error plain JavaScript shared with the screenshots script
 import { chromiumAvailable } from '../../packages/ui/scripts/browser.mjs';
+import { postgresReachable } from '../../packages/server/test/support/databases.js';
 
 /**
  * Every benchmark, run end to end at a toy size, so none rots between the runs that fill
@@ -18,6 +19,7 @@ const run = promisify(execFile);
 const cacheDir = mkdtempSync(join(tmpdir(), 'threadline-bench-smoke-'));
 const postgresUrl = process.env.TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
 const requirePostgres = process.env.THREADLINE_REQUIRE_POSTGRES === '1';
+const postgres = requirePostgres || (await postgresReachable());
 const browser: boolean = chromiumAvailable() || process.env.THREADLINE_REQUIRE_BROWSER === '1';
 
 afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
@@ -32,6 +34,12 @@ describe('benchmarks at a toy size', { timeout: 300_000 }, () => {
     const out = await bench('ingest/run.js', ['--traces', '40', '--rounds', '1', '--warmup', '10']);
     expect(out).toMatch(/Checked: the server's database and both raw databases hold identical rows \(50 traces, 250 spans/);
     expect(out).toMatch(/trace_hours rows/);
+  });
+
+  it.runIf(postgres)('bench:ingest:postgres stores every trace through two replicas', async () => {
+    const out = await bench('ingest/postgres.js', ['--traces', '40', '--warmup', '10', '--postgres', postgresUrl]);
+    expect(out).toMatch(/Checked: the schema holds 50 traces and 250 spans/);
+    expect(out).toMatch(/PostgreSQL backends CPU µs per trace/);
   });
 
   it('bench:search answers every query the same on both sides, on SQLite and PostgreSQL', async () => {
