@@ -17,6 +17,7 @@ export {
 export type { TokenUsage } from './keys.js';
 export { SpanType, SpanStatusCode } from './span.js';
 export { displayText, requestPreview, responsePreview, truncatePreview } from './preview.js';
+export { luhnValid } from './luhn.js';
 export type { NanoTime, SpanEventJson, SpanJson, TraceDataJson } from './span.js';
 export { TraceState, TraceLocationType } from './trace-info.js';
 export { AssessmentSourceType, ASSESSMENT_ID_PREFIX, EXPECTATION_SERIALIZATION_FORMAT } from './assessment.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DETECTOR_NAMES, isCardNumber, luhnValid, type DetectorName } from '../src/redaction/detectors.js';
+import { luhnValid } from '@threadline/protocol';
+import { DETECTOR_NAMES, isCardNumber, type DetectorName } from '../src/redaction/detectors.js';
 import { parseDetectorList, parsePatternAssignment, parseRulesJson, RedactionRuleError, MAX_CUSTOM_PATTERNS } from '../src/redaction/rules.js';
 import { REDACTED_WHOLE, TextRedactor } from '../src/redaction/text-redactor.js';
 

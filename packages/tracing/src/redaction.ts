@@ -1,7 +1,8 @@
 /**
  * Redaction of personal data and credentials inside text: the built-in detectors and the rules an
- * operator configures. Self-contained (no imports) so that any part of Threadline, the server
- * included, can apply the same definitions.
+ * operator configures. It imports only the protocol package (the Luhn check, shared with the
+ * server's detectors), so that any part of Threadline, the server included, can apply the same
+ * definitions.
  *
  * Every built-in pattern runs in time linear in the text: no repeated group holds a quantifier,
  * every unbounded run is a single character class followed by a character outside it, and each
@@ -9,6 +10,8 @@
  * of letters, a base64 image say, is scanned once, not once per position). Digits are matched by a
  * bounded candidate pattern and then validated in code (Luhn for cards, shape for phone numbers).
  */
+
+import { luhnValid } from '@threadline/protocol';
 
 /** Names of the built-in detectors. */
 export type RedactionDetector = 'email' | 'phone' | 'credit_card' | 'api_key' | 'bearer_token';
@@ -60,25 +63,12 @@ const hasDigit = (text: string) => /\d/.test(text);
  */
 const DIGIT_RUN = /(?<![\w+(]|\d[ .-]|\d\))\+?\(?\d[\d ().-]{4,40}\d(?![\w(]|[ .-]\d|\)\d)/g;
 
-/** Luhn's checksum, as every payment card number satisfies it. */
-export function passesLuhn(digits: string): boolean {
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
-    if (i % 2 === 1) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return sum % 10 === 0;
-}
 
 /** 13 to 19 digits, grouped by single spaces or dashes only, passing Luhn. */
 function isCardNumber(candidate: string): boolean {
   if (!/^\d[\d -]*$/.test(candidate) || /[ -]{2}/.test(candidate)) return false;
   const digits = candidate.replace(/[ -]/g, '');
-  return digits.length >= 13 && digits.length <= 19 && passesLuhn(digits);
+  return digits.length >= 13 && digits.length <= 19 && luhnValid(digits);
 }
 
 /** A date inside a digit run (`2024-01-15 10`, `15.01.2024 10`): with an hour after it, it has a phone's digit count. */

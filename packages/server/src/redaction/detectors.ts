@@ -1,3 +1,4 @@
+import { luhnValid } from '@threadline/protocol';
 /**
  * The built-in detectors: what each finds, written as JavaScript regular expressions that the
  * text redactor joins into one, so that a string is scanned once whatever the number of detectors.
@@ -138,24 +139,6 @@ export function isCardNumber(digits: string): boolean {
   return luhnValid(digits);
 }
 
-/**
- * The Luhn (mod 10) check.
- *
- * @example
- * luhnValid('4111111111111111') // true
- */
-export function luhnValid(digits: string): boolean {
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
-    if (i % 2 === 1) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return sum % 10 === 0;
-}
 
 /**
  * The card number a match holds: all of it, or, when its groups run on into another number
