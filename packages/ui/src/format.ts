@@ -1,4 +1,5 @@
 import type { TraceInfoJson } from '@threadline/protocol';
+import { objectOf } from '../../server/src/json-object.js';
 
 export const USER_METADATA = 'mlflow.trace.user';
 export const SESSION_METADATA = 'mlflow.trace.session';
@@ -97,7 +98,7 @@ export const tokensOf = (info: TraceInfoJson): Tokens | null => tokensFrom(info.
  * `mlflow.trace.tokenUsage` and span attribute `mlflow.chat.tokenUsage` hold it: the object or its JSON text.
  */
 export function tokensFrom(raw: unknown): Tokens | null {
-  const u = objectFrom(raw);
+  const u = objectOf(raw);
   if (!u) return null;
   const input = numberOrNull(u.input_tokens);
   const output = numberOrNull(u.output_tokens);
@@ -105,18 +106,6 @@ export function tokensFrom(raw: unknown): Tokens | null {
   return total === null ? null : { input, output, total };
 }
 
-/** An object, or the JSON text of one (metadata values are text; span attributes come decoded once); else null. */
-function objectFrom(raw: unknown): Record<string, unknown> | null {
-  let value = raw;
-  if (typeof value === 'string') {
-    try {
-      value = JSON.parse(value);
-    } catch {
-      return null;
-    }
-  }
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
-}
 
 const numberOrNull = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
@@ -148,7 +137,7 @@ export interface Cost {
  * `mlflow.trace.cost` and span attribute `mlflow.llm.cost` hold it: the object or its JSON text.
  */
 export function costFrom(raw: unknown): Cost | null {
-  const c = objectFrom(raw);
+  const c = objectOf(raw);
   const total = c ? numberOrNull(c.total_cost) : null;
   return c && total !== null ? { input: numberOrNull(c.input_cost), output: numberOrNull(c.output_cost), total } : null;
 }

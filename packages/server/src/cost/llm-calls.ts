@@ -1,4 +1,5 @@
 import { SpanAttributeKey } from '@threadline/protocol';
+import { objectOf } from '../json-object.js';
 import { cleanIdValue, modelOf, providerOf } from '../ingest/otlp/otlp-mapping.js';
 import type { SpanRecord } from '../trace-model.js';
 import type { CallCost } from './price-book.js';
@@ -79,17 +80,6 @@ function money(value: unknown): number | null {
   return Number.isFinite(n) && n >= 0 ? n : null;
 }
 
-/** A JSON object, or a JSON string of one (OTLP attributes carry objects as strings). */
-function objectOf(value: unknown): Record<string, unknown> | null {
-  if (typeof value === 'string') {
-    try {
-      value = JSON.parse(value);
-    } catch {
-      return null;
-    }
-  }
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
-}
 
 /** A cost object's total (else the sum of its parts) and its input and output parts. */
 function costOf(cost: Record<string, unknown> | null, keys: { total: string; input: string; output: string }): CallCost | null {
