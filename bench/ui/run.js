@@ -85,7 +85,8 @@ try {
       uiHasModelChart ? 'Overview with cost by model, 30 days' : 'Overview with cost by model, 30 days (no chart yet: its request)',
       `/experiments/${exp}/overview?from=${from}&to=${to}`,
       '[data-testid="chart-traces"] canvas',
-      { models: true, alternate: true },
+      // With the UI's chart: it drawn too, from that answer.
+      { models: true, alternate: true, ...(uiHasModelChart ? { also: '[data-testid="chart-model-cost"] canvas' } : {}) },
     ],
     ['Overview, 30 days, by user', `/experiments/${exp}/overview?from=${from}&to=${to}&group=user`, '[data-testid="chart-groups"] canvas'],
   ];
@@ -118,7 +119,7 @@ try {
         })
       : undefined;
     await tab.goto(base + path);
-    await Promise.all([tab.waitForSelector(ready), models]);
+    await Promise.all([tab.waitForSelector(ready), models, options.also ? tab.waitForSelector(options.also) : undefined]);
     return performance.now() - started;
   };
   // Views measured one after the other, each on its own but those marked `alternate`, which take turns with the one before.
@@ -168,7 +169,7 @@ their groups only.
 
 ${
   uiHasModelChart
-    ? `Cost by model: the overview's own request to \`POST /api/threadline/models/metrics\` (read from the hourly \`model_hours\` rollup; it answered ${modelsAnswer.models} models in ${modelsAnswer.buckets} buckets of ${modelsAnswer.bucketHours} hours, in full at p50 ${fmt(median(modelsAt.slice(1)))} ms after navigation) waited for, with the overview's first chart drawn; visited alternately with the overview above.`
+    ? `Cost by model: the overview's own request to \`POST /api/threadline/models/metrics\` (read from the hourly \`model_hours\` rollup; it answered ${modelsAnswer.models} models in ${modelsAnswer.buckets} buckets of ${modelsAnswer.bucketHours} hours, in full at p50 ${fmt(median(modelsAt.slice(1)))} ms after navigation) waited for, and both the overview's first chart and its cost-by-model chart drawn; visited alternately with the overview above.`
     : `**Cost by model: the UI on this branch has no cost-by-model chart yet** (another branch adds it). The row times the overview's first screen together with the request that chart will make, \`POST /api/threadline/models/metrics\` for the same 30 days and the overview's buckets (${fmt(modelsAnswer.askedMinutes)} minutes, which the endpoint widens to whole hours; read from the hourly \`model_hours\` rollup, one row per hour and model; it answered ${modelsAnswer.models} models in ${modelsAnswer.buckets} buckets of ${modelsAnswer.bucketHours} hours), sent by the page as soon as its document is parsed and timed, like every row, from navigation until the later of the chart drawn and the request answered in full (at p50 ${fmt(median(modelsAt.slice(1)))} ms after navigation); visited alternately with the overview above, under the same load. It measures the server's answer and the page around it, not drawing the new chart.`
 }
 `;
