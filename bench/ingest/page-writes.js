@@ -53,6 +53,9 @@ try {
   reader.exec('COMMIT');
   const owners = new Map(reader.prepare('SELECT pageno, name FROM dbstat').all().map((r) => [r.pageno, r.name]));
   const pageSize = reader.pragma('page_size', { simple: true });
+  // What the stored traces take, per table and index (issue 16's storage goal is against this).
+  const stored = reader.prepare('SELECT name, SUM(pgsize) AS bytes, SUM(payload) AS payload FROM dbstat GROUP BY name ORDER BY bytes DESC').all();
+  const storedTraces = reader.prepare('SELECT count(*) AS n FROM traces').get().n;
   reader.close();
 
   const commits = frames.filter((f) => f.commit).length;
@@ -74,6 +77,17 @@ try {
       ['table or index', 'frames', 'KiB/trace in WAL', 'distinct pages', 'frames per commit'],
       rows.map(([name, e]) => [name, fmt(e.frames), kibPerTrace(e.frames), fmt(e.pages.size), fmt(e.frames / commits, 1)]),
       ['l', 'r', 'r', 'r', 'r'],
+    ),
+  );
+  const totalBytes = stored.reduce((n, r) => n + r.bytes, 0);
+  log();
+  log(`Stored: ${fmt(totalBytes / 1024 / storedTraces, 2)} KiB per trace in the file (${fmt(storedTraces)} traces), by table or index:`);
+  log();
+  log(
+    markdownTable(
+      ['table or index', 'KiB per trace', 'of which payload'],
+      stored.filter((r) => r.bytes / storedTraces >= 10).map((r) => [r.name, fmt(r.bytes / 1024 / storedTraces, 2), fmt(r.payload / 1024 / storedTraces, 2)]),
+      ['l', 'r', 'r'],
     ),
   );
 } finally {
