@@ -12,6 +12,12 @@ type Db = Kysely<Database> | Transaction<Database>;
 const postgresTexts = new Map<string, string>();
 /** The name each statement made here is prepared under on PostgreSQL connections. */
 const preparedNames = new Map<string, string>();
+/**
+ * Statements with more parameters are not prepared: a connection keeps every statement it
+ * prepared, and inserts of many rows come in as many shapes as batch sizes (an OTLP batch of 1
+ * to 500 spans), each a large plan, on every pooled connection. The hot shapes are small.
+ */
+const MAX_PREPARED_PARAMETERS = 100;
 
 /**
  * The name PostgreSQL's connections prepare `text` under, when it is one of the hot path's
@@ -34,7 +40,7 @@ function postgresText(text: string): string {
     let n = 0;
     converted = text.replace(/\?/g, () => `$${++n}`);
     postgresTexts.set(text, converted);
-    preparedNames.set(converted, `threadline_${preparedNames.size + 1}`);
+    if (n <= MAX_PREPARED_PARAMETERS) preparedNames.set(converted, `threadline_${preparedNames.size + 1}`);
   }
   return converted;
 }
