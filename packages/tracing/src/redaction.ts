@@ -63,7 +63,6 @@ const hasDigit = (text: string) => /\d/.test(text);
  */
 const DIGIT_RUN = /(?<![\w+(]|\d[ .-]|\d\))\+?\(?\d[\d ().-]{4,40}\d(?![\w(]|[ .-]\d|\)\d)/g;
 
-
 /** 13 to 19 digits, grouped by single spaces or dashes only, passing Luhn. */
 function isCardNumber(candidate: string): boolean {
   if (!/^\d[\d -]*$/.test(candidate) || /[ -]{2}/.test(candidate)) return false;

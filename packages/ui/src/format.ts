@@ -106,7 +106,6 @@ export function tokensFrom(raw: unknown): Tokens | null {
   return total === null ? null : { input, output, total };
 }
 
-
 const numberOrNull = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 const dollars = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });

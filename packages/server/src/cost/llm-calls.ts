@@ -80,7 +80,6 @@ function money(value: unknown): number | null {
   return Number.isFinite(n) && n >= 0 ? n : null;
 }
 
-
 /** A cost object's total (else the sum of its parts) and its input and output parts. */
 function costOf(cost: Record<string, unknown> | null, keys: { total: string; input: string; output: string }): CallCost | null {
   if (!cost) return null;

@@ -1,4 +1,3 @@
-import { luhnValid } from '@threadline/protocol';
 /**
  * The built-in detectors: what each finds, written as JavaScript regular expressions that the
  * text redactor joins into one, so that a string is scanned once whatever the number of detectors.
@@ -11,6 +10,8 @@ import { luhnValid } from '@threadline/protocol';
  *
  * Sources hold no capturing group: the redactor tells the detectors apart by group number.
  */
+
+import { luhnValid } from '@threadline/protocol';
 
 export const DETECTOR_NAMES = ['email', 'phone', 'credit_card', 'api_key', 'bearer_token'] as const;
 export type DetectorName = (typeof DETECTOR_NAMES)[number];
@@ -138,7 +139,6 @@ export function isCardNumber(digits: string): boolean {
   if (!CARD_NETWORKS.some((n) => n.prefix.test(digits) && n.lengths.includes(digits.length))) return false;
   return luhnValid(digits);
 }
-
 
 /**
  * The card number a match holds: all of it, or, when its groups run on into another number

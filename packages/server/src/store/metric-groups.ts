@@ -83,7 +83,7 @@ async function rankedByBound(db: Kysely<Database>, q: TraceMetricsQuery & { grou
     if (groups.length === 0) return groups;
     const byKey = new Map(groups.map((g) => [g.key, g]));
     if (count === 1) {
-      for (const g of groups) add(g.series[0]!, top.find((row) => row.k === g.key)!);
+      groups.forEach((g, i) => add(g.series[0]!, top[i]!));
     } else {
       for (const row of (await countKeys(db, q, key, groups.map((g) => g.key), count)).rows) {
         const point = byKey.get(row.k)?.series[Number(row.b)];

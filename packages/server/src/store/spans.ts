@@ -73,7 +73,7 @@ export async function againstStored(
 export async function insertSpans(trx: Db, dialect: SqlDialect, traceId: string, spans: readonly SpanToStore[]): Promise<void> {
   if (spans.length === 0) return;
   for (let i = 0; i < spans.length; i += ID_CHUNK) {
-    const rows = spans.slice(i, i + ID_CHUNK).map(({ row: r }) => [r.trace_id, r.span_id, r.parent_span_id, r.name, r.type, r.status, r.start_ns, r.end_ns, r.content]);
+    const rows = spans.slice(i, i + ID_CHUNK).map(({ row }) => SPAN_COLUMNS.map((column) => row[column]));
     await insertRows(trx, 'spans', SPAN_COLUMNS, rows, 'ON CONFLICT (trace_id, span_id) DO NOTHING');
   }
   await indexSpanText(trx, dialect, traceId, spans.map((s) => s.span));

@@ -22,7 +22,6 @@ export const TRACE_COLUMNS = [
 const everyTraceColumn: Exclude<keyof TraceRow, (typeof TRACE_COLUMNS)[number]> extends never ? true : never = true;
 void everyTraceColumn;
 
-
 /** A trace id that no trace has. The HTTP layer answers it with 404. */
 export class TraceNotFoundError extends Error {
   constructor(readonly traceId: string) {

@@ -345,7 +345,6 @@ export class TraceWrites {
   }
 }
 
-
 /** The tables that hold a trace's rows, deleted with it (its LLM calls go with `deleteTraceCalls`). */
 const TRACE_TABLES = ['trace_metadata', 'trace_tags', 'spans', 'assessments', 'traces'] as const;
 

@@ -26,8 +26,6 @@ export class CheckpointThread {
   private worker?: Worker;
   private closed = false;
   private restartTimer?: NodeJS.Timeout;
-  /** The WAL's frames, and those of them copied, at the latest checkpoint. */
-  lastCheckpoint?: { log: number; checkpointed: number };
 
   constructor(private readonly path: string) {
     this.start();
@@ -52,7 +50,6 @@ export class CheckpointThread {
     this.worker = worker;
     // The thread's timer alone must not keep a server that is otherwise done alive.
     worker.unref();
-    worker.on('message', (checkpoint: { log: number; checkpointed: number }) => (this.lastCheckpoint = checkpoint));
     // Errors end the thread; 'exit' follows and starts another.
     worker.on('error', () => undefined);
     worker.on('exit', () => {

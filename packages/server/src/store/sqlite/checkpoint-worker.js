@@ -19,8 +19,7 @@ database.pragma('wal_autocheckpoint = 0');
 
 const timer = setInterval(() => {
   try {
-    const result = /** @type {{ busy: number, log: number, checkpointed: number }} */ (database.prepare('PRAGMA wal_checkpoint(PASSIVE)').get());
-    port.postMessage({ log: result.log, checkpointed: result.checkpointed });
+    database.prepare('PRAGMA wal_checkpoint(PASSIVE)').get();
   } catch (error) {
     // SQLITE_BUSY (another checkpoint under way, an erase's TRUNCATE) is tried again next time.
     if (!(error instanceof Error && 'code' in error && String(error.code).startsWith('SQLITE_BUSY'))) throw error;
