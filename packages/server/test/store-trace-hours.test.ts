@@ -165,7 +165,9 @@ describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
     // 011-key-hours.
     for (const table of ['user_hours', 'session_hours']) await sql`DROP TABLE ${sql.table(table)}`.execute(kysely);
     // 010-trace-text.
-    if (db.store.dialect.name === 'sqlite') for (const table of ['trace_text_index', 'trace_text_pending']) await sql`DROP TABLE ${sql.table(table)}`.execute(kysely);
+    if (db.store.dialect.name === 'sqlite') for (const table of ['trace_text_vocab', 'trace_text_index', 'trace_text_pending']) await sql`DROP TABLE ${sql.table(table)}`.execute(kysely);
+    // 014-text-documents-without-words.
+    if (db.store.dialect.name === 'sqlite') await sql`ALTER TABLE spans DROP COLUMN text_doc`.execute(kysely);
     await sql`DROP TABLE trace_text_docs`.execute(kysely);
     // 012-unused-sqlite-indexes drops what 001 made.
     if (db.store.dialect.name === 'sqlite') {

@@ -133,6 +133,8 @@ export interface SpansTable {
   end_ns: string | bigint | null;
   /** The span as JSON, attributes JSON-encoded (MLflow's stored form). */
   content: string;
+  /** SQLite only (migration 014): the text index's document holding this span's words, if any. */
+  text_doc?: number | null;
 }
 
 /**

@@ -14,6 +14,7 @@ type Db = Kysely<Database> | Transaction<Database>;
 const ID_CHUNK = 500;
 
 const SPAN_COLUMNS = ['trace_id', 'span_id', 'parent_span_id', 'name', 'type', 'status', 'start_ns', 'end_ns', 'content'] as const;
+const SPAN_COLUMNS_WITH_DOCUMENT = [...SPAN_COLUMNS, 'text_doc'] as const;
 
 /** A span with the row it is stored as. */
 export interface SpanToStore {
@@ -68,15 +69,23 @@ export async function againstStored(
 
 /**
  * Inserts spans `againstStored` found new, all of one trace, and adds their words to the text
- * index; the trace's row lock keeps anyone else from adding them meanwhile.
+ * index as one document, which the spans name where the database keeps that (SQLite); the
+ * trace's row lock keeps anyone else from adding them meanwhile.
  */
 export async function insertSpans(trx: Db, dialect: SqlDialect, traceId: string, spans: readonly SpanToStore[]): Promise<void> {
   if (spans.length === 0) return;
-  for (let i = 0; i < spans.length; i += ID_CHUNK) {
-    const rows = spans.slice(i, i + ID_CHUNK).map(({ row }) => SPAN_COLUMNS.map((column) => row[column]));
-    await insertRows(trx, 'spans', SPAN_COLUMNS, rows, 'ON CONFLICT (trace_id, span_id) DO NOTHING');
+  // In span id order, the order a document's words are read in again (sqlite/text-documents.ts).
+  const ordered = [...spans].sort((a, b) => (a.span.spanId < b.span.spanId ? -1 : a.span.spanId > b.span.spanId ? 1 : 0));
+  const documentId = await indexSpanText(trx, dialect, traceId, ordered.map((s) => s.span));
+  const columns = documentId == null ? SPAN_COLUMNS : SPAN_COLUMNS_WITH_DOCUMENT;
+  for (let i = 0; i < ordered.length; i += ID_CHUNK) {
+    const rows = ordered.slice(i, i + ID_CHUNK).map(({ row }) => {
+      const values: unknown[] = SPAN_COLUMNS.map((column) => row[column]);
+      if (documentId != null) values.push(documentId);
+      return values;
+    });
+    await insertRows(trx, 'spans', columns, rows, 'ON CONFLICT (trace_id, span_id) DO NOTHING');
   }
-  await indexSpanText(trx, dialect, traceId, spans.map((s) => s.span));
 }
 
 /** The name of a trace's stored root span (the earliest, if several claim to be), if it has one. */

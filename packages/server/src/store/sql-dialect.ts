@@ -1,5 +1,6 @@
-import type { Expression, RawBuilder, SqlBool } from 'kysely';
+import type { Expression, Kysely, RawBuilder, SqlBool, Transaction } from 'kysely';
 import type { TextTerm } from '../text-search/text-query.js';
+import type { Database } from './schema.js';
 
 /**
  * What differs between the databases above Kysely's own dialects: one small method per quirk,
@@ -41,10 +42,14 @@ export interface SqlDialect {
  * split and normalized (text-search/words.ts), in each database's own full-text index.
  */
 export interface TraceTextSql {
-  /** Statements, run in order in one transaction, that add a document of `words` to the trace. */
-  insert(traceId: string, words: string): RawBuilder<unknown>[];
-  /** Statements that remove every document of these traces (at most a few hundred ids). */
-  delete(traceIds: readonly string[]): RawBuilder<unknown>[];
+  /**
+   * Adds a document of `words` (read from the spans in span id order) to the trace. Answers the
+   * id its spans keep in `spans.text_doc` where the database reads a document's words from its
+   * spans again to delete it (SQLite), else null.
+   */
+  insert(trx: Kysely<Database> | Transaction<Database>, traceId: string, words: string): Promise<number | null>;
+  /** Removes every document of these traces (at most a few hundred ids), before their spans are deleted. */
+  delete(trx: Kysely<Database> | Transaction<Database>, traceIds: readonly string[]): Promise<void>;
   /** A subquery answering the ids of the traces that have a document matching `term` (of at most `limit` documents). */
   matchingTraceIds(term: TextTerm, limit?: number): RawBuilder<unknown>;
   /** A condition on a document aliased `d`: it matches `term`. */

@@ -16,21 +16,19 @@ type Db = Kysely<Database> | Transaction<Database>;
 const ID_CHUNK = 500;
 
 /**
- * Adds the words of a trace's newly stored spans to the text index, in the transaction that
- * stores them (migration 010). Spans without text add nothing; answers whether they had some.
+ * Adds the words of a trace's newly stored spans, given in span id order, to the text index, in
+ * the transaction that stores them (migration 010). Spans without text add nothing (undefined);
+ * otherwise answers the document's id for `spans.text_doc`, null where spans keep none.
  */
-export async function indexSpanText(trx: Db, dialect: SqlDialect, traceId: string, spans: readonly SpanText[]): Promise<boolean> {
+export async function indexSpanText(trx: Db, dialect: SqlDialect, traceId: string, spans: readonly SpanText[]): Promise<number | null | undefined> {
   const words = searchableWords(spans);
-  if (words === '') return false;
-  for (const statement of dialect.traceText.insert(traceId, words)) await statement.execute(trx);
-  return true;
+  if (words === '') return undefined;
+  return dialect.traceText.insert(trx, traceId, words);
 }
 
-/** Removes the traces' documents from the text index, with the traces (trace-writes.ts deleteTracesIn). */
+/** Removes the traces' documents from the text index, with the traces, before their spans (trace-writes.ts deleteTracesIn). */
 export async function deleteTraceText(trx: Db, dialect: SqlDialect, traceIds: readonly string[]): Promise<void> {
-  for (let i = 0; i < traceIds.length; i += ID_CHUNK) {
-    for (const statement of dialect.traceText.delete(traceIds.slice(i, i + ID_CHUNK))) await statement.execute(trx);
-  }
+  for (let i = 0; i < traceIds.length; i += ID_CHUNK) await dialect.traceText.delete(trx, traceIds.slice(i, i + ID_CHUNK));
 }
 
 /**
@@ -164,7 +162,7 @@ async function reindexTraceText(trx: Db, dialect: SqlDialect, traceIds: readonly
       .select(['trace_id', 'content'])
       .where('trace_id', 'in', sorted.slice(i, i + ID_CHUNK))
       .orderBy('trace_id')
-      .orderBy('start_ns')
+      .orderBy('span_id')
       .execute();
     const byTrace = new Map<string, SpanText[]>();
     for (const row of rows) {
@@ -173,7 +171,13 @@ async function reindexTraceText(trx: Db, dialect: SqlDialect, traceIds: readonly
       if (list) list.push(span);
       else byTrace.set(row.trace_id, [span]);
     }
-    for (const [traceId, spans] of byTrace) if (await indexSpanText(trx, dialect, traceId, spans)) indexed++;
+    for (const [traceId, spans] of byTrace) {
+      const documentId = await indexSpanText(trx, dialect, traceId, spans);
+      if (documentId === undefined) continue;
+      indexed++;
+      // The new document is of all the trace's spans.
+      if (documentId !== null) await trx.updateTable('spans').set({ text_doc: documentId }).where('trace_id', '=', traceId).execute();
+    }
   }
   return indexed;
 }

@@ -12,6 +12,7 @@ import * as m010 from './010-trace-text.js';
 import * as m011 from './011-key-hours.js';
 import * as m012 from './012-unused-sqlite-indexes.js';
 import * as m013 from './013-trace-text-pending.js';
+import * as m014 from './014-text-documents-without-words.js';
 
 /** What a migration may need to know of the database it runs on. */
 export interface MigrationContext {
@@ -40,6 +41,7 @@ const MIGRATIONS: Record<string, { up: VersionedMigration }> = {
   '011-key-hours': m011,
   '012-unused-sqlite-indexes': m012,
   '013-trace-text-pending': m013,
+  '014-text-documents-without-words': m014,
 };
 
 /**

@@ -1,5 +1,6 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
 import { tsQuery } from '../../text-search/text-query.js';
+import { runSql } from '../fast-sql.js';
 import type { SqlDialect } from '../sql-dialect.js';
 
 // A JSON string literal that `::jsonb` is sure to accept: no raw control characters and no \u
@@ -28,8 +29,13 @@ export const postgresDialect: SqlDialect = {
   // The 'simple' configuration only lower-cases: words come split and normalized already, and
   // no language's stemming or stop words decide what a search finds.
   traceText: {
-    insert: (traceId, words) => [sql`INSERT INTO trace_text_docs (trace_id, words) VALUES (${traceId}, to_tsvector('simple', ${words}))`],
-    delete: (traceIds) => [sql`DELETE FROM trace_text_docs WHERE trace_id IN (${sql.join(traceIds.map((id) => sql.val(id)))})`],
+    insert: async (trx, traceId, words) => {
+      await runSql(trx, "INSERT INTO trace_text_docs (trace_id, words) VALUES (?, to_tsvector('simple', ?))", [traceId, words]);
+      return null;
+    },
+    delete: async (trx, traceIds) => {
+      await runSql(trx, `DELETE FROM trace_text_docs WHERE trace_id IN (${traceIds.map(() => '?').join(', ')})`, traceIds);
+    },
     matchingTraceIds: (term, limit) =>
       sql`(SELECT d.trace_id FROM trace_text_docs AS d WHERE d.words @@ to_tsquery('simple', ${tsQuery(term)})${limit === undefined ? sql`` : sql` LIMIT ${sql.lit(limit)}`})`,
     documentMatches: (term) => sql<SqlBool>`(d.words @@ to_tsquery('simple', ${tsQuery(term)}))`,

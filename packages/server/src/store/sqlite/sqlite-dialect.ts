@@ -1,6 +1,7 @@
-import { sql, type Expression, type SqlBool, type SqliteDatabase } from 'kysely';
+import { sql, type Expression, type SqlBool } from 'kysely';
 import { fts5Query } from '../../text-search/text-query.js';
 import type { SqlDialect } from '../sql-dialect.js';
+import { deleteTextDocuments, insertTextDocument } from './text-documents.js';
 
 /**
  * The SQL function a search calls per row to stay within its time limit (search-functions.js
@@ -45,25 +46,11 @@ export const sqliteDialect: SqlDialect = {
   jsonTextAt: (jsonText: Expression<unknown>, path: readonly string[]) =>
     sql<string | null>`(CASE WHEN json_valid(${jsonText}) THEN CAST(json_extract(${jsonText}, ${sqliteJsonPath(path)}) AS TEXT) END)`,
   timeLimitCheck: sql<SqlBool>`(${sql.raw(TIME_LIMIT_FUNCTION)}() = 1)`,
-  // The FTS5 index is over trace_text_docs (its external content). A new document waits in
-  // trace_text_pending until its transaction commits (indexPendingText): FTS5 writes what it was
-  // given to disk at every savepoint, and group commit opens one per unit of work, so indexing at
-  // once wrote a segment per trace. A document leaves the index by FTS5's 'delete' command given
-  // the words it was indexed with, before its row goes; one still pending was never indexed.
+  // A contentless FTS5 index of trace_text_docs' documents by doc_id, whose words are stored
+  // nowhere else (text-documents.ts).
   traceText: {
-    insert: (traceId, words) => [
-      sql`INSERT INTO trace_text_docs (trace_id, words) VALUES (${traceId}, ${words})`,
-      sql`INSERT INTO trace_text_pending (doc_id) VALUES (last_insert_rowid())`,
-    ],
-    delete: (traceIds) => {
-      const ids = sql.join(traceIds.map((id) => sql.val(id)));
-      return [
-        sql`INSERT INTO trace_text_index (trace_text_index, rowid, words) SELECT 'delete', doc_id, words FROM trace_text_docs
-          WHERE trace_id IN (${ids}) AND doc_id NOT IN (SELECT doc_id FROM trace_text_pending)`,
-        sql`DELETE FROM trace_text_pending WHERE doc_id IN (SELECT doc_id FROM trace_text_docs WHERE trace_id IN (${ids}))`,
-        sql`DELETE FROM trace_text_docs WHERE trace_id IN (${ids})`,
-      ];
-    },
+    insert: insertTextDocument,
+    delete: deleteTextDocuments,
     matchingTraceIds: (term, limit) =>
       sql`(SELECT d.trace_id FROM trace_text_docs AS d WHERE d.doc_id IN (SELECT rowid FROM trace_text_index WHERE trace_text_index MATCH ${fts5Query(term)}${limit === undefined ? sql`` : sql` LIMIT ${sql.lit(limit)}`}))`,
     // `+` keeps SQLite from probing the match list per (trace_id, doc_id) key, which re-runs the
@@ -76,16 +63,4 @@ export const sqliteDialect: SqlDialect = {
 /** `['metadata', 'mlflow.trace.session']` -> `$."metadata"."mlflow.trace.session"`. */
 function sqliteJsonPath(path: readonly string[]): string {
   return `$${path.map((key) => `."${key.replaceAll('"', '\\"')}"`).join('')}`;
-}
-
-/**
- * Indexes the documents still pending (see `traceText` above), in one FTS5 write: run by the
- * store's connection at the end of each transaction, before it commits (ThreadlineSqliteDriver).
- */
-export function indexPendingText(database: SqliteDatabase): void {
-  if (database.prepare('SELECT 1 FROM trace_text_pending LIMIT 1').all([]).length === 0) return;
-  database
-    .prepare('INSERT INTO trace_text_index (rowid, words) SELECT d.doc_id, d.words FROM trace_text_pending AS p JOIN trace_text_docs AS d ON d.doc_id = p.doc_id')
-    .run([]);
-  database.prepare('DELETE FROM trace_text_pending').run([]);
 }
