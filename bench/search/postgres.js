@@ -14,6 +14,8 @@ import { basename } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openPostgresStore } from '../../packages/server/dist/index.js';
+import { storedSpanAttributes } from '../../packages/server/dist/store/spans.js';
+import { searchableWords } from '../../packages/server/dist/text-search/span-text.js';
 import { COST_VERSION } from './cost.js';
 import { FEEDBACK_VERSION } from './feedback.js';
 import { TEXT_VERSION } from './text.js';
@@ -201,7 +203,11 @@ async function copyText(client, sqlite, log) {
   await client.query('TRUNCATE trace_text_docs');
   await client.query('DROP INDEX IF EXISTS trace_text_docs_words');
   await client.query('DROP INDEX IF EXISTS trace_text_docs_trace');
-  const read = sqlite.prepare('SELECT trace_id, words FROM trace_text_docs ORDER BY doc_id').raw();
+  // SQLite keeps no document's words outside its index: they are read again from the spans that
+  // name the document, in span id order, as the server does to delete one.
+  const read = sqlite
+    .prepare('SELECT d.doc_id, d.trace_id, s.content FROM trace_text_docs AS d JOIN spans AS s ON s.trace_id = d.trace_id AND s.text_doc = d.doc_id ORDER BY d.doc_id, s.span_id')
+    .raw();
   let ids = [];
   let words = [];
   let rows = 0;
@@ -211,11 +217,21 @@ async function copyText(client, sqlite, log) {
     words = [];
   };
   await client.query('BEGIN');
-  for (const [traceId, text] of read.iterate()) {
-    ids.push(traceId);
-    words.push(text);
+  let doc = { id: undefined, traceId: '', spans: [] };
+  const take = async () => {
+    if (doc.id === undefined) return;
+    ids.push(doc.traceId);
+    words.push(searchableWords(doc.spans));
     if (++rows % BATCH === 0) await flush();
+  };
+  for (const [docId, traceId, content] of read.iterate()) {
+    if (docId !== doc.id) {
+      await take();
+      doc = { id: docId, traceId, spans: [] };
+    }
+    doc.spans.push({ attributes: storedSpanAttributes(content) });
   }
+  await take();
   await flush();
   await client.query('COMMIT');
   await client.query('CREATE INDEX trace_text_docs_words ON trace_text_docs USING gin (words)');

@@ -2,8 +2,8 @@
  * The search benchmark's conversation text: every turn's root span gains the user's message
  * (`mlflow.spanInputs`, a chat message list) and the answer (`mlflow.spanOutputs`), and the text
  * index (migration 010) gains their words, as the server's write path indexes them
- * (text-search/span-text.js `searchableWords` over the stored span's attributes; the SQL of the
- * SQLite dialect's `traceText.insert`).
+ * (text-search/span-text.js `searchableWords` over the stored span's attributes; the SQL of
+ * store/sqlite/text-documents.js: a document without its words, named by its trace's spans).
  *
  * The words follow a Zipf law over a made-up vocabulary of 5,000 (a support chat's long tail),
  * plus two marker words at known rates: `refund` (and `refunded`, `refunds`) in ~2% of turns,
@@ -17,12 +17,13 @@ import Database from 'better-sqlite3';
 import { SpanAttributeKey } from '../../packages/protocol/dist/index.js';
 import { openSqliteStore } from '../../packages/server/dist/index.js';
 import { storedSpanAttributes } from '../../packages/server/dist/store/spans.js';
+import { wordsHash } from '../../packages/server/dist/store/sqlite/text-documents.js';
 import { searchableWords } from '../../packages/server/dist/text-search/span-text.js';
 import { rng } from '../lib/random.js';
 import { ensureAddition, onCopy } from './additions.js';
 
 /** Bump when the generated text changes, so cached databases get it anew. */
-export const TEXT_VERSION = 1;
+export const TEXT_VERSION = 2;
 /** The common and the rare word the benchmark searches for, and their shares of turns. */
 export const COMMON_WORD = 'refund';
 export const RARE_WORD = 'chargeback';
@@ -104,8 +105,9 @@ function writeText(db, experimentId) {
       AND EXISTS (SELECT 1 FROM traces AS t WHERE t.trace_id = s.trace_id AND t.experiment_id = ?) ORDER BY s.rowid LIMIT ?`)
     .safeIntegers(true);
   const updateSpan = db.prepare('UPDATE spans SET content = ? WHERE rowid = ?');
-  // The SQLite dialect's traceText.insert.
-  const insertDoc = db.prepare('INSERT INTO trace_text_docs (trace_id, words) VALUES (?, ?)');
+  // store/sqlite/text-documents.js's insertTextDocument; as `threadline reindex-text`, every span of the trace names the document.
+  const insertDoc = db.prepare("INSERT INTO trace_text_docs (trace_id, words, words_hash) VALUES (?, '', ?)");
+  const nameDoc = db.prepare('UPDATE spans SET text_doc = ? WHERE trace_id = ?');
   const insertIndex = db.prepare('INSERT INTO trace_text_index (rowid, words) VALUES (?, ?)');
   let traces = 0;
   let indexed = 0;
@@ -123,7 +125,8 @@ function writeText(db, experimentId) {
         const content = JSON.stringify(span);
         updateSpan.run(content, row.rowid);
         const text = searchableWords([{ attributes: storedSpanAttributes(content) }]);
-        const doc = insertDoc.run(row.trace_id, text);
+        const doc = insertDoc.run(row.trace_id, wordsHash(text));
+        nameDoc.run(doc.lastInsertRowid, row.trace_id);
         insertIndex.run(doc.lastInsertRowid, text);
         indexed += text.split(' ').length;
         traces++;
@@ -139,7 +142,12 @@ function writeText(db, experimentId) {
 /** The documents as the server's reindex writes them from the stored spans must be these. */
 async function verifyAgainstServer(path, log) {
   await onCopy(path, async (copy) => {
-    const docs = (db) => db.prepare('SELECT trace_id, words FROM trace_text_docs ORDER BY trace_id').all();
+    // Each trace's document by its words' hash, and the document each of its spans names.
+    const docs = (db) =>
+      db
+        .prepare(`SELECT d.trace_id, d.words_hash, (SELECT count(*) FROM spans AS s WHERE s.trace_id = d.trace_id AND s.text_doc IS NOT d.doc_id) AS other_spans
+          FROM trace_text_docs AS d ORDER BY d.trace_id`)
+        .all();
     const before = new Database(copy, { readonly: true });
     const want = docs(before);
     before.close();
