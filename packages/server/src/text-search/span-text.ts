@@ -30,10 +30,9 @@ export function searchableWords(spans: readonly SpanText[]): string {
     if (typeof value === 'string') {
       const json = embeddedJson(value);
       if (json !== undefined) return add(json, depth + 1);
-      for (const word of wordsOf(value)) {
-        if (words.length >= MAX_INDEXED_WORDS) return;
-        words.push(word);
-      }
+      const found = wordsOf(value);
+      const end = Math.min(found.length, MAX_INDEXED_WORDS - words.length);
+      for (let i = 0; i < end; i++) words.push(found[i]!);
     } else if (Array.isArray(value)) {
       for (const item of value) add(item, depth + 1);
     } else if (value !== null && typeof value === 'object') {

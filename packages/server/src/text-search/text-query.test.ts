@@ -9,8 +9,17 @@ describe('words', () => {
     expect(wordsOf('東京 в Москве')).toEqual(['東京', 'в', 'москве']);
   });
 
+  it('reads plain ASCII as the same words as any text', () => {
+    // ASCII text takes a shorter path; one non-ASCII character takes the general one.
+    const ascii = 'Order #A-1234 by Bob_Smith (bob@example.com): "REFUND" it, 3.5x\ttoday!\n';
+    expect(wordsOf(ascii)).toEqual(['order', 'a', '1234', 'by', 'bob', 'smith', 'bob', 'example', 'com', 'refund', 'it', '3', '5x', 'today']);
+    expect(wordsOf(`${ascii} é`)).toEqual([...wordsOf(ascii), 'e']);
+    expect(wordsOf('  \u0000 ')).toEqual([]);
+  });
+
   it('leaves out runs too long to be words', () => {
     expect(wordsOf(`a ${'x'.repeat(MAX_WORD_LENGTH)} ${'y'.repeat(MAX_WORD_LENGTH + 1)} b`)).toEqual(['a', 'x'.repeat(MAX_WORD_LENGTH), 'b']);
+    expect(wordsOf(`é ${'y'.repeat(MAX_WORD_LENGTH + 1)} b`)).toEqual(['e', 'b']);
   });
 });
 
