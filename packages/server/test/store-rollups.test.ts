@@ -63,6 +63,20 @@ describeEachDatabase('sessions and users rollups', (database) => {
     expect(Number((await user('dave'))!.total_tokens)).toBe(14);
   });
 
+  it('takes a session\'s first input and last output from its trace\'s spans when its info had none', async () => {
+    // The info says when (the same times as its spans will) but has no previews: its root span's inputs and outputs give them.
+    const trace = traceRecord({ session: 'span-previews', user: 'erin', requestTimeMs: 1795463486775, executionDurationMs: 1 });
+    await db.store.startTrace(trace);
+    expect(await session('span-previews')).toMatchObject({ first_request_preview: null, last_response_preview: null });
+    const root = { ...span('00000000000000b1', null, 4), attributes: { 'mlflow.spanInputs': 'where is my parcel?', 'mlflow.spanOutputs': 'in Rotterdam', 'mlflow.chat.tokenUsage': { input_tokens: 4, output_tokens: 4, total_tokens: 8 } } };
+    expect((await db.store.logSpans(trace.traceId, [root])).kind).toBe('stored');
+    const stored = (await db.store.getTrace(trace.traceId))!;
+    expect([stored.requestPreview, stored.responsePreview]).toEqual(['where is my parcel?', 'in Rotterdam']);
+    const s = await session('span-previews');
+    expect(s).toMatchObject({ first_request_preview: stored.requestPreview, last_response_preview: stored.responsePreview });
+    expect([s!.first_time, s!.last_end_time, s!.total_tokens].map(Number)).toEqual([1795463486775, 1795463486776, 8]);
+  });
+
   it('moves counters when a re-logged trace changes state', async () => {
     const trace = traceRecord({ session: 'relog', user: 'erin', state: 'IN_PROGRESS' });
     await db.store.startTrace({ ...trace, metadata: { ...trace.metadata } });

@@ -174,6 +174,9 @@ class KeyPlans {
       plan.output += now!.outputTokens - was!.outputTokens;
       plan.total += now!.totalTokens - was!.totalTokens;
       plan.cost += now!.costNanos - was!.costNanos;
+      // Its times and previews as they were (its spans priced, say): only the counters move, by
+      // an update, not the upsert that merges times and previews.
+      if (sameTimesAndPreviews(was!, now!)) return;
       plan.entering.push(now!);
       if (now!.requestTime === was!.requestTime && now!.endTime >= was!.endTime) plan.staying.push(now!);
       else plan.leaving.push(was!);
@@ -211,6 +214,10 @@ class KeyPlans {
     if (!plan) this.plans.set(key, (plan = { experimentId, id, traces: 0, errors: 0, input: 0, output: 0, total: 0, cost: 0, entering: [], leaving: [], staying: [] }));
     return plan;
   }
+}
+
+function sameTimesAndPreviews(a: RollupContribution, b: RollupContribution): boolean {
+  return a.requestTime === b.requestTime && a.endTime === b.endTime && a.requestPreview === b.requestPreview && a.responsePreview === b.responsePreview;
 }
 
 /** The columns of a locked row that decide whether its times must be read again. */
