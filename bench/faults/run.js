@@ -14,7 +14,10 @@
  * Only this run's own connections are terminated: the replicas connect with an
  * application_name of their own, and only backends with that name are ended.
  *
- * Usage: npm run bench:faults [-- --traces N --concurrency C --kill-every-ms M --postgres URL --json --no-write]
+ * Usage: npm run bench:faults [-- --traces N --concurrency C --kill-every-ms M --min-kill-rounds K --postgres URL --json --no-write]
+ *
+ * `--min-kill-rounds K` paces the load so that it lasts at least K of the longest intervals
+ * between kills: on a fast machine a small load would otherwise be over before the faults began.
  */
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,6 +35,7 @@ const { values: args } = parseArgs({
     traces: { type: 'string', default: '2000' },
     concurrency: { type: 'string', default: '16' },
     'kill-every-ms': { type: 'string', default: '200' },
+    'min-kill-rounds': { type: 'string', default: '0' },
     'otlp-share': { type: 'string', default: '0.5' },
     'max-retry-wait-ms': { type: 'string', default: '250' },
     postgres: { type: 'string', default: process.env.TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test' },
@@ -42,13 +46,16 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  log('Usage: npm run bench:faults [-- --traces 2000 --concurrency 16 --kill-every-ms 200 --otlp-share 0.5 --postgres URL --json --no-write]');
+  log('Usage: npm run bench:faults [-- --traces 2000 --concurrency 16 --kill-every-ms 200 --min-kill-rounds 0 --otlp-share 0.5 --postgres URL --json --no-write]');
   process.exit(0);
 }
 
 const traceCount = positiveOption(args, 'traces');
 const concurrency = positiveOption(args, 'concurrency');
 const killEveryMs = positiveOption(args, 'kill-every-ms');
+const minKillRounds = Number(args['min-kill-rounds']) || 0;
+/** A kill comes 0.5 to 1.5 intervals after the last. */
+const MAX_KILL_JITTER = 1;
 const maxRetryWaitMs = positiveOption(args, 'max-retry-wait-ms');
 const otlpShare = Math.min(1, Math.max(0, Number(args['otlp-share'])));
 const TRACES_PER_OTLP_REQUEST = 10;
@@ -135,7 +142,7 @@ try {
   let loadDone = false;
   const killer = (async () => {
     while (!loadDone) {
-      await sleep(killEveryMs * (0.5 + Math.random()));
+      await sleep(killEveryMs * (0.5 + MAX_KILL_JITTER * Math.random()));
       if (loadDone) break;
       const { rows } = await admin.query('SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [applicationName]);
       outcome.killRounds++;
@@ -144,10 +151,17 @@ try {
   })();
 
   const started = performance.now();
+  // Job i starts no earlier than its share of the shortest load that spans minKillRounds kills.
+  const minLoadMs = minKillRounds * killEveryMs * (0.5 + MAX_KILL_JITTER);
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (next < jobs.length) await jobs[next++]();
+      while (next < jobs.length) {
+        const i = next++;
+        const early = started + (i * minLoadMs) / jobs.length - performance.now();
+        if (early > 0) await sleep(early);
+        await jobs[i]();
+      }
     }),
   );
   outcome.elapsedMs = performance.now() - started;

@@ -11,6 +11,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem, type as osType, release } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeBenchmarkSection } from '../lib/benchmarks-md.js';
 import { summariseCpuProfile } from '../lib/cpuprofile.js';
@@ -31,6 +32,8 @@ const RATE_GOAL = 2_000;
 const LEAN_GOAL = 0.5;
 const CPU_GOAL_US = 400;
 const KIB_GOAL = 40;
+/** The bare HTTP server measured beside the tracking server. */
+const FLOOR_SCRIPT = fileURLToPath(new URL('./http-floor.js', import.meta.url));
 const SPANS_PER_TRACE = 5;
 
 const { values: args } = parseArgs({
@@ -83,6 +86,7 @@ const dir = mkdtempSync(join(tmpdir(), 'threadline-bench-ingest-'));
 const paths = { server: join(dir, 'server.db'), each: join(dir, 'raw-each.db'), batch: join(dir, 'raw-batch.db'), lean: join(dir, 'lean.db'), profile: join(dir, 'profile') };
 
 let server;
+let floor;
 try {
   await main();
 } catch (error) {
@@ -91,6 +95,7 @@ try {
   process.exitCode = 1;
 } finally {
   if (server) await server.stop();
+  if (floor) await floor.stop();
   if (!args.keep) rmSync(dir, { recursive: true, force: true });
   else log(`kept ${dir}`);
 }
@@ -109,6 +114,7 @@ async function main() {
 
   const nodeArgs = [...args['node-arg'], ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${paths.profile}`] : [])];
   server = await startServerProcess({ dbPath: paths.server, nodeArgs });
+  floor = await startServerProcess({ script: FLOOR_SCRIPT });
   const rss = new RssSampler(server.pid);
   const rssStart = rss.sample();
   log(`server pid ${server.pid} at ${server.url}, RSS ${mib(rssStart)}`);
@@ -157,12 +163,21 @@ async function main() {
       lean: measureRaw(() => lean.writeEach(rows)),
     });
 
+    /** The same HTTP exchange with the HTTP floor (http-floor.js): nothing stored. */
+    const measureFloor = async () => {
+      const cpu0 = floor.cpuMs();
+      const clientCpu0 = ownCpuMs();
+      const load = await sendTraces(floor.url, traces, CONCURRENCY);
+      return { rate: (n * 1000) / load.elapsedMs, cpuUsPerTrace: ((floor.cpuMs() - cpu0) * 1000) / n, clientCpuUsPerTrace: ((ownCpuMs() - clientCpu0) * 1000) / n };
+    };
+
     let raw;
     if (rawFirst) raw = measureBoth();
     const serverResult = await measureServer();
     const rssAfter = rss.sample();
+    const http = await measureFloor();
     if (!rawFirst) raw = measureBoth();
-    return { label, server: serverResult, ...raw, postMs: serverResult.postMs, putMs: serverResult.putMs, rssAfter };
+    return { label, server: serverResult, http, ...raw, postMs: serverResult.postMs, putMs: serverResult.putMs, rssAfter };
   };
 
   let sizes;
@@ -193,6 +208,7 @@ async function main() {
   batched.close();
   lean.close();
   await server.stop();
+  await floor.stop();
 
   // Same rows in all three databases, or the comparison means nothing.
   const digests = { server: tableDigests(paths.server), each: tableDigests(paths.each), batch: tableDigests(paths.batch) };
@@ -226,6 +242,14 @@ async function main() {
       ['raw SQLite, 1 transaction per trace', fmt(eachRate), fmt(eachRate * SPANS_PER_TRACE), range((r) => r.each.rate), fmt(med((r) => r.each.cpuUsPerTrace)), kib(med((r) => r.each.bytesPerTrace))],
       [`raw SQLite, ${BATCH} traces per transaction`, fmt(batchRate), fmt(batchRate * SPANS_PER_TRACE), range((r) => r.batch.rate), fmt(med((r) => r.batch.cpuUsPerTrace)), kib(med((r) => r.batch.bytesPerTrace))],
       ['lean floor, 1 transaction per trace', fmt(leanRate), fmt(leanRate * SPANS_PER_TRACE), range((r) => r.lean.rate), fmt(med((r) => r.lean.cpuUsPerTrace)), kib(med((r) => r.lean.bytesPerTrace))],
+      [
+        `HTTP floor: bare node:http, JSON parsed, nothing stored, ${CONCURRENCY} in flight`,
+        fmt(med((r) => r.http.rate)),
+        fmt(med((r) => r.http.rate) * SPANS_PER_TRACE),
+        range((r) => r.http.rate),
+        `${fmt(med((r) => r.http.cpuUsPerTrace))} server + ${fmt(med((r) => r.http.clientCpuUsPerTrace))} client`,
+        '–',
+      ],
     ],
     ['l', 'r', 'r', 'r', 'r', 'r'],
   );
@@ -250,9 +274,11 @@ async function main() {
   const verdict = ratio >= GOAL ? 'met' : 'NOT met';
   const columns =
     'CPU µs/trace: CPU time (user + system) per trace of the server process, of this process as its HTTP client, and of this process writing raw. ' +
-    'DB KiB written/trace: bytes passed to write(2) for the database and its WAL (for the server: all it wrote minus the HTTP responses), a measure of pages dirtied per commit.';
+    'DB KiB written/trace: bytes passed to write(2) for the database and its WAL (for the server: all it wrote minus the HTTP responses), a measure of pages dirtied per commit. ' +
+    'HTTP floor (bench/ingest/http-floor.js): a server of a few lines on node:http that parses each body as JSON and answers as the tracking server does, storing nothing: what the two HTTP calls per trace cost any Node server on this machine.';
   const ratioLine = `**server / raw (1 transaction per trace) = ${fmt(ratio, 3)}** (goal ≥ ${GOAL}: ${verdict}; median of per-round ratios ${fmt(pairedRatio, 3)}; server / raw batched = ${fmt(serverRate / batchRate, 3)})`;
   const serverCpu = med((r) => r.server.cpuUsPerTrace);
+  const floorCpu = med((r) => r.http.cpuUsPerTrace);
   const serverKib = med((r) => r.server.bytesPerTrace) / 1024;
   const goal = (met) => (met ? 'met' : '**not met**');
   const goalsTable = markdownTable(
@@ -261,6 +287,7 @@ async function main() {
       ['traces/s, MLflow REST flow', fmt(serverRate), `≥ ${fmt(RATE_GOAL)}`, goal(serverRate >= RATE_GOAL)],
       ['server / lean floor', fmt(serverRate / leanRate, 3), `≥ ${LEAN_GOAL}`, goal(serverRate / leanRate >= LEAN_GOAL)],
       ['server CPU µs per trace', fmt(serverCpu), `≤ ${CPU_GOAL_US}`, goal(serverCpu <= CPU_GOAL_US)],
+      ['… beyond the HTTP floor (what HTTP and JSON alone cost)', fmt(serverCpu - floorCpu), `≤ ${fmt(Math.max(0, CPU_GOAL_US - floorCpu))} (the goal less the floor's ${fmt(floorCpu)})`, goal(serverCpu <= CPU_GOAL_US)],
       ['KiB written to database and WAL per trace', fmt(serverKib, 1), `≤ ${KIB_GOAL}`, goal(serverKib <= KIB_GOAL)],
     ],
     ['l', 'r', 'r', 'l'],

@@ -29,15 +29,14 @@ function endChildrenWithThisProcess() {
  * a free port (the server is asked for port 0 and reports the one it bound in its "listening on"
  * line).
  *
- * @param {{ dbPath?: string, backendStoreUri?: string, serverArgs?: string[], nodeArgs?: string[], env?: NodeJS.ProcessEnv, startTimeoutMs?: number }} options
+ * `script`: run this script instead of the server (another process that prints the same line).
+ *
+ * @param {{ dbPath?: string, backendStoreUri?: string, serverArgs?: string[], nodeArgs?: string[], env?: NodeJS.ProcessEnv, startTimeoutMs?: number, script?: string }} options
  * @returns {Promise<{ url: string, pid: number, exited: Promise<number | string | null>, rssKib(): number, cpuMs(): number, writtenChars(): number, stop(): Promise<number | string | null>, stderr(): string }>}
  */
-export async function startServerProcess({ dbPath, backendStoreUri = `sqlite:///${dbPath}`, serverArgs = [], nodeArgs = [], env = process.env, startTimeoutMs = 30_000 }) {
-  const child = spawn(
-    process.execPath,
-    [...nodeArgs, CLI_PATH, 'server', '--host', '127.0.0.1', '--port', '0', '--backend-store-uri', backendStoreUri, ...serverArgs],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+export async function startServerProcess({ dbPath, backendStoreUri = `sqlite:///${dbPath}`, serverArgs = [], nodeArgs = [], env = process.env, startTimeoutMs = 30_000, script }) {
+  const argv = script ? [script] : [CLI_PATH, 'server', '--host', '127.0.0.1', '--port', '0', '--backend-store-uri', backendStoreUri, ...serverArgs];
+  const child = spawn(process.execPath, [...nodeArgs, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   liveChildren.add(child);
   child.once('exit', () => liveChildren.delete(child));
   endChildrenWithThisProcess();

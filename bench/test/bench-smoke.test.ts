@@ -34,6 +34,8 @@ describe('benchmarks at a toy size', { timeout: 300_000 }, () => {
     const out = await bench('ingest/run.js', ['--traces', '40', '--rounds', '1', '--warmup', '10']);
     expect(out).toMatch(/Checked: the server's database and both raw databases hold identical rows \(50 traces, 250 spans/);
     expect(out).toMatch(/trace_hours rows/);
+    // The HTTP floor answered every call the SDK's way (the client checks each reply) and was measured.
+    expect(out).toMatch(/\| HTTP floor: bare node:http[^|]*\|\s+[\d,]+ \|/);
   });
 
   it.runIf(postgres)('bench:ingest:postgres stores every trace through two replicas', async () => {

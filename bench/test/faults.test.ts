@@ -22,7 +22,9 @@ describe.skipIf(!postgres)('database faults under load (bench:faults)', () => {
       // session before (which passed at 800 traces on its machine) finished 800 traces in the time
       // below on it (2026-12-06). The test is about what the server does under faults, not how
       // fast a machine forks.
-      [`${root}bench/faults/run.js`, '--traces', '150', '--concurrency', '12', '--kill-every-ms', '400', '--postgres', postgresUrl, '--json', '--no-write'],
+      // Paced to last at least 6 of the longest intervals between kills: on a fast machine 150
+      // traces took 1.5 s, over before the fifth kill.
+      [`${root}bench/faults/run.js`, '--traces', '150', '--concurrency', '12', '--kill-every-ms', '400', '--min-kill-rounds', '6', '--postgres', postgresUrl, '--json', '--no-write'],
       { cwd: root, timeout: 220_000, maxBuffer: 16 * 1024 * 1024 },
     ).catch((error: { stdout?: string; message: string }) => ({ stdout: error.stdout ?? error.message }));
     const outcome = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
