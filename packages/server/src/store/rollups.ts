@@ -363,7 +363,6 @@ function timesMayBeStale(plan: KeyPlan, row: { first_time: number; last_time: nu
 /** A session's row after its links: deleted once it counts no trace, else its counts and times made whole. */
 async function finishSession(db: Db, plan: KeyPlan, row: SessionRow | undefined, userCountDelta: number): Promise<void> {
   if (!row) return;
-  const ofSession = db.selectFrom('traces').where('experiment_id', '=', plan.experimentId).where('session_id', '=', plan.id);
   if (Number(row.trace_count) <= 0) {
     await db.deleteFrom('sessions').where('experiment_id', '=', plan.experimentId).where('session_id', '=', plan.id).where('trace_count', '<=', 0).execute();
     return;
@@ -372,6 +371,7 @@ async function finishSession(db: Db, plan: KeyPlan, row: SessionRow | undefined,
   const times = timesMayBeStale(plan, row) || leftIds.has(row.first_trace_id) || leftIds.has(row.last_trace_id);
   const end = plan.leaving.some((c) => c.endTime >= Number(row.last_end_time));
   if (!times && !end && userCountDelta === 0) return;
+  const ofSession = db.selectFrom('traces').where('experiment_id', '=', plan.experimentId).where('session_id', '=', plan.id);
   const first = times
     ? await ofSession.select(['trace_id', 'request_time', 'request_preview']).orderBy('request_time', 'asc').orderBy('trace_id', 'asc').limit(1).executeTakeFirstOrThrow()
     : undefined;
