@@ -6,7 +6,7 @@ import type { AssessmentsTable, Database } from './schema.js';
 import type { SqlDialect } from './sql-dialect.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
-type AssessmentRow = Selectable<AssessmentsTable>;
+export type AssessmentRow = Selectable<AssessmentsTable>;
 
 /**
  * How an assessment sits in its row. Columns hold what is searched or changed on its own: name,

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { StoredAssessment } from '../trace-model.js';
-import { storedAssessmentOf } from './assessment-rows.js';
+import { storedAssessmentOf, type AssessmentRow } from './assessment-rows.js';
+import { runSql } from './fast-sql.js';
 import type { AssessmentChange, AssessmentOwner } from './assessments.js';
 import type { RollupChange, RollupContribution } from './rollups.js';
 import type { Database } from './schema.js';
@@ -221,15 +222,12 @@ export async function linkFeedback(db: Db, link: { experimentId: number; session
 async function sessionFeedback(db: Db, experimentId: number, sessionIds: readonly string[]): Promise<StoredAssessment[]> {
   const out: StoredAssessment[] = [];
   for (const chunk of chunks(sessionIds)) {
-    const rows = await db
-      .selectFrom('assessments')
-      .selectAll()
-      .where('experiment_id', '=', experimentId)
-      .where('session_id', 'in', chunk)
-      .where('trace_id', 'is', null)
-      .where('kind', '=', 'feedback')
-      .where('valid', '=', 1)
-      .execute();
+    // As SQL text: this runs for every new link of a session and a user, on the ingest path.
+    const { rows } = await runSql<AssessmentRow>(
+      db,
+      `SELECT * FROM assessments WHERE experiment_id = ? AND session_id IN (${chunk.map(() => '?').join(', ')}) AND trace_id IS NULL AND kind = 'feedback' AND valid = 1`,
+      [experimentId, ...chunk],
+    );
     out.push(...rows.map(storedAssessmentOf));
   }
   return out;

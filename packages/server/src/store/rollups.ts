@@ -381,25 +381,33 @@ async function finishSession(db: Db, plan: KeyPlan, row: SessionRow | undefined,
   const lastEnd = end
     ? await ofSession.select((eb) => eb.fn.max<number>(sql`request_time + COALESCE(execution_duration, 0)`).as('t')).executeTakeFirstOrThrow()
     : undefined;
-  await db
-    .updateTable('sessions')
-    .set({
-      ...(userCountDelta !== 0 ? { user_count: sql<number>`user_count + ${userCountDelta}` } : {}),
-      ...(first && last
-        ? {
-            first_time: first.request_time,
-            first_trace_id: first.trace_id,
-            first_request_preview: first.request_preview,
-            last_time: last.request_time,
-            last_trace_id: last.trace_id,
-            last_response_preview: last.response_preview,
-          }
-        : {}),
-      ...(lastEnd ? { last_end_time: Number(lastEnd.t) } : {}),
-    })
-    .where('experiment_id', '=', plan.experimentId)
-    .where('session_id', '=', plan.id)
-    .execute();
+  const set = new ColumnUpdates();
+  if (userCountDelta !== 0) set.add('user_count = user_count + ?', userCountDelta);
+  if (first && last) {
+    set.add('first_time = ?, first_trace_id = ?, first_request_preview = ?', first.request_time, first.trace_id, first.request_preview);
+    set.add('last_time = ?, last_trace_id = ?, last_response_preview = ?', last.request_time, last.trace_id, last.response_preview);
+  }
+  if (lastEnd) set.add('last_end_time = ?', Number(lastEnd.t));
+  await set.run(db, 'sessions', 'session_id', plan);
+}
+
+/**
+ * The SET clause of an update of one session or user row, made of the parts a finish needs, run
+ * as SQL text (a handful of shapes): a query built per call cost as much as its statement.
+ */
+class ColumnUpdates {
+  private readonly parts: string[] = [];
+  private readonly parameters: unknown[] = [];
+
+  add(part: string, ...parameters: unknown[]): void {
+    this.parts.push(part);
+    this.parameters.push(...parameters);
+  }
+
+  async run(db: Db, table: 'sessions' | 'users', key: 'session_id' | 'user_id', plan: KeyPlan): Promise<void> {
+    if (this.parts.length === 0) return;
+    await runSql(db, `UPDATE ${table} SET ${this.parts.join(', ')} WHERE experiment_id = ? AND ${key} = ?`, [...this.parameters, plan.experimentId, plan.id]);
+  }
 }
 
 /** A user's row after its links, as `finishSession`. */
@@ -413,22 +421,15 @@ async function finishUser(db: Db, plan: KeyPlan, row: UserRow | undefined, sessi
   if (!times && sessionCountDelta === 0) return;
   // The first and the last time each by a seek of the (experiment_id, user_id, request_time)
   // index: min() and max() in one statement make SQLite read all of the user's entries.
-  const ofUser = db.selectFrom('traces').select('request_time').where('experiment_id', '=', plan.experimentId).where('user_id', '=', plan.id);
-  const span = times
-    ? {
-        first: (await ofUser.orderBy('request_time', 'asc').limit(1).executeTakeFirstOrThrow()).request_time,
-        last: (await ofUser.orderBy('request_time', 'desc').limit(1).executeTakeFirstOrThrow()).request_time,
-      }
-    : undefined;
-  await db
-    .updateTable('users')
-    .set({
-      ...(sessionCountDelta !== 0 ? { session_count: sql<number>`session_count + ${sessionCountDelta}` } : {}),
-      ...(span ? { first_time: Number(span.first), last_time: Number(span.last) } : {}),
-    })
-    .where('experiment_id', '=', plan.experimentId)
-    .where('user_id', '=', plan.id)
-    .execute();
+  const set = new ColumnUpdates();
+  if (sessionCountDelta !== 0) set.add('session_count = session_count + ?', sessionCountDelta);
+  if (times) {
+    const ofUser = db.selectFrom('traces').select('request_time').where('experiment_id', '=', plan.experimentId).where('user_id', '=', plan.id);
+    const first = (await ofUser.orderBy('request_time', 'asc').limit(1).executeTakeFirstOrThrow()).request_time;
+    const last = (await ofUser.orderBy('request_time', 'desc').limit(1).executeTakeFirstOrThrow()).request_time;
+    set.add('first_time = ?, last_time = ?', Number(first), Number(last));
+  }
+  await set.run(db, 'users', 'user_id', plan);
 }
 
 /**
