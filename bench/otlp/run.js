@@ -21,6 +21,8 @@ import { otlpRequestsOf } from './otlp-payloads.js';
 import { positiveOption, log } from '../lib/cli.js';
 
 const SPANS_PER_TRACE = 5;
+/** Issue 16: OTLP spans per second in batches of 100. */
+const OTLP_GOAL = 20_000;
 
 const { values: args } = parseArgs({
   options: {
@@ -101,13 +103,22 @@ try {
 
   const rows = [];
   const rates = { otlp: [], rest: [] };
+  /** Server CPU µs per span, per round and path. */
+  const cpu = { otlp: [], rest: [] };
+  /** Runs one path, answering its spans/s and noting the server's CPU per span. */
+  const measured = async (path, spans, send) => {
+    const cpu0 = server.cpuMs();
+    const elapsedMs = await send();
+    cpu[path].push(((server.cpuMs() - cpu0) * 1000) / spans);
+    return (spans * 1000) / elapsedMs;
+  };
   for (let round = 0; round < ROUNDS; round++) {
     const traces = makeTraceSet(N, SEED + round, round);
     const requests = otlpRequestsOf(traces, PER_REQUEST);
     const spans = requests.reduce((a, r) => a + r.spans, 0);
     const bytes = requests.reduce((a, r) => a + r.body.length, 0);
-    const runOtlp = async () => (spans * 1000) / (await sendOtlp(server.url, requests, CONCURRENCY));
-    const runRest = async () => (N * SPANS_PER_TRACE * 1000) / (await sendTraces(server.url, traces, CONCURRENCY * PER_REQUEST)).elapsedMs;
+    const runOtlp = () => measured('otlp', spans, () => sendOtlp(server.url, requests, CONCURRENCY));
+    const runRest = () => measured('rest', N * SPANS_PER_TRACE, async () => (await sendTraces(server.url, traces, CONCURRENCY * PER_REQUEST)).elapsedMs);
     const otlpFirst = round % 2 === 0;
     const first = otlpFirst ? await runOtlp() : await runRest();
     const second = otlpFirst ? await runRest() : await runOtlp();
@@ -119,7 +130,12 @@ try {
   }
   const otlpMedian = median(rates.otlp);
   const restMedian = median(rates.rest);
+  const otlpCpu = median(cpu.otlp);
+  const restCpu = median(cpu.rest);
   log(`median: OTLP ${fmt(otlpMedian)} spans/s, MLflow REST ${fmt(restMedian)} spans/s, ratio ${fmt(otlpMedian / restMedian, 2)}`);
+  log(`server CPU per span: OTLP ${fmt(otlpCpu)} µs, MLflow REST ${fmt(restCpu)} µs`);
+  const goalLine = `Issue 16 goal, OTLP/HTTP protobuf in batches of ${PER_REQUEST * SPANS_PER_TRACE} spans: ≥ ${fmt(OTLP_GOAL)} spans/s: ${fmt(otlpMedian)}, ${otlpMedian >= OTLP_GOAL ? 'met' : '**not met**'} (at ${fmt(otlpCpu)} µs of server CPU per span, one core gives ${fmt(1e6 / otlpCpu)} spans/s).`;
+  log(goalLine);
 
   if (!args['no-write']) {
     const stamp = new Date().toISOString().slice(0, 16).replace('T', ' ');
@@ -128,11 +144,13 @@ try {
       '',
       `One \`threadline server\` on SQLite; per round ${N} fresh chat-turn traces (${N * SPANS_PER_TRACE} spans, ~1 KB of attributes each, from bench/ingest's workload) go through both paths: OTLP/HTTP protobuf, ${PER_REQUEST} traces (${PER_REQUEST * SPANS_PER_TRACE} spans) per \`POST /v1/traces\` with ${CONCURRENCY} requests in flight, and the MLflow REST flow (POST trace info + PUT traces.json per trace) with ${CONCURRENCY * PER_REQUEST} traces in flight. The OTLP copy has its own trace ids; user and session ride as \`user.id\`/\`session.id\` on the root span. Rounds alternate which path goes first.`,
       '',
-      markdownTable(['path', 'median spans/s', 'median traces/s'], [
-        ['OTLP protobuf `POST /v1/traces`', fmt(otlpMedian), fmt(otlpMedian / SPANS_PER_TRACE)],
-        ['MLflow REST (POST + PUT)', fmt(restMedian), fmt(restMedian / SPANS_PER_TRACE)],
-        ['ratio OTLP / REST', fmt(otlpMedian / restMedian, 2), ''],
-      ], ['l', 'r', 'r']),
+      markdownTable(['path', 'median spans/s', 'median traces/s', 'server CPU µs/span'], [
+        ['OTLP protobuf `POST /v1/traces`', fmt(otlpMedian), fmt(otlpMedian / SPANS_PER_TRACE), fmt(otlpCpu)],
+        ['MLflow REST (POST + PUT)', fmt(restMedian), fmt(restMedian / SPANS_PER_TRACE), fmt(restCpu)],
+        ['ratio OTLP / REST', fmt(otlpMedian / restMedian, 2), '', fmt(otlpCpu / restCpu, 2)],
+      ], ['l', 'r', 'r', 'r']),
+      '',
+      goalLine,
       '',
       '<details><summary>rounds</summary>',
       '',

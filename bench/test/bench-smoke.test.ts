@@ -73,7 +73,9 @@ describe('benchmarks at a toy size', { timeout: 300_000 }, () => {
 
   it('bench:sdk and bench:otlp run', async () => {
     expect(await bench('sdk/run.js', ['--calls', '300', '--rounds', '1'])).toMatch(/Threadline \/ fair bare OpenTelemetry/);
-    expect(await bench('otlp/run.js', ['--traces', '60', '--rounds', '1'])).toMatch(/median: OTLP [\d,]+ spans\/s, MLflow REST [\d,]+ spans\/s/);
+    const otlp = await bench('otlp/run.js', ['--traces', '60', '--rounds', '1']);
+    expect(otlp).toMatch(/median: OTLP [\d,]+ spans\/s, MLflow REST [\d,]+ spans\/s/);
+    expect(otlp).toMatch(/server CPU per span: OTLP [\d,]+ µs, MLflow REST [\d,]+ µs/);
   });
 
   it.runIf(browser)('bench:ui shows every first screen', async () => {
