@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { SpanRecord } from '../src/trace-model.js';
 import { describeEachDatabase, type TestStore } from './support/databases.js';
+import { DELETE_BATCH } from '../src/store/trace-writes.js';
+import { recountedRollups, storedRollups } from './support/rollup-recount.js';
 import { traceRecord } from './support/store-inputs.js';
 
 function span(spanId: string, parent: string | null, usage?: number): SpanRecord {
@@ -98,6 +100,33 @@ describeEachDatabase('sessions and users rollups', (database) => {
     await db.store.deleteTraces({ experimentId: '0', traceIds: [traces[1]!.traceId] });
     expect(await session('doomed')).toBeUndefined();
     expect(await user('gina')).toBeUndefined();
+  });
+
+  it('deletes traces older than a time in batches, oldest first, each batch moving the rollups', async () => {
+    const experimentId = await db.store.createExperiment({ name: `old-traces-${Date.now()}` });
+    // More than two batches before the cut, and ten traces after it.
+    const count = 2 * DELETE_BATCH + 40;
+    const traces = Array.from({ length: count }, (_, i) => traceRecord({ experimentId, session: `old-s-${i % 7}`, user: `old-u-${i % 5}`, requestTimeMs: 1_000 + i * 1_000, tokens: i }));
+    await Promise.all(traces.map((t) => db.store.startTrace(t)));
+    const cut = 1_000 + (count - 11) * 1_000;
+    const remaining = async () => (await db.store.db.selectFrom('traces').select('trace_id').where('experiment_id', '=', Number(experimentId)).orderBy('request_time').execute()).map((r) => r.trace_id);
+
+    // A write sent while the delete runs is not held until all of it is done (SQLite's one writer
+    // would otherwise serve nothing else meanwhile).
+    let deleteDone = false;
+    const deleting = db.store.deleteTraces({ experimentId, maxTimestampMillis: cut, maxTraces: 2 * DELETE_BATCH + 10 }).then((n) => {
+      deleteDone = true;
+      return n;
+    });
+    await db.store.startTrace(traceRecord({ session: 'meanwhile' }));
+    if (database.name === 'sqlite') expect(deleteDone).toBe(false);
+    expect(await deleting).toBe(2 * DELETE_BATCH + 10);
+    expect(await remaining()).toEqual(traces.slice(2 * DELETE_BATCH + 10).map((t) => t.traceId));
+    expect(await storedRollups(db.store.db, Number(experimentId))).toEqual(await recountedRollups(db.store.db, Number(experimentId)));
+
+    expect(await db.store.deleteTraces({ experimentId, maxTimestampMillis: cut })).toBe(20);
+    expect(await remaining()).toEqual(traces.slice(count - 10).map((t) => t.traceId));
+    expect(await storedRollups(db.store.db, Number(experimentId))).toEqual(await recountedRollups(db.store.db, Number(experimentId)));
   });
 
   it('stays exact under concurrent writes of one session', async () => {

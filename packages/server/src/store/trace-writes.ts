@@ -24,6 +24,9 @@ const SERVER_METADATA_KEYS = new Set<string>([TraceMetadataKey.INFO_FINALIZED]);
 /** Large id lists are read and locked in chunks, well under every database's bound-parameter limit. */
 const ID_CHUNK = 500;
 
+/** Traces deleted per transaction by a delete of all traces older than a time (`deleteTraces`). */
+export const DELETE_BATCH = 200;
+
 /** What a deleted trace's row must say for its rollups to be taken back. */
 const VICTIM_COLUMNS = ['trace_id', 'experiment_id', 'session_id', 'user_id', 'request_time', 'execution_duration', 'state', 'input_tokens', 'output_tokens', 'total_tokens', 'cost_nanos'] as const;
 
@@ -292,8 +295,23 @@ export class TraceWrites {
     });
   }
 
+  /**
+   * Named traces go in one transaction. Traces older than a time go oldest first, at most
+   * {@link DELETE_BATCH} per transaction: "everything before last month" may be most of the
+   * database, and one transaction holding SQLite's writer (the event loop) for all of it would
+   * stall every other request meanwhile.
+   */
   async deleteTraces(input: DeleteTracesInput): Promise<number> {
-    return this.transactions.run(async (trx, changed) => (await deleteTracesIn(trx, this.dialect, input, { changed })).length);
+    const once = (batch: DeleteTracesInput) => this.transactions.run(async (trx, changed) => (await deleteTracesIn(trx, this.dialect, batch, { changed })).length);
+    if (input.traceIds !== undefined) return once(input);
+    let deleted = 0;
+    for (;;) {
+      const wanted = Math.min(DELETE_BATCH, (input.maxTraces ?? Infinity) - deleted);
+      if (wanted <= 0) return deleted;
+      const batch = await once({ ...input, maxTraces: wanted });
+      deleted += batch;
+      if (batch < wanted) return deleted;
+    }
   }
 
   /**
