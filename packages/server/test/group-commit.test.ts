@@ -67,5 +67,11 @@ describe('group commit on SQLite', () => {
     expect(afterWriting.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(runs).toEqual([3, 3, 2]);
     expect((await sql<{ v: number }>`SELECT v FROM gc_probe ORDER BY v`.execute(opened.store.db)).rows.map((r) => r.v)).toEqual([10, 10, 30, 30]);
+    // An error of SQLite's own (one may end the transaction) runs the batch again in savepoints,
+    // though it changed no row.
+    const sqliteError = await batch((trx) => sql`INSERT INTO gc_probe VALUES (NULL)`.execute(trx));
+    expect(sqliteError.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(runs).toEqual([5, 5, 3]);
+    expect((await sql<{ v: number }>`SELECT v FROM gc_probe ORDER BY v`.execute(opened.store.db)).rows.map((r) => r.v)).toEqual([10, 10, 10, 30, 30, 30]);
   });
 });

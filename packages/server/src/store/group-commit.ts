@@ -69,7 +69,8 @@ class UnitFailedAfterWriting extends Error {}
  * sub-journal, a temporary file, which under ingest was more than the WAL itself (~160 KiB and
  * ~78 write calls per trace in bench:ingest, against ~65 KiB of WAL). A unit that fails without
  * having changed a row (a trace not found, a conflict found by its reads) has left nothing to
- * undo. One that fails after changing rows rolls the whole transaction back, and the batch runs
+ * undo. One that fails after changing rows, or with an error of SQLite's own, rolls the whole
+ * transaction back, and the batch runs
  * again with a savepoint per unit, rolled back to alone when it fails; units are safe to run
  * again (they read what they change inside the transaction).
  */
@@ -135,7 +136,9 @@ export class GroupCommitTransactions implements TransactionRunner {
           try {
             outcomes.push({ ok: true, value: await unit.work(trx) });
           } catch (error) {
-            if ((await rowsChanged(trx)) !== changed) throw new UnitFailedAfterWriting();
+            // An error of SQLite's own may have ended the transaction (SQLITE_FULL, _IOERR,
+            // _NOMEM roll it back whole): the units after it must not run outside it.
+            if (isSqliteError(error) || (await rowsChanged(trx)) !== changed) throw new UnitFailedAfterWriting();
             outcomes.push({ ok: false, error });
             continue;
           }
@@ -171,4 +174,9 @@ export class GroupCommitTransactions implements TransactionRunner {
 /** Rows the connection has inserted, updated or deleted since it opened (SQLite's total_changes()). */
 async function rowsChanged(trx: Transaction<Database>): Promise<number> {
   return Number((await trx.executeQuery<{ n: number }>(ROWS_CHANGED)).rows[0]!.n);
+}
+
+function isSqliteError(error: unknown): boolean {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.startsWith('SQLITE_');
 }
