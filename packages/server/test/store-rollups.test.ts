@@ -129,6 +129,25 @@ describeEachDatabase('sessions and users rollups', (database) => {
     expect(await storedRollups(db.store.db, Number(experimentId))).toEqual(await recountedRollups(db.store.db, Number(experimentId)));
   });
 
+  it('deletes a long list of named traces in batches too', async () => {
+    const experimentId = await db.store.createExperiment({ name: `named-traces-${Date.now()}` });
+    const traces = Array.from({ length: 2 * DELETE_BATCH + 5 }, (_, i) => traceRecord({ experimentId, session: `named-s-${i % 3}`, user: `named-u-${i % 4}`, requestTimeMs: 5_000 + i }));
+    await Promise.all(traces.map((t) => db.store.startTrace(t)));
+    const kept = traces.filter((_, i) => i % 50 === 0);
+    const named = traces.filter((_, i) => i % 50 !== 0).map((t) => t.traceId);
+    let deleteDone = false;
+    const deleting = db.store.deleteTraces({ experimentId, traceIds: [...named, 'tr-00000000000000000000000000000000'] }).then((n) => {
+      deleteDone = true;
+      return n;
+    });
+    await db.store.startTrace(traceRecord({ session: 'meanwhile' }));
+    if (database.name === 'sqlite') expect(deleteDone).toBe(false);
+    expect(await deleting).toBe(named.length);
+    const left = await db.store.db.selectFrom('traces').select('trace_id').where('experiment_id', '=', Number(experimentId)).orderBy('request_time').execute();
+    expect(left.map((r) => r.trace_id)).toEqual(kept.map((t) => t.traceId));
+    expect(await storedRollups(db.store.db, Number(experimentId))).toEqual(await recountedRollups(db.store.db, Number(experimentId)));
+  });
+
   it('stays exact under concurrent writes of one session', async () => {
     const traces = Array.from({ length: 40 }, (_, i) => traceRecord({ session: 'busy', user: `u-${i % 4}`, requestTimeMs: 10_000 + i, tokens: 1, state: i % 5 === 0 ? 'ERROR' : 'OK' }));
     await Promise.all(traces.map((t) => db.store.startTrace(t)));

@@ -24,7 +24,7 @@ const SERVER_METADATA_KEYS = new Set<string>([TraceMetadataKey.INFO_FINALIZED]);
 /** Large id lists are read and locked in chunks, well under every database's bound-parameter limit. */
 const ID_CHUNK = 500;
 
-/** Traces deleted per transaction by a delete of all traces older than a time (`deleteTraces`). */
+/** Traces deleted per transaction by `deleteTraces`. */
 export const DELETE_BATCH = 200;
 
 /** What a deleted trace's row must say for its rollups to be taken back. */
@@ -296,14 +296,20 @@ export class TraceWrites {
   }
 
   /**
-   * Named traces go in one transaction. Traces older than a time go oldest first, at most
-   * {@link DELETE_BATCH} per transaction: "everything before last month" may be most of the
-   * database, and one transaction holding SQLite's writer (the event loop) for all of it would
-   * stall every other request meanwhile.
+   * At most {@link DELETE_BATCH} traces per transaction: "everything before last month", or a
+   * list of a million ids (a request may be 64 MiB), may be most of the database, and one
+   * transaction holding SQLite's writer (the event loop) for all of it would stall every other
+   * request meanwhile. Named traces go in chunks of the list; traces older than a time, oldest
+   * first. Named traces with a `maxTraces` (the oldest of them) go in one transaction.
    */
   async deleteTraces(input: DeleteTracesInput): Promise<number> {
     const once = (batch: DeleteTracesInput) => this.transactions.run(async (trx, changed) => (await deleteTracesIn(trx, this.dialect, batch, { changed })).length);
-    if (input.traceIds !== undefined) return once(input);
+    if (input.traceIds !== undefined) {
+      if (input.maxTraces !== undefined) return once(input);
+      let deleted = 0;
+      for (let i = 0; i < input.traceIds.length; i += DELETE_BATCH) deleted += await once({ ...input, traceIds: input.traceIds.slice(i, i + DELETE_BATCH) });
+      return deleted;
+    }
     let deleted = 0;
     for (;;) {
       const wanted = Math.min(DELETE_BATCH, (input.maxTraces ?? Infinity) - deleted);
