@@ -15,7 +15,7 @@ const postgres = await postgresReachable();
 
 describe.skipIf(!postgres)('database faults under load (bench:faults)', () => {
   it('two replicas survive repeated backend terminations: no exit, no acknowledged trace lost, failures are 503 with Retry-After', { timeout: 240_000 }, async () => {
-    const { stdout } = await promisify(execFile)(
+    const result: { stdout: string; failure?: string } = await promisify(execFile)(
       process.execPath,
       // Every backend of both replicas killed every ~400 ms: at ~150 ms this 2-core machine spends
       // itself restarting backends (~130 a second), and neither this code nor the code of the
@@ -26,8 +26,11 @@ describe.skipIf(!postgres)('database faults under load (bench:faults)', () => {
       // traces took 1.5 s, over before the fifth kill.
       [`${root}bench/faults/run.js`, '--traces', '150', '--concurrency', '12', '--kill-every-ms', '400', '--min-kill-rounds', '6', '--postgres', postgresUrl, '--json', '--no-write'],
       { cwd: root, timeout: 220_000, maxBuffer: 16 * 1024 * 1024 },
-    ).catch((error: { stdout?: string; message: string }) => ({ stdout: error.stdout ?? error.message }));
-    const outcome = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    ).catch((error: { stdout?: string; stderr?: string; message: string }) => ({ stdout: error.stdout ?? '', failure: `${error.message}\n${error.stderr ?? ''}` }));
+    const last = result.stdout.trim().split('\n').at(-1) ?? '';
+    // A run that ended before its outcome says why, not "Unexpected end of JSON input".
+    expect(last.startsWith('{'), `bench:faults ended without its outcome:\n${result.failure ?? result.stdout}`).toBe(true);
+    const outcome = JSON.parse(last) as Record<string, unknown>;
     expect(outcome.replicaExits).toEqual([]);
     expect(outcome.otherFailures).toEqual([]);
     expect(outcome.lost).toBe(0);

@@ -67,9 +67,17 @@ export async function migrateToLatest(db: Kysely<unknown>, ctx: MigrationContext
     const { error } = await migrator.migrateToLatest();
     if (!error) return;
     // Kysely finds its migration table by listing the tables of every schema; another schema, or
-    // a table of one, dropped during that listing fails it (3F000, 42P01) though nothing of ours
-    // is wrong. Run again: a migration of ours that fails so fails the same way each time.
-    if (attempt < 3 && ['3F000', '42P01'].includes(String((error as { code?: unknown }).code))) continue;
+    // a table of one, dropped during that listing fails it (3F000, 42P01, or PostgreSQL's internal
+    // "could not open relation" / "cache lookup failed" when the drop lands mid-scan) though
+    // nothing of ours is wrong. Run again: a migration of ours that fails so fails the same way
+    // each time.
+    if (attempt < 5 && droppedDuringListing(error)) continue;
     throw error instanceof Error ? error : new Error(String(error));
   }
+}
+
+function droppedDuringListing(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (code === '3F000' || code === '42P01') return true;
+  return code === 'XX000' && /could not open relation|cache lookup failed/.test(String(message));
 }
