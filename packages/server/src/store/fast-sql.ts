@@ -45,6 +45,16 @@ function postgresText(text: string): string {
   return converted;
 }
 
+/**
+ * The placeholders of a list of `count` values, for `IN (…)` or a row of VALUES.
+ *
+ * @example
+ * `DELETE FROM t WHERE id IN (${placeholders(ids.length)})`
+ */
+export function placeholders(count: number): string {
+  return Array.from({ length: count }, () => '?').join(', ');
+}
+
 const insertTexts = new Map<string, string>();
 
 /**
@@ -55,7 +65,7 @@ export function insertRows(db: Db, table: string, columns: readonly string[], ro
   const shape = `${table}\u0000${columns.join(',')}\u0000${rows.length}\u0000${conflict}`;
   let text = insertTexts.get(shape);
   if (text === undefined) {
-    const row = `(${columns.map(() => '?').join(', ')})`;
+    const row = `(${placeholders(columns.length)})`;
     text = `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${Array.from({ length: rows.length }, () => row).join(', ')}${conflict ? ` ${conflict}` : ''}`;
     insertTexts.set(shape, text);
   }

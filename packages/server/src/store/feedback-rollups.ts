@@ -1,7 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { StoredAssessment } from '../trace-model.js';
 import { storedAssessmentOf, type AssessmentRow } from './assessment-rows.js';
-import { runSql } from './fast-sql.js';
+import { placeholders, runSql } from './fast-sql.js';
 import type { AssessmentChange, AssessmentOwner } from './assessments.js';
 import type { RollupChange, RollupContribution } from './rollups.js';
 import type { Database } from './schema.js';
@@ -225,7 +225,7 @@ async function sessionFeedback(db: Db, experimentId: number, sessionIds: readonl
     // As SQL text: this runs for every new link of a session and a user, on the ingest path.
     const { rows } = await runSql<AssessmentRow>(
       db,
-      `SELECT * FROM assessments WHERE experiment_id = ? AND session_id IN (${chunk.map(() => '?').join(', ')}) AND trace_id IS NULL AND kind = 'feedback' AND valid = 1`,
+      `SELECT * FROM assessments WHERE experiment_id = ? AND session_id IN (${placeholders(chunk.length)}) AND trace_id IS NULL AND kind = 'feedback' AND valid = 1`,
       [experimentId, ...chunk],
     );
     out.push(...rows.map(storedAssessmentOf));

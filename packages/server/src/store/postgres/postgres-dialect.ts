@@ -1,6 +1,6 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
 import { tsQuery } from '../../text-search/text-query.js';
-import { runSql } from '../fast-sql.js';
+import { placeholders, runSql } from '../fast-sql.js';
 import type { SqlDialect } from '../sql-dialect.js';
 
 // A JSON string literal that `::jsonb` is sure to accept: no raw control characters and no \u
@@ -34,7 +34,7 @@ export const postgresDialect: SqlDialect = {
       return null;
     },
     delete: async (trx, traceIds) => {
-      await runSql(trx, `DELETE FROM trace_text_docs WHERE trace_id IN (${traceIds.map(() => '?').join(', ')})`, traceIds);
+      await runSql(trx, `DELETE FROM trace_text_docs WHERE trace_id IN (${placeholders(traceIds.length)})`, traceIds);
     },
     matchingTraceIds: (term, limit) =>
       sql`(SELECT d.trace_id FROM trace_text_docs AS d WHERE d.words @@ to_tsquery('simple', ${tsQuery(term)})${limit === undefined ? sql`` : sql` LIMIT ${sql.lit(limit)}`})`,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Kysely, SqliteDatabase, Transaction } from 'kysely';
 import { searchableWords } from '../../text-search/span-text.js';
-import { runSql } from '../fast-sql.js';
+import { placeholders, runSql } from '../fast-sql.js';
 import type { Database } from '../schema.js';
 import { storedSpanAttributes } from '../spans.js';
 
@@ -41,7 +41,7 @@ interface DocumentRow {
 /** Removes every document of these traces (at most a few hundred) from the index, before their spans are deleted. */
 export async function deleteTextDocuments(trx: Db, traceIds: readonly string[]): Promise<void> {
   if (traceIds.length === 0) return;
-  const ids = traceIds.map(() => '?').join(', ');
+  const ids = placeholders(traceIds.length);
   const documents = (
     await runSql<DocumentRow>(
       trx,
@@ -58,7 +58,7 @@ export async function deleteTextDocuments(trx: Db, traceIds: readonly string[]):
     await runSql(trx, "INSERT INTO trace_text_index (trace_text_index, rowid, words) VALUES ('delete', ?, ?)", [document.doc_id, wordsOf.get(document.doc_id)]);
   }
   const pending = documents.filter((d) => d.pending).map((d) => d.doc_id);
-  if (pending.length > 0) await runSql(trx, `DELETE FROM trace_text_pending WHERE doc_id IN (${pending.map(() => '?').join(', ')})`, pending);
+  if (pending.length > 0) await runSql(trx, `DELETE FROM trace_text_pending WHERE doc_id IN (${placeholders(pending.length)})`, pending);
   await runSql(trx, `DELETE FROM trace_text_docs WHERE trace_id IN (${ids})`, traceIds);
 }
 
@@ -73,7 +73,7 @@ async function indexedWords(trx: Db, traceIds: readonly string[], documents: rea
   if (compact.size === 0) return words;
   const spans = await runSql<{ text_doc: number; content: string }>(
     trx,
-    `SELECT text_doc, content FROM spans WHERE trace_id IN (${traceIds.map(() => '?').join(', ')}) AND text_doc IS NOT NULL ORDER BY text_doc, span_id`,
+    `SELECT text_doc, content FROM spans WHERE trace_id IN (${placeholders(traceIds.length)}) AND text_doc IS NOT NULL ORDER BY text_doc, span_id`,
     traceIds,
   );
   const attributes = new Map<number, { attributes: Record<string, unknown> }[]>();
