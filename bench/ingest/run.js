@@ -128,25 +128,26 @@ async function main() {
     const n = traces.length;
     const rows = traces.map(rowsOf);
 
+    /** Sends the set to an HTTP target (the server, the HTTP floor): rate and CPU per trace on both sides. */
+    const measureHttp = async (target) => {
+      const cpu0 = target.cpuMs();
+      const clientCpu0 = ownCpuMs();
+      const load = await sendTraces(target.url, traces, CONCURRENCY);
+      return {
+        load,
+        rate: (n * 1000) / load.elapsedMs,
+        cpuUsPerTrace: ((target.cpuMs() - cpu0) * 1000) / n,
+        clientCpuUsPerTrace: ((ownCpuMs() - clientCpu0) * 1000) / n,
+      };
+    };
     const measureServer = async () => {
       rss.mark(label);
-      const cpu0 = server.cpuMs();
       const written0 = server.writtenChars();
-      const clientCpu0 = ownCpuMs();
-      const load = await sendTraces(server.url, traces, CONCURRENCY);
-      const cpuMs = server.cpuMs() - cpu0;
-      const clientCpuMs = ownCpuMs() - clientCpu0;
+      const { load, ...measured } = await measureHttp(server);
       // What the server wrote besides its HTTP responses: its database and WAL files.
       const dbBytes = server.writtenChars() - written0 - load.responseBytes;
       rss.mark(`${label}, server idle`);
-      return {
-        rate: (n * 1000) / load.elapsedMs,
-        cpuUsPerTrace: (cpuMs * 1000) / n,
-        clientCpuUsPerTrace: (clientCpuMs * 1000) / n,
-        bytesPerTrace: dbBytes / n,
-        postMs: load.postMs,
-        putMs: load.putMs,
-      };
+      return { ...measured, bytesPerTrace: dbBytes / n, postMs: load.postMs, putMs: load.putMs };
     };
     /** Times one raw write of the set: rate, CPU and bytes written per trace. */
     const measureRaw = (write) => {
@@ -163,19 +164,12 @@ async function main() {
       lean: measureRaw(() => lean.writeEach(rows)),
     });
 
-    /** The same HTTP exchange with the HTTP floor (http-floor.js): nothing stored. */
-    const measureFloor = async () => {
-      const cpu0 = floor.cpuMs();
-      const clientCpu0 = ownCpuMs();
-      const load = await sendTraces(floor.url, traces, CONCURRENCY);
-      return { rate: (n * 1000) / load.elapsedMs, cpuUsPerTrace: ((floor.cpuMs() - cpu0) * 1000) / n, clientCpuUsPerTrace: ((ownCpuMs() - clientCpu0) * 1000) / n };
-    };
-
     let raw;
     if (rawFirst) raw = measureBoth();
     const serverResult = await measureServer();
     const rssAfter = rss.sample();
-    const http = await measureFloor();
+    // The same HTTP exchange with the HTTP floor (http-floor.js): nothing stored.
+    const { load: _floorLoad, ...http } = await measureHttp(floor);
     if (!rawFirst) raw = measureBoth();
     return { label, server: serverResult, http, ...raw, postMs: serverResult.postMs, putMs: serverResult.putMs, rssAfter };
   };
