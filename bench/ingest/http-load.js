@@ -42,7 +42,7 @@ function uploadPath(replyBody) {
  * on a failed call (the SDK would drop the trace). Answers each call's start and end
  * (performance.now(), ms).
  */
-async function sendTrace(agent, base, trace, sockets, extraHeaders, uploadBase = base) {
+export async function sendTrace(agent, base, trace, sockets, extraHeaders, uploadBase = base) {
   const t0 = performance.now();
   const created = await send(agent, base, 'POST', '/api/3.0/mlflow/traces', trace.post, sockets, extraHeaders);
   const t1 = performance.now();

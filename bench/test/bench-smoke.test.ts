@@ -38,6 +38,12 @@ describe('benchmarks at a toy size', { timeout: 300_000 }, () => {
     expect(out).toMatch(/\| HTTP floor: bare node:http[^|]*\|\s+[\d,]+ \|/);
   });
 
+  it('bench:soak finds every acknowledged trace in the file after a kill -9', async () => {
+    const out = await bench('ingest/soak.js', ['--minutes', '0.1', '--report-seconds', '2']);
+    expect(out).toMatch(/\| 0:06 +\| +[\d,]+ \|/);
+    expect(out).toMatch(/acknowledged traces missing or without all 5 spans: \*\*0\*\*/);
+  });
+
   it.runIf(postgres)('bench:ingest:postgres stores every trace through two replicas', async () => {
     const out = await bench('ingest/postgres.js', ['--traces', '40', '--warmup', '10', '--postgres', postgresUrl]);
     expect(out).toMatch(/Checked: the schema holds 50 traces and 250 spans/);
