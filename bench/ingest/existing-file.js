@@ -11,6 +11,7 @@
  * Each round adds its traces to FILE (new ids: nothing is repeated).
  */
 import { spawn } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,8 +42,11 @@ const CONCURRENCY = positiveOption(args, 'concurrency');
 const SQL_TIMER = fileURLToPath(new URL('../lib/sql-timer.js', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'threadline-existing-file-'));
 const newFile = join(work, 'new.db');
-// Trace sets nobody sent before: their seeds and days start from the clock.
-let set = 10_000 + (Date.now() % 100_000) * 10;
+// Trace sets nobody sent before: their ids come from a random seed (a seed used before, here or
+// by another tool writing into the file, would repeat its traces at other times: 409s).
+const seed = randomInt(1, 2 ** 31 - 1);
+let set = 0;
+const nextSet = (count) => makeTraceSet(count, seed + set, set++);
 
 async function measure(label, dbPath, round) {
   const timerOut = join(work, `sql-${label}-${round}.json`);
@@ -51,11 +55,11 @@ async function measure(label, dbPath, round) {
     nodeArgs: args['sql-timer'] ? ['--import', SQL_TIMER] : [],
     env: { ...process.env, SQL_TIMER_OUT: timerOut },
   });
-  await sendTraces(server.url, makeTraceSet(WARMUP, set, set++), CONCURRENCY);
+  await sendTraces(server.url, nextSet(WARMUP), CONCURRENCY);
   const straceOut = join(work, `strace-${label}-${round}.txt`);
   const tracer = args.strace ? spawn('strace', ['-c', '-f', '-p', String(server.pid), '-o', straceOut], { stdio: 'ignore' }) : undefined;
   if (tracer) await new Promise((resolve) => setTimeout(resolve, 500));
-  const traces = makeTraceSet(N, set, set++);
+  const traces = nextSet(N);
   const cpu = server.cpuMs();
   const written = server.writtenChars();
   const { elapsedMs } = await sendTraces(server.url, traces, CONCURRENCY);

@@ -6,11 +6,12 @@ import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../packages/server/dist/index.js';
 import { traceHourKey } from '../../packages/server/dist/store/rollups.js';
 
-const INSERT_TRACE = `INSERT INTO traces (trace_id, experiment_id, client_request_id, request_time, execution_duration, state,
+// Numbered as the server numbers a trace it inserts (sqlite-dialect.ts newTraceKey).
+const INSERT_TRACE = `INSERT INTO traces (trace_key, trace_id, experiment_id, client_request_id, request_time, execution_duration, state,
   request_preview, response_preview, name, user_id, session_id, input_tokens, output_tokens, total_tokens, span_count, cost_nanos, unpriced_calls)
-  VALUES (@trace_id, @experiment_id, @client_request_id, @request_time, @execution_duration, @state,
+  VALUES ((SELECT COALESCE(MAX(trace_key), 0) + 1 FROM traces), @trace_id, @experiment_id, @client_request_id, @request_time, @execution_duration, @state,
   @request_preview, @response_preview, @name, @user_id, @session_id, @input_tokens, @output_tokens, @total_tokens, @span_count, @cost_nanos, @unpriced_calls)
-  ON CONFLICT (trace_id) DO NOTHING`;
+  ON CONFLICT (trace_id) DO NOTHING RETURNING trace_key`;
 
 const INSERT_SPAN = `INSERT INTO spans (trace_id, span_id, parent_span_id, name, type, status, start_ns, end_ns, content)
   VALUES (@trace_id, @span_id, @parent_span_id, @name, @type, @status, @start_ns, @end_ns, @content)`;
@@ -89,8 +90,8 @@ export class RawWriter {
     this.db = openRaw(path);
     const db = this.db;
     this.insertTrace = db.prepare(INSERT_TRACE);
-    this.insertMetadata = db.prepare('INSERT INTO trace_metadata (trace_id, key, value) VALUES (?, ?, ?)');
-    this.insertTag = db.prepare('INSERT INTO trace_tags (trace_id, key, value) VALUES (?, ?, ?)');
+    this.insertMetadata = db.prepare('INSERT INTO trace_metadata (trace_key, key, value) VALUES (?, ?, ?)');
+    this.insertTag = db.prepare('INSERT INTO trace_tags (trace_key, key, value) VALUES (?, ?, ?)');
     this.insertSpan = db.prepare(INSERT_SPAN);
     this.insertCall = db.prepare(INSERT_CALL);
     this.upsertModelHour = db.prepare(UPSERT_MODEL_HOUR);
@@ -109,9 +110,9 @@ export class RawWriter {
   /** @param {import('./rows.js').TraceRows} rows */
   write(rows) {
     const t = rows.trace;
-    this.insertTrace.run(t);
-    for (const [key, value] of rows.metadata) this.insertMetadata.run(t.trace_id, key, value);
-    for (const [key, value] of rows.tags) this.insertTag.run(t.trace_id, key, value);
+    const { trace_key: traceKey } = this.insertTrace.get(t);
+    for (const [key, value] of rows.metadata) this.insertMetadata.run(traceKey, key, value);
+    for (const [key, value] of rows.tags) this.insertTag.run(traceKey, key, value);
     for (const span of rows.spans) this.insertSpan.run(span);
     for (const call of rows.calls) this.insertCall.run(call);
     const c = {

@@ -5,8 +5,15 @@
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 
-/** Columns left out: the server's own pointers, which the raw writers (which keep no text index) cannot repeat. */
-const UNCOMPARED = { spans: new Set(['text_doc']) };
+/**
+ * Columns left out: the server's own pointers, which the raw writers (which keep no text index)
+ * cannot repeat, and the traces' numbers, which follow the order the server took them in (32
+ * at a time) where the raw writers take them one by one.
+ */
+const UNCOMPARED = { spans: new Set(['text_doc']), traces: new Set(['trace_key']) };
+
+/** Tables keyed by a trace's number: compared by its id instead. */
+const BY_TRACE_KEY = new Set(['trace_metadata', 'trace_tags']);
 
 const TABLES = {
   traces: 'trace_id',
@@ -35,7 +42,10 @@ export function tableDigests(path) {
         .all(table)
         .map((c) => c.name)
         .filter((c) => !skip?.has(c));
-      for (const row of db.prepare(`SELECT ${columns.join(', ')} FROM ${table} ORDER BY ${key}`).raw().iterate()) {
+      const query = BY_TRACE_KEY.has(table)
+        ? `SELECT t.trace_id, ${columns.filter((c) => c !== 'trace_key').map((c) => `r.${c}`).join(', ')} FROM ${table} AS r JOIN traces AS t ON t.trace_key = r.trace_key ORDER BY t.trace_id, r.key`
+        : `SELECT ${columns.join(', ')} FROM ${table} ORDER BY ${key}`;
+      for (const row of db.prepare(query).raw().iterate()) {
         hash.update(JSON.stringify(row));
         hash.update('\n');
         rows++;

@@ -29,3 +29,15 @@ export async function createBenchSchema(postgresUrl, prefix) {
     },
   };
 }
+
+/**
+ * After traces were copied into `schema` with their numbers (`traces.trace_key`, an identity
+ * column), its sequence goes on after them: otherwise the next trace a server stores there is
+ * given one of theirs.
+ *
+ * @param {pg.Client} client
+ * @param {string} schema
+ */
+export async function continueTraceKeys(client, schema) {
+  await client.query(`SELECT setval(pg_get_serial_sequence($1, 'trace_key'), (SELECT COALESCE(MAX(trace_key), 0) + 1 FROM ${schema}.traces), false)`, [`${schema}.traces`]);
+}

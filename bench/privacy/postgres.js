@@ -12,6 +12,7 @@ import pg from 'pg';
 import { openPostgresStore } from '../../packages/server/dist/index.js';
 
 import { ensurePostgresCopy } from '../search/postgres.js';
+import { continueTraceKeys } from '../lib/postgres-schema.js';
 
 export { postgresReachable } from '../search/postgres.js';
 
@@ -69,6 +70,7 @@ export async function postgresCopyOf({ url, traces, sqlitePath, log }) {
       if (copied.rowCount > 0) log(`postgres: copied ${copied.rowCount.toLocaleString('en-US')} rows of ${table}`);
     }
     for (const index of indexes) await client.query(index.def);
+    await continueTraceKeys(client, schema);
     // As autovacuum would have done on a live database (and would otherwise do during the run),
     // then the copy's pages written out, as the SQLite copy is synced.
     await client.query(`VACUUM (ANALYZE) ${[...tables.keys()].join(', ')}`);

@@ -22,7 +22,7 @@ import { ensureKeyHours } from './key-hours.js';
 import { hex, rng } from '../lib/random.js';
 
 /** Bump when the generated rows change, so cached databases are rebuilt. */
-const GENERATOR_VERSION = 2;
+const GENERATOR_VERSION = 3;
 export const EXPERIMENT_ID = 1;
 /** Share of traces whose tag `x` starts with `abc` (the LIKE query's matches). */
 export const ABC_SHARE = 0.01;
@@ -111,11 +111,13 @@ async function load({ traces, users, sessions, path, log }) {
   db.prepare(`INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
     VALUES (?, 'search-bench', 'mlflow-artifacts:/1', 'active', 0, 0)`).run(EXPERIMENT_ID);
 
-  const insertTrace = db.prepare(`INSERT INTO traces (trace_id, experiment_id, client_request_id, request_time, execution_duration, state,
+  // Traces numbered in the order they are written, as the server numbers them (migration 015).
+  const insertTrace = db.prepare(`INSERT INTO traces (trace_key, trace_id, experiment_id, client_request_id, request_time, execution_duration, state,
     request_preview, response_preview, name, user_id, session_id, input_tokens, output_tokens, total_tokens, span_count)
-    VALUES (?, ${EXPERIMENT_ID}, NULL, ?, ?, ?, ?, ?, 'chat', ?, ?, ?, ?, ?, 5)`);
-  const insertMetadata = db.prepare('INSERT INTO trace_metadata (trace_id, key, value) VALUES (?, ?, ?), (?, ?, ?), (?, ?, ?), (?, ?, ?)');
-  const insertTags = db.prepare('INSERT INTO trace_tags (trace_id, key, value) VALUES (?, ?, ?), (?, ?, ?), (?, ?, ?)');
+    VALUES (?, ?, ${EXPERIMENT_ID}, NULL, ?, ?, ?, ?, ?, 'chat', ?, ?, ?, ?, ?, 5)`);
+  const insertMetadata = db.prepare('INSERT INTO trace_metadata (trace_key, key, value) VALUES (?, ?, ?), (?, ?, ?), (?, ?, ?), (?, ?, ?)');
+  const insertTags = db.prepare('INSERT INTO trace_tags (trace_key, key, value) VALUES (?, ?, ?), (?, ?, ?), (?, ?, ?)');
+  let traceKey = 0;
   const insertSpan = db.prepare('INSERT INTO spans (trace_id, span_id, parent_span_id, name, type, status, start_ns, end_ns, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
 
   const rand = rng(42);
@@ -145,15 +147,16 @@ async function load({ traces, users, sessions, path, log }) {
       const output = 20 + Math.floor(rand() * 300);
       const request = `question ${k} of ${sid}`;
       const response = `answer ${k}`;
-      insertTrace.run(traceId, time, duration, error ? 'ERROR' : 'OK', request, response, uid, sid, input, output, input + output);
+      traceKey++;
+      insertTrace.run(traceKey, traceId, time, duration, error ? 'ERROR' : 'OK', request, response, uid, sid, input, output, input + output);
       insertMetadata.run(
-        traceId, TraceMetadataKey.USER, uid,
-        traceId, TraceMetadataKey.SESSION, sid,
-        traceId, TraceMetadataKey.SCHEMA_VERSION, '3',
-        traceId, TraceMetadataKey.INFO_FINALIZED, 'true',
+        traceKey, TraceMetadataKey.USER, uid,
+        traceKey, TraceMetadataKey.SESSION, sid,
+        traceKey, TraceMetadataKey.SCHEMA_VERSION, '3',
+        traceKey, TraceMetadataKey.INFO_FINALIZED, 'true',
       );
       const x = rand() < ABC_SHARE ? `abc${hex(rand, 5)}` : hex(rand, 8);
-      insertTags.run(traceId, 'x', x, traceId, TraceTagKey.TRACE_NAME, 'chat', traceId, TraceTagKey.SPANS_LOCATION, SPANS_LOCATION_TRACKING_STORE);
+      insertTags.run(traceKey, 'x', x, traceKey, TraceTagKey.TRACE_NAME, 'chat', traceKey, TraceTagKey.SPANS_LOCATION, SPANS_LOCATION_TRACKING_STORE);
       writeSpans(insertSpan, rand, traceId, time, duration, error);
 
       const hourKey = traceHourKey({ experimentId: EXPERIMENT_ID, traceId, requestTime: time, durationMs: duration });

@@ -20,14 +20,15 @@ import { COST_VERSION } from './cost.js';
 import { FEEDBACK_VERSION } from './feedback.js';
 import { TEXT_VERSION } from './text.js';
 import { ASSESSMENTS, ASSESSMENTS_ORDER, assembleTraces, pricedIds } from './queries.js';
+import { continueTraceKeys } from '../lib/postgres-schema.js';
 
 /** Tables in load order, each with the columns its rows are read from SQLite in (and which rows). */
 const TABLES = [
   ['experiments', 'experiment_id'],
   ['experiment_tags', 'experiment_id, key'],
   ['traces', 'trace_id'],
-  ['trace_metadata', 'trace_id, key'],
-  ['trace_tags', 'trace_id, key'],
+  ['trace_metadata', 'trace_key, key'],
+  ['trace_tags', 'trace_key, key'],
   ['spans', 'trace_id, span_id'],
   ['sessions', 'experiment_id, session_id'],
   ['users', 'experiment_id, user_id'],
@@ -190,6 +191,7 @@ async function copyTables(client, sqlite, schema, tables, log) {
     log(`postgres: copied ${rows.toLocaleString('en-US')} rows of ${table}`);
   }
   for (const index of indexes) await client.query(index.def);
+  if (tables.some(([table]) => table === 'traces')) await continueTraceKeys(client, schema);
   // VACUUM too, as autovacuum would: index-only scans then skip the heap (the visibility map is set).
   await client.query(`VACUUM ANALYZE ${tables.map(([table]) => table).join(', ')}`);
 }
@@ -320,7 +322,7 @@ export class PostgresHand {
     return this.rows(
       'tag-like',
       `SELECT t.trace_id FROM traces AS t WHERE t.experiment_id = $1
-       AND EXISTS (SELECT 1 FROM trace_tags AS kv WHERE kv.trace_id = t.trace_id AND kv.key = 'x' AND kv.value LIKE 'abc%')
+       AND EXISTS (SELECT 1 FROM trace_tags AS kv WHERE kv.trace_key = t.trace_key AND kv.key = 'x' AND kv.value LIKE 'abc%')
        ORDER BY t.request_time DESC, t.trace_id ASC LIMIT 100`,
       [experimentId],
     );
@@ -330,8 +332,8 @@ export class PostgresHand {
     if (ids.length === 0) return [];
     const [rows, metadata, tags, assessments] = await Promise.all([
       this.rows('load-rows', 'SELECT * FROM traces WHERE trace_id = ANY($1::text[])', [ids]),
-      this.rows('load-metadata', 'SELECT trace_id, key, value FROM trace_metadata WHERE trace_id = ANY($1::text[])', [ids]),
-      this.rows('load-tags', 'SELECT trace_id, key, value FROM trace_tags WHERE trace_id = ANY($1::text[])', [ids]),
+      this.rows('load-metadata', 'SELECT t.trace_id, kv.key, kv.value FROM trace_metadata AS kv JOIN traces AS t ON t.trace_key = kv.trace_key WHERE t.trace_id = ANY($1::text[])', [ids]),
+      this.rows('load-tags', 'SELECT t.trace_id, kv.key, kv.value FROM trace_tags AS kv JOIN traces AS t ON t.trace_key = kv.trace_key WHERE t.trace_id = ANY($1::text[])', [ids]),
       this.rows('load-assessments', `${ASSESSMENTS} = ANY($1::text[]) ${ASSESSMENTS_ORDER}`, [ids]),
     ]);
     // The calls of the traces that have a cost, after their rows, as the store reads them.

@@ -62,7 +62,7 @@ export class SqliteHand {
           WHERE d.trace_id = t.trace_id AND +d.doc_id IN (SELECT rowid FROM trace_text_index WHERE trace_text_index MATCH ?)))
         ORDER BY s.last_time DESC, s.session_id ASC LIMIT 50`),
       tagLike: raw.prepare(`SELECT t.trace_id FROM traces AS t WHERE t.experiment_id = ?
-        AND EXISTS (SELECT 1 FROM trace_tags AS kv WHERE kv.trace_id = t.trace_id AND kv.key = 'x' AND kv.value LIKE 'abc%')
+        AND EXISTS (SELECT 1 FROM trace_tags AS kv WHERE kv.trace_key = t.trace_key AND kv.key = 'x' AND kv.value LIKE 'abc%')
         ORDER BY t.request_time DESC, t.trace_id ASC LIMIT 100`),
     };
   }
@@ -111,8 +111,8 @@ export class SqliteHand {
       const list = ids.map(() => '?').join(',');
       statements = {
         rows: this.raw.prepare(`SELECT * FROM traces WHERE trace_id IN (${list})`),
-        metadata: this.raw.prepare(`SELECT trace_id, key, value FROM trace_metadata WHERE trace_id IN (${list})`),
-        tags: this.raw.prepare(`SELECT trace_id, key, value FROM trace_tags WHERE trace_id IN (${list})`),
+        metadata: this.raw.prepare(`SELECT t.trace_id, kv.key, kv.value FROM trace_metadata AS kv JOIN traces AS t ON t.trace_key = kv.trace_key WHERE t.trace_id IN (${list})`),
+        tags: this.raw.prepare(`SELECT t.trace_id, kv.key, kv.value FROM trace_tags AS kv JOIN traces AS t ON t.trace_key = kv.trace_key WHERE t.trace_id IN (${list})`),
         assessments: this.raw.prepare(`${ASSESSMENTS} IN (${list}) ${ASSESSMENTS_ORDER}`),
       };
       this.byCount.set(ids.length, statements);

@@ -118,7 +118,8 @@ describeEachDatabase('filter suggestions', (database) => {
         .insertInto('traces')
         .values(ids.map((id, i) => ({ trace_id: id, experiment_id: Number(other), client_request_id: null, request_time: T0 + 60_000 + i, execution_duration: 1, state: 'OK', request_preview: null, response_preview: null, name: null, user_id: null, session_id: null, input_tokens: null, output_tokens: null, total_tokens: null, span_count: 0, cost_nanos: null })))
         .execute();
-      await t.store.db.insertInto('trace_tags').values(ids.map((id) => ({ trace_id: id, key: 'recent', value: 'yes' }))).execute();
+      const keys = await t.store.db.selectFrom('traces').select('trace_key').where('trace_id', 'in', ids).execute();
+      await t.store.db.insertInto('trace_tags').values(keys.map((k) => ({ trace_key: k.trace_key, key: 'recent', value: 'yes' }))).execute();
       const { tag_keys: tags } = await suggestions('traces', other);
       expect(tags).toEqual(['recent']);
     });

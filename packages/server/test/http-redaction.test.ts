@@ -41,8 +41,8 @@ async function storedText(store: KyselyTraceStore, experimentId: string): Promis
   if (traceIds.length === 0) return '';
   return stringifyJson([
     await db.selectFrom('traces').selectAll().where('trace_id', 'in', traceIds).execute(),
-    await db.selectFrom('trace_metadata').selectAll().where('trace_id', 'in', traceIds).execute(),
-    await db.selectFrom('trace_tags').selectAll().where('trace_id', 'in', traceIds).execute(),
+    await db.selectFrom('trace_metadata').selectAll().where('trace_key', 'in', db.selectFrom('traces').select('trace_key').where('trace_id', 'in', traceIds)).execute(),
+    await db.selectFrom('trace_tags').selectAll().where('trace_key', 'in', db.selectFrom('traces').select('trace_key').where('trace_id', 'in', traceIds)).execute(),
     await db.selectFrom('spans').selectAll().where('trace_id', 'in', traceIds).execute(),
     await db.selectFrom('assessments').selectAll().where((eb) => eb.or([eb('trace_id', 'in', traceIds), eb('experiment_id', '=', Number(experimentId))])).execute(),
     await db.selectFrom('sessions').selectAll().where('experiment_id', '=', Number(experimentId)).execute(),

@@ -5,7 +5,7 @@
  * deleted trace's words leave the index entirely, and what stays is still found.
  */
 import BetterSqlite3 from 'better-sqlite3';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { parseTextQuery, type TextTerm } from '../src/text-search/text-query.js'
 import type { SpanRecord } from '../src/trace-model.js';
 import { newTraceId } from './support/mlflow-payloads.js';
 import { traceRecord } from './support/store-inputs.js';
+import { undoTraceKeys } from './support/undo-migrations.js';
 
 let dir: string;
 beforeAll(() => {
@@ -128,6 +129,7 @@ describe('SQLite text documents without their words', () => {
 
   it('takes over an index whose documents held their words (migration 014), and deletes those with them', async () => {
     const before = await storeTrace(store, experimentId, ['legacy words here', 'an old wombat', 'stored twice']);
+    await undoTraceKeys(store.db as unknown as Kysely<unknown>, 'sqlite');
     await store.close();
     // The schema as it was before 014: an external-content index over documents holding their words.
     const raw = new BetterSqlite3(path);

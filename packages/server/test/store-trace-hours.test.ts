@@ -7,6 +7,7 @@ import { describeEachDatabase, type TestStore } from './support/databases.js';
 import { newTraceId } from './support/mlflow-payloads.js';
 import { random } from './support/random.js';
 import { llmSpan } from './support/store-inputs.js';
+import { undoTraceKeys } from './support/undo-migrations.js';
 
 const DAY0 = Date.UTC(2026, 10, 1);
 const DAYS = 3;
@@ -169,6 +170,7 @@ describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
     // 014-text-documents-without-words.
     if (db.store.dialect.name === 'sqlite') await sql`ALTER TABLE spans DROP COLUMN text_doc`.execute(kysely);
     await sql`DROP TABLE trace_text_docs`.execute(kysely);
+    await undoTraceKeys(kysely, db.store.dialect.name);
     // 012-unused-sqlite-indexes drops what 001 made.
     if (db.store.dialect.name === 'sqlite') {
       await sql`CREATE INDEX trace_metadata_key_value ON trace_metadata (key, value)`.execute(kysely);

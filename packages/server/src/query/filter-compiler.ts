@@ -163,7 +163,7 @@ class FilterCompiler {
    * so `!=` never matches a trace without the key (as in MLflow). IS [NOT] NULL tests the key.
    */
   private keyValue(table: 'trace_tags' | 'trace_metadata', key: string, clause: ClauseNode): Condition {
-    const base = sql`SELECT 1 FROM ${sql.table(table)} AS kv WHERE kv.trace_id = t.trace_id AND kv.key = ${key}`;
+    const base = sql`SELECT 1 FROM ${sql.table(table)} AS kv WHERE kv.trace_key = t.trace_key AND kv.key = ${key}`;
     if (clause.kind === 'null-check') return clause.negated ? sql<SqlBool>`EXISTS (${base})` : sql<SqlBool>`NOT EXISTS (${base})`;
     return sql<SqlBool>`EXISTS (${base} AND ${this.valuePredicate(sql.ref('kv.value'), clause)})`;
   }
@@ -231,7 +231,7 @@ class FilterCompiler {
     const nameRe = `"name"\\s*:\\s*${escapeRegex(JSON.stringify(name))}`;
     const versionRe = `"version"\\s*:\\s*("${escapeRegex(version)}"|${escapeRegex(version)})\\s*[,}]`;
     const pattern = `\\{[^{}]*(${nameRe}[^{}]*${versionRe}|${versionRe}[^{}]*${nameRe})`;
-    return sql<SqlBool>`EXISTS (SELECT 1 FROM trace_tags AS kv WHERE kv.trace_id = t.trace_id AND kv.key = ${TraceTagKey.LINKED_PROMPTS}
+    return sql<SqlBool>`EXISTS (SELECT 1 FROM trace_tags AS kv WHERE kv.trace_key = t.trace_key AND kv.key = ${TraceTagKey.LINKED_PROMPTS}
       AND ${this.dialect.regexMatch(sql.ref('kv.value'), sql.val(portableRegex(pattern)))})`;
   }
 

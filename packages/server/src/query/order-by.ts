@@ -69,7 +69,7 @@ function tagKey(key: string): KeyShape {
     id: `tag:${key}`,
     valueType: 'string',
     nullable: true,
-    expression: sql`(SELECT kv.value FROM trace_tags AS kv WHERE kv.trace_id = t.trace_id AND kv.key = ${key})`,
+    expression: sql`(SELECT kv.value FROM trace_tags AS kv WHERE kv.trace_key = t.trace_key AND kv.key = ${key})`,
   };
 }
 
@@ -80,7 +80,7 @@ function metadataKey(key: string): KeyShape {
     id: `metadata:${key}`,
     valueType: 'string',
     nullable: true,
-    expression: sql`(SELECT kv.value FROM trace_metadata AS kv WHERE kv.trace_id = t.trace_id AND kv.key = ${key})`,
+    expression: sql`(SELECT kv.value FROM trace_metadata AS kv WHERE kv.trace_key = t.trace_key AND kv.key = ${key})`,
   };
 }
 

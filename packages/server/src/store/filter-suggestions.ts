@@ -31,12 +31,12 @@ export class FilterSuggestions {
   async keys(experimentId: string): Promise<{ tagKeys: string[]; metadataKeys: string[] }> {
     const newest = this.db
       .selectFrom('traces')
-      .select('trace_id')
+      .select('trace_key')
       .where('experiment_id', '=', Number(experimentId))
       .orderBy('request_time', 'desc')
       .limit(KEY_SAMPLE_TRACES);
     const keysOf = async (table: 'trace_tags' | 'trace_metadata') =>
-      (await this.db.selectFrom(table).select('key').distinct().where('trace_id', 'in', newest).orderBy('key').limit(MAX_SUGGESTED_KEYS).execute()).map((r) => r.key);
+      (await this.db.selectFrom(table).select('key').distinct().where('trace_key', 'in', newest).orderBy('key').limit(MAX_SUGGESTED_KEYS).execute()).map((r) => r.key);
     return { tagKeys: await keysOf('trace_tags'), metadataKeys: await keysOf('trace_metadata') };
   }
 

@@ -9,8 +9,9 @@ export interface Database {
   experiments: ExperimentsTable;
   experiment_tags: KeyValueTable & { experiment_id: number };
   traces: TracesTable;
-  trace_metadata: KeyValueTable & { trace_id: string };
-  trace_tags: KeyValueTable & { trace_id: string };
+  /** Keyed by the trace's `trace_key` (migration 015). */
+  trace_metadata: KeyValueTable & { trace_key: number };
+  trace_tags: KeyValueTable & { trace_key: number };
   spans: SpansTable;
   assessments: AssessmentsTable;
   sessions: SessionsTable;
@@ -99,6 +100,8 @@ export interface ExperimentsTable {
 
 export interface TracesTable {
   trace_id: string;
+  /** Numbers traces in the order they arrived; their metadata and tags are keyed by it (migration 015). */
+  trace_key: Generated<number>;
   experiment_id: number;
   client_request_id: string | null;
   request_time: number;

@@ -35,6 +35,8 @@ export interface SqlDialect {
   readonly timeLimitCheck?: RawBuilder<SqlBool>;
   /** The text index of trace content (migration 010, store/trace-text.ts). */
   readonly traceText: TraceTextSql;
+  /** SQL for the `trace_key` of a trace being inserted: the next in arrival order (migration 015). */
+  readonly newTraceKey: string;
 }
 
 /**

@@ -5,21 +5,23 @@ import { loadAssessments } from './assessment-rows.js';
 import { callsOfTraces, mlflowCostJson } from './cost-writes.js';
 import type { RollupContribution } from './rollups.js';
 import type { Database, TracesTable } from './schema.js';
-import { runSql } from './fast-sql.js';
+import { placeholders, runSql } from './fast-sql.js';
 import type { SqlDialect } from './sql-dialect.js';
 
 /** A `traces` row as read and written by the store. */
 export type TraceRow = Selectable<TracesTable>;
+/** A trace's row before it is inserted: the database gives its `trace_key`. */
+export type NewTraceRow = Omit<TraceRow, 'trace_key'>;
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-/** Every column of a `traces` row, in the order it is inserted. */
+/** Every column of a `traces` row but its `trace_key` (which the database gives), in the order it is inserted. */
 export const TRACE_COLUMNS = [
   'trace_id', 'experiment_id', 'client_request_id', 'request_time', 'execution_duration', 'state', 'request_preview', 'response_preview', 'name',
   'user_id', 'session_id', 'input_tokens', 'output_tokens', 'total_tokens', 'span_count', 'cost_nanos', 'unpriced_calls',
 ] as const satisfies readonly (keyof TraceRow)[];
 /** Fails to compile when `traces` gains a column the list above lacks. */
-const everyTraceColumn: Exclude<keyof TraceRow, (typeof TRACE_COLUMNS)[number]> extends never ? true : never = true;
+const everyTraceColumn: Exclude<keyof TraceRow, (typeof TRACE_COLUMNS)[number] | 'trace_key'> extends never ? true : never = true;
 void everyTraceColumn;
 
 /** A trace id that no trace has. The HTTP layer answers it with 404. */
@@ -55,8 +57,8 @@ export async function loadTraces(db: Db, traceIds: readonly string[]): Promise<S
   const ids = [...traceIds];
   const [rows, metadata, tags, assessments] = await Promise.all([
     db.selectFrom('traces').selectAll().where('trace_id', 'in', ids).execute(),
-    db.selectFrom('trace_metadata').selectAll().where('trace_id', 'in', ids).execute(),
-    db.selectFrom('trace_tags').selectAll().where('trace_id', 'in', ids).execute(),
+    keyValuesOf(db, 'trace_metadata', ids),
+    keyValuesOf(db, 'trace_tags', ids),
     loadAssessments(db, ids),
   ]);
   const metadataOf = groupByTrace(metadata);
@@ -75,7 +77,7 @@ export async function loadTraces(db: Db, traceIds: readonly string[]): Promise<S
  * one trace at once (a retry, OTLP batches, a span upload, an assessment) take turns; SQLite's
  * single writer already does. Undefined when the trace does not exist.
  */
-const SELECT_TRACE_ROW = `SELECT ${TRACE_COLUMNS.join(', ')} FROM traces WHERE trace_id = ?`;
+const SELECT_TRACE_ROW = `SELECT trace_key, ${TRACE_COLUMNS.join(', ')} FROM traces WHERE trace_id = ?`;
 
 export async function lockTraceRow(trx: Db, dialect: SqlDialect, traceId: string): Promise<TraceRow | undefined> {
   // Columns by name, never `*`: a prepared statement (PostgreSQL) whose result gains a column when
@@ -114,6 +116,12 @@ export function storedTraceOf(r: TraceRow, metadata: Record<string, string>, tag
     spanCount: Number(r.span_count),
     assessments,
   };
+}
+
+/** The metadata or tags of these traces, each row with its trace's id. */
+async function keyValuesOf(db: Db, table: 'trace_metadata' | 'trace_tags', traceIds: readonly string[]) {
+  const text = `SELECT t.trace_id, kv.key, kv.value FROM ${table} AS kv JOIN traces AS t ON t.trace_key = kv.trace_key WHERE t.trace_id IN (${placeholders(traceIds.length)})`;
+  return (await runSql<{ trace_id: string; key: string; value: string }>(db, text, traceIds)).rows;
 }
 
 function groupByTrace(rows: { trace_id: string; key: string; value: string }[]): Map<string, Record<string, string>> {

@@ -8,13 +8,13 @@ import type { PriceSource } from '../cost/price-source.js';
 import { traceChange, type ChangeSink, type PublishingTransactions } from './change-feed.js';
 import { FeedbackDeltas, feedbackPlaceOf, traceFeedbackMoves } from './feedback-rollups.js';
 import { applyRollupChanges, type RollupContribution } from './rollups.js';
-import { insertRows, runSql } from './fast-sql.js';
+import { insertRows, placeholders, runSql } from './fast-sql.js';
 import type { Database } from './schema.js';
 import { deleteTraceText } from './trace-text.js';
 import { againstStored, insertSpans, rootSpanName, spansToStore, usageSpans } from './spans.js';
 import type { SqlDialect } from './sql-dialect.js';
 import type { DeleteTracesInput, IngestSpansResult, LogSpansResult, StartTraceResult } from './store.js';
-import { contributionOf, loadTrace, lockTraceRow, storedTraceOf, TRACE_COLUMNS, TraceNotFoundError, type TraceRow } from './trace-rows.js';
+import { contributionOf, loadTrace, lockTraceRow, storedTraceOf, TRACE_COLUMNS, TraceNotFoundError, type NewTraceRow, type TraceRow } from './trace-rows.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -28,7 +28,7 @@ const ID_CHUNK = 500;
 export const DELETE_BATCH = 200;
 
 /** What a deleted trace's row must say for its rollups to be taken back. */
-const VICTIM_COLUMNS = ['trace_id', 'experiment_id', 'session_id', 'user_id', 'request_time', 'execution_duration', 'state', 'input_tokens', 'output_tokens', 'total_tokens', 'cost_nanos'] as const;
+const VICTIM_COLUMNS = ['trace_id', 'trace_key', 'experiment_id', 'session_id', 'user_id', 'request_time', 'execution_duration', 'state', 'input_tokens', 'output_tokens', 'total_tokens', 'cost_nanos'] as const;
 
 /**
  * Every write that changes a trace: its info, its spans (MLflow upload or OTLP batches), its
@@ -43,6 +43,8 @@ const VICTIM_COLUMNS = ['trace_id', 'experiment_id', 'session_id', 'user_id', 'r
  * span is a retry, and a span that would replace a stored one with other content is refused.
  */
 export class TraceWrites {
+  private insertTrace: string | undefined;
+
   constructor(
     private readonly dialect: SqlDialect,
     private readonly transactions: PublishingTransactions,
@@ -55,7 +57,7 @@ export class TraceWrites {
     return this.transactions.run(async (trx, changed) => {
       const metadata = { ...record.metadata, [TraceMetadataKey.INFO_FINALIZED]: 'true' };
       const tokens = tokenUsageFromMetadata(record.metadata);
-      const row: TraceRow = {
+      const fresh: NewTraceRow = {
         trace_id: record.traceId,
         experiment_id: Number(record.experimentId),
         client_request_id: record.clientRequestId,
@@ -74,10 +76,11 @@ export class TraceWrites {
         cost_nanos: null,
         unpriced_calls: 0,
       };
-      const before = await this.insertOrLock(trx, row);
-      if (before === 'created') {
-        await insertKeyValues(trx, 'trace_metadata', record.traceId, metadata);
-        await insertKeyValues(trx, 'trace_tags', record.traceId, record.tags);
+      const inserted = await this.insertOrLock(trx, fresh);
+      if (inserted.created) {
+        const row = inserted.row;
+        await insertKeyValues(trx, 'trace_metadata', row.trace_key, metadata);
+        await insertKeyValues(trx, 'trace_tags', row.trace_key, record.tags);
         const feedback = new FeedbackDeltas();
         feedback.addChanges(feedbackPlaceOf(row), await this.assessments.storeLogged(trx, row, assessments));
         await applyRollupChanges(trx, [{ was: null, now: contributionOf(row) }], feedback);
@@ -86,6 +89,7 @@ export class TraceWrites {
         return { kind: 'created', trace: await loadTrace(trx, record.traceId) };
       }
 
+      const before = inserted.row;
       const existing = await loadTrace(trx, record.traceId);
       if (existing.experimentId !== record.experimentId) return { kind: 'experiment-conflict', trace: existing };
       const conflicts = conflictingMetadataKeys(existing.metadata, record.metadata);
@@ -97,13 +101,13 @@ export class TraceWrites {
       }
 
       const addedMetadata = Object.fromEntries(Object.entries(metadata).filter(([k]) => !(k in existing.metadata)));
-      await insertKeyValues(trx, 'trace_metadata', record.traceId, addedMetadata);
-      await upsertTags(trx, record.traceId, record.tags);
+      await insertKeyValues(trx, 'trace_metadata', before.trace_key, addedMetadata);
+      await upsertTags(trx, before.trace_key, record.tags);
       // Before a client's info, a trace is named by its spans, perhaps only another process's part
       // of it: the info's name, else the trace's own root span (now or when its spans come), wins.
       const name = record.tags[TraceTagKey.TRACE_NAME] ?? (named ? before.name : await rootSpanName(trx, record.traceId));
-      if (name === null && before.name !== null) await trx.deleteFrom('trace_tags').where('trace_id', '=', record.traceId).where('key', '=', TraceTagKey.TRACE_NAME).execute();
-      else if (name !== null && name !== before.name) await upsertTags(trx, record.traceId, { [TraceTagKey.TRACE_NAME]: name });
+      if (name === null && before.name !== null) await trx.deleteFrom('trace_tags').where('trace_key', '=', before.trace_key).where('key', '=', TraceTagKey.TRACE_NAME).execute();
+      else if (name !== null && name !== before.name) await upsertTags(trx, before.trace_key, { [TraceTagKey.TRACE_NAME]: name });
       const after: TraceRow = {
         ...before,
         client_request_id: record.clientRequestId ?? before.client_request_id,
@@ -113,11 +117,11 @@ export class TraceWrites {
         request_preview: record.requestPreview ?? before.request_preview,
         response_preview: record.responsePreview ?? before.response_preview,
         name,
-        user_id: before.user_id ?? row.user_id,
-        session_id: before.session_id ?? row.session_id,
-        input_tokens: before.input_tokens ?? row.input_tokens,
-        output_tokens: before.output_tokens ?? row.output_tokens,
-        total_tokens: before.total_tokens ?? row.total_tokens,
+        user_id: before.user_id ?? fresh.user_id,
+        session_id: before.session_id ?? fresh.session_id,
+        input_tokens: before.input_tokens ?? fresh.input_tokens,
+        output_tokens: before.output_tokens ?? fresh.output_tokens,
+        total_tokens: before.total_tokens ?? fresh.total_tokens,
       };
       // The trace's feedback as it was, moved with it, and what the log adds, in one pass of step 6.
       const feedback = await traceFeedbackMoves(trx, [{ was: contributionOf(before), now: contributionOf(after) }]);
@@ -157,7 +161,7 @@ export class TraceWrites {
         total_tokens: tokens?.totalTokens ?? before.total_tokens,
         ...cost,
       };
-      await upsertTags(trx, traceId, {
+      await upsertTags(trx, before.trace_key, {
         [TraceTagKey.SPANS_LOCATION]: SPANS_LOCATION_TRACKING_STORE,
         ...(before.name === null && after.name !== null ? { [TraceTagKey.TRACE_NAME]: after.name } : {}),
       });
@@ -179,7 +183,7 @@ export class TraceWrites {
       const metadata = fields.metadata;
       const created = derivedFromBatch(spans, fields);
       const priced = pricedNewTrace(Number(experimentId), traceId, spans, book);
-      const row: TraceRow = {
+      const fresh: NewTraceRow = {
         trace_id: traceId,
         experiment_id: Number(experimentId),
         client_request_id: null,
@@ -198,10 +202,11 @@ export class TraceWrites {
         ...priced.cost,
       };
       // The common case, a trace in one batch, costs no read: insert-or-nothing decides.
-      const before = await this.insertOrLock(trx, row);
-      if (before === 'created') {
-        await insertKeyValues(trx, 'trace_metadata', traceId, metadata);
-        await insertKeyValues(trx, 'trace_tags', traceId, {
+      const inserted = await this.insertOrLock(trx, fresh);
+      if (inserted.created) {
+        const row = inserted.row;
+        await insertKeyValues(trx, 'trace_metadata', row.trace_key, metadata);
+        await insertKeyValues(trx, 'trace_tags', row.trace_key, {
           ...fields.tags,
           [TraceTagKey.SPANS_LOCATION]: SPANS_LOCATION_TRACKING_STORE,
           ...(created.name !== null ? { [TraceTagKey.TRACE_NAME]: created.name } : {}),
@@ -215,6 +220,7 @@ export class TraceWrites {
         return { kind: 'created', ...rejected(once.conflicting) };
       }
 
+      const before = inserted.row;
       if (String(before.experiment_id) !== experimentId) return { kind: 'experiment-conflict', experimentId: String(before.experiment_id) };
       const sorted = await againstStored(trx, traceId, once.spans, Number(before.span_count) > 0);
       const conflicting = [...new Set([...once.conflicting, ...sorted.conflicting])].sort();
@@ -223,12 +229,12 @@ export class TraceWrites {
       const accepted = refused.size === 0 ? spans : spans.filter((s) => !refused.has(s.spanId));
       if (accepted.length === 0) return { kind: 'merged', ...rejected(conflicting) };
       const stored = Object.fromEntries(
-        (await trx.selectFrom('trace_metadata').select(['key', 'value']).where('trace_id', '=', traceId).execute()).map((r) => [r.key, r.value]),
+        (await trx.selectFrom('trace_metadata').select(['key', 'value']).where('trace_key', '=', before.trace_key).execute()).map((r) => [r.key, r.value]),
       );
       const finalized = stored[TraceMetadataKey.INFO_FINALIZED] === 'true';
       // Metadata is immutable once finalized; before that, keys are only ever added.
       const added = finalized ? {} : Object.fromEntries(Object.entries(metadata).filter(([k]) => !(k in stored)));
-      await insertKeyValues(trx, 'trace_metadata', traceId, added);
+      await insertKeyValues(trx, 'trace_metadata', before.trace_key, added);
       await insertSpans(trx, this.dialect, traceId, sorted.fresh);
       const models = new ModelHourDeltas();
       const cost = await addTraceCalls(trx, before, sorted.fresh.map((s) => s.span), book, models);
@@ -263,8 +269,8 @@ export class TraceWrites {
         span_count: Number(before.span_count) + sorted.fresh.length,
         ...cost,
       };
-      await insertMissingTags(trx, traceId, fields.tags);
-      await upsertTags(trx, traceId, {
+      await insertMissingTags(trx, before.trace_key, fields.tags);
+      await upsertTags(trx, before.trace_key, {
         [TraceTagKey.SPANS_LOCATION]: SPANS_LOCATION_TRACKING_STORE,
         ...(after.name !== null && after.name !== before.name ? { [TraceTagKey.TRACE_NAME]: after.name } : {}),
       });
@@ -279,18 +285,21 @@ export class TraceWrites {
     return this.transactions.run(async (trx, changed) => {
       // The trace row first, as every writer of a trace's rows does (rollups.ts, lock order).
       const row = await this.lockTraceRow(trx, traceId);
-      await upsertTags(trx, traceId, { [key]: value });
+      // Tags are a trace's rows: a trace that does not exist has none to set.
+      if (!row) return;
+      await upsertTags(trx, row.trace_key, { [key]: value });
       if (key === TraceTagKey.TRACE_NAME) await trx.updateTable('traces').set({ name: value }).where('trace_id', '=', traceId).execute();
-      if (row) changed(traceChange(row, 'trace'));
+      changed(traceChange(row, 'trace'));
     });
   }
 
   async deleteTraceTag(traceId: string, key: string): Promise<boolean> {
     return this.transactions.run(async (trx, changed) => {
       const row = await this.lockTraceRow(trx, traceId);
-      const deleted = await trx.deleteFrom('trace_tags').where('trace_id', '=', traceId).where('key', '=', key).executeTakeFirst();
+      if (!row) return false;
+      const deleted = await trx.deleteFrom('trace_tags').where('trace_key', '=', row.trace_key).where('key', '=', key).executeTakeFirst();
       if (key === TraceTagKey.TRACE_NAME) await trx.updateTable('traces').set({ name: null }).where('trace_id', '=', traceId).execute();
-      if (row && Number(deleted.numDeletedRows) > 0) changed(traceChange(row, 'trace'));
+      if (Number(deleted.numDeletedRows) > 0) changed(traceChange(row, 'trace'));
       return Number(deleted.numDeletedRows) > 0;
     });
   }
@@ -354,14 +363,20 @@ export class TraceWrites {
    * of two concurrent writers creates the trace; a row deleted between that and the lock is
    * inserted again.
    */
-  private async insertOrLock(trx: Db, row: TraceRow): Promise<'created' | TraceRow> {
+  /** The trace's row: inserted (with the key the database gave it), or as stored, locked. */
+  private async insertOrLock(trx: Db, fresh: NewTraceRow): Promise<{ created: boolean; row: TraceRow }> {
     for (let attempt = 0; ; attempt++) {
-      const inserted = await insertRows(trx, 'traces', TRACE_COLUMNS, [TRACE_COLUMNS.map((column) => row[column])], 'ON CONFLICT (trace_id) DO NOTHING');
-      if (Number(inserted.numAffectedRows ?? 0) > 0) return 'created';
-      const before = await this.lockTraceRow(trx, row.trace_id);
-      if (before) return before;
-      if (attempt === 2) throw new Error(`Trace ${row.trace_id} was deleted and created again while this write waited for it; nothing was written.`);
+      const inserted = await runSql<{ trace_key: number }>(trx, this.insertTraceText(), TRACE_COLUMNS.map((column) => fresh[column]));
+      const key = inserted.rows[0]?.trace_key;
+      if (key !== undefined) return { created: true, row: { ...fresh, trace_key: Number(key) } };
+      const before = await this.lockTraceRow(trx, fresh.trace_id);
+      if (before) return { created: false, row: before };
+      if (attempt === 2) throw new Error(`Trace ${fresh.trace_id} was deleted and created again while this write waited for it; nothing was written.`);
     }
+  }
+
+  private insertTraceText(): string {
+    return (this.insertTrace ??= `INSERT INTO traces (trace_key, ${TRACE_COLUMNS.join(', ')}) VALUES (${this.dialect.newTraceKey}, ${placeholders(TRACE_COLUMNS.length)}) ON CONFLICT (trace_id) DO NOTHING RETURNING trace_key`);
   }
 
   private lockTraceRow(trx: Db, traceId: string): Promise<TraceRow | undefined> {
@@ -371,6 +386,9 @@ export class TraceWrites {
 
 /** The tables that hold a trace's rows, deleted with it (its LLM calls go with `deleteTraceCalls`). */
 const TRACE_TABLES = ['trace_metadata', 'trace_tags', 'spans', 'assessments', 'traces'] as const;
+/** Those keyed by the trace's `trace_key` (migration 015); the others by its id. */
+type KeyedTable = 'trace_metadata' | 'trace_tags';
+const KEYED_TABLES = new Set<string>(['trace_metadata', 'trace_tags'] satisfies KeyedTable[]);
 
 /**
  * Deletes traces inside a transaction, with everything that is theirs, and moves every rollup.
@@ -423,8 +441,9 @@ export async function deleteTracesIn(
   for (let i = 0; i < victims.length; i += ID_CHUNK) {
     const chunk = victims.slice(i, i + ID_CHUNK).map((v) => v.trace_id);
     await deleteTraceText(trx, dialect, chunk);
+    const keys = victims.slice(i, i + ID_CHUNK).map((v) => Number(v.trace_key));
     for (const table of TRACE_TABLES) {
-      const deleted = await trx.deleteFrom(table).where('trace_id', 'in', chunk).executeTakeFirst();
+      const deleted = await (KEYED_TABLES.has(table) ? trx.deleteFrom(table as KeyedTable).where('trace_key', 'in', keys) : trx.deleteFrom(table as Exclude<(typeof TRACE_TABLES)[number], KeyedTable>).where('trace_id', 'in', chunk)).executeTakeFirst();
       if (counts) counts[table] = (counts[table] ?? 0) + Number(deleted.numDeletedRows);
     }
   }
@@ -509,10 +528,10 @@ function rootState(root: SpanRecord): TraceState {
   return root.status === 'ERROR' ? TraceState.ERROR : TraceState.OK;
 }
 
-const KEY_VALUE_COLUMNS = ['trace_id', 'key', 'value'] as const;
+const KEY_VALUE_COLUMNS = ['trace_key', 'key', 'value'] as const;
 
-function keyValueRows(traceId: string, values: Record<string, string>): string[][] {
-  return Object.entries(values).map(([key, value]) => [traceId, key, value]);
+function keyValueRows(traceKey: number, values: Record<string, string>): (string | number)[][] {
+  return Object.entries(values).map(([key, value]) => [traceKey, key, value]);
 }
 
 /**
@@ -520,21 +539,21 @@ function keyValueRows(traceId: string, values: Record<string, string>): string[]
  * not written again: every upload of a trace's spans (each OTLP batch, each retry) sets the
  * spans-location tag, and a row rewritten with what it held still dirties its pages.
  */
-async function upsertTags(trx: Db, traceId: string, tags: Record<string, string>): Promise<void> {
-  const rows = keyValueRows(traceId, tags);
+async function upsertTags(trx: Db, traceKey: number, tags: Record<string, string>): Promise<void> {
+  const rows = keyValueRows(traceKey, tags);
   if (rows.length > 0) {
-    await insertRows(trx, 'trace_tags', KEY_VALUE_COLUMNS, rows, 'ON CONFLICT (trace_id, key) DO UPDATE SET value = excluded.value WHERE trace_tags.value <> excluded.value');
+    await insertRows(trx, 'trace_tags', KEY_VALUE_COLUMNS, rows, 'ON CONFLICT (trace_key, key) DO UPDATE SET value = excluded.value WHERE trace_tags.value <> excluded.value');
   }
 }
 
 /** Sets tags the trace does not have yet; existing values (perhaps a user's edit) stay. */
-async function insertMissingTags(trx: Db, traceId: string, tags: Record<string, string>): Promise<void> {
-  const rows = keyValueRows(traceId, tags);
-  if (rows.length > 0) await insertRows(trx, 'trace_tags', KEY_VALUE_COLUMNS, rows, 'ON CONFLICT (trace_id, key) DO NOTHING');
+async function insertMissingTags(trx: Db, traceKey: number, tags: Record<string, string>): Promise<void> {
+  const rows = keyValueRows(traceKey, tags);
+  if (rows.length > 0) await insertRows(trx, 'trace_tags', KEY_VALUE_COLUMNS, rows, 'ON CONFLICT (trace_key, key) DO NOTHING');
 }
 
-async function insertKeyValues(trx: Db, table: 'trace_metadata' | 'trace_tags', traceId: string, values: Record<string, string>): Promise<void> {
-  const rows = keyValueRows(traceId, values);
+async function insertKeyValues(trx: Db, table: KeyedTable, traceKey: number, values: Record<string, string>): Promise<void> {
+  const rows = keyValueRows(traceKey, values);
   if (rows.length > 0) await insertRows(trx, table, KEY_VALUE_COLUMNS, rows);
 }
 

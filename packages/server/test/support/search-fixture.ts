@@ -233,7 +233,9 @@ async function insertTrace(db: Kysely<Database>, spec: TraceSpec): Promise<void>
     span_count: spec.spans?.length ?? 0,
   };
   await db.insertInto('traces').values(row).execute();
-  const keyValues = (record: Record<string, string>) => Object.entries(record).map(([key, value]) => ({ trace_id: spec.id, key, value }));
+  // The database numbers the trace (migration 015); its metadata and tags are keyed by that number.
+  const { trace_key: traceKey } = await db.selectFrom('traces').select('trace_key').where('trace_id', '=', spec.id).executeTakeFirstOrThrow();
+  const keyValues = (record: Record<string, string>) => Object.entries(record).map(([key, value]) => ({ trace_key: traceKey, key, value }));
   if (Object.keys(tags).length > 0) await db.insertInto('trace_tags').values(keyValues(tags)).execute();
   if (Object.keys(metadata).length > 0) await db.insertInto('trace_metadata').values(keyValues(metadata)).execute();
 

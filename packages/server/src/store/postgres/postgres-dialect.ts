@@ -13,6 +13,8 @@ const JSON_NUMBER = '^\\s*-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][-+]?[0-9]{1,3})?\\s
 /** PostgreSQL's native operators: LIKE is case-sensitive, ILIKE exists, `~` is a POSIX regex match. */
 export const postgresDialect: SqlDialect = {
   name: 'postgres',
+  // An identity column: its sequence numbers traces across replicas.
+  newTraceKey: 'DEFAULT',
   like: (value: Expression<unknown>, pattern: Expression<unknown>) => sql<boolean>`(${value} LIKE ${pattern} ESCAPE '\\')`,
   ilike: (value: Expression<unknown>, pattern: Expression<unknown>) => sql<boolean>`(${value} ILIKE ${pattern} ESCAPE '\\')`,
   regexMatch: (value: Expression<unknown>, pattern: Expression<unknown>) => sql<boolean>`(${value} ~ ${pattern})`,

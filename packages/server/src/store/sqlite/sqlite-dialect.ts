@@ -30,6 +30,8 @@ export function scalesWithValueSize(sql: string): boolean {
  */
 export const sqliteDialect: SqlDialect = {
   name: 'sqlite',
+  // One connection writes, so the next key is one past the largest (its unique index's last entry).
+  newTraceKey: '(SELECT COALESCE(MAX(trace_key), 0) + 1 FROM traces)',
   like: (value: Expression<unknown>, pattern: Expression<unknown>) => sql<boolean>`(${value} LIKE ${pattern} ESCAPE '\\')`,
   ilike: (value: Expression<unknown>, pattern: Expression<unknown>) => sql<boolean>`(lower(${value}) LIKE lower(${pattern}) ESCAPE '\\')`,
   regexMatch: (value: Expression<unknown>, pattern: Expression<unknown>) => sql<boolean>`(${value} REGEXP ${pattern})`,

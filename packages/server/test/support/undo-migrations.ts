@@ -1,0 +1,32 @@
+import { sql, type Kysely } from 'kysely';
+
+/**
+ * Takes a database back to before migration 015 (trace keys), its rows kept: metadata and tags
+ * keyed by trace id again, traces without their key. For tests of migrations that ran before it,
+ * which take a database back further and run the migrations again.
+ */
+export async function undoTraceKeys(db: Kysely<unknown>, dialect: 'sqlite' | 'postgres'): Promise<void> {
+  for (const table of ['trace_metadata', 'trace_tags']) {
+    const t = sql.table(table);
+    if (dialect === 'postgres') {
+      // In place, as 015 changed it: back to the primary key and index of migration 001.
+      await sql`ALTER TABLE ${t} ADD COLUMN trace_id TEXT`.execute(db);
+      await sql`UPDATE ${t} AS kv SET trace_id = tr.trace_id FROM traces AS tr WHERE tr.trace_key = kv.trace_key`.execute(db);
+      await sql`ALTER TABLE ${t} DROP CONSTRAINT ${sql.ref(`${table}_pk`)}`.execute(db);
+      await sql`ALTER TABLE ${t} DROP COLUMN trace_key`.execute(db);
+      await sql`ALTER TABLE ${t} ALTER COLUMN trace_id SET NOT NULL`.execute(db);
+      await sql`ALTER TABLE ${t} ADD CONSTRAINT ${sql.ref(`${table}_pk`)} PRIMARY KEY (trace_id, key)`.execute(db);
+      continue;
+    }
+    const byId = sql.table(`${table}_by_id`);
+    await sql`CREATE TABLE ${byId} (trace_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (trace_id, key))`.execute(db);
+    await sql`INSERT INTO ${byId} SELECT tr.trace_id, kv.key, kv.value FROM ${t} AS kv JOIN traces AS tr ON tr.trace_key = kv.trace_key`.execute(db);
+    await sql`DROP TABLE ${t}`.execute(db);
+    await sql`ALTER TABLE ${byId} RENAME TO ${t}`.execute(db);
+  }
+  if (dialect === 'postgres') await sql`CREATE INDEX trace_tags_key ON trace_tags (key, trace_id)`.execute(db);
+  else await sql`DROP TRIGGER traces_trace_key`.execute(db);
+  await sql`DROP INDEX traces_trace_key`.execute(db);
+  await sql`ALTER TABLE traces DROP COLUMN trace_key`.execute(db);
+  await sql`DELETE FROM threadline_migrations WHERE name = '015-trace-keys'`.execute(db);
+}
