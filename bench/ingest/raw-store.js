@@ -5,11 +5,12 @@
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../packages/server/dist/index.js';
 import { traceHourKey } from '../../packages/server/dist/store/rollups.js';
+import { sqliteDialect } from '../../packages/server/dist/store/sqlite/sqlite-dialect.js';
 
-// Numbered as the server numbers a trace it inserts (sqlite-dialect.ts newTraceKey).
+// Numbered as the server numbers a trace it inserts: its own SQL for it, not a copy.
 const INSERT_TRACE = `INSERT INTO traces (trace_key, trace_id, experiment_id, client_request_id, request_time, execution_duration, state,
   request_preview, response_preview, name, user_id, session_id, input_tokens, output_tokens, total_tokens, span_count, cost_nanos, unpriced_calls)
-  VALUES ((SELECT COALESCE(MAX(trace_key), 0) + 1 FROM traces), @trace_id, @experiment_id, @client_request_id, @request_time, @execution_duration, @state,
+  VALUES (${sqliteDialect.newTraceKey}, @trace_id, @experiment_id, @client_request_id, @request_time, @execution_duration, @state,
   @request_preview, @response_preview, @name, @user_id, @session_id, @input_tokens, @output_tokens, @total_tokens, @span_count, @cost_nanos, @unpriced_calls)
   ON CONFLICT (trace_id) DO NOTHING RETURNING trace_key`;
 

@@ -43,14 +43,17 @@ const VICTIM_COLUMNS = ['trace_id', 'trace_key', 'experiment_id', 'session_id', 
  * span is a retry, and a span that would replace a stored one with other content is refused.
  */
 export class TraceWrites {
-  private insertTrace: string | undefined;
+  /** A new trace's row, numbered as the database numbers traces; its number back, or no row when the trace exists. */
+  private readonly insertTrace: string;
 
   constructor(
     private readonly dialect: SqlDialect,
     private readonly transactions: PublishingTransactions,
     private readonly assessments: AssessmentWrites,
     private readonly prices: PriceSource,
-  ) {}
+  ) {
+    this.insertTrace = `INSERT INTO traces (trace_key, ${TRACE_COLUMNS.join(', ')}) VALUES (${dialect.newTraceKey}, ${placeholders(TRACE_COLUMNS.length)}) ON CONFLICT (trace_id) DO NOTHING RETURNING trace_key`;
+  }
 
   /** `assessments` (logged inside the info) are stored with it, once however often it is retried. */
   async startTrace(record: TraceRecord, assessments: readonly AssessmentInput[] = []): Promise<StartTraceResult> {
@@ -359,14 +362,13 @@ export class TraceWrites {
 
   /**
    * Step 1 of the lock order for a write of one trace: inserts its row if it has none (answering
-   * 'created'), else locks and reads the existing one. Insert-or-nothing decides atomically which
-   * of two concurrent writers creates the trace; a row deleted between that and the lock is
-   * inserted again.
+   * it `created`, with the `trace_key` the database gave it), else locks and reads the existing
+   * one. Insert-or-nothing decides atomically which of two concurrent writers creates the trace; a
+   * row deleted between that and the lock is inserted again.
    */
-  /** The trace's row: inserted (with the key the database gave it), or as stored, locked. */
   private async insertOrLock(trx: Db, fresh: NewTraceRow): Promise<{ created: boolean; row: TraceRow }> {
     for (let attempt = 0; ; attempt++) {
-      const inserted = await runSql<{ trace_key: number }>(trx, this.insertTraceText(), TRACE_COLUMNS.map((column) => fresh[column]));
+      const inserted = await runSql<{ trace_key: number }>(trx, this.insertTrace, TRACE_COLUMNS.map((column) => fresh[column]));
       const key = inserted.rows[0]?.trace_key;
       if (key !== undefined) return { created: true, row: { ...fresh, trace_key: Number(key) } };
       const before = await this.lockTraceRow(trx, fresh.trace_id);
@@ -375,20 +377,19 @@ export class TraceWrites {
     }
   }
 
-  private insertTraceText(): string {
-    return (this.insertTrace ??= `INSERT INTO traces (trace_key, ${TRACE_COLUMNS.join(', ')}) VALUES (${this.dialect.newTraceKey}, ${placeholders(TRACE_COLUMNS.length)}) ON CONFLICT (trace_id) DO NOTHING RETURNING trace_key`);
-  }
-
   private lockTraceRow(trx: Db, traceId: string): Promise<TraceRow | undefined> {
     return lockTraceRow(trx, this.dialect, traceId);
   }
 }
 
-/** The tables that hold a trace's rows, deleted with it (its LLM calls go with `deleteTraceCalls`). */
-const TRACE_TABLES = ['trace_metadata', 'trace_tags', 'spans', 'assessments', 'traces'] as const;
-/** Those keyed by the trace's `trace_key` (migration 015); the others by its id. */
-type KeyedTable = 'trace_metadata' | 'trace_tags';
-const KEYED_TABLES = new Set<string>(['trace_metadata', 'trace_tags'] satisfies KeyedTable[]);
+/**
+ * The tables that hold a trace's rows, deleted with it in this order, the trace's own row last
+ * (its LLM calls go with `deleteTraceCalls`): those keyed by its `trace_key` (migration 015),
+ * then those keyed by its id.
+ */
+const KEYED_TABLES = ['trace_metadata', 'trace_tags'] as const;
+const ID_TABLES = ['spans', 'assessments', 'traces'] as const;
+type KeyedTable = (typeof KEYED_TABLES)[number];
 
 /**
  * Deletes traces inside a transaction, with everything that is theirs, and moves every rollup.
@@ -438,14 +439,16 @@ export async function deleteTracesIn(
   const models = new ModelHourDeltas();
   const calls = await deleteTraceCalls(trx, victims.map((v) => v.trace_id), models);
   if (counts) counts.llm_calls = (counts.llm_calls ?? 0) + calls;
+  const count = (table: string, deleted: { numDeletedRows: bigint }) => {
+    if (counts) counts[table] = (counts[table] ?? 0) + Number(deleted.numDeletedRows);
+  };
   for (let i = 0; i < victims.length; i += ID_CHUNK) {
-    const chunk = victims.slice(i, i + ID_CHUNK).map((v) => v.trace_id);
+    const batch = victims.slice(i, i + ID_CHUNK);
+    const chunk = batch.map((v) => v.trace_id);
+    const keys = batch.map((v) => Number(v.trace_key));
     await deleteTraceText(trx, dialect, chunk);
-    const keys = victims.slice(i, i + ID_CHUNK).map((v) => Number(v.trace_key));
-    for (const table of TRACE_TABLES) {
-      const deleted = await (KEYED_TABLES.has(table) ? trx.deleteFrom(table as KeyedTable).where('trace_key', 'in', keys) : trx.deleteFrom(table as Exclude<(typeof TRACE_TABLES)[number], KeyedTable>).where('trace_id', 'in', chunk)).executeTakeFirst();
-      if (counts) counts[table] = (counts[table] ?? 0) + Number(deleted.numDeletedRows);
-    }
+    for (const table of KEYED_TABLES) count(table, await trx.deleteFrom(table).where('trace_key', 'in', keys).executeTakeFirst());
+    for (const table of ID_TABLES) count(table, await trx.deleteFrom(table).where('trace_id', 'in', chunk).executeTakeFirst());
   }
   await applyRollupChanges(trx, changes, feedback);
   await models.apply(trx);
