@@ -14,12 +14,13 @@ const INSERT_TRACE = `INSERT INTO traces (trace_key, trace_id, experiment_id, cl
   @request_preview, @response_preview, @name, @user_id, @session_id, @input_tokens, @output_tokens, @total_tokens, @span_count, @cost_nanos, @unpriced_calls)
   ON CONFLICT (trace_id) DO NOTHING RETURNING trace_key`;
 
-const INSERT_SPAN = `INSERT INTO spans (trace_id, span_id, parent_span_id, name, type, status, start_ns, end_ns, content)
-  VALUES (@trace_id, @span_id, @parent_span_id, @name, @type, @status, @start_ns, @end_ns, @content)`;
+// The trace's key bound by position, the row's own columns by name.
+const INSERT_SPAN = `INSERT INTO spans (trace_key, span_id, parent_span_id, name, type, status, start_ns, end_ns, content)
+  VALUES (?, @span_id, @parent_span_id, @name, @type, @status, @start_ns, @end_ns, @content)`;
 
-const INSERT_CALL = `INSERT INTO llm_calls (trace_id, span_id, experiment_id, hour_start, model, provider, input_tokens, output_tokens,
+const INSERT_CALL = `INSERT INTO llm_calls (trace_key, span_id, experiment_id, hour_start, model, provider, input_tokens, output_tokens,
   cache_read_tokens, cache_write_tokens, reasoning_tokens, explicit_cost_nanos, cost_nanos, input_cost_nanos, output_cost_nanos, cost_source, counted)
-  VALUES (@trace_id, @span_id, @experiment_id, @hour_start, @model, @provider, @input_tokens, @output_tokens,
+  VALUES (?, @span_id, @experiment_id, @hour_start, @model, @provider, @input_tokens, @output_tokens,
   @cache_read_tokens, @cache_write_tokens, @reasoning_tokens, @explicit_cost_nanos, @cost_nanos, @input_cost_nanos, @output_cost_nanos, @cost_source, @counted)`;
 // cost-writes.ts ModelHourDeltas: counted calls only, per (experiment, hour of the call, model).
 const UPSERT_MODEL_HOUR = `INSERT INTO model_hours (experiment_id, hour_start, model, calls, unpriced_calls, input_tokens, output_tokens, cost_nanos)
@@ -114,8 +115,8 @@ export class RawWriter {
     const { trace_key: traceKey } = this.insertTrace.get(t);
     for (const [key, value] of rows.metadata) this.insertMetadata.run(traceKey, key, value);
     for (const [key, value] of rows.tags) this.insertTag.run(traceKey, key, value);
-    for (const span of rows.spans) this.insertSpan.run(span);
-    for (const call of rows.calls) this.insertCall.run(call);
+    for (const span of rows.spans) this.insertSpan.run(traceKey, span);
+    for (const call of rows.calls) this.insertCall.run(traceKey, call);
     const c = {
       experiment_id: t.experiment_id,
       trace_id: t.trace_id,

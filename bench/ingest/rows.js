@@ -45,7 +45,7 @@ export function rowsOf(trace) {
   if (name !== null) tags[TRACE_NAME] = name;
   tags[SPANS_LOCATION] = SPANS_LOCATION_TRACKING_STORE;
   // The trace's LLM calls priced as the server prices a trace's first spans (cost-writes.ts).
-  const priced = pricedNewTrace(Number(record.experimentId), record.traceId, spans, BOOK);
+  const priced = pricedNewTrace(Number(record.experimentId), spans, BOOK);
   return {
     trace: {
       trace_id: record.traceId,
@@ -67,8 +67,8 @@ export function rowsOf(trace) {
     },
     metadata: Object.entries({ ...record.metadata, [INFO_FINALIZED]: 'true' }),
     tags: Object.entries(tags),
+    // Spans and calls without their trace's key, which the database gives as the trace is inserted.
     spans: spans.map((s) => ({
-      trace_id: record.traceId,
       span_id: s.spanId,
       parent_span_id: s.parentSpanId,
       name: s.name,

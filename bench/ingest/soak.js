@@ -128,7 +128,7 @@ const acknowledgedDuringKill = acknowledged.length - acknowledgedBeforeKill;
 log(`killed (${exit}); checking ${fmt(acknowledged.length)} acknowledged traces in the file…`);
 const db = new BetterSqlite3(dbPath, { readonly: false });
 const spanCounts = new Map();
-for (const row of db.prepare('SELECT trace_id AS id, COUNT(*) AS n FROM spans GROUP BY trace_id').iterate()) spanCounts.set(row.id, row.n);
+for (const row of db.prepare('SELECT t.trace_id AS id, COUNT(*) AS n FROM spans AS s JOIN traces AS t ON t.trace_key = s.trace_key GROUP BY s.trace_key').iterate()) spanCounts.set(row.id, row.n);
 const storedTraces = db.prepare('SELECT COUNT(*) AS n FROM traces').get().n;
 db.close();
 const missing = acknowledged.filter((id) => spanCounts.get(id) !== SPANS_PER_TRACE);

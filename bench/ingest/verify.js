@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 const UNCOMPARED = { spans: new Set(['text_doc']), traces: new Set(['trace_key']) };
 
 /** Tables keyed by a trace's number: compared by its id instead. */
-const BY_TRACE_KEY = new Set(['trace_metadata', 'trace_tags']);
+const BY_TRACE_KEY = new Set(['trace_metadata', 'trace_tags', 'spans', 'llm_calls']);
 
 const TABLES = {
   traces: 'trace_id',
@@ -43,7 +43,7 @@ export function tableDigests(path) {
         .map((c) => c.name)
         .filter((c) => !skip?.has(c));
       const query = BY_TRACE_KEY.has(table)
-        ? `SELECT t.trace_id, ${columns.filter((c) => c !== 'trace_key').map((c) => `r.${c}`).join(', ')} FROM ${table} AS r JOIN traces AS t ON t.trace_key = r.trace_key ORDER BY t.trace_id, r.key`
+        ? `SELECT t.trace_id, ${columns.filter((c) => c !== 'trace_key').map((c) => `r.${c}`).join(', ')} FROM ${table} AS r JOIN traces AS t ON t.trace_key = r.trace_key ORDER BY ${key.replace('trace_id', 't.trace_id').replace(', ', ', r.')}`
         : `SELECT ${columns.join(', ')} FROM ${table} ORDER BY ${key}`;
       for (const row of db.prepare(query).raw().iterate()) {
         hash.update(JSON.stringify(row));

@@ -99,26 +99,27 @@ function writeCost(db, experimentId, log) {
   db.transaction(() => {
     db.exec('DELETE FROM bench_cost');
     // An older version's second calls go (found through their calls); every first call is rewritten below.
-    db.prepare(`DELETE FROM spans WHERE rowid IN (SELECT s.rowid FROM llm_calls AS c JOIN spans AS s ON s.trace_id = c.trace_id AND s.span_id = c.span_id WHERE s.name = ?)`).run(SECOND_CALL_NAME);
+    db.prepare(`DELETE FROM spans WHERE rowid IN (SELECT s.rowid FROM llm_calls AS c JOIN spans AS s ON s.trace_key = c.trace_key AND s.span_id = c.span_id WHERE s.name = ?)`).run(SECOND_CALL_NAME);
     db.exec('DELETE FROM llm_calls; DELETE FROM model_hours');
   })();
 
   // Rowid order is the order the generator wrote traces and spans in: updates walk the tables once.
   // (`+`: not by an experiment index, which would sort all the experiment's traces for every chunk.)
   const read = db
-    .prepare(`SELECT t.rowid AS rowid, t.trace_id, t.session_id, t.user_id, t.request_time, t.execution_duration, t.input_tokens, t.output_tokens,
+    .prepare(`SELECT t.rowid AS rowid, t.trace_key, t.trace_id, t.session_id, t.user_id, t.request_time, t.execution_duration, t.input_tokens, t.output_tokens,
         l.rowid AS llm_rowid, l.span_id AS llm_id, l.parent_span_id AS root_id, l.status AS llm_status, l.start_ns AS llm_start, l.end_ns AS llm_end,
         o.span_id AS tool_id, o.start_ns AS tool_start, o.end_ns AS tool_end
       FROM traces AS t
-      JOIN spans AS l ON l.trace_id = t.trace_id AND l.name = 'llm'
-      JOIN spans AS o ON o.trace_id = t.trace_id AND o.name = 'tool'
+      JOIN spans AS l ON l.trace_key = t.trace_key AND l.name = 'llm'
+      JOIN spans AS o ON o.trace_key = t.trace_key AND o.name = 'tool'
       WHERE t.rowid > ? AND +t.experiment_id = ? ORDER BY t.rowid LIMIT ?`)
     .safeIntegers(true);
   const updateSpan = db.prepare('UPDATE spans SET content = ? WHERE rowid = ?');
-  const insertSpan = db.prepare('INSERT INTO spans (trace_id, span_id, parent_span_id, name, type, status, start_ns, end_ns, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
-  const insertCall = db.prepare(`INSERT INTO llm_calls (trace_id, span_id, experiment_id, hour_start, model, provider, input_tokens, output_tokens,
+  const insertSpan = db.prepare('INSERT INTO spans (trace_key, span_id, parent_span_id, name, type, status, start_ns, end_ns, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+  // The trace's key bound by position, the call's own columns by name.
+  const insertCall = db.prepare(`INSERT INTO llm_calls (trace_key, span_id, experiment_id, hour_start, model, provider, input_tokens, output_tokens,
       cache_read_tokens, cache_write_tokens, reasoning_tokens, explicit_cost_nanos, cost_nanos, input_cost_nanos, output_cost_nanos, cost_source, counted)
-    VALUES (@trace_id, @span_id, @experiment_id, @hour_start, @model, @provider, @input_tokens, @output_tokens,
+    VALUES (?, @span_id, @experiment_id, @hour_start, @model, @provider, @input_tokens, @output_tokens,
       @cache_read_tokens, @cache_write_tokens, @reasoning_tokens, @explicit_cost_nanos, @cost_nanos, @input_cost_nanos, @output_cost_nanos, @cost_source, @counted)`);
   const updateTrace = db.prepare('UPDATE traces SET cost_nanos = ?, unpriced_calls = ?, span_count = ? WHERE rowid = ?');
 
@@ -155,11 +156,11 @@ function writeCost(db, experimentId, log) {
         const [, , first, second] = spans;
         updateSpan.run(spanToMlflowJson(traceId, first), r.llm_rowid);
         if (second) {
-          insertSpan.run(traceId, second.spanId, second.parentSpanId, second.name, second.type, second.status, second.startNs.toString(), second.endNs.toString(), spanToMlflowJson(traceId, second));
+          insertSpan.run(r.trace_key, second.spanId, second.parentSpanId, second.name, second.type, second.status, second.startNs.toString(), second.endNs.toString(), spanToMlflowJson(traceId, second));
         }
-        const priced = pricedNewTrace(experimentId, traceId, spans, book);
+        const priced = pricedNewTrace(experimentId, spans, book);
         for (const call of priced.rows) {
-          insertCall.run(call);
+          insertCall.run(r.trace_key, call);
           calls++;
           if (!call.counted) continue;
           const id = `${String(call.hour_start).padStart(16, '0')}\u0000${call.model}`;
@@ -213,8 +214,8 @@ function writeCost(db, experimentId, log) {
 /** The tables the cost touches, each in its primary key's order. */
 const COST_TABLES = {
   traces: 'trace_id',
-  spans: 'trace_id, span_id',
-  llm_calls: 'trace_id, span_id',
+  spans: 'trace_key, span_id',
+  llm_calls: 'trace_key, span_id',
   sessions: 'experiment_id, session_id',
   users: 'experiment_id, user_id',
   trace_hours: 'experiment_id, hour_start, latency_bin, shard',
@@ -233,12 +234,12 @@ async function verifyAgainstServer(path, log) {
     const db = new Database(copy);
     const want = snapshot(db);
     const callSpans = db
-      .prepare(`SELECT s.trace_id, s.content, t.input_tokens, t.output_tokens, t.total_tokens FROM llm_calls AS c
-        JOIN spans AS s ON s.trace_id = c.trace_id AND s.span_id = c.span_id JOIN traces AS t ON t.trace_id = c.trace_id ORDER BY s.trace_id, s.span_id`)
+      .prepare(`SELECT t.trace_id, s.content, t.input_tokens, t.output_tokens, t.total_tokens FROM llm_calls AS c
+        JOIN spans AS s ON s.trace_key = c.trace_key AND s.span_id = c.span_id JOIN traces AS t ON t.trace_key = c.trace_key ORDER BY t.trace_id, s.span_id`)
       .all();
     db.transaction(() => {
-      db.exec(`UPDATE traces SET span_count = span_count - (SELECT COUNT(*) FROM llm_calls AS c WHERE c.trace_id = traces.trace_id), cost_nanos = NULL, unpriced_calls = 0;
-        DELETE FROM spans WHERE rowid IN (SELECT s.rowid FROM llm_calls AS c JOIN spans AS s ON s.trace_id = c.trace_id AND s.span_id = c.span_id);
+      db.exec(`UPDATE traces SET span_count = span_count - (SELECT COUNT(*) FROM llm_calls AS c WHERE c.trace_key = traces.trace_key), cost_nanos = NULL, unpriced_calls = 0;
+        DELETE FROM spans WHERE rowid IN (SELECT s.rowid FROM llm_calls AS c JOIN spans AS s ON s.trace_key = c.trace_key AND s.span_id = c.span_id);
         DELETE FROM llm_calls; DELETE FROM model_hours;
         UPDATE sessions SET cost_nanos = 0; UPDATE users SET cost_nanos = 0; UPDATE trace_hours SET cost_nanos = 0;`);
     })();

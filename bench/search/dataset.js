@@ -22,7 +22,7 @@ import { ensureKeyHours } from './key-hours.js';
 import { hex, rng } from '../lib/random.js';
 
 /** Bump when the generated rows change, so cached databases are rebuilt. */
-const GENERATOR_VERSION = 3;
+const GENERATOR_VERSION = 4;
 export const EXPERIMENT_ID = 1;
 /** Share of traces whose tag `x` starts with `abc` (the LIKE query's matches). */
 export const ABC_SHARE = 0.01;
@@ -111,14 +111,15 @@ async function load({ traces, users, sessions, path, log }) {
   db.prepare(`INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
     VALUES (?, 'search-bench', 'mlflow-artifacts:/1', 'active', 0, 0)`).run(EXPERIMENT_ID);
 
-  // Traces numbered in the order they are written, as the server numbers them (migration 015).
+  // Traces numbered in the order they are written, as the server numbers them (migration 015);
+  // their metadata, tags (015) and spans (016) keyed by that number.
   const insertTrace = db.prepare(`INSERT INTO traces (trace_key, trace_id, experiment_id, client_request_id, request_time, execution_duration, state,
     request_preview, response_preview, name, user_id, session_id, input_tokens, output_tokens, total_tokens, span_count)
     VALUES (?, ?, ${EXPERIMENT_ID}, NULL, ?, ?, ?, ?, ?, 'chat', ?, ?, ?, ?, ?, 5)`);
   const insertMetadata = db.prepare('INSERT INTO trace_metadata (trace_key, key, value) VALUES (?, ?, ?), (?, ?, ?), (?, ?, ?), (?, ?, ?)');
   const insertTags = db.prepare('INSERT INTO trace_tags (trace_key, key, value) VALUES (?, ?, ?), (?, ?, ?), (?, ?, ?)');
   let traceKey = 0;
-  const insertSpan = db.prepare('INSERT INTO spans (trace_id, span_id, parent_span_id, name, type, status, start_ns, end_ns, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+  const insertSpan = db.prepare('INSERT INTO spans (trace_key, span_id, parent_span_id, name, type, status, start_ns, end_ns, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
 
   const rand = rng(42);
   const sessionRows = [];
@@ -157,7 +158,7 @@ async function load({ traces, users, sessions, path, log }) {
       );
       const x = rand() < ABC_SHARE ? `abc${hex(rand, 5)}` : hex(rand, 8);
       insertTags.run(traceKey, 'x', x, traceKey, TraceTagKey.TRACE_NAME, 'chat', traceKey, TraceTagKey.SPANS_LOCATION, SPANS_LOCATION_TRACKING_STORE);
-      writeSpans(insertSpan, rand, traceId, time, duration, error);
+      writeSpans(insertSpan, rand, traceKey, traceId, time, duration, error);
 
       const hourKey = traceHourKey({ experimentId: EXPERIMENT_ID, traceId, requestTime: time, durationMs: duration });
       const hourId = `${hourKey.hour_start}:${hourKey.latency_bin}:${hourKey.shard}`;
@@ -203,7 +204,7 @@ function userRow(rows, uid) {
 }
 
 /** Five spans of ~200 bytes of content each: a CHAIN root and four children. */
-function writeSpans(insertSpan, rand, traceId, time, duration, error) {
+function writeSpans(insertSpan, rand, traceKey, traceId, time, duration, error) {
   const rootId = hex(rand, 16);
   const startNs = BigInt(time) * 1_000_000n;
   const step = BigInt(Math.floor(duration / 5)) * 1_000_000n;
@@ -219,7 +220,7 @@ function writeSpans(insertSpan, rand, traceId, time, duration, error) {
       start_time_unix_nano: String(start), end_time_unix_nano: String(end),
       status: { code: status }, attributes: { 'mlflow.spanType': JSON.stringify(type) },
     });
-    insertSpan.run(traceId, spanId, parent, name, type, status, String(start), String(end), content);
+    insertSpan.run(traceKey, spanId, parent, name, type, status, String(start), String(end), content);
   });
 }
 

@@ -29,7 +29,7 @@ const TABLES = [
   ['traces', 'trace_id'],
   ['trace_metadata', 'trace_key, key'],
   ['trace_tags', 'trace_key, key'],
-  ['spans', 'trace_id, span_id'],
+  ['spans', 'trace_key, span_id'],
   ['sessions', 'experiment_id, session_id'],
   ['users', 'experiment_id, user_id'],
   ['session_users', 'experiment_id, session_id, user_id'],
@@ -44,7 +44,7 @@ const FEEDBACK_TABLES = [
 ];
 /** The cost's own tables, copied with the rest. */
 const COST_TABLES = [
-  ['llm_calls', 'trace_id, span_id'],
+  ['llm_calls', 'trace_key, span_id'],
   ['model_hours', 'experiment_id, hour_start, model'],
 ];
 /** What the cost changes or adds, copied again when the cost's version changes: its tables, the rows it priced and the LLM spans. */
@@ -53,7 +53,7 @@ const COST_CHANGES = [
   ['sessions', 'experiment_id, session_id'],
   ['users', 'experiment_id, user_id'],
   ['trace_hours', 'experiment_id, hour_start, latency_bin, shard'],
-  ['spans', 'trace_id, span_id', "type = 'LLM'"],
+  ['spans', 'trace_key, span_id', "type = 'LLM'"],
   ...COST_TABLES,
 ];
 const BATCH = 5_000;
@@ -118,7 +118,7 @@ export async function ensurePostgresCopy({ sqlitePath, url, log }) {
       if (versions?.text !== TEXT_VERSION) {
         // Before this version of the text: the root spans that carry it, and the text index.
         await client.query('DELETE FROM spans WHERE parent_span_id IS NULL');
-        await copyTables(client, sqlite, schema, [['spans', 'trace_id, span_id', 'parent_span_id IS NULL']], log);
+        await copyTables(client, sqlite, schema, [['spans', 'trace_key, span_id', 'parent_span_id IS NULL']], log);
         await client.query('VACUUM ANALYZE spans');
         await copyText(client, sqlite, log);
         await client.query(`ALTER TABLE bench_loaded ADD COLUMN IF NOT EXISTS text_version integer`);
@@ -208,7 +208,7 @@ async function copyText(client, sqlite, log) {
   // SQLite keeps no document's words outside its index: they are read again from the spans that
   // name the document, in span id order, as the server does to delete one.
   const read = sqlite
-    .prepare('SELECT d.doc_id, d.trace_id, s.content FROM trace_text_docs AS d JOIN spans AS s ON s.trace_id = d.trace_id AND s.text_doc = d.doc_id ORDER BY d.doc_id, s.span_id')
+    .prepare('SELECT d.doc_id, d.trace_id, s.content FROM trace_text_docs AS d JOIN traces AS t ON t.trace_id = d.trace_id JOIN spans AS s ON s.trace_key = t.trace_key AND s.text_doc = d.doc_id ORDER BY d.doc_id, s.span_id')
     .raw();
   let ids = [];
   let words = [];
@@ -338,7 +338,7 @@ export class PostgresHand {
     ]);
     // The calls of the traces that have a cost, after their rows, as the store reads them.
     const priced = pricedIds(rows);
-    const calls = priced.length === 0 ? [] : await this.rows('load-calls', 'SELECT * FROM llm_calls WHERE trace_id = ANY($1::text[])', [priced]);
+    const calls = priced.length === 0 ? [] : await this.rows('load-calls', 'SELECT c.*, t.trace_id FROM llm_calls AS c JOIN traces AS t ON t.trace_key = c.trace_key WHERE t.trace_id = ANY($1::text[])', [priced]);
     return assembleTraces(ids, rows, metadata, tags, assessments, calls);
   }
 }

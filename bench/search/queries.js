@@ -125,7 +125,7 @@ export class SqliteHand {
   calls(ids) {
     if (ids.length === 0) return [];
     let statement = this.callsByCount.get(ids.length);
-    if (!statement) this.callsByCount.set(ids.length, (statement = this.raw.prepare(`SELECT * FROM llm_calls WHERE trace_id IN (${ids.map(() => '?').join(',')})`)));
+    if (!statement) this.callsByCount.set(ids.length, (statement = this.raw.prepare(`SELECT c.*, t.trace_id FROM llm_calls AS c JOIN traces AS t ON t.trace_key = c.trace_key WHERE t.trace_id IN (${ids.map(() => '?').join(',')})`)));
     return statement.all(ids);
   }
 }

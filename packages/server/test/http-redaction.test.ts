@@ -3,6 +3,7 @@ import { expect, it } from 'vitest';
 import { stringifyJson } from '../src/json.js';
 import { DETECTOR_NAMES } from '../src/redaction/detectors.js';
 import type { KyselyTraceStore } from '../src/store/kysely-store.js';
+import { traceKeysOf } from '../src/store/trace-rows.js';
 import { describeEachDatabase } from './support/databases.js';
 import { newTraceId, startTraceBody, tracesJsonPath } from './support/mlflow-payloads.js';
 import { hexSpanId, hexTraceId, otlpRequest, toProtobuf } from './support/otlp-payloads.js';
@@ -41,9 +42,9 @@ async function storedText(store: KyselyTraceStore, experimentId: string): Promis
   if (traceIds.length === 0) return '';
   return stringifyJson([
     await db.selectFrom('traces').selectAll().where('trace_id', 'in', traceIds).execute(),
-    await db.selectFrom('trace_metadata').selectAll().where('trace_key', 'in', db.selectFrom('traces').select('trace_key').where('trace_id', 'in', traceIds)).execute(),
-    await db.selectFrom('trace_tags').selectAll().where('trace_key', 'in', db.selectFrom('traces').select('trace_key').where('trace_id', 'in', traceIds)).execute(),
-    await db.selectFrom('spans').selectAll().where('trace_id', 'in', traceIds).execute(),
+    await db.selectFrom('trace_metadata').selectAll().where('trace_key', 'in', traceKeysOf(db, traceIds)).execute(),
+    await db.selectFrom('trace_tags').selectAll().where('trace_key', 'in', traceKeysOf(db, traceIds)).execute(),
+    await db.selectFrom('spans').selectAll().where('trace_key', 'in', traceKeysOf(db, traceIds)).execute(),
     await db.selectFrom('assessments').selectAll().where((eb) => eb.or([eb('trace_id', 'in', traceIds), eb('experiment_id', '=', Number(experimentId))])).execute(),
     await db.selectFrom('sessions').selectAll().where('experiment_id', '=', Number(experimentId)).execute(),
     await db.selectFrom('users').selectAll().where('experiment_id', '=', Number(experimentId)).execute(),
@@ -155,7 +156,7 @@ describeEachDatabase('redaction by the server’s rules', (database) => {
     // What the trace is counted and priced from is as the client sent it.
     const trace = (await t.store.getTrace(traceId))!;
     expect(trace.tokenUsage).toEqual({ inputTokens: 12, outputTokens: 5, totalTokens: 17 });
-    const calls = await t.store.db.selectFrom('llm_calls').select('model').where('trace_id', '=', traceId).execute();
+    const calls = await t.store.db.selectFrom('llm_calls').select('model').where('trace_key', '=', traceKeysOf(t.store.db, traceId)).execute();
     expect(calls).toEqual([{ model: MODEL }]);
     await expectNoSecretStored(t, experimentId);
   });

@@ -15,6 +15,7 @@ import { BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor, type Span
 import { SpanType, TraceMetadataKey, TraceState } from '@threadline/protocol';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/server.js';
+import { traceKeysOf } from '../src/store/trace-rows.js';
 import { createPostgresSchema, describeEachDatabase } from './support/databases.js';
 import { rollupsAreExact } from './support/otlp-payloads.js';
 
@@ -68,7 +69,7 @@ describeEachDatabase('real OTel exporters to POST /v1/traces', (database) => {
   }
 
   async function spanTypes(traceId: string): Promise<Record<string, string | null>> {
-    const rows = await server.store.db.selectFrom('spans').select(['name', 'type']).where('trace_id', '=', traceId).execute();
+    const rows = await server.store.db.selectFrom('spans').select(['name', 'type']).where('trace_key', '=', traceKeysOf(server.store.db, traceId)).execute();
     return Object.fromEntries(rows.map((r) => [r.name, r.type]));
   }
 

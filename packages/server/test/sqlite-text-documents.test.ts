@@ -92,7 +92,7 @@ describe('SQLite text documents without their words', () => {
       expect(d.words).toBe('');
       expect(d.words_hash).not.toBeNull();
     }
-    const spans = (await sql<{ text_doc: number | null }>`SELECT text_doc FROM spans WHERE trace_id = ${traces.cafe!} ORDER BY span_id`.execute(store.db)).rows;
+    const spans = (await sql<{ text_doc: number | null }>`SELECT text_doc FROM spans WHERE trace_key = (SELECT trace_key FROM traces WHERE trace_id = ${traces.cafe!}) ORDER BY span_id`.execute(store.db)).rows;
     expect(new Set(spans.map((s) => s.text_doc))).toEqual(new Set(documents.map((d) => d.doc_id)));
     // What a delete reads again from the spans (in span id order) is what was indexed.
     for (const d of documents) {
@@ -117,7 +117,7 @@ describe('SQLite text documents without their words', () => {
 
   it('lists a document\'s words from the index when its spans no longer give the same words', async () => {
     // As if the rules for words had changed since the document was indexed: its spans now give other words.
-    await sql`UPDATE spans SET content = replace(content, 'refund', 'rebate') WHERE trace_id = ${traces.refund!}`.execute(store.db);
+    await sql`UPDATE spans SET content = replace(content, 'refund', 'rebate') WHERE trace_key = (SELECT trace_key FROM traces WHERE trace_id = ${traces.refund!})`.execute(store.db);
     const documents = (await documentsOf(traces.refund!)).map((d) => d.doc_id);
     expect(await entriesOf(documents)).toBeGreaterThan(5);
     expect(await store.deleteTraces({ experimentId, traceIds: [traces.refund!] })).toBe(1);

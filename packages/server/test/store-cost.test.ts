@@ -1,5 +1,6 @@
 import { calcPrice } from '@pydantic/genai-prices';
 import { beforeAll, expect, it } from 'vitest';
+import { traceKeysOf } from '../src/store/trace-rows.js';
 import { describeEachDatabase } from './support/databases.js';
 import { newTraceId, startTraceBody } from './support/mlflow-payloads.js';
 import { hexSpanId, hexTraceId, otlpRequest, type SpanSpec } from './support/otlp-payloads.js';
@@ -82,7 +83,7 @@ describeEachDatabase('cost', (database) => {
     const row = await traceRow(`tr-${id}`);
     expect(Number(row.cost_nanos)).toBe(nanos(0.25) + nanos(fromTable));
     expect(Number(row.unpriced_calls)).toBe(1);
-    const calls = await t.store.db.selectFrom('llm_calls').select(['model', 'cost_source']).where('trace_id', '=', `tr-${id}`).orderBy('model').execute();
+    const calls = await t.store.db.selectFrom('llm_calls').select(['model', 'cost_source']).where('trace_key', '=', traceKeysOf(t.store.db, `tr-${id}`)).orderBy('model').execute();
     expect(calls).toEqual([
       { model: 'acme-large', cost_source: 'span' },
       { model: 'gpt-4o-mini', cost_source: 'table' },
@@ -124,9 +125,11 @@ describeEachDatabase('cost', (database) => {
     expect(put.statusCode, put.body).toBe(200);
     expect(Number((await traceRow(traceId)).cost_nanos)).toBe(nanos(0.01 + 0.004));
     await expectExact();
+    const { trace_key: traceKey } = await traceKeysOf(t.store.db, traceId).executeTakeFirstOrThrow();
+    expect(await t.store.db.selectFrom('llm_calls').select('span_id').where('trace_key', '=', traceKey).execute()).toHaveLength(1);
     const deleted = await t.post('/api/3.0/mlflow/traces/delete-traces', { experiment_id: experiment, request_ids: [traceId] });
     expect(deleted.statusCode, deleted.body).toBe(200);
-    expect(await t.store.db.selectFrom('llm_calls').select('span_id').where('trace_id', '=', traceId).execute()).toEqual([]);
+    expect(await t.store.db.selectFrom('llm_calls').select('span_id').where('trace_key', '=', traceKey).execute()).toEqual([]);
     await expectExact();
   });
 

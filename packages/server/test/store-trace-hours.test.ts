@@ -151,7 +151,9 @@ describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
 
   it('is filled from the traces already stored when the migration runs on an existing database', async () => {
     const kysely = db.store.db as unknown as Kysely<unknown>;
-    // The database as it was before 003: without its table, nor those of the migrations after it.
+    // The database as it was before 003: without its table, nor those of the migrations after it,
+    // undone newest first (015 and 016, then the rest).
+    await undoTraceKeys(kysely, db.store.dialect.name);
     for (const table of ['trace_hours', 'accounts', 'api_tokens', 'ui_sessions', 'experiment_permissions', 'audit_events', 'feedback_rollups']) await sql`DROP TABLE ${sql.table(table)}`.execute(kysely);
     await sql`DROP INDEX assessments_session`.execute(kysely);
     for (const column of ['experiment_id', 'session_id']) await sql`ALTER TABLE assessments DROP COLUMN ${sql.ref(column)}`.execute(kysely);
@@ -170,7 +172,6 @@ describeEachDatabase('trace_hours rollup (the overview charts)', (database) => {
     // 014-text-documents-without-words.
     if (db.store.dialect.name === 'sqlite') await sql`ALTER TABLE spans DROP COLUMN text_doc`.execute(kysely);
     await sql`DROP TABLE trace_text_docs`.execute(kysely);
-    await undoTraceKeys(kysely, db.store.dialect.name);
     // 012-unused-sqlite-indexes drops what 001 made.
     if (db.store.dialect.name === 'sqlite') {
       await sql`CREATE INDEX trace_metadata_key_value ON trace_metadata (key, value)`.execute(kysely);

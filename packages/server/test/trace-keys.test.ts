@@ -3,13 +3,13 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { migrateToLatest } from '../src/store/migrations/migrations.js';
 import { describeEachDatabase, type TestStore } from './support/databases.js';
 import { newTraceId } from './support/mlflow-payloads.js';
-import { traceRecord } from './support/store-inputs.js';
+import { llmSpan, traceRecord } from './support/store-inputs.js';
 import { undoTraceKeys } from './support/undo-migrations.js';
 
 /**
- * Traces are numbered in arrival order (`traces.trace_key`, migration 015), and their metadata
- * and tags are keyed by that number: what a trace shows is unchanged, on a new database and on
- * one migrated with traces in it.
+ * Traces are numbered in arrival order (`traces.trace_key`, migration 015), and their metadata,
+ * tags (015), spans and LLM calls (016) are keyed by that number: what a trace shows is
+ * unchanged, on a new database and on one migrated with traces in it.
  */
 describeEachDatabase('trace keys', (database) => {
   let db: TestStore;
@@ -25,15 +25,16 @@ describeEachDatabase('trace keys', (database) => {
     const byId = new Map(rows.map((r) => [r.trace_id, Number(r.trace_key)]));
     return traceIds.map((id) => byId.get(id)!);
   };
-  const keyValueRows = async (table: 'trace_metadata' | 'trace_tags', traceKey: number) =>
+  const rowsOf = async (table: 'trace_metadata' | 'trace_tags' | 'spans' | 'llm_calls', traceKey: number) =>
     Number((await db.store.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).where('trace_key', '=', traceKey).executeTakeFirstOrThrow()).n);
 
-  /** Three traces with metadata and tags, one more tag set later: their ids, in the order logged. */
+  /** Three traces with metadata, tags and a priced LLM span, one more tag set later: their ids, in the order logged. */
   const logThree = async () => {
     const ids = [newTraceId(), newTraceId(), newTraceId()];
     for (const [i, traceId] of ids.entries()) {
       const record = traceRecord({ traceId, user: `user-${i}`, session: `session-${i}`, metadata: { 'app.version': `1.${i}` }, tags: { fruit: ['apple', 'pear', 'plum'][i]! } });
       expect((await db.store.startTrace(record)).kind).toBe('created');
+      expect(await db.store.logSpans(traceId, [llmSpan(traceId, record.requestTimeMs, record.requestTimeMs + 10, 'OK', 100 * (i + 1), 'gpt-4o-mini')])).toEqual({ kind: 'stored' });
     }
     await db.store.setTraceTag(ids[1]!, 'reviewed', 'yes');
     return ids;
@@ -41,10 +42,11 @@ describeEachDatabase('trace keys', (database) => {
   const shown = async (traceIds: readonly string[]) =>
     Promise.all(traceIds.map(async (id) => {
       const trace = (await db.store.getTrace(id))!;
-      return { metadata: trace.metadata, tags: trace.tags };
+      const spanCosts = (await db.store.spanCosts([id])).get(id);
+      return { metadata: trace.metadata, tags: trace.tags, cost: trace.cost, spans: await db.store.getSpans(id), spanCosts: spanCosts && Object.fromEntries(spanCosts) };
     }));
 
-  it('numbers traces as they arrive, and keeps each trace its own metadata and tags', async () => {
+  it('numbers traces as they arrive, and keeps each trace its own metadata, tags, spans and calls', async () => {
     const ids = await logThree();
     const keys = await keysOf(ids);
     expect(keys[0]).toBeLessThan(keys[1]!);
@@ -53,14 +55,26 @@ describeEachDatabase('trace keys', (database) => {
     expect(first!.metadata).toMatchObject({ 'mlflow.trace.user': 'user-0', 'app.version': '1.0' });
     expect(second!.tags).toMatchObject({ fruit: 'pear', reviewed: 'yes' });
     expect(third!.tags).not.toHaveProperty('reviewed');
+    // Each trace's own span and priced call: the input tokens differ per trace (100, 200, 300).
+    expect([first, second, third].map((t) => t!.spans.map((s) => s.spanId))).toEqual(ids.map((id) => [id.slice(-16)]));
+    expect([first, second, third].map((t) => JSON.parse(t!.spans[0]!.contentJson).attributes['mlflow.chat.tokenUsage'])).toEqual(
+      [100, 200, 300].map((n) => JSON.stringify({ input_tokens: n, output_tokens: 1, total_tokens: n + 1 })),
+    );
+    const costs = [first, second, third].map((t) => t!.cost!.total_cost);
+    expect(costs[0]).toBeGreaterThan(0);
+    expect(costs[1]).toBeGreaterThan(costs[0]!);
+    expect(costs[2]).toBeGreaterThan(costs[1]!);
+    expect(second!.spanCosts).toEqual({ [ids[1]!.slice(-16)]: second!.cost });
     // A tag removed from one trace leaves the others' alone.
     expect(await db.store.deleteTraceTag(ids[1]!, 'fruit')).toBe(true);
     expect((await shown(ids)).map((t) => t.tags.fruit)).toEqual(['apple', undefined, 'plum']);
     // A deleted trace takes its rows with it.
     await db.store.deleteTraces({ experimentId: '0', traceIds: [ids[0]!] });
-    expect(await keyValueRows('trace_metadata', keys[0]!)).toBe(0);
-    expect(await keyValueRows('trace_tags', keys[0]!)).toBe(0);
-    expect(await keyValueRows('trace_tags', keys[2]!)).toBeGreaterThan(0);
+    for (const table of ['trace_metadata', 'trace_tags', 'spans', 'llm_calls'] as const) {
+      expect(await rowsOf(table, keys[0]!)).toBe(0);
+      expect(await rowsOf(table, keys[2]!)).toBeGreaterThan(0);
+    }
+    expect((await shown(ids.slice(1))).map((t) => t.spans.length)).toEqual([1, 1]);
   });
 
   it('is given to the traces already stored when the migration runs, in the order they were stored', async () => {

@@ -100,7 +100,7 @@ class FilterCompiler {
 
   /** Some span of the trace satisfies `condition`; a trace may have many spans, so each is timed. */
   private spansExist(condition: Condition): Condition {
-    return sql<SqlBool>`EXISTS (SELECT 1 FROM spans AS s WHERE ${withinTimeLimit(this.dialect, sql`s.trace_id = t.trace_id AND ${condition}`)})`;
+    return sql<SqlBool>`EXISTS (SELECT 1 FROM spans AS s WHERE ${withinTimeLimit(this.dialect, sql`s.trace_key = t.trace_key AND ${condition}`)})`;
   }
 
   private compileClause(clause: ClauseNode): Condition {

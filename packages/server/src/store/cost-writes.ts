@@ -11,17 +11,19 @@ import { storedSpanAttributes } from './spans.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 type CallRow = Selectable<LlmCallsTable>;
+/** A call priced before its trace's row, and so its key, exists (`pricedNewTrace`). */
+type PricedCall = Omit<CallRow, 'trace_key'>;
 
 /** What a trace's calls add up to: the trace row's cost columns. */
 export type TraceCost = Pick<TraceRow, 'cost_nanos' | 'unpriced_calls'>;
 
-/** Every column of an `llm_calls` row, in the order it is inserted. */
+/** Every column of an `llm_calls` row, in the order it is inserted, after the trace's key. */
 const CALL_COLUMNS = [
-  'trace_id', 'span_id', 'experiment_id', 'hour_start', 'model', 'provider', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens',
+  'span_id', 'experiment_id', 'hour_start', 'model', 'provider', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens',
   'reasoning_tokens', 'explicit_cost_nanos', 'cost_nanos', 'input_cost_nanos', 'output_cost_nanos', 'cost_source', 'counted',
-] as const satisfies readonly (keyof CallRow)[];
+] as const satisfies readonly (keyof PricedCall)[];
 /** Fails to compile when `llm_calls` gains a column the list above lacks. */
-const everyCallColumn: Exclude<keyof CallRow, (typeof CALL_COLUMNS)[number]> extends never ? true : never = true;
+const everyCallColumn: Exclude<keyof PricedCall, (typeof CALL_COLUMNS)[number]> extends never ? true : never = true;
 void everyCallColumn;
 
 /** One model_hours row moved by difference. */
@@ -68,10 +70,9 @@ export class ModelHourDeltas {
 /** Whether a trace row says it has calls (so that traces without any cost no read of `llm_calls`). */
 const hasCalls = (row: TraceCost) => row.cost_nanos !== null || Number(row.unpriced_calls) > 0;
 
-function callRow(experimentId: number, traceId: string, call: LlmCall, book: PriceBook, counted: boolean): CallRow {
+function callRow(experimentId: number, call: LlmCall, book: PriceBook, counted: boolean): PricedCall {
   const price = book.price(call);
   return {
-    trace_id: traceId,
     span_id: call.spanId,
     experiment_id: experimentId,
     hour_start: hourOf(call.startMs),
@@ -103,10 +104,10 @@ function costOfCalls(calls: readonly Pick<CallRow, 'cost_nanos' | 'cost_source' 
   return { cost_nanos: cost, unpriced_calls: unpriced };
 }
 
-async function insertCalls(db: Db, rows: readonly CallRow[]): Promise<void> {
+async function insertCalls(db: Db, traceKey: number, rows: readonly PricedCall[]): Promise<void> {
   for (let i = 0; i < rows.length; i += ID_CHUNK) {
-    const chunk = rows.slice(i, i + ID_CHUNK).map((row) => CALL_COLUMNS.map((column) => row[column]));
-    await insertRows(db, 'llm_calls', CALL_COLUMNS, chunk, 'ON CONFLICT (trace_id, span_id) DO NOTHING');
+    const chunk = rows.slice(i, i + ID_CHUNK).map((row) => [traceKey, ...CALL_COLUMNS.map((column) => row[column])]);
+    await insertRows(db, 'llm_calls', ['trace_key', ...CALL_COLUMNS], chunk, 'ON CONFLICT (trace_key, span_id) DO NOTHING');
   }
 }
 
@@ -114,17 +115,17 @@ async function insertCalls(db: Db, rows: readonly CallRow[]): Promise<void> {
  * The calls of a trace's first spans, priced, and its cost: computed before its row is written,
  * so that a trace created by one batch is written once, cost included.
  */
-export function pricedNewTrace(experimentId: number, traceId: string, spans: readonly SpanRecord[], book: PriceBook): { rows: CallRow[]; cost: TraceCost } {
+export function pricedNewTrace(experimentId: number, spans: readonly SpanRecord[], book: PriceBook): { rows: PricedCall[]; cost: TraceCost } {
   const calls = spans.map(llmCallOf).filter((c): c is LlmCall => c !== null);
   if (calls.length === 0) return { rows: [], cost: { cost_nanos: null, unpriced_calls: 0 } };
   const counted = countedCalls(calls, new Map(spans.map((s) => [s.spanId, s.parentSpanId])));
-  const rows = calls.map((c) => callRow(experimentId, traceId, c, book, counted.has(c.spanId)));
+  const rows = calls.map((c) => callRow(experimentId, c, book, counted.has(c.spanId)));
   return { rows, cost: costOfCalls(rows) };
 }
 
-/** Stores the calls `pricedNewTrace` made, once the trace's row is created. */
-export async function storeNewTraceCalls(trx: Db, rows: readonly CallRow[], deltas: ModelHourDeltas): Promise<void> {
-  await insertCalls(trx, rows);
+/** Stores the calls `pricedNewTrace` made, once the trace's row is created and has its key. */
+export async function storeNewTraceCalls(trx: Db, traceKey: number, rows: readonly PricedCall[], deltas: ModelHourDeltas): Promise<void> {
+  await insertCalls(trx, traceKey, rows);
   for (const row of rows) deltas.add(row, 1);
 }
 
@@ -142,13 +143,13 @@ export async function addTraceCalls(trx: Db, before: TraceRow, fresh: readonly S
   const experimentId = Number(before.experiment_id);
   let parentOf: Map<string, string | null>;
   if (Number(before.span_count) > 0) {
-    const rows = await trx.selectFrom('spans').select(['span_id', 'parent_span_id']).where('trace_id', '=', before.trace_id).execute();
+    const rows = await trx.selectFrom('spans').select(['span_id', 'parent_span_id']).where('trace_key', '=', before.trace_key).execute();
     parentOf = new Map(rows.map((r) => [r.span_id, r.parent_span_id]));
     for (const s of fresh) parentOf.set(s.spanId, s.parentSpanId);
   } else {
     parentOf = new Map(fresh.map((s) => [s.spanId, s.parentSpanId]));
   }
-  const stored = had ? await trx.selectFrom('llm_calls').selectAll().where('trace_id', '=', before.trace_id).execute() : [];
+  const stored = had ? await trx.selectFrom('llm_calls').selectAll().where('trace_key', '=', before.trace_key).execute() : [];
   const counted = countedCalls([...stored.map((r) => ({ spanId: r.span_id })), ...calls], parentOf);
   for (const row of stored) {
     const now = counted.has(row.span_id) ? 1 : 0;
@@ -156,22 +157,22 @@ export async function addTraceCalls(trx: Db, before: TraceRow, fresh: readonly S
     deltas.add(row, -1);
     row.counted = now;
     deltas.add(row, 1);
-    await trx.updateTable('llm_calls').set({ counted: now }).where('trace_id', '=', row.trace_id).where('span_id', '=', row.span_id).execute();
+    await trx.updateTable('llm_calls').set({ counted: now }).where('trace_key', '=', before.trace_key).where('span_id', '=', row.span_id).execute();
   }
-  const added = calls.map((c) => callRow(experimentId, before.trace_id, c, book, counted.has(c.spanId)));
-  await insertCalls(trx, added);
+  const added = calls.map((c) => callRow(experimentId, c, book, counted.has(c.spanId)));
+  await insertCalls(trx, before.trace_key, added);
   for (const row of added) deltas.add(row, 1);
   return costOfCalls([...stored, ...added]);
 }
 
-/** Takes deleted traces' calls out of `model_hours` and deletes them (answers how many); the traces are locked (step 1). */
-export async function deleteTraceCalls(trx: Db, traceIds: readonly string[], deltas: ModelHourDeltas): Promise<number> {
+/** Takes deleted traces' calls out of `model_hours` and deletes them (answers how many); the traces (by key) are locked (step 1). */
+export async function deleteTraceCalls(trx: Db, traceKeys: readonly number[], deltas: ModelHourDeltas): Promise<number> {
   let deleted = 0;
-  for (let i = 0; i < traceIds.length; i += ID_CHUNK) {
-    const chunk = traceIds.slice(i, i + ID_CHUNK);
-    const rows = await trx.selectFrom('llm_calls').selectAll().where('trace_id', 'in', chunk).where('counted', '=', 1).execute();
+  for (let i = 0; i < traceKeys.length; i += ID_CHUNK) {
+    const chunk = traceKeys.slice(i, i + ID_CHUNK);
+    const rows = await trx.selectFrom('llm_calls').selectAll().where('trace_key', 'in', chunk).where('counted', '=', 1).execute();
     for (const row of rows) deltas.add(row, -1);
-    deleted += Number((await trx.deleteFrom('llm_calls').where('trace_id', 'in', chunk).executeTakeFirst()).numDeletedRows);
+    deleted += Number((await trx.deleteFrom('llm_calls').where('trace_key', 'in', chunk).executeTakeFirst()).numDeletedRows);
   }
   return deleted;
 }
@@ -187,19 +188,19 @@ export async function repriceTraceCalls(trx: Db, trace: TraceRow, book: PriceBoo
     .selectFrom('spans')
     // Case-sensitive on both databases (the server's SQLite LIKE is), as the keys are.
     .select(['span_id', 'parent_span_id', 'start_ns', sql<string | null>`CASE WHEN content LIKE ${`%"${SpanAttributeKey.TOKEN_USAGE}"%`} OR content LIKE '%cost%' THEN content END`.as('content')])
-    .where('trace_id', '=', trace.trace_id)
+    .where('trace_key', '=', trace.trace_key)
     .execute();
   const calls: LlmCall[] = [];
   for (const s of spans) {
     const call = s.content === null ? null : llmCallOf({ spanId: s.span_id, parentSpanId: s.parent_span_id, startNs: BigInt(s.start_ns), attributes: storedSpanAttributes(s.content) });
     if (call) calls.push(call);
   }
-  const old = await trx.selectFrom('llm_calls').selectAll().where('trace_id', '=', trace.trace_id).execute();
+  const old = await trx.selectFrom('llm_calls').selectAll().where('trace_key', '=', trace.trace_key).execute();
   for (const row of old) deltas.add(row, -1);
-  await trx.deleteFrom('llm_calls').where('trace_id', '=', trace.trace_id).execute();
+  await trx.deleteFrom('llm_calls').where('trace_key', '=', trace.trace_key).execute();
   const counted = countedCalls(calls, new Map(spans.map((s) => [s.span_id, s.parent_span_id])));
-  const rows = calls.map((c) => callRow(Number(trace.experiment_id), trace.trace_id, c, book, counted.has(c.spanId)));
-  await insertCalls(trx, rows);
+  const rows = calls.map((c) => callRow(Number(trace.experiment_id), c, book, counted.has(c.spanId)));
+  await insertCalls(trx, trace.trace_key, rows);
   for (const row of rows) deltas.add(row, 1);
   return costOfCalls(rows);
 }
@@ -208,7 +209,13 @@ export async function repriceTraceCalls(trx: Db, trace: TraceRow, book: PriceBoo
 export async function callsOfTraces(db: Db, traceIds: readonly string[]): Promise<Map<string, CallRow[]>> {
   const out = new Map<string, CallRow[]>();
   for (let i = 0; i < traceIds.length; i += ID_CHUNK) {
-    const rows = await db.selectFrom('llm_calls').selectAll().where('trace_id', 'in', traceIds.slice(i, i + ID_CHUNK)).execute();
+    const rows = await db
+      .selectFrom('llm_calls as c')
+      .innerJoin('traces as t', 't.trace_key', 'c.trace_key')
+      .selectAll('c')
+      .select('t.trace_id')
+      .where('t.trace_id', 'in', traceIds.slice(i, i + ID_CHUNK))
+      .execute();
     for (const row of rows) {
       let list = out.get(row.trace_id);
       if (!list) out.set(row.trace_id, (list = []));

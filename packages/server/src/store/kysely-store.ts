@@ -43,7 +43,7 @@ import type {
   TracePage,
   TraceStore,
 } from './store.js';
-import { loadTraces } from './trace-rows.js';
+import { loadTraces, traceKeysOf } from './trace-rows.js';
 import { spanCostsOfTraces } from './cost-writes.js';
 import { TraceWrites } from './trace-writes.js';
 
@@ -215,7 +215,7 @@ export class KyselyTraceStore implements TraceStore {
     const rows = await this.db
       .selectFrom('spans')
       .select(['span_id', 'parent_span_id', 'content'])
-      .where('trace_id', '=', traceId)
+      .where('trace_key', '=', traceKeysOf(this.db, traceId))
       .orderBy('start_ns', 'asc')
       .orderBy('span_id', 'asc')
       .execute();

@@ -132,7 +132,7 @@ const VIEWS: Readonly<Record<MetricViewType, ViewDefinition>> = {
   },
   SPANS: {
     // A span's priced call, if it made one (store/cost-writes.ts): its cost metrics.
-    from: sql`traces AS t JOIN spans AS s ON s.trace_id = t.trace_id LEFT JOIN llm_calls AS c ON c.trace_id = s.trace_id AND c.span_id = s.span_id`,
+    from: sql`traces AS t JOIN spans AS s ON s.trace_key = t.trace_key LEFT JOIN llm_calls AS c ON c.trace_key = s.trace_key AND c.span_id = s.span_id`,
     timeMs: sql`(s.start_ns / 1000000)`,
     dimensions: new Map<string, RowExpression>([
       [SPAN_NAME, column('s.name')],

@@ -123,8 +123,9 @@ export interface TracesTable {
   unpriced_calls: Generated<number>;
 }
 
+/** Keyed by the trace's `trace_key` and the span's id (migration 016). */
 export interface SpansTable {
-  trace_id: string;
+  trace_key: number;
   /** 16 lowercase hex digits. */
   span_id: string;
   parent_span_id: string | null;
@@ -247,9 +248,12 @@ export interface FeedbackRollupsTable {
   numeric_sum: number;
 }
 
-/** One span that made a model call, as priced (006-cost, store/cost-writes.ts). */
+/**
+ * One span that made a model call, as priced (006-cost, store/cost-writes.ts); keyed by the
+ * trace's `trace_key` and the span's id (migration 016).
+ */
 export interface LlmCallsTable {
-  trace_id: string;
+  trace_key: number;
   span_id: string;
   experiment_id: number;
   /** The hour the span started: spans are write-once, so a call never changes hour. */

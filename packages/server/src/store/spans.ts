@@ -13,10 +13,12 @@ type Db = Kysely<Database> | Transaction<Database>;
 /** Large id lists are read in chunks, well under every database's bound-parameter limit. */
 const ID_CHUNK = 500;
 
-const SPAN_COLUMNS = ['trace_id', 'span_id', 'parent_span_id', 'name', 'type', 'status', 'start_ns', 'end_ns', 'content'] as const;
+/** The columns of a span's own row (`SpanToStore`), stored after its trace's key. */
+const ROW_COLUMNS = ['span_id', 'parent_span_id', 'name', 'type', 'status', 'start_ns', 'end_ns', 'content'] as const;
+const SPAN_COLUMNS = ['trace_key', ...ROW_COLUMNS] as const;
 const SPAN_COLUMNS_WITH_DOCUMENT = [...SPAN_COLUMNS, 'text_doc'] as const;
 
-/** A span with the row it is stored as. */
+/** A span with the row it is stored as, but for the trace's key (given where it is inserted). */
 export interface SpanToStore {
   span: SpanRecord;
   row: ReturnType<typeof spanRow>;
@@ -45,7 +47,7 @@ export function spansToStore(traceId: string, spans: readonly SpanRecord[]): { s
  */
 export async function againstStored(
   trx: Db,
-  traceId: string,
+  traceKey: number,
   spans: readonly SpanToStore[],
   traceHasSpans: boolean,
 ): Promise<{ fresh: SpanToStore[]; repeated: SpanToStore[]; conflicting: string[] }> {
@@ -53,7 +55,7 @@ export async function againstStored(
   const stored = new Map<string, string>();
   for (let i = 0; i < spans.length; i += ID_CHUNK) {
     const ids = spans.slice(i, i + ID_CHUNK).map((s) => s.span.spanId);
-    const rows = await trx.selectFrom('spans').select(['span_id', 'content']).where('trace_id', '=', traceId).where('span_id', 'in', ids).execute();
+    const rows = await trx.selectFrom('spans').select(['span_id', 'content']).where('trace_key', '=', traceKey).where('span_id', 'in', ids).execute();
     for (const r of rows) stored.set(r.span_id, r.content);
   }
   const out = { fresh: [] as SpanToStore[], repeated: [] as SpanToStore[], conflicting: [] as string[] };
@@ -72,25 +74,25 @@ export async function againstStored(
  * index as one document, which the spans name where the database keeps that (SQLite); the
  * trace's row lock keeps anyone else from adding them meanwhile.
  */
-export async function insertSpans(trx: Db, dialect: SqlDialect, traceId: string, spans: readonly SpanToStore[]): Promise<void> {
+export async function insertSpans(trx: Db, dialect: SqlDialect, trace: { trace_id: string; trace_key: number }, spans: readonly SpanToStore[]): Promise<void> {
   if (spans.length === 0) return;
   // In span id order, the order a document's words are read in again (sqlite/text-documents.ts).
   const ordered = [...spans].sort((a, b) => (a.span.spanId < b.span.spanId ? -1 : a.span.spanId > b.span.spanId ? 1 : 0));
-  const documentId = await indexSpanText(trx, dialect, traceId, ordered.map((s) => s.span));
+  const documentId = await indexSpanText(trx, dialect, trace.trace_id, ordered.map((s) => s.span));
   const columns = documentId == null ? SPAN_COLUMNS : SPAN_COLUMNS_WITH_DOCUMENT;
   for (let i = 0; i < ordered.length; i += ID_CHUNK) {
     const rows = ordered.slice(i, i + ID_CHUNK).map(({ row }) => {
-      const values: unknown[] = SPAN_COLUMNS.map((column) => row[column]);
+      const values: unknown[] = [trace.trace_key, ...ROW_COLUMNS.map((column) => row[column])];
       if (documentId != null) values.push(documentId);
       return values;
     });
-    await insertRows(trx, 'spans', columns, rows, 'ON CONFLICT (trace_id, span_id) DO NOTHING');
+    await insertRows(trx, 'spans', columns, rows, 'ON CONFLICT (trace_key, span_id) DO NOTHING');
   }
 }
 
 /** The name of a trace's stored root span (the earliest, if several claim to be), if it has one. */
-export async function rootSpanName(trx: Db, traceId: string): Promise<string | null> {
-  const row = await trx.selectFrom('spans').select('name').where('trace_id', '=', traceId).where('parent_span_id', 'is', null).orderBy('start_ns').limit(1).executeTakeFirst();
+export async function rootSpanName(trx: Db, traceKey: number): Promise<string | null> {
+  const row = await trx.selectFrom('spans').select('name').where('trace_key', '=', traceKey).where('parent_span_id', 'is', null).orderBy('start_ns').limit(1).executeTakeFirst();
   return row?.name ?? null;
 }
 
@@ -98,12 +100,12 @@ export async function rootSpanName(trx: Db, traceId: string): Promise<string | n
  * The trace's spans as token sums need them: this batch's, plus the stored others with their
  * ids and parents, reading (and parsing) the JSON only of spans that mention a token usage.
  */
-export async function usageSpans(trx: Db, traceId: string, batch: readonly SpanRecord[]): Promise<UsageSpan[]> {
+export async function usageSpans(trx: Db, traceKey: number, batch: readonly SpanRecord[]): Promise<UsageSpan[]> {
   const inBatch = new Set(batch.map((s) => s.spanId));
   const rows = await trx
     .selectFrom('spans')
     .select(['span_id', 'parent_span_id', sql<string | null>`CASE WHEN content LIKE ${`%"${SpanAttributeKey.TOKEN_USAGE}"%`} THEN content END`.as('content')])
-    .where('trace_id', '=', traceId)
+    .where('trace_key', '=', traceKey)
     .execute();
   const spans: UsageSpan[] = [...batch];
   for (const row of rows) {
@@ -144,7 +146,6 @@ export function storedSpanAttributes(content: string): Record<string, unknown> {
 
 function spanRow(traceId: string, span: SpanRecord) {
   return {
-    trace_id: traceId,
     span_id: span.spanId,
     parent_span_id: span.parentSpanId,
     name: span.name,

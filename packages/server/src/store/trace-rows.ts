@@ -15,6 +15,15 @@ export type NewTraceRow = Omit<TraceRow, 'trace_key'>;
 
 type Db = Kysely<Database> | Transaction<Database>;
 
+/**
+ * The `trace_key` of the traces with these ids, as a subquery: a trace's metadata, tags, spans
+ * and LLM calls are keyed by it (migrations 015 and 016).
+ */
+export function traceKeysOf(db: Db, traceIds: string | readonly string[]) {
+  const keys = db.selectFrom('traces').select('trace_key');
+  return typeof traceIds === 'string' ? keys.where('trace_id', '=', traceIds) : keys.where('trace_id', 'in', traceIds);
+}
+
 /** Every column of a `traces` row but its `trace_key` (which the database gives), in the order it is inserted. */
 export const TRACE_COLUMNS = [
   'trace_id', 'experiment_id', 'client_request_id', 'request_time', 'execution_duration', 'state', 'request_preview', 'response_preview', 'name',

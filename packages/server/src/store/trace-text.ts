@@ -158,25 +158,26 @@ async function reindexTraceText(trx: Db, dialect: SqlDialect, traceIds: readonly
   let indexed = 0;
   for (let i = 0; i < sorted.length; i += ID_CHUNK) {
     const rows = await trx
-      .selectFrom('spans')
-      .select(['trace_id', 'content'])
-      .where('trace_id', 'in', sorted.slice(i, i + ID_CHUNK))
-      .orderBy('trace_id')
-      .orderBy('span_id')
+      .selectFrom('spans as s')
+      .innerJoin('traces as t', 't.trace_key', 's.trace_key')
+      .select(['t.trace_id', 's.trace_key', 's.content'])
+      .where('t.trace_id', 'in', sorted.slice(i, i + ID_CHUNK))
+      .orderBy('t.trace_id')
+      .orderBy('s.span_id')
       .execute();
-    const byTrace = new Map<string, SpanText[]>();
+    const byTrace = new Map<string, { traceKey: number; spans: SpanText[] }>();
     for (const row of rows) {
       const span = { attributes: storedSpanAttributes(row.content) };
-      const list = byTrace.get(row.trace_id);
-      if (list) list.push(span);
-      else byTrace.set(row.trace_id, [span]);
+      const trace = byTrace.get(row.trace_id);
+      if (trace) trace.spans.push(span);
+      else byTrace.set(row.trace_id, { traceKey: row.trace_key, spans: [span] });
     }
-    for (const [traceId, spans] of byTrace) {
+    for (const [traceId, { traceKey, spans }] of byTrace) {
       const documentId = await indexSpanText(trx, dialect, traceId, spans);
       if (documentId === undefined) continue;
       indexed++;
       // The new document is of all the trace's spans.
-      if (documentId !== null) await trx.updateTable('spans').set({ text_doc: documentId }).where('trace_id', '=', traceId).execute();
+      if (documentId !== null) await trx.updateTable('spans').set({ text_doc: documentId }).where('trace_key', '=', traceKey).execute();
     }
   }
   return indexed;

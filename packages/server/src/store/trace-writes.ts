@@ -108,7 +108,7 @@ export class TraceWrites {
       await upsertTags(trx, before.trace_key, record.tags);
       // Before a client's info, a trace is named by its spans, perhaps only another process's part
       // of it: the info's name, else the trace's own root span (now or when its spans come), wins.
-      const name = record.tags[TraceTagKey.TRACE_NAME] ?? (named ? before.name : await rootSpanName(trx, record.traceId));
+      const name = record.tags[TraceTagKey.TRACE_NAME] ?? (named ? before.name : await rootSpanName(trx, before.trace_key));
       if (name === null && before.name !== null) await trx.deleteFrom('trace_tags').where('trace_key', '=', before.trace_key).where('key', '=', TraceTagKey.TRACE_NAME).execute();
       else if (name !== null && name !== before.name) await upsertTags(trx, before.trace_key, { [TraceTagKey.TRACE_NAME]: name });
       const after: TraceRow = {
@@ -143,11 +143,11 @@ export class TraceWrites {
         throw new TraceNotFoundError(traceId);
       }
       const once = spansToStore(traceId, spans);
-      const { fresh, conflicting } = await againstStored(trx, traceId, once.spans, Number(before.span_count) > 0);
+      const { fresh, conflicting } = await againstStored(trx, before.trace_key, once.spans, Number(before.span_count) > 0);
       const spanIds = [...new Set([...once.conflicting, ...conflicting])].sort();
       // An upload is one request: all of it is stored, or none.
       if (spanIds.length > 0) return { kind: 'span-conflict', spanIds };
-      await insertSpans(trx, this.dialect, traceId, fresh);
+      await insertSpans(trx, this.dialect, before, fresh);
       const models = new ModelHourDeltas();
       const cost = await addTraceCalls(trx, before, fresh.map((s) => s.span), book, models);
       const root = findRootSpan(spans);
@@ -185,7 +185,7 @@ export class TraceWrites {
       const rejected = (ids: readonly string[]) => (ids.length > 0 ? { rejectedSpanIds: [...ids] } : {});
       const metadata = fields.metadata;
       const created = derivedFromBatch(spans, fields);
-      const priced = pricedNewTrace(Number(experimentId), traceId, spans, book);
+      const priced = pricedNewTrace(Number(experimentId), spans, book);
       const fresh: NewTraceRow = {
         trace_id: traceId,
         experiment_id: Number(experimentId),
@@ -214,9 +214,9 @@ export class TraceWrites {
           [TraceTagKey.SPANS_LOCATION]: SPANS_LOCATION_TRACKING_STORE,
           ...(created.name !== null ? { [TraceTagKey.TRACE_NAME]: created.name } : {}),
         });
-        await insertSpans(trx, this.dialect, traceId, once.spans);
+        await insertSpans(trx, this.dialect, row, once.spans);
         const models = new ModelHourDeltas();
-        await storeNewTraceCalls(trx, priced.rows, models);
+        await storeNewTraceCalls(trx, row.trace_key, priced.rows, models);
         await applyRollupChanges(trx, [{ was: null, now: contributionOf(row) }]);
         await models.apply(trx);
         changed(traceChange(row, 'spans'));
@@ -225,7 +225,7 @@ export class TraceWrites {
 
       const before = inserted.row;
       if (String(before.experiment_id) !== experimentId) return { kind: 'experiment-conflict', experimentId: String(before.experiment_id) };
-      const sorted = await againstStored(trx, traceId, once.spans, Number(before.span_count) > 0);
+      const sorted = await againstStored(trx, before.trace_key, once.spans, Number(before.span_count) > 0);
       const conflicting = [...new Set([...once.conflicting, ...sorted.conflicting])].sort();
       // Spans that would rewrite stored ones are left out; the rest of the batch still counts.
       const refused = new Set(sorted.conflicting);
@@ -238,12 +238,12 @@ export class TraceWrites {
       // Metadata is immutable once finalized; before that, keys are only ever added.
       const added = finalized ? {} : Object.fromEntries(Object.entries(metadata).filter(([k]) => !(k in stored)));
       await insertKeyValues(trx, 'trace_metadata', before.trace_key, added);
-      await insertSpans(trx, this.dialect, traceId, sorted.fresh);
+      await insertSpans(trx, this.dialect, before, sorted.fresh);
       const models = new ModelHourDeltas();
       const cost = await addTraceCalls(trx, before, sorted.fresh.map((s) => s.span), book, models);
       const { batch, lead, name, previews } = accepted.length === spans.length ? created : derivedFromBatch(accepted, fields);
       const keepTokens = finalized && tokenUsageFromMetadata(stored) !== null;
-      const allTokens = keepTokens ? null : tokenUsageFromSpans(await usageSpans(trx, traceId, accepted), { prefer: 'innermost' });
+      const allTokens = keepTokens ? null : tokenUsageFromSpans(await usageSpans(trx, before.trace_key, accepted), { prefer: 'innermost' });
       const root = batch.root;
       const start = Number(before.request_time);
       const end = start + Number(before.execution_duration ?? 0);
@@ -384,12 +384,11 @@ export class TraceWrites {
 
 /**
  * The tables that hold a trace's rows, deleted with it in this order, the trace's own row last
- * (its LLM calls go with `deleteTraceCalls`): those keyed by its `trace_key` (migration 015),
- * then those keyed by its id.
+ * (its LLM calls go with `deleteTraceCalls`): those keyed by its `trace_key` (migrations 015 and
+ * 016), then those keyed by its id.
  */
-const KEYED_TABLES = ['trace_metadata', 'trace_tags'] as const;
-const ID_TABLES = ['spans', 'assessments', 'traces'] as const;
-type KeyedTable = (typeof KEYED_TABLES)[number];
+const KEYED_TABLES = ['trace_metadata', 'trace_tags', 'spans'] as const;
+const ID_TABLES = ['assessments', 'traces'] as const;
 
 /**
  * Deletes traces inside a transaction, with everything that is theirs, and moves every rollup.
@@ -437,7 +436,7 @@ export async function deleteTracesIn(
   // Their feedback leaves the rollups with them: read before it is deleted.
   const feedback = await traceFeedbackMoves(trx, changes);
   const models = new ModelHourDeltas();
-  const calls = await deleteTraceCalls(trx, victims.map((v) => v.trace_id), models);
+  const calls = await deleteTraceCalls(trx, victims.map((v) => Number(v.trace_key)), models);
   if (counts) counts.llm_calls = (counts.llm_calls ?? 0) + calls;
   const count = (table: string, deleted: { numDeletedRows: bigint }) => {
     if (counts) counts[table] = (counts[table] ?? 0) + Number(deleted.numDeletedRows);
@@ -555,7 +554,7 @@ async function insertMissingTags(trx: Db, traceKey: number, tags: Record<string,
   if (rows.length > 0) await insertRows(trx, 'trace_tags', KEY_VALUE_COLUMNS, rows, 'ON CONFLICT (trace_key, key) DO NOTHING');
 }
 
-async function insertKeyValues(trx: Db, table: KeyedTable, traceKey: number, values: Record<string, string>): Promise<void> {
+async function insertKeyValues(trx: Db, table: 'trace_metadata' | 'trace_tags', traceKey: number, values: Record<string, string>): Promise<void> {
   const rows = keyValueRows(traceKey, values);
   if (rows.length > 0) await insertRows(trx, table, KEY_VALUE_COLUMNS, rows);
 }

@@ -233,7 +233,7 @@ async function insertTrace(db: Kysely<Database>, spec: TraceSpec): Promise<void>
     span_count: spec.spans?.length ?? 0,
   };
   await db.insertInto('traces').values(row).execute();
-  // The database numbers the trace (migration 015); its metadata and tags are keyed by that number.
+  // The database numbers the trace (migration 015); its metadata, tags and spans are keyed by that number.
   const { trace_key: traceKey } = await db.selectFrom('traces').select('trace_key').where('trace_id', '=', spec.id).executeTakeFirstOrThrow();
   const keyValues = (record: Record<string, string>) => Object.entries(record).map(([key, value]) => ({ trace_key: traceKey, key, value }));
   if (Object.keys(tags).length > 0) await db.insertInto('trace_tags').values(keyValues(tags)).execute();
@@ -246,7 +246,7 @@ async function insertTrace(db: Kysely<Database>, spec: TraceSpec): Promise<void>
     if (span.outputs !== undefined) attributes['mlflow.spanOutputs'] = JSON.stringify(span.outputs);
     const startNs = String(BigInt(spec.timestampMs) * 1_000_000n + BigInt(i));
     const content = { trace_id: spec.id, span_id: spanId, parent_span_id: null, name: span.name, start_time_unix_nano: startNs, status: { code: span.status }, attributes, events: [] };
-    return { trace_id: spec.id, span_id: spanId, parent_span_id: null, name: span.name, type: span.type, status: span.status, start_ns: startNs, end_ns: null, content: JSON.stringify(content) };
+    return { trace_key: traceKey, span_id: spanId, parent_span_id: null, name: span.name, type: span.type, status: span.status, start_ns: startNs, end_ns: null, content: JSON.stringify(content) };
   });
   if (spans.length > 0) await db.insertInto('spans').values(spans).execute();
 

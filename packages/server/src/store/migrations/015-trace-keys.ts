@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { MigrationContext } from './migrations.js';
+import { rekeyPostgresTable } from './rekey-by-trace.js';
 
 /** The tables whose rows this migration keys by `trace_key` instead of `trace_id`. */
 const KEY_VALUE_TABLES = ['trace_metadata', 'trace_tags'] as const;
@@ -38,7 +39,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
 
   for (const table of KEY_VALUE_TABLES) {
     if (ctx.dialect === 'sqlite') await rekeySqliteTable(db, table);
-    else await rekeyPostgresTable(db, table);
+    else await rekeyPostgresTable(db, table, ['key']);
   }
   // PostgreSQL's tag index by key (migration 001) went with the column it held; SQLite has none (012).
   if (ctx.dialect === 'postgres') await sql`CREATE INDEX trace_tags_key ON trace_tags (key, trace_key)`.execute(db);
@@ -53,20 +54,4 @@ async function rekeySqliteTable(db: Kysely<unknown>, table: string): Promise<voi
     ORDER BY t.trace_key, kv.key`.execute(db);
   await sql`DROP TABLE ${sql.table(table)}`.execute(db);
   await sql`ALTER TABLE ${keyed} RENAME TO ${sql.table(table)}`.execute(db);
-}
-
-/**
- * PostgreSQL changes the table in place (no table is dropped: replicas migrating other schemas
- * at once list every schema's tables, and a table dropped under that listing fails it).
- */
-async function rekeyPostgresTable(db: Kysely<unknown>, table: string): Promise<void> {
-  const t = sql.table(table);
-  const primaryKey = sql.ref(`${table}_pk`);
-  await sql`ALTER TABLE ${t} ADD COLUMN trace_key BIGINT`.execute(db);
-  await sql`UPDATE ${t} AS kv SET trace_key = t.trace_key FROM traces AS t WHERE t.trace_id = kv.trace_id`.execute(db);
-  await sql`DELETE FROM ${t} WHERE trace_key IS NULL`.execute(db);
-  await sql`ALTER TABLE ${t} DROP CONSTRAINT ${primaryKey}`.execute(db);
-  await sql`ALTER TABLE ${t} DROP COLUMN trace_id`.execute(db);
-  await sql`ALTER TABLE ${t} ALTER COLUMN trace_key SET NOT NULL`.execute(db);
-  await sql`ALTER TABLE ${t} ADD CONSTRAINT ${primaryKey} PRIMARY KEY (trace_key, key)`.execute(db);
 }

@@ -73,7 +73,8 @@ async function indexedWords(trx: Db, traceIds: readonly string[], documents: rea
   if (compact.size === 0) return words;
   const spans = await runSql<{ text_doc: number; content: string }>(
     trx,
-    `SELECT text_doc, content FROM spans WHERE trace_id IN (${placeholders(traceIds.length)}) AND text_doc IS NOT NULL ORDER BY text_doc, span_id`,
+    `SELECT s.text_doc, s.content FROM spans AS s JOIN traces AS t ON t.trace_key = s.trace_key
+      WHERE t.trace_id IN (${placeholders(traceIds.length)}) AND s.text_doc IS NOT NULL ORDER BY s.text_doc, s.span_id`,
     traceIds,
   );
   const attributes = new Map<number, { attributes: Record<string, unknown> }[]>();
