@@ -208,28 +208,28 @@ async function copyText(client, sqlite, log) {
   // SQLite keeps no document's words outside its index: they are read again from the spans that
   // name the document, in span id order, as the server does to delete one.
   const read = sqlite
-    .prepare('SELECT d.doc_id, d.trace_id, s.content FROM trace_text_docs AS d JOIN traces AS t ON t.trace_id = d.trace_id JOIN spans AS s ON s.trace_key = t.trace_key AND s.text_doc = d.doc_id ORDER BY d.doc_id, s.span_id')
+    .prepare('SELECT d.doc_id, d.trace_key, s.content FROM trace_text_docs AS d JOIN spans AS s ON s.trace_key = d.trace_key AND s.text_doc = d.doc_id ORDER BY d.doc_id, s.span_id')
     .raw();
-  let ids = [];
+  let keys = [];
   let words = [];
   let rows = 0;
   const flush = async () => {
-    if (ids.length > 0) await client.query(`INSERT INTO trace_text_docs (trace_id, words) SELECT t, to_tsvector('simple', w) FROM unnest($1::text[], $2::text[]) AS u(t, w)`, [ids, words]);
-    ids = [];
+    if (keys.length > 0) await client.query(`INSERT INTO trace_text_docs (trace_key, words) SELECT k, to_tsvector('simple', w) FROM unnest($1::bigint[], $2::text[]) AS u(k, w)`, [keys, words]);
+    keys = [];
     words = [];
   };
   await client.query('BEGIN');
-  let doc = { id: undefined, traceId: '', spans: [] };
+  let doc = { id: undefined, traceKey: 0, spans: [] };
   const take = async () => {
     if (doc.id === undefined) return;
-    ids.push(doc.traceId);
+    keys.push(doc.traceKey);
     words.push(searchableWords(doc.spans));
     if (++rows % BATCH === 0) await flush();
   };
-  for (const [docId, traceId, content] of read.iterate()) {
+  for (const [docId, traceKey, content] of read.iterate()) {
     if (docId !== doc.id) {
       await take();
-      doc = { id: docId, traceId, spans: [] };
+      doc = { id: docId, traceKey, spans: [] };
     }
     doc.spans.push({ attributes: storedSpanAttributes(content) });
   }
@@ -237,7 +237,7 @@ async function copyText(client, sqlite, log) {
   await flush();
   await client.query('COMMIT');
   await client.query('CREATE INDEX trace_text_docs_words ON trace_text_docs USING gin (words)');
-  await client.query('CREATE INDEX trace_text_docs_trace ON trace_text_docs (trace_id)');
+  await client.query('CREATE INDEX trace_text_docs_trace ON trace_text_docs (trace_key)');
   await client.query('ANALYZE trace_text_docs');
   log(`postgres: copied ${rows.toLocaleString('en-US')} text documents`);
 }
@@ -298,14 +298,14 @@ export class PostgresHand {
     return common
       ? this.rows(
           'common-word-traces',
-          `SELECT t.trace_id FROM traces AS t WHERE t.experiment_id = $1 AND EXISTS (SELECT 1 FROM trace_text_docs AS d WHERE d.trace_id = t.trace_id AND d.words @@ to_tsquery('simple', $2))
+          `SELECT t.trace_id FROM traces AS t WHERE t.experiment_id = $1 AND EXISTS (SELECT 1 FROM trace_text_docs AS d WHERE d.trace_key = t.trace_key AND d.words @@ to_tsquery('simple', $2))
             ORDER BY t.request_time DESC, t.trace_id ASC LIMIT 50`,
           [experimentId, `${word}:*`],
         )
       : this.rows(
           'rare-word-traces',
-          `WITH m AS MATERIALIZED (SELECT d.trace_id FROM trace_text_docs AS d WHERE d.words @@ to_tsquery('simple', $2))
-            SELECT t.trace_id FROM traces AS t WHERE t.experiment_id = $1 AND t.trace_id IN (SELECT trace_id FROM m) ORDER BY t.request_time DESC, t.trace_id ASC LIMIT 50`,
+          `WITH m AS MATERIALIZED (SELECT d.trace_key FROM trace_text_docs AS d WHERE d.words @@ to_tsquery('simple', $2))
+            SELECT t.trace_id FROM traces AS t WHERE t.experiment_id = $1 AND t.trace_key IN (SELECT trace_key FROM m) ORDER BY t.request_time DESC, t.trace_id ASC LIMIT 50`,
           [experimentId, `${word}:*`],
         );
   }
@@ -313,7 +313,7 @@ export class PostgresHand {
     return this.rows(
       'common-word-sessions',
       `SELECT s.* FROM sessions AS s WHERE s.experiment_id = $1 AND EXISTS (SELECT 1 FROM traces AS t WHERE t.experiment_id = s.experiment_id AND t.session_id = s.session_id
-        AND EXISTS (SELECT 1 FROM trace_text_docs AS d WHERE d.trace_id = t.trace_id AND d.words @@ to_tsquery('simple', $2)))
+        AND EXISTS (SELECT 1 FROM trace_text_docs AS d WHERE d.trace_key = t.trace_key AND d.words @@ to_tsquery('simple', $2)))
         ORDER BY s.last_time DESC, s.session_id ASC LIMIT 50`,
       [experimentId, `${word}:*`],
     );

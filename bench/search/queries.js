@@ -53,13 +53,13 @@ export class SqliteHand {
       // traces are looked up by primary key and sorted (`+`: not by walking the time index). A
       // common word: the traces are walked newest first, each one's documents looked up in the
       // match list, built once (`+d.doc_id`: not probed per key).
-      rareWordTraces: raw.prepare(`SELECT t.trace_id FROM traces AS t WHERE +t.experiment_id = ? AND t.trace_id IN (SELECT d.trace_id FROM trace_text_docs AS d
+      rareWordTraces: raw.prepare(`SELECT t.trace_id FROM traces AS t WHERE +t.experiment_id = ? AND t.trace_key IN (SELECT d.trace_key FROM trace_text_docs AS d
         WHERE d.doc_id IN (SELECT rowid FROM trace_text_index WHERE trace_text_index MATCH ?)) ORDER BY t.request_time DESC, t.trace_id ASC LIMIT 50`),
       commonWordTraces: raw.prepare(`SELECT t.trace_id FROM traces AS t WHERE t.experiment_id = ? AND EXISTS (SELECT 1 FROM trace_text_docs AS d
-        WHERE d.trace_id = t.trace_id AND +d.doc_id IN (SELECT rowid FROM trace_text_index WHERE trace_text_index MATCH ?)) ORDER BY t.request_time DESC, t.trace_id ASC LIMIT 50`),
+        WHERE d.trace_key = t.trace_key AND +d.doc_id IN (SELECT rowid FROM trace_text_index WHERE trace_text_index MATCH ?)) ORDER BY t.request_time DESC, t.trace_id ASC LIMIT 50`),
       commonWordSessions: raw.prepare(`SELECT s.* FROM sessions AS s WHERE s.experiment_id = ? AND EXISTS (SELECT 1 FROM traces AS t
         WHERE t.experiment_id = s.experiment_id AND t.session_id = s.session_id AND EXISTS (SELECT 1 FROM trace_text_docs AS d
-          WHERE d.trace_id = t.trace_id AND +d.doc_id IN (SELECT rowid FROM trace_text_index WHERE trace_text_index MATCH ?)))
+          WHERE d.trace_key = t.trace_key AND +d.doc_id IN (SELECT rowid FROM trace_text_index WHERE trace_text_index MATCH ?)))
         ORDER BY s.last_time DESC, s.session_id ASC LIMIT 50`),
       tagLike: raw.prepare(`SELECT t.trace_id FROM traces AS t WHERE t.experiment_id = ?
         AND EXISTS (SELECT 1 FROM trace_tags AS kv WHERE kv.trace_key = t.trace_key AND kv.key = 'x' AND kv.value LIKE 'abc%')

@@ -101,12 +101,12 @@ function writeText(db, experimentId) {
     db.exec(`INSERT INTO trace_text_index (trace_text_index) VALUES ('delete-all'); DELETE FROM trace_text_docs;`);
   })();
   const read = db
-    .prepare(`SELECT s.rowid AS rowid, s.trace_key, t.trace_id, s.content FROM spans AS s JOIN traces AS t ON t.trace_key = s.trace_key
+    .prepare(`SELECT s.rowid AS rowid, s.trace_key, s.content FROM spans AS s JOIN traces AS t ON t.trace_key = s.trace_key
       WHERE s.rowid > ? AND s.parent_span_id IS NULL AND t.experiment_id = ? ORDER BY s.rowid LIMIT ?`)
     .safeIntegers(true);
   const updateSpan = db.prepare('UPDATE spans SET content = ? WHERE rowid = ?');
   // store/sqlite/text-documents.js's insertTextDocument; as `threadline reindex-text`, every span of the trace names the document.
-  const insertDoc = db.prepare("INSERT INTO trace_text_docs (trace_id, words, words_hash) VALUES (?, '', ?)");
+  const insertDoc = db.prepare("INSERT INTO trace_text_docs (trace_key, words, words_hash) VALUES (?, '', ?)");
   const nameDoc = db.prepare('UPDATE spans SET text_doc = ? WHERE trace_key = ?');
   const insertIndex = db.prepare('INSERT INTO trace_text_index (rowid, words) VALUES (?, ?)');
   let traces = 0;
@@ -125,7 +125,7 @@ function writeText(db, experimentId) {
         const content = JSON.stringify(span);
         updateSpan.run(content, row.rowid);
         const text = searchableWords([{ attributes: storedSpanAttributes(content) }]);
-        const doc = insertDoc.run(row.trace_id, wordsHash(text));
+        const doc = insertDoc.run(row.trace_key, wordsHash(text));
         nameDoc.run(doc.lastInsertRowid, row.trace_key);
         insertIndex.run(doc.lastInsertRowid, text);
         indexed += text.split(' ').length;
@@ -145,8 +145,8 @@ async function verifyAgainstServer(path, log) {
     // Each trace's document by its words' hash, and the document each of its spans names.
     const docs = (db) =>
       db
-        .prepare(`SELECT d.trace_id, d.words_hash, (SELECT count(*) FROM spans AS s JOIN traces AS t ON t.trace_key = s.trace_key WHERE t.trace_id = d.trace_id AND s.text_doc IS NOT d.doc_id) AS other_spans
-          FROM trace_text_docs AS d ORDER BY d.trace_id`)
+        .prepare(`SELECT d.trace_key, d.words_hash, (SELECT count(*) FROM spans AS s WHERE s.trace_key = d.trace_key AND s.text_doc IS NOT d.doc_id) AS other_spans
+          FROM trace_text_docs AS d ORDER BY d.trace_key`)
         .all();
     const before = new Database(copy, { readonly: true });
     const want = docs(before);

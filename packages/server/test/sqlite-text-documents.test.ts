@@ -66,10 +66,10 @@ describe('SQLite text documents without their words', () => {
 
   const matching = async (query: string) => {
     const [term] = parseTextQuery(query) as TextTerm[];
-    return (await sql<{ trace_id: string }>`SELECT m.trace_id FROM ${store.dialect.traceText.matchingTraceIds(term!)} AS m`.execute(store.db)).rows.map((r) => r.trace_id).filter((id, i, all) => all.indexOf(id) === i).sort();
+    return (await sql<{ trace_id: string }>`SELECT t.trace_id FROM ${store.dialect.traceText.matchingTraceKeys(term!)} AS m JOIN traces AS t ON t.trace_key = m.trace_key`.execute(store.db)).rows.map((r) => r.trace_id).filter((id, i, all) => all.indexOf(id) === i).sort();
   };
   const documentsOf = async (traceId: string) =>
-    (await sql<{ doc_id: number; words: string; words_hash: number | null }>`SELECT doc_id, words, words_hash FROM trace_text_docs WHERE trace_id = ${traceId}`.execute(store.db)).rows;
+    (await sql<{ doc_id: number; words: string; words_hash: number | null }>`SELECT doc_id, words, words_hash FROM trace_text_docs WHERE trace_key = (SELECT trace_key FROM traces WHERE trace_id = ${traceId})`.execute(store.db)).rows;
   /** The index's entries for these documents, from the index itself. */
   const entriesOf = async (docIds: readonly number[]) =>
     Number((await sql<{ n: number }>`SELECT count(*) AS n FROM trace_text_vocab WHERE doc IN (${sql.join(docIds)})`.execute(store.db)).rows[0]!.n);

@@ -164,7 +164,8 @@ describeEachDatabase('word search', (database) => {
     // puts units of work of many requests in one transaction, so a trace may be stored and
     // deleted before that commit. Removing a document not yet indexed must not touch the index.
     const dialect = t.store.dialect;
-    const [gone, kept] = [hexTraceId(), hexTraceId()];
+    // Documents written straight to the index, of two trace keys (no trace needs to exist for that).
+    const [gone, kept] = [900_001, 900_002];
     const said = (words: string) => [{ attributes: { 'mlflow.spanInputs': JSON.stringify(words) } }];
     await t.store.db.transaction().execute(async (trx) => {
       await indexSpanText(trx, dialect, gone, said('quokka wombat'));
@@ -173,7 +174,7 @@ describeEachDatabase('word search', (database) => {
     });
     const matching = async (query: string) => {
       const [term] = parseTextQuery(query) as TextTerm[];
-      return (await sql<{ trace_id: string }>`SELECT m.trace_id FROM ${dialect.traceText.matchingTraceIds(term!)} AS m`.execute(t.store.db)).rows.map((r) => r.trace_id);
+      return (await sql<{ trace_key: number }>`SELECT m.trace_key FROM ${dialect.traceText.matchingTraceKeys(term!)} AS m`.execute(t.store.db)).rows.map((r) => Number(r.trace_key));
     };
     expect(await matching('quokka')).toEqual([kept]);
     expect(await matching('wombat')).toEqual([]);

@@ -30,8 +30,8 @@ export interface Database {
   experiment_permissions: ExperimentPermissionsTable;
   audit_events: AuditEventsTable;
   experiment_redaction_rules: ExperimentRedactionRulesTable;
-  /** Migration 010; each database adds its own index columns (sql-dialect.ts traceText). */
-  trace_text_docs: { trace_id: string };
+  /** Migration 010, keyed by the trace's `trace_key` since 017; each database adds its own index columns (sql-dialect.ts traceText). */
+  trace_text_docs: { trace_key: number };
   user_hours: KeyHoursTable & { user_id: string };
   session_hours: KeyHoursTable & { session_id: string };
 }

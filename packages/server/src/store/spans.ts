@@ -74,15 +74,15 @@ export async function againstStored(
  * index as one document, which the spans name where the database keeps that (SQLite); the
  * trace's row lock keeps anyone else from adding them meanwhile.
  */
-export async function insertSpans(trx: Db, dialect: SqlDialect, trace: { trace_id: string; trace_key: number }, spans: readonly SpanToStore[]): Promise<void> {
+export async function insertSpans(trx: Db, dialect: SqlDialect, traceKey: number, spans: readonly SpanToStore[]): Promise<void> {
   if (spans.length === 0) return;
   // In span id order, the order a document's words are read in again (sqlite/text-documents.ts).
   const ordered = [...spans].sort((a, b) => (a.span.spanId < b.span.spanId ? -1 : a.span.spanId > b.span.spanId ? 1 : 0));
-  const documentId = await indexSpanText(trx, dialect, trace.trace_id, ordered.map((s) => s.span));
+  const documentId = await indexSpanText(trx, dialect, traceKey, ordered.map((s) => s.span));
   const columns = documentId == null ? SPAN_COLUMNS : SPAN_COLUMNS_WITH_DOCUMENT;
   for (let i = 0; i < ordered.length; i += ID_CHUNK) {
     const rows = ordered.slice(i, i + ID_CHUNK).map(({ row }) => {
-      const values: unknown[] = [trace.trace_key, ...ROW_COLUMNS.map((column) => row[column])];
+      const values: unknown[] = [traceKey, ...ROW_COLUMNS.map((column) => row[column])];
       if (documentId != null) values.push(documentId);
       return values;
     });

@@ -49,11 +49,11 @@ export interface TraceTextSql {
    * id its spans keep in `spans.text_doc` where the database reads a document's words from its
    * spans again to delete it (SQLite), else null.
    */
-  insert(trx: Kysely<Database> | Transaction<Database>, traceId: string, words: string): Promise<number | null>;
-  /** Removes every document of these traces (at most a few hundred ids), before their spans are deleted. */
-  delete(trx: Kysely<Database> | Transaction<Database>, traceIds: readonly string[]): Promise<void>;
-  /** A subquery answering the ids of the traces that have a document matching `term` (of at most `limit` documents). */
-  matchingTraceIds(term: TextTerm, limit?: number): RawBuilder<unknown>;
+  insert(trx: Kysely<Database> | Transaction<Database>, traceKey: number, words: string): Promise<number | null>;
+  /** Removes every document of these traces (by `trace_key`, at most a few hundred), before their spans are deleted. */
+  delete(trx: Kysely<Database> | Transaction<Database>, traceKeys: readonly number[]): Promise<void>;
+  /** A subquery answering the `trace_key` of the traces that have a document matching `term` (of at most `limit` documents). */
+  matchingTraceKeys(term: TextTerm, limit?: number): RawBuilder<unknown>;
   /** A condition on a document aliased `d`: it matches `term`. */
   documentMatches(term: TextTerm): RawBuilder<SqlBool>;
 }

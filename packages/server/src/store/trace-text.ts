@@ -20,15 +20,15 @@ const ID_CHUNK = 500;
  * the transaction that stores them (migration 010). Spans without text add nothing (undefined);
  * otherwise answers the document's id for `spans.text_doc`, null where spans keep none.
  */
-export async function indexSpanText(trx: Db, dialect: SqlDialect, traceId: string, spans: readonly SpanText[]): Promise<number | null | undefined> {
+export async function indexSpanText(trx: Db, dialect: SqlDialect, traceKey: number, spans: readonly SpanText[]): Promise<number | null | undefined> {
   const words = searchableWords(spans);
   if (words === '') return undefined;
-  return dialect.traceText.insert(trx, traceId, words);
+  return dialect.traceText.insert(trx, traceKey, words);
 }
 
-/** Removes the traces' documents from the text index, with the traces, before their spans (trace-writes.ts deleteTracesIn). */
-export async function deleteTraceText(trx: Db, dialect: SqlDialect, traceIds: readonly string[]): Promise<void> {
-  for (let i = 0; i < traceIds.length; i += ID_CHUNK) await dialect.traceText.delete(trx, traceIds.slice(i, i + ID_CHUNK));
+/** Removes the traces' documents (by `trace_key`) from the text index, with the traces, before their spans (trace-writes.ts deleteTracesIn). */
+export async function deleteTraceText(trx: Db, dialect: SqlDialect, traceKeys: readonly number[]): Promise<void> {
+  for (let i = 0; i < traceKeys.length; i += ID_CHUNK) await dialect.traceText.delete(trx, traceKeys.slice(i, i + ID_CHUNK));
 }
 
 /**
@@ -68,7 +68,7 @@ export async function resolveTextMatches(db: Kysely<Database>, dialect: SqlDiale
     const key = JSON.stringify(term);
     let found = byTerm.get(key);
     if (!found) {
-      found = sql<{ trace_id: string }>`SELECT m.trace_id FROM ${dialect.traceText.matchingTraceIds(term, FEW_MATCHES + 1)} AS m`
+      found = sql<{ trace_id: string }>`SELECT t.trace_id FROM ${dialect.traceText.matchingTraceKeys(term, FEW_MATCHES + 1)} AS m JOIN traces AS t ON t.trace_key = m.trace_key`
         .execute(db)
         .then(({ rows }) => (rows.length > FEW_MATCHES ? { term } : { term, traceIds: [...new Set(rows.map((r) => r.trace_id))].sort() }));
       byTerm.set(key, found);
@@ -90,12 +90,12 @@ export async function resolveTextMatches(db: Kysely<Database>, dialect: SqlDiale
  * trace that matches it. Unresolved (`matches` undefined), each term's matching traces as a subquery.
  */
 export function traceTextCondition(dialect: SqlDialect, terms: readonly TextTerm[], matches: readonly TextMatch[] | undefined): RawBuilder<SqlBool> {
-  if (!matches) return joinAll(terms.map((term) => sql<SqlBool>`(t.trace_id IN ${dialect.traceText.matchingTraceIds(term)})`));
+  if (!matches) return joinAll(terms.map((term) => sql<SqlBool>`(t.trace_key IN ${dialect.traceText.matchingTraceKeys(term)})`));
   const conditions: RawBuilder<SqlBool>[] = [];
   const listed = intersectListed(matches);
   if (listed !== undefined) conditions.push(listed.length === 0 ? sql<SqlBool>`(1 = 0)` : sql<SqlBool>`(t.trace_id IN (${sql.join(listed)}))`);
   for (const { term, traceIds } of matches) {
-    if (traceIds === undefined) conditions.push(sql<SqlBool>`EXISTS (SELECT 1 FROM trace_text_docs AS d WHERE d.trace_id = t.trace_id AND ${dialect.traceText.documentMatches(term)})`);
+    if (traceIds === undefined) conditions.push(sql<SqlBool>`EXISTS (SELECT 1 FROM trace_text_docs AS d WHERE d.trace_key = t.trace_key AND ${dialect.traceText.documentMatches(term)})`);
   }
   return joinAll(conditions);
 }
@@ -153,27 +153,31 @@ export class TextIndex {
  */
 async function reindexTraceText(trx: Db, dialect: SqlDialect, traceIds: readonly string[]): Promise<number> {
   const sorted = [...traceIds].sort();
-  for (const traceId of sorted) await lockTraceRow(trx, dialect, traceId);
-  await deleteTraceText(trx, dialect, sorted);
+  const keys: number[] = [];
+  for (const traceId of sorted) {
+    const row = await lockTraceRow(trx, dialect, traceId);
+    if (row) keys.push(Number(row.trace_key));
+  }
+  await deleteTraceText(trx, dialect, keys);
   let indexed = 0;
-  for (let i = 0; i < sorted.length; i += ID_CHUNK) {
+  for (let i = 0; i < keys.length; i += ID_CHUNK) {
     const rows = await trx
-      .selectFrom('spans as s')
-      .innerJoin('traces as t', 't.trace_key', 's.trace_key')
-      .select(['t.trace_id', 's.trace_key', 's.content'])
-      .where('t.trace_id', 'in', sorted.slice(i, i + ID_CHUNK))
-      .orderBy('t.trace_id')
-      .orderBy('s.span_id')
+      .selectFrom('spans')
+      .select(['trace_key', 'content'])
+      .where('trace_key', 'in', keys.slice(i, i + ID_CHUNK))
+      .orderBy('trace_key')
+      .orderBy('span_id')
       .execute();
-    const byTrace = new Map<string, { traceKey: number; spans: SpanText[] }>();
+    const byTrace = new Map<number, SpanText[]>();
     for (const row of rows) {
       const span = { attributes: storedSpanAttributes(row.content) };
-      const trace = byTrace.get(row.trace_id);
-      if (trace) trace.spans.push(span);
-      else byTrace.set(row.trace_id, { traceKey: row.trace_key, spans: [span] });
+      const traceKey = Number(row.trace_key);
+      const spans = byTrace.get(traceKey);
+      if (spans) spans.push(span);
+      else byTrace.set(traceKey, [span]);
     }
-    for (const [traceId, { traceKey, spans }] of byTrace) {
-      const documentId = await indexSpanText(trx, dialect, traceId, spans);
+    for (const [traceKey, spans] of byTrace) {
+      const documentId = await indexSpanText(trx, dialect, traceKey, spans);
       if (documentId === undefined) continue;
       indexed++;
       // The new document is of all the trace's spans.

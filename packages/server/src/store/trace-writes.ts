@@ -147,7 +147,7 @@ export class TraceWrites {
       const spanIds = [...new Set([...once.conflicting, ...conflicting])].sort();
       // An upload is one request: all of it is stored, or none.
       if (spanIds.length > 0) return { kind: 'span-conflict', spanIds };
-      await insertSpans(trx, this.dialect, before, fresh);
+      await insertSpans(trx, this.dialect, before.trace_key, fresh);
       const models = new ModelHourDeltas();
       const cost = await addTraceCalls(trx, before, fresh.map((s) => s.span), book, models);
       const root = findRootSpan(spans);
@@ -214,7 +214,7 @@ export class TraceWrites {
           [TraceTagKey.SPANS_LOCATION]: SPANS_LOCATION_TRACKING_STORE,
           ...(created.name !== null ? { [TraceTagKey.TRACE_NAME]: created.name } : {}),
         });
-        await insertSpans(trx, this.dialect, row, once.spans);
+        await insertSpans(trx, this.dialect, row.trace_key, once.spans);
         const models = new ModelHourDeltas();
         await storeNewTraceCalls(trx, row.trace_key, priced.rows, models);
         await applyRollupChanges(trx, [{ was: null, now: contributionOf(row) }]);
@@ -238,7 +238,7 @@ export class TraceWrites {
       // Metadata is immutable once finalized; before that, keys are only ever added.
       const added = finalized ? {} : Object.fromEntries(Object.entries(metadata).filter(([k]) => !(k in stored)));
       await insertKeyValues(trx, 'trace_metadata', before.trace_key, added);
-      await insertSpans(trx, this.dialect, before, sorted.fresh);
+      await insertSpans(trx, this.dialect, before.trace_key, sorted.fresh);
       const models = new ModelHourDeltas();
       const cost = await addTraceCalls(trx, before, sorted.fresh.map((s) => s.span), book, models);
       const { batch, lead, name, previews } = accepted.length === spans.length ? created : derivedFromBatch(accepted, fields);
@@ -445,7 +445,7 @@ export async function deleteTracesIn(
     const batch = victims.slice(i, i + ID_CHUNK);
     const chunk = batch.map((v) => v.trace_id);
     const keys = batch.map((v) => Number(v.trace_key));
-    await deleteTraceText(trx, dialect, chunk);
+    await deleteTraceText(trx, dialect, keys);
     for (const table of KEYED_TABLES) count(table, await trx.deleteFrom(table).where('trace_key', 'in', keys).executeTakeFirst());
     for (const table of ID_TABLES) count(table, await trx.deleteFrom(table).where('trace_id', 'in', chunk).executeTakeFirst());
   }

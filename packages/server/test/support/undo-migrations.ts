@@ -3,11 +3,12 @@ import { columnNames, KEYED_TABLES } from '../../src/store/migrations/016-span-k
 
 /**
  * Takes a database back to before migration 015 (trace keys), its rows kept: metadata, tags,
- * spans and LLM calls keyed by trace id again (016 undone first), traces without their key. For
- * tests of migrations that ran before them, which take a database back further and run the
- * migrations again.
+ * spans, LLM calls and text documents keyed by trace id again (017 and 016 undone first), traces
+ * without their key. For tests of migrations that ran before them, which take a database back
+ * further and run the migrations again.
  */
 export async function undoTraceKeys(db: Kysely<unknown>, dialect: 'sqlite' | 'postgres'): Promise<void> {
+  await undoTextDocumentKeys(db, dialect);
   await undoSpanKeys(db, dialect);
   for (const table of ['trace_metadata', 'trace_tags']) {
     const t = sql.table(table);
@@ -57,4 +58,22 @@ async function keyPostgresTableById(db: Kysely<unknown>, table: string, rest: st
   await sql`ALTER TABLE ${t} DROP COLUMN trace_key`.execute(db);
   await sql`ALTER TABLE ${t} ALTER COLUMN trace_id SET NOT NULL`.execute(db);
   await sql`ALTER TABLE ${t} ADD CONSTRAINT ${sql.ref(`${table}_pk`)} PRIMARY KEY (trace_id, ${sql.ref(rest)})`.execute(db);
+}
+
+/** Migration 017 undone: text documents name their trace by its id again, indexed by it. */
+async function undoTextDocumentKeys(db: Kysely<unknown>, dialect: 'sqlite' | 'postgres'): Promise<void> {
+  await sql`DROP INDEX trace_text_docs_trace`.execute(db);
+  if (dialect === 'postgres') {
+    await sql`ALTER TABLE trace_text_docs ADD COLUMN trace_id TEXT`.execute(db);
+    await sql`UPDATE trace_text_docs AS d SET trace_id = tr.trace_id FROM traces AS tr WHERE tr.trace_key = d.trace_key`.execute(db);
+    await sql`ALTER TABLE trace_text_docs DROP COLUMN trace_key`.execute(db);
+    await sql`ALTER TABLE trace_text_docs ALTER COLUMN trace_id SET NOT NULL`.execute(db);
+  } else {
+    await sql`CREATE TABLE trace_text_docs_by_id (doc_id INTEGER PRIMARY KEY, trace_id TEXT NOT NULL, words TEXT NOT NULL, words_hash INTEGER)`.execute(db);
+    await sql`INSERT INTO trace_text_docs_by_id SELECT d.doc_id, tr.trace_id, d.words, d.words_hash FROM trace_text_docs AS d JOIN traces AS tr ON tr.trace_key = d.trace_key`.execute(db);
+    await sql`DROP TABLE trace_text_docs`.execute(db);
+    await sql`ALTER TABLE trace_text_docs_by_id RENAME TO trace_text_docs`.execute(db);
+  }
+  await sql`CREATE INDEX trace_text_docs_trace ON trace_text_docs (trace_id)`.execute(db);
+  await sql`DELETE FROM threadline_migrations WHERE name = '017-text-document-keys'`.execute(db);
 }

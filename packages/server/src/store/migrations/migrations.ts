@@ -15,6 +15,7 @@ import * as m013 from './013-trace-text-pending.js';
 import * as m014 from './014-text-documents-without-words.js';
 import * as m015 from './015-trace-keys.js';
 import * as m016 from './016-span-keys.js';
+import * as m017 from './017-text-document-keys.js';
 
 /** What a migration may need to know of the database it runs on. */
 export interface MigrationContext {
@@ -46,6 +47,7 @@ const MIGRATIONS: Record<string, { up: VersionedMigration }> = {
   '014-text-documents-without-words': m014,
   '015-trace-keys': m015,
   '016-span-keys': m016,
+  '017-text-document-keys': m017,
 };
 
 /**

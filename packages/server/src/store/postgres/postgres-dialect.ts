@@ -31,15 +31,15 @@ export const postgresDialect: SqlDialect = {
   // The 'simple' configuration only lower-cases: words come split and normalized already, and
   // no language's stemming or stop words decide what a search finds.
   traceText: {
-    insert: async (trx, traceId, words) => {
-      await runSql(trx, "INSERT INTO trace_text_docs (trace_id, words) VALUES (?, to_tsvector('simple', ?))", [traceId, words]);
+    insert: async (trx, traceKey, words) => {
+      await runSql(trx, "INSERT INTO trace_text_docs (trace_key, words) VALUES (?, to_tsvector('simple', ?))", [traceKey, words]);
       return null;
     },
-    delete: async (trx, traceIds) => {
-      await runSql(trx, `DELETE FROM trace_text_docs WHERE trace_id IN (${placeholders(traceIds.length)})`, traceIds);
+    delete: async (trx, traceKeys) => {
+      await runSql(trx, `DELETE FROM trace_text_docs WHERE trace_key IN (${placeholders(traceKeys.length)})`, traceKeys);
     },
-    matchingTraceIds: (term, limit) =>
-      sql`(SELECT d.trace_id FROM trace_text_docs AS d WHERE d.words @@ to_tsquery('simple', ${tsQuery(term)})${limit === undefined ? sql`` : sql` LIMIT ${sql.lit(limit)}`})`,
+    matchingTraceKeys: (term, limit) =>
+      sql`(SELECT d.trace_key FROM trace_text_docs AS d WHERE d.words @@ to_tsquery('simple', ${tsQuery(term)})${limit === undefined ? sql`` : sql` LIMIT ${sql.lit(limit)}`})`,
     documentMatches: (term) => sql<SqlBool>`(d.words @@ to_tsquery('simple', ${tsQuery(term)}))`,
   },
 };

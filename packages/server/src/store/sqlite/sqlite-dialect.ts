@@ -53,9 +53,9 @@ export const sqliteDialect: SqlDialect = {
   traceText: {
     insert: insertTextDocument,
     delete: deleteTextDocuments,
-    matchingTraceIds: (term, limit) =>
-      sql`(SELECT d.trace_id FROM trace_text_docs AS d WHERE d.doc_id IN (SELECT rowid FROM trace_text_index WHERE trace_text_index MATCH ${fts5Query(term)}${limit === undefined ? sql`` : sql` LIMIT ${sql.lit(limit)}`}))`,
-    // `+` keeps SQLite from probing the match list per (trace_id, doc_id) key, which re-runs the
+    matchingTraceKeys: (term, limit) =>
+      sql`(SELECT d.trace_key FROM trace_text_docs AS d WHERE d.doc_id IN (SELECT rowid FROM trace_text_index WHERE trace_text_index MATCH ${fts5Query(term)}${limit === undefined ? sql`` : sql` LIMIT ${sql.lit(limit)}`}))`,
+    // `+` keeps SQLite from probing the match list per (trace_key, doc_id) key, which re-runs the
     // FTS query for every trace (12.7 s for a common word at 1M traces): the list is built once,
     // behind a Bloom filter, and each trace's documents looked up in it (9 ms).
     documentMatches: (term) => sql<SqlBool>`(+d.doc_id IN (SELECT rowid FROM trace_text_index WHERE trace_text_index MATCH ${fts5Query(term)}))`,

@@ -23,8 +23,8 @@ type Db = Kysely<Database> | Transaction<Database>;
  */
 
 /** Adds a document of `words` (of spans in span id order) to the trace; answers its id, which its spans keep. */
-export async function insertTextDocument(trx: Db, traceId: string, words: string): Promise<number> {
-  const inserted = await runSql(trx, "INSERT INTO trace_text_docs (trace_id, words, words_hash) VALUES (?, '', ?)", [traceId, wordsHash(words)]);
+export async function insertTextDocument(trx: Db, traceKey: number, words: string): Promise<number> {
+  const inserted = await runSql(trx, "INSERT INTO trace_text_docs (trace_key, words, words_hash) VALUES (?, '', ?)", [traceKey, wordsHash(words)]);
   const documentId = Number(inserted.insertId);
   // Indexed when the transaction commits (indexPendingText).
   await runSql(trx, 'INSERT INTO trace_text_pending (doc_id, words) VALUES (?, ?)', [documentId, words]);
@@ -38,32 +38,32 @@ interface DocumentRow {
   pending: number;
 }
 
-/** Removes every document of these traces (at most a few hundred) from the index, before their spans are deleted. */
-export async function deleteTextDocuments(trx: Db, traceIds: readonly string[]): Promise<void> {
-  if (traceIds.length === 0) return;
-  const ids = placeholders(traceIds.length);
+/** Removes every document of these traces (by `trace_key`, at most a few hundred) from the index, before their spans are deleted. */
+export async function deleteTextDocuments(trx: Db, traceKeys: readonly number[]): Promise<void> {
+  if (traceKeys.length === 0) return;
+  const keys = placeholders(traceKeys.length);
   const documents = (
     await runSql<DocumentRow>(
       trx,
       `SELECT d.doc_id, d.words, d.words_hash, p.doc_id IS NOT NULL AS pending FROM trace_text_docs AS d
-        LEFT JOIN trace_text_pending AS p ON p.doc_id = d.doc_id WHERE d.trace_id IN (${ids})`,
-      traceIds,
+        LEFT JOIN trace_text_pending AS p ON p.doc_id = d.doc_id WHERE d.trace_key IN (${keys})`,
+      traceKeys,
     )
   ).rows;
   if (documents.length === 0) return;
   // A pending document was never indexed: its pending row goes, and nothing leaves the index.
   const indexed = documents.filter((d) => !d.pending);
-  const wordsOf = await indexedWords(trx, traceIds, indexed);
+  const wordsOf = await indexedWords(trx, traceKeys, indexed);
   for (const document of indexed) {
     await runSql(trx, "INSERT INTO trace_text_index (trace_text_index, rowid, words) VALUES ('delete', ?, ?)", [document.doc_id, wordsOf.get(document.doc_id)]);
   }
   const pending = documents.filter((d) => d.pending).map((d) => d.doc_id);
   if (pending.length > 0) await runSql(trx, `DELETE FROM trace_text_pending WHERE doc_id IN (${placeholders(pending.length)})`, pending);
-  await runSql(trx, `DELETE FROM trace_text_docs WHERE trace_id IN (${ids})`, traceIds);
+  await runSql(trx, `DELETE FROM trace_text_docs WHERE trace_key IN (${keys})`, traceKeys);
 }
 
 /** The words each indexed document was indexed with. */
-async function indexedWords(trx: Db, traceIds: readonly string[], documents: readonly DocumentRow[]): Promise<Map<number, string>> {
+async function indexedWords(trx: Db, traceKeys: readonly number[], documents: readonly DocumentRow[]): Promise<Map<number, string>> {
   const words = new Map<number, string>();
   const compact = new Set<number>();
   for (const d of documents) {
@@ -73,9 +73,8 @@ async function indexedWords(trx: Db, traceIds: readonly string[], documents: rea
   if (compact.size === 0) return words;
   const spans = await runSql<{ text_doc: number; content: string }>(
     trx,
-    `SELECT s.text_doc, s.content FROM spans AS s JOIN traces AS t ON t.trace_key = s.trace_key
-      WHERE t.trace_id IN (${placeholders(traceIds.length)}) AND s.text_doc IS NOT NULL ORDER BY s.text_doc, s.span_id`,
-    traceIds,
+    `SELECT text_doc, content FROM spans WHERE trace_key IN (${placeholders(traceKeys.length)}) AND text_doc IS NOT NULL ORDER BY text_doc, span_id`,
+    traceKeys,
   );
   const attributes = new Map<number, { attributes: Record<string, unknown> }[]>();
   for (const span of spans.rows) {
