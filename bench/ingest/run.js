@@ -8,13 +8,13 @@
  *
  * Usage: npm run bench:ingest [-- --traces N --rounds R --concurrency C --profile --no-write]
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem, type as osType, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeBenchmarkSection } from '../lib/benchmarks-md.js';
-import { summariseCpuProfile } from '../lib/cpuprofile.js';
+import { logCpuProfile } from '../lib/cpuprofile.js';
 import { ownCpuMs, readWrittenChars } from '../lib/proc.js';
 import { RssSampler, startServerProcess } from '../lib/server-process.js';
 import { fmt, markdownTable, median, percentile } from '../lib/stats.js';
@@ -313,7 +313,7 @@ async function main() {
   log(rssLine);
   log(verifyLine);
 
-  if (args.profile) printProfile();
+  if (args.profile) logCpuProfile(paths.profile, log);
 
   const date = new Date().toISOString().replace('T', ' ').slice(0, 16);
   const command = `npm run bench:ingest${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
@@ -349,21 +349,4 @@ async function main() {
 function sizesOf(traces) {
   const avg = (f) => traces.reduce((n, t) => n + f(t), 0) / traces.length;
   return { post: avg((t) => t.post.length), put: avg((t) => t.put.length), attributeBytesPerSpan: avg((t) => t.attributeBytes) / SPANS_PER_TRACE };
-}
-
-function printProfile() {
-  const files = readdirSync(paths.profile).filter((f) => f.endsWith('.cpuprofile'));
-  if (files.length === 0) {
-    log('no .cpuprofile was written by the server');
-    return;
-  }
-  const summary = summariseCpuProfile(join(paths.profile, files[0]));
-  const pct = (share) => `${fmt(share * 100, 1)}%`;
-  log(`\nserver CPU profile (${join(paths.profile, files[0])}): ${fmt(summary.totalMs)} ms busy, ${fmt(summary.idleMs)} ms idle`);
-  log('\nself time by area');
-  log(markdownTable(['area', 'ms', 'share'], summary.areas.slice(0, 20).map((r) => [r.name, fmt(r.ms), pct(r.share)]), ['l', 'r', 'r']));
-  log('\nself time by function');
-  log(markdownTable(['function', 'where', 'ms', 'share'], summary.self.slice(0, 30).map((r) => [r.name, r.where, fmt(r.ms), pct(r.share)]), ['l', 'l', 'r', 'r']));
-  log('\ninclusive time by function');
-  log(markdownTable(['function', 'where', 'ms', 'share'], summary.inclusive.slice(0, 40).map((r) => [r.name, r.where, fmt(r.ms), pct(r.share)]), ['l', 'l', 'r', 'r']));
 }

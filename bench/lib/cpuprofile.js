@@ -3,7 +3,9 @@
  * function, and self time per area (an npm package, a file of this repository, a Node internal
  * module, or V8's own buckets such as the garbage collector).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fmt, markdownTable } from './stats.js';
 
 /** Where a function lives, coarse enough to add up: `kysely`, `server:store/kysely-store.js`, `node:net`... */
 export function areaOf(url, functionName) {
@@ -83,4 +85,22 @@ export function summariseCpuProfile(path) {
     inclusive: rows(inclUs).filter((r) => !['(root)', '(program)'].includes(r.name)),
     areas: rows(areaUs),
   };
+}
+
+/** Logs where a server's time went, from the `.cpuprofile` that `node --cpu-prof --cpu-prof-dir=DIR` wrote into `dir`. */
+export function logCpuProfile(dir, log) {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  if (files.length === 0) {
+    log('no .cpuprofile was written by the server');
+    return;
+  }
+  const summary = summariseCpuProfile(join(dir, files[0]));
+  const pct = (share) => `${fmt(share * 100, 1)}%`;
+  log(`\nserver CPU profile (${join(dir, files[0])}): ${fmt(summary.totalMs)} ms busy, ${fmt(summary.idleMs)} ms idle`);
+  log('\nself time by area');
+  log(markdownTable(['area', 'ms', 'share'], summary.areas.slice(0, 20).map((r) => [r.name, fmt(r.ms), pct(r.share)]), ['l', 'r', 'r']));
+  log('\nself time by function');
+  log(markdownTable(['function', 'where', 'ms', 'share'], summary.self.slice(0, 30).map((r) => [r.name, r.where, fmt(r.ms), pct(r.share)]), ['l', 'l', 'r', 'r']));
+  log('\ninclusive time by function');
+  log(markdownTable(['function', 'where', 'ms', 'share'], summary.inclusive.slice(0, 40).map((r) => [r.name, r.where, fmt(r.ms), pct(r.share)]), ['l', 'l', 'r', 'r']));
 }

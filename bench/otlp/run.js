@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { sendTraces } from '../ingest/http-load.js';
 import { makeTraceSet } from '../ingest/workload.js';
 import { writeBenchmarkSection } from '../lib/benchmarks-md.js';
+import { logCpuProfile } from '../lib/cpuprofile.js';
 import { startServerProcess } from '../lib/server-process.js';
 import { fmt, markdownTable, median } from '../lib/stats.js';
 import { otlpRequestsOf } from './otlp-payloads.js';
@@ -31,6 +32,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: process.env.BENCH_OTLP_CONCURRENCY ?? '8' },
     'traces-per-request': { type: 'string', default: '20' },
     seed: { type: 'string', default: '20261123' },
+    profile: { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -43,6 +45,8 @@ if (args.help) {
   --concurrency C          requests in flight per path (env BENCH_OTLP_CONCURRENCY, default 8 OTLP
                            requests; the REST path gets C x traces-per-request traces in flight)
   --traces-per-request T   traces per OTLP request (default 20: 100 spans)
+  --profile                the OTLP path only, the server under node --cpu-prof: where its time goes
+                           (BENCHMARKS.md is not updated)
   --no-write               do not update BENCHMARKS.md
 `);
   process.exit(0);
@@ -53,6 +57,7 @@ const ROUNDS = positive('rounds');
 const CONCURRENCY = positive('concurrency');
 const PER_REQUEST = positive('traces-per-request');
 const SEED = Number(args.seed) || 1;
+const PROFILE = args.profile;
 
 /** POSTs protobuf requests with `concurrency` in flight on keep-alive connections; every one must get 200 and no partial success. */
 async function sendOtlp(url, requests, concurrency) {
@@ -92,7 +97,8 @@ try {
   const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${fmt(totalmem() / 2 ** 30, 0)} GiB, ${osType()} ${release()}, Node ${process.version}`;
   log(`bench:otlp  ${N} traces (${N * SPANS_PER_TRACE} spans) per path x ${ROUNDS} rounds; OTLP ${PER_REQUEST} traces per request, ${CONCURRENCY} requests in flight`);
   log(`machine: ${machine}`);
-  server = await startServerProcess({ dbPath: join(dir, 'server.db') });
+  const profileDir = join(dir, 'profile');
+  server = await startServerProcess({ dbPath: join(dir, 'server.db'), nodeArgs: PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [] });
 
   // Warm-up of both paths (JIT, statement caches), not counted.
   // Each set has its own seed: one seed would give every set the same trace ids, and a trace
@@ -119,6 +125,11 @@ try {
     const bytes = requests.reduce((a, r) => a + r.body.length, 0);
     const runOtlp = () => measured('otlp', spans, () => sendOtlp(server.url, requests, CONCURRENCY));
     const runRest = () => measured('rest', N * SPANS_PER_TRACE, async () => (await sendTraces(server.url, traces, CONCURRENCY * PER_REQUEST)).elapsedMs);
+    if (PROFILE) {
+      rates.otlp.push(await runOtlp());
+      log(`round ${round + 1}: OTLP ${fmt(rates.otlp.at(-1))} spans/s`);
+      continue;
+    }
     const otlpFirst = round % 2 === 0;
     const first = otlpFirst ? await runOtlp() : await runRest();
     const second = otlpFirst ? await runRest() : await runOtlp();
@@ -128,37 +139,44 @@ try {
     rows.push([String(round + 1), otlpFirst ? 'OTLP' : 'REST', fmt(otlp), fmt(rest), fmt(otlp / rest, 2)]);
     log(`round ${round + 1}: OTLP ${fmt(otlp)} spans/s (${fmt(bytes / requests.length / 1024, 1)} KiB per request), REST ${fmt(rest)} spans/s`);
   }
-  const otlpMedian = median(rates.otlp);
-  const restMedian = median(rates.rest);
-  const otlpCpu = median(cpu.otlp);
-  const restCpu = median(cpu.rest);
-  log(`median: OTLP ${fmt(otlpMedian)} spans/s, MLflow REST ${fmt(restMedian)} spans/s, ratio ${fmt(otlpMedian / restMedian, 2)}`);
-  log(`server CPU per span: OTLP ${fmt(otlpCpu)} µs, MLflow REST ${fmt(restCpu)} µs`);
-  const goalLine = `Issue 16 goal, OTLP/HTTP protobuf in batches of ${PER_REQUEST * SPANS_PER_TRACE} spans: ≥ ${fmt(OTLP_GOAL)} spans/s: ${fmt(otlpMedian)}, ${otlpMedian >= OTLP_GOAL ? 'met' : '**not met**'} (at ${fmt(otlpCpu)} µs of server CPU per span, one core gives ${fmt(1e6 / otlpCpu)} spans/s).`;
-  log(goalLine);
+  if (PROFILE) {
+    // The profile is written as the server exits.
+    await server.stop();
+    server = undefined;
+    logCpuProfile(profileDir, log);
+  } else {
+    const otlpMedian = median(rates.otlp);
+    const restMedian = median(rates.rest);
+    const otlpCpu = median(cpu.otlp);
+    const restCpu = median(cpu.rest);
+    log(`median: OTLP ${fmt(otlpMedian)} spans/s, MLflow REST ${fmt(restMedian)} spans/s, ratio ${fmt(otlpMedian / restMedian, 2)}`);
+    log(`server CPU per span: OTLP ${fmt(otlpCpu)} µs, MLflow REST ${fmt(restCpu)} µs`);
+    const goalLine = `Issue 16 goal, OTLP/HTTP protobuf in batches of ${PER_REQUEST * SPANS_PER_TRACE} spans: ≥ ${fmt(OTLP_GOAL)} spans/s: ${fmt(otlpMedian)}, ${otlpMedian >= OTLP_GOAL ? 'met' : '**not met**'} (at ${fmt(otlpCpu)} µs of server CPU per span, one core gives ${fmt(1e6 / otlpCpu)} spans/s).`;
+    log(goalLine);
 
-  if (!args['no-write']) {
-    const stamp = new Date().toISOString().slice(0, 16).replace('T', ' ');
-    const body = [
-      `Last run: ${stamp} UTC · machine: ${machine} · command: \`npm run bench:otlp\``,
-      '',
-      `One \`threadline server\` on SQLite; per round ${N} fresh chat-turn traces (${N * SPANS_PER_TRACE} spans, ~1 KB of attributes each, from bench/ingest's workload) go through both paths: OTLP/HTTP protobuf, ${PER_REQUEST} traces (${PER_REQUEST * SPANS_PER_TRACE} spans) per \`POST /v1/traces\` with ${CONCURRENCY} requests in flight, and the MLflow REST flow (POST trace info + PUT traces.json per trace) with ${CONCURRENCY * PER_REQUEST} traces in flight. The OTLP copy has its own trace ids; user and session ride as \`user.id\`/\`session.id\` on the root span. Rounds alternate which path goes first.`,
-      '',
-      markdownTable(['path', 'median spans/s', 'median traces/s', 'server CPU µs/span'], [
-        ['OTLP protobuf `POST /v1/traces`', fmt(otlpMedian), fmt(otlpMedian / SPANS_PER_TRACE), fmt(otlpCpu)],
-        ['MLflow REST (POST + PUT)', fmt(restMedian), fmt(restMedian / SPANS_PER_TRACE), fmt(restCpu)],
-        ['ratio OTLP / REST', fmt(otlpMedian / restMedian, 2), '', fmt(otlpCpu / restCpu, 2)],
-      ], ['l', 'r', 'r', 'r']),
-      '',
-      goalLine,
-      '',
-      '<details><summary>rounds</summary>',
-      '',
-      markdownTable(['round', 'first', 'OTLP spans/s', 'REST spans/s', 'ratio'], rows, ['r', 'l', 'r', 'r', 'r']),
-      '',
-      '</details>',
-    ].join('\n');
-    log(`wrote ${writeBenchmarkSection('otlp', 'OTLP ingest (bench/otlp)', body)}`);
+    if (!args['no-write']) {
+      const stamp = new Date().toISOString().slice(0, 16).replace('T', ' ');
+      const body = [
+        `Last run: ${stamp} UTC · machine: ${machine} · command: \`npm run bench:otlp\``,
+        '',
+        `One \`threadline server\` on SQLite; per round ${N} fresh chat-turn traces (${N * SPANS_PER_TRACE} spans, ~1 KB of attributes each, from bench/ingest's workload) go through both paths: OTLP/HTTP protobuf, ${PER_REQUEST} traces (${PER_REQUEST * SPANS_PER_TRACE} spans) per \`POST /v1/traces\` with ${CONCURRENCY} requests in flight, and the MLflow REST flow (POST trace info + PUT traces.json per trace) with ${CONCURRENCY * PER_REQUEST} traces in flight. The OTLP copy has its own trace ids; user and session ride as \`user.id\`/\`session.id\` on the root span. Rounds alternate which path goes first.`,
+        '',
+        markdownTable(['path', 'median spans/s', 'median traces/s', 'server CPU µs/span'], [
+          ['OTLP protobuf `POST /v1/traces`', fmt(otlpMedian), fmt(otlpMedian / SPANS_PER_TRACE), fmt(otlpCpu)],
+          ['MLflow REST (POST + PUT)', fmt(restMedian), fmt(restMedian / SPANS_PER_TRACE), fmt(restCpu)],
+          ['ratio OTLP / REST', fmt(otlpMedian / restMedian, 2), '', fmt(otlpCpu / restCpu, 2)],
+        ], ['l', 'r', 'r', 'r']),
+        '',
+        goalLine,
+        '',
+        '<details><summary>rounds</summary>',
+        '',
+        markdownTable(['round', 'first', 'OTLP spans/s', 'REST spans/s', 'ratio'], rows, ['r', 'l', 'r', 'r', 'r']),
+        '',
+        '</details>',
+      ].join('\n');
+      log(`wrote ${writeBenchmarkSection('otlp', 'OTLP ingest (bench/otlp)', body)}`);
+    }
   }
 } catch (error) {
   process.stderr.write(`bench:otlp failed: ${error?.stack ?? error}\n`);
