@@ -69,17 +69,20 @@ export class KyselyTraceStore implements TraceStore {
   readonly retention: Retention;
   readonly redactionRules: ExperimentRedactionRules;
   readonly changes: ChangeFeed;
+  private readonly checkHealth: (() => void) | undefined;
 
   /**
    * @param groupCommit share each commit among the writes in flight (for single-writer SQLite);
    *   otherwise every write is its own transaction.
    * @param changes where committed writes are told (store/change-feed.ts); by default this process's listeners.
+   * @param checkHealth throws why the store cannot work now, beyond its database answering (`ping`).
    */
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: SqlDialect,
-    options: { groupCommit?: boolean; changes?: ChangeFeed } = {},
+    options: { groupCommit?: boolean; changes?: ChangeFeed; checkHealth?: () => void } = {},
   ) {
+    this.checkHealth = options.checkHealth;
     this.changes = options.changes ?? new LocalChangeFeed();
     this.transactions = new PublishingTransactions(options.groupCommit ? new GroupCommitTransactions(db) : new DirectTransactions(db), this.changes);
     this.assessments = new AssessmentWrites(db, dialect, this.transactions, countAssessmentChanges);
@@ -315,6 +318,7 @@ export class KyselyTraceStore implements TraceStore {
   }
 
   async ping(): Promise<void> {
+    this.checkHealth?.();
     await sql`SELECT 1`.execute(this.db);
   }
 

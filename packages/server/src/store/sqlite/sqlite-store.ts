@@ -10,6 +10,7 @@ import { indexPendingText } from './text-documents.js';
 import { ThreadlineSqliteDialect, type ThreadlineSqliteConfig } from './sqlite-driver.js';
 import { SearchThreads } from './search-threads.js';
 import { BACKSTOP_AUTOCHECKPOINT_PAGES, CheckpointThread } from './checkpoint-thread.js';
+import { DatabaseFile } from './database-file.js';
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -93,10 +94,14 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Kyse
     await db.destroy();
     throw error;
   }
-  config.beforeCommit = indexPendingText;
+  const file = inMemory ? undefined : new DatabaseFile(options.path);
+  config.beforeCommit = (connection) => {
+    file?.check();
+    indexPendingText(connection);
+  };
   // One connection writes: concurrent requests share commits (see GroupCommitTransactions). One
   // process serves the file, so live updates need no more than the default in-process change feed.
-  return new KyselyTraceStore(db, sqliteDialect, { groupCommit: true });
+  return new KyselyTraceStore(db, sqliteDialect, { groupCommit: true, ...(file ? { checkHealth: () => file.check() } : {}) });
 }
 
 /** Distinct SQL texts kept prepared; the hot paths use a few dozen. */
