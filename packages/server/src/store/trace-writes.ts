@@ -436,15 +436,15 @@ export async function deleteTracesIn(
   // Their feedback leaves the rollups with them: read before it is deleted.
   const feedback = await traceFeedbackMoves(trx, changes);
   const models = new ModelHourDeltas();
-  const calls = await deleteTraceCalls(trx, victims.map((v) => Number(v.trace_key)), models);
+  const victimKeys = victims.map((v) => Number(v.trace_key));
+  const calls = await deleteTraceCalls(trx, victimKeys, models);
   if (counts) counts.llm_calls = (counts.llm_calls ?? 0) + calls;
   const count = (table: string, deleted: { numDeletedRows: bigint }) => {
     if (counts) counts[table] = (counts[table] ?? 0) + Number(deleted.numDeletedRows);
   };
   for (let i = 0; i < victims.length; i += ID_CHUNK) {
-    const batch = victims.slice(i, i + ID_CHUNK);
-    const chunk = batch.map((v) => v.trace_id);
-    const keys = batch.map((v) => Number(v.trace_key));
+    const chunk = victims.slice(i, i + ID_CHUNK).map((v) => v.trace_id);
+    const keys = victimKeys.slice(i, i + ID_CHUNK);
     await deleteTraceText(trx, dialect, keys);
     for (const table of KEYED_TABLES) count(table, await trx.deleteFrom(table).where('trace_key', 'in', keys).executeTakeFirst());
     for (const table of ID_TABLES) count(table, await trx.deleteFrom(table).where('trace_id', 'in', chunk).executeTakeFirst());
